@@ -1,0 +1,176 @@
+"""The ``paretodistill`` command line: one thin function per subcommand.
+
+Errors caused by the user's input (``ParetodistillError``) are printed as one clear line and exit
+with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from paretodistill.errors import ParetodistillError
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- score
+def cmd_score(args: argparse.Namespace) -> int:
+    from paretodistill.evaluation.squad_metric import evaluate_files
+
+    result = evaluate_files(args.data, args.predictions, args.na_prob_file, args.na_prob_thresh)
+    if result.missing_ids:
+        shown = ", ".join(result.missing_ids[:10])
+        print(
+            f"WARNING: {len(result.missing_ids)} question(s) have no prediction and are left out of the "
+            f"totals, as the official script does: {shown}{' ...' if len(result.missing_ids) > 10 else ''}",
+            file=sys.stderr,
+        )
+    if result.extra_ids:
+        print(f"WARNING: {len(result.extra_ids)} prediction(s) for question ids not in {args.data}", file=sys.stderr)
+    text = json.dumps(result.metrics, indent=2)
+    if args.out_file:
+        Path(args.out_file).write_text(text)
+    print(text)
+    return 1 if (args.strict and result.missing_ids) else 0
+
+
+# ---------------------------------------------------------------- teacher
+def cmd_teacher(args: argparse.Namespace) -> int:
+    from paretodistill.recipes.teacher import TeacherSettings, fine_tune_teacher
+    from paretodistill.training.loop import TrainSettings
+
+    settings = TeacherSettings(
+        base=args.base,
+        data=_data_settings(args),
+        training=TrainSettings(
+            learning_rate=args.lr,
+            weight_decay=args.weight_decay,
+            warmup_steps=args.warmup_steps,
+            train_batch_size=args.batch_size,
+            eval_batch_size=args.eval_batch_size,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            seed=args.seed,
+            bf16=not args.no_bf16,
+            eval_every_steps=args.eval_every_steps,
+            log_every_steps=args.log_every_steps,
+        ),
+        device=args.device,
+        threads=args.threads,
+    )
+    fine_tune_teacher(settings, args.out, args.cache_dir, _log)
+    return 0
+
+
+def _data_settings(args: argparse.Namespace):
+    from paretodistill.data.features import FeatureSettings
+    from paretodistill.data.prepare import DataSettings
+
+    return DataSettings(
+        split_file=args.data,
+        extra_train_files=tuple(args.train or ()),
+        split_seed=args.split_seed,
+        use_split_train=not args.no_split_train,
+        split_train_repeats=args.split_train_repeats,
+        max_extra_articles=args.max_extra_articles,
+        max_eval_articles=args.max_eval_articles,
+        features=FeatureSettings(args.max_seq_length, args.doc_stride, args.max_query_length),
+    )
+
+
+# ---------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from paretodistill.recipes.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(
+        model_dir=args.model,
+        data_file=args.data,
+        part=args.part,
+        split_file=args.split,
+        threshold=args.threshold,
+        out_dir=args.out,
+        batch_size=args.eval_batch_size,
+        cache_dir=args.cache_dir,
+        log=_log,
+    )
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="SQuAD file to split by article (e.g. dev-v2.0.json)")
+    parser.add_argument("--train", action="append", help="extra training file (repeatable; de-duplicated by title)")
+    parser.add_argument("--split-seed", type=int, default=13)
+    parser.add_argument("--no-split-train", action="store_true", help="do not train on the split's train articles")
+    parser.add_argument("--split-train-repeats", type=int, default=1, help="repeat the split's train articles")
+    parser.add_argument("--max-extra-articles", type=int, help="a seeded sample of the extra files' articles")
+    parser.add_argument("--max-eval-articles", type=int, help="quick runs: first N validation/test articles")
+    parser.add_argument("--max-seq-length", type=int, default=384)
+    parser.add_argument("--doc-stride", type=int, default=128)
+    parser.add_argument("--max-query-length", type=int, default=64)
+    parser.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paretodistill", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    score = commands.add_parser("score", help="official SQuAD 2.0 (and 1.1) scoring of a predictions file")
+    score.add_argument("data")
+    score.add_argument("predictions")
+    score.add_argument("--na-prob-file", "-n")
+    score.add_argument("--na-prob-thresh", "-t", type=float, default=1.0)
+    score.add_argument("--out-file", "-o")
+    score.add_argument("--strict", action="store_true", help="exit 1 when a question has no prediction")
+    score.set_defaults(run=cmd_score)
+
+    teacher = commands.add_parser("teacher", help="fine-tune a QA teacher from a pretrained encoder")
+    teacher.add_argument("--base", default="minilm", help="encoder folder or hub id (default: packaged MiniLM)")
+    teacher.add_argument("--out", required=True)
+    _add_data_arguments(teacher)
+    teacher.add_argument("--epochs", type=float, default=1.0)
+    teacher.add_argument("--max-steps", type=int)
+    teacher.add_argument("--lr", type=float, default=1e-4)
+    teacher.add_argument("--weight-decay", type=float, default=0.01)
+    teacher.add_argument("--warmup-steps", type=int, default=200)
+    teacher.add_argument("--batch-size", type=int, default=32)
+    teacher.add_argument("--eval-batch-size", type=int, default=64)
+    teacher.add_argument("--eval-every-steps", type=int)
+    teacher.add_argument("--log-every-steps", type=int, default=100)
+    teacher.add_argument("--seed", type=int, default=42)
+    teacher.add_argument("--no-bf16", action="store_true")
+    teacher.add_argument("--device", default="auto")
+    teacher.add_argument("--threads", type=int)
+    teacher.set_defaults(run=cmd_teacher)
+
+    evaluate = commands.add_parser("evaluate", help="score any Hugging Face QA checkpoint on a file or split part")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--part", choices=("all", "train", "validation", "test"), default="all")
+    evaluate.add_argument("--split", help="split.json (default: the model folder's split.json, if any)")
+    evaluate.add_argument("--threshold", type=float,
+                          help="no-answer threshold (default: the model's metrics.json threshold, else 0)")
+    evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics")
+    evaluate.add_argument("--eval-batch-size", type=int, default=64)
+    evaluate.add_argument("--cache-dir")
+    evaluate.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ParetodistillError as error:
+        print(f"paretodistill {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

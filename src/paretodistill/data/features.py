@@ -1,0 +1,251 @@
+"""Tokenized QA features: doc-stride windows with offsets and answer token positions, cached on disk.
+
+A long context is cut into overlapping windows (``doc_stride`` tokens of overlap); each window is a
+feature. Features are kept unpadded (one flat token array plus row starts) so training can batch
+windows of similar length: most SQuAD windows are far shorter than ``max_seq_length``.
+An unanswerable question, or a window that does not hold the whole answer, points at the CLS token.
+
+The cache key is the examples' content, the tokenizer's full definition and the three lengths, so
+a second run with the same inputs loads the arrays instead of re-tokenizing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from paretodistill.data.squad import Example
+from paretodistill.errors import ConfigError, ModelMismatchError
+
+ARRAY_NAMES = (
+    "input_ids",
+    "token_type_ids",
+    "offsets",
+    "row_starts",
+    "start_positions",
+    "end_positions",
+    "example_index",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+
+    def validate(self) -> None:
+        if self.max_query_length < 1 or self.max_seq_length < self.max_query_length + 8:
+            raise ConfigError(
+                f"max_seq_length ({self.max_seq_length}) must exceed max_query_length "
+                f"({self.max_query_length}) by at least 8 tokens, leaving room for the context"
+            )
+        room_for_context = self.max_seq_length - self.max_query_length - 3
+        if not 0 < self.doc_stride < room_for_context:
+            raise ConfigError(
+                f"doc_stride ({self.doc_stride}) must be positive and smaller than the context room of a "
+                f"window, max_seq_length - max_query_length - 3 = {room_for_context}"
+            )
+
+
+@dataclass
+class Features:
+    """Ragged arrays of tokenized windows; row ``i`` spans ``row_starts[i]:row_starts[i+1]``."""
+
+    input_ids: np.ndarray  # int32, all windows concatenated
+    token_type_ids: np.ndarray  # int8
+    offsets: np.ndarray  # int32 (tokens, 2): character span in the context, -1 outside the context
+    row_starts: np.ndarray  # int64 (features + 1)
+    start_positions: np.ndarray  # int32 token index of the answer start, 0 (CLS) when absent
+    end_positions: np.ndarray  # int32
+    example_index: np.ndarray  # int32 index into the examples the features were built from
+
+    def __len__(self) -> int:
+        return len(self.start_positions)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.row_starts)
+
+    def row(self, i: int) -> slice:
+        return slice(int(self.row_starts[i]), int(self.row_starts[i + 1]))
+
+    def num_tokens(self) -> int:
+        return int(self.row_starts[-1])
+
+    def take(self, indices: np.ndarray) -> "Features":
+        """The given windows (repeats allowed, e.g. to oversample), as a new contiguous set."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts, lengths = self.row_starts[:-1][indices], self.lengths[indices]
+        token_index = np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]) if len(indices) else []
+        return Features(
+            input_ids=np.asarray(self.input_ids)[token_index],
+            token_type_ids=np.asarray(self.token_type_ids)[token_index],
+            offsets=np.asarray(self.offsets)[token_index],
+            row_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            start_positions=np.asarray(self.start_positions)[indices],
+            end_positions=np.asarray(self.end_positions)[indices],
+            example_index=np.asarray(self.example_index)[indices],
+        )
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything that decides token ids: the full fast-tokenizer definition."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelMismatchError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer; offsets for answer spans need one"
+        )
+    definition = tokenizer.backend_tokenizer.to_str()
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{definition}".encode()).hexdigest()
+
+
+def examples_fingerprint(examples: list[Example] | tuple[Example, ...]) -> str:
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(example.id.encode())
+        digest.update(example.question.encode())
+        digest.update(example.context.encode())
+        for answer in example.answers:
+            digest.update(f"{answer.start}:{answer.text}".encode())
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$PARETODISTILL_CACHE`` or ``~/.cache/paretodistill``: outside the repository, shared by runs."""
+    return Path(os.environ.get("PARETODISTILL_CACHE", Path.home() / ".cache" / "paretodistill"))
+
+
+def _truncate_questions(questions: list[str], tokenizer, max_query_length: int) -> list[str]:
+    """Cut each question after its ``max_query_length``-th token (by character offset)."""
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    truncated = []
+    for question, offsets in zip(questions, encoded["offset_mapping"]):
+        if len(offsets) > max_query_length:
+            question = question[: offsets[max_query_length - 1][1]]
+        truncated.append(question)
+    return truncated
+
+
+def build_features(
+    examples: list[Example] | tuple[Example, ...], tokenizer, settings: FeatureSettings
+) -> Features:
+    """Tokenize examples into doc-stride windows with answer token positions (HF ``run_qa`` style)."""
+    settings.validate()
+    if tokenizer.padding_side != "right":
+        raise ModelMismatchError("the tokenizer must pad on the right (question first, then context)")
+    questions = _truncate_questions([e.question.lstrip() for e in examples], tokenizer, settings.max_query_length)
+    ids, types, offsets, starts, ends, example_index, row_starts = [], [], [], [], [], [], [0]
+    chunk = 2048
+    for first in range(0, len(examples), chunk):
+        batch = examples[first : first + chunk]
+        encoded = tokenizer(
+            questions[first : first + chunk],
+            [e.context for e in batch],
+            truncation="only_second",
+            max_length=settings.max_seq_length,
+            stride=settings.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        for i, input_ids in enumerate(encoded["input_ids"]):
+            local_example = encoded["overflow_to_sample_mapping"][i]
+            example = batch[local_example]
+            sequence_ids = encoded.sequence_ids(i)
+            window_offsets = [
+                (start, end) if sequence_ids[t] == 1 else (-1, -1)
+                for t, (start, end) in enumerate(encoded["offset_mapping"][i])
+            ]
+            start_token, end_token = _answer_tokens(example, window_offsets)
+            ids.append(np.asarray(input_ids, dtype=np.int32))
+            types.append(np.asarray(encoded["token_type_ids"][i], dtype=np.int8))
+            offsets.append(np.asarray(window_offsets, dtype=np.int32))
+            starts.append(start_token)
+            ends.append(end_token)
+            example_index.append(first + local_example)
+            row_starts.append(row_starts[-1] + len(input_ids))
+    return Features(
+        input_ids=np.concatenate(ids),
+        token_type_ids=np.concatenate(types),
+        offsets=np.concatenate(offsets),
+        row_starts=np.asarray(row_starts, dtype=np.int64),
+        start_positions=np.asarray(starts, dtype=np.int32),
+        end_positions=np.asarray(ends, dtype=np.int32),
+        example_index=np.asarray(example_index, dtype=np.int32),
+    )
+
+
+def _answer_tokens(example: Example, window_offsets: list[tuple[int, int]]) -> tuple[int, int]:
+    """Token span of the first gold answer inside this window, or (0, 0) for CLS."""
+    if example.is_impossible or not example.answers:
+        return 0, 0
+    answer = example.answers[0]
+    start_char, end_char = answer.start, answer.start + len(answer.text)
+    context_tokens = [t for t, (s, _) in enumerate(window_offsets) if s >= 0]
+    first, last = context_tokens[0], context_tokens[-1]
+    if window_offsets[first][0] > start_char or window_offsets[last][1] < end_char:
+        return 0, 0
+    start_token = first
+    while start_token <= last and window_offsets[start_token][1] <= start_char:
+        start_token += 1
+    end_token = last
+    while end_token >= first and window_offsets[end_token][0] >= end_char:
+        end_token -= 1
+    if end_token < start_token:  # an answer inside one token (e.g. part of a word)
+        end_token = start_token
+    return start_token, end_token
+
+
+def cached_features(
+    examples: list[Example] | tuple[Example, ...],
+    tokenizer,
+    settings: FeatureSettings,
+    cache_dir: str | Path | None = None,
+) -> Features:
+    """``build_features`` with an on-disk cache: loads memory-mapped arrays when the key matches."""
+    settings.validate()
+    key_material = json.dumps(
+        {
+            "examples": examples_fingerprint(examples),
+            "tokenizer": tokenizer_fingerprint(tokenizer),
+            "settings": [settings.max_seq_length, settings.doc_stride, settings.max_query_length],
+            "format": 1,
+        }
+    )
+    key = hashlib.sha256(key_material.encode()).hexdigest()[:24]
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    directory = root / "features" / key
+    if (directory / "done").exists():
+        return load_features(directory)
+    features = build_features(examples, tokenizer, settings)
+    save_features(features, directory, key_material)
+    return features
+
+
+def save_features(features: Features, directory: Path, description: str = "") -> None:
+    """Write the arrays to a temporary folder and rename it into place, so a kill leaves no half cache."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
+    try:
+        for name in ARRAY_NAMES:
+            np.save(staging / f"{name}.npy", getattr(features, name))
+        (staging / "key.json").write_text(description)
+        (staging / "done").write_text("")
+        try:
+            os.rename(staging, directory)
+        except OSError:  # another process wrote the same key first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_features(directory: Path) -> Features:
+    return Features(**{name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in ARRAY_NAMES})

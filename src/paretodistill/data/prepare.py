@@ -1,0 +1,114 @@
+"""Assembling the three data parts a run needs: train, validation and test, as examples and features.
+
+The file that is split (the SQuAD 2.0 dev set here) gives validation and test articles and,
+optionally, training articles; other files only add training articles. Unanswerable questions
+are rare in the extra files, so the split's training articles can be repeated
+(``split_train_repeats``) to keep the no-answer decision from being starved.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from paretodistill.data.features import Features, FeatureSettings, cached_features
+from paretodistill.data.splits import ArticleSplit, split_by_article
+from paretodistill.data.squad import SquadData, combine, load_squad
+from paretodistill.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    split_file: str
+    extra_train_files: tuple[str, ...] = ()
+    split_seed: int = 13
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train, validation, test
+    use_split_train: bool = True
+    split_train_repeats: int = 1
+    max_extra_articles: int | None = None  # a seeded sample of the extra files' articles
+    max_eval_articles: int | None = None  # for quick runs: the first N validation / test articles
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PreparedData:
+    split: ArticleSplit
+    train: SquadData
+    train_features: Features
+    validation: SquadData
+    validation_features: Features
+    test: SquadData
+    test_features: Features
+    summary: dict
+
+
+def question_counts(data: SquadData) -> dict[str, int]:
+    impossible = sum(e.is_impossible for e in data.examples)
+    return {
+        "articles": len(data.articles),
+        "questions": len(data.examples),
+        "answerable": len(data.examples) - impossible,
+        "unanswerable": impossible,
+    }
+
+
+def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -> PreparedData:
+    """Read, split, tokenize (through the cache) and oversample; everything a training run needs."""
+    if settings.split_train_repeats < 1:
+        raise ConfigError(f"split_train_repeats must be at least 1, got {settings.split_train_repeats}")
+    source = load_squad(settings.split_file)
+    split = split_by_article(source, dict(zip(("train", "validation", "test"), settings.fractions)), settings.split_seed)
+    validation = split.select(source, "validation")
+    test = split.select(source, "test")
+    if settings.max_eval_articles:
+        validation = validation.select_titles(validation.titles[: settings.max_eval_articles])
+        test = test.select_titles(test.titles[: settings.max_eval_articles])
+
+    extra_parts = [load_squad(path) for path in settings.extra_train_files]
+    extra = combine(extra_parts) if extra_parts else None
+    if extra is not None:
+        held_out = set(split.validation) | set(split.test)
+        leaked = held_out & set(extra.titles)
+        if leaked:
+            raise ConfigError(f"training files contain held-out articles {sorted(leaked)[:5]}: remove them")
+        if settings.max_extra_articles is not None and settings.max_extra_articles < len(extra.titles):
+            chosen = random.Random(settings.split_seed).sample(extra.titles, settings.max_extra_articles)
+            extra = extra.select_titles(chosen)
+
+    parts = ([split.select(source, "train")] if settings.use_split_train else []) + ([extra] if extra else [])
+    if not parts:
+        raise ConfigError("no training data: give extra training files or use the split's train articles")
+    train = combine(parts)
+
+    features = settings.features
+    log(f"tokenizing {len(train.examples)} training questions (cached after the first run)")
+    train_features = cached_features(train.examples, tokenizer, features, cache_dir)
+    if settings.use_split_train and settings.split_train_repeats > 1:
+        train_features = _repeat_titles(train, train_features, set(split.train), settings.split_train_repeats)
+    validation_features = cached_features(validation.examples, tokenizer, features, cache_dir)
+    test_features = cached_features(test.examples, tokenizer, features, cache_dir)
+
+    summary = {
+        "split_file": settings.split_file,
+        "extra_train_files": list(settings.extra_train_files),
+        "split_seed": settings.split_seed,
+        "train": {**question_counts(train), "features": len(train_features)},
+        "validation": {**question_counts(validation), "features": len(validation_features)},
+        "test": {**question_counts(test), "features": len(test_features)},
+        "split_train_repeats": settings.split_train_repeats,
+        "max_extra_articles": settings.max_extra_articles,
+        "feature_settings": asdict(features),
+    }
+    return PreparedData(split, train, train_features, validation, validation_features, test, test_features, summary)
+
+
+def _repeat_titles(data: SquadData, features: Features, titles: set[str], repeats: int) -> Features:
+    """Windows of the given articles ``repeats`` times, the others once."""
+    in_titles = np.array([data.examples[int(i)].title in titles for i in features.example_index])
+    indices = np.concatenate([np.arange(len(features))] + [np.flatnonzero(in_titles)] * (repeats - 1))
+    return features.take(indices)

@@ -1,0 +1,97 @@
+"""Article-disjoint train / validation / test splits of one SQuAD file.
+
+Questions about the same article share its paragraphs, so a split by question leaks the test
+contexts into training. Splits here are by article title, seeded and deterministic, and the
+``ArticleSplit`` is written next to every result that used it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from paretodistill.data.squad import SquadData
+from paretodistill.errors import ConfigError
+
+PARTS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class ArticleSplit:
+    """Which articles of a source file are in which part, and how that was decided."""
+
+    source: str
+    source_fingerprint: str
+    seed: int
+    fractions: dict[str, float]
+    train: tuple[str, ...]
+    validation: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def titles(self, part: str) -> tuple[str, ...]:
+        if part not in PARTS:
+            raise ConfigError(f"unknown split part {part!r}; expected one of {PARTS}")
+        return getattr(self, part)
+
+    def select(self, data: SquadData, part: str) -> SquadData:
+        """The examples of ``data`` in one part; refuses a file other than the one split."""
+        if data.fingerprint != self.source_fingerprint:
+            raise ConfigError(
+                f"the split was made from {self.source} (sha256 {self.source_fingerprint[:12]}), "
+                f"not from {data.source} (sha256 {data.fingerprint[:12]})"
+            )
+        return data.select_titles(self.titles(part))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ArticleSplit":
+        return cls(**{**values, **{part: tuple(values[part]) for part in PARTS}})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ArticleSplit":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def split_by_article(
+    data: SquadData, fractions: dict[str, float] | None = None, seed: int = 13
+) -> ArticleSplit:
+    """Shuffle the article titles with ``seed`` and cut them into parts of the given fractions.
+
+    Validation and test get ``round(fraction * articles)`` articles each (at least one when the
+    fraction is positive); train gets the rest.
+    """
+    fractions = dict(fractions or {"train": 0.6, "validation": 0.2, "test": 0.2})
+    if set(fractions) != set(PARTS):
+        raise ConfigError(f"split fractions must name exactly {PARTS}, got {sorted(fractions)}")
+    if any(value < 0 for value in fractions.values()) or abs(sum(fractions.values()) - 1.0) > 1e-6:
+        raise ConfigError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    titles = list(dict.fromkeys(data.titles))
+    random.Random(seed).shuffle(titles)
+    sizes = {
+        part: max(1, round(fractions[part] * len(titles))) if fractions[part] > 0 else 0
+        for part in ("validation", "test")
+    }
+    if sizes["validation"] + sizes["test"] >= len(titles) and fractions["train"] > 0:
+        raise ConfigError(
+            f"{data.source} has {len(titles)} articles: too few for a train part after "
+            f"{sizes['validation']} validation and {sizes['test']} test articles"
+        )
+    validation = titles[: sizes["validation"]]
+    test = titles[sizes["validation"] : sizes["validation"] + sizes["test"]]
+    train = titles[sizes["validation"] + sizes["test"] :]
+    return ArticleSplit(
+        source=data.source,
+        source_fingerprint=data.fingerprint,
+        seed=seed,
+        fractions=fractions,
+        train=tuple(train),
+        validation=tuple(validation),
+        test=tuple(test),
+    )

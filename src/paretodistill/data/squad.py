@@ -1,0 +1,225 @@
+"""Reading SQuAD v1.1 / v2.0 data, checked on load.
+
+A wrong offset or an answerable flag that disagrees with its answers silently teaches a model the
+wrong span, so every file is validated when read and every problem names the question ids.
+Official JSON files (plain or gzip) are read directly; a Hugging Face dataset id is read through
+the optional ``datasets`` package, imported only when used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from paretodistill.errors import DataFormatError
+
+SUPPORTED_VERSIONS = ("1.1", "v2.0")
+MAX_IDS_IN_MESSAGE = 10
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset into the context
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question about one context paragraph."""
+
+    id: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[Answer, ...]
+    is_impossible: bool
+
+
+@dataclass(frozen=True)
+class SquadData:
+    """The examples of one or more SQuAD files, in file order, with the raw articles for scoring."""
+
+    examples: tuple[Example, ...]
+    articles: tuple[dict, ...]  # the raw "data" list, as the official scorer reads it
+    version: str
+    source: str  # a path or dataset id
+    fingerprint: str  # sha256 of the content, keys caches and is recorded with results
+
+    @property
+    def titles(self) -> list[str]:
+        return [article["title"] for article in self.articles]
+
+    def select_titles(self, titles: set[str] | list[str]) -> "SquadData":
+        """The examples and articles of the given articles only (order kept)."""
+        wanted = set(titles)
+        unknown = wanted - set(self.titles)
+        if unknown:
+            raise DataFormatError(f"{self.source}: no article titled {sorted(unknown)[:5]}")
+        return SquadData(
+            examples=tuple(e for e in self.examples if e.title in wanted),
+            articles=tuple(a for a in self.articles if a["title"] in wanted),
+            version=self.version,
+            source=self.source,
+            fingerprint=self.fingerprint,
+        )
+
+
+def _describe_ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:MAX_IDS_IN_MESSAGE])
+    more = len(ids) - MAX_IDS_IN_MESSAGE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def read_json_file(path: str | Path) -> tuple[dict, bytes]:
+    """The parsed JSON object of a plain or gzip file, and its raw bytes (for hashing)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise DataFormatError(f"{path}: not a readable gzip file ({error})") from None
+    if not raw.strip():
+        raise DataFormatError(f"{path}: the file is empty")
+    try:
+        return json.loads(raw.decode("utf-8")), raw
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"{path}: not UTF-8 text ({error})") from None
+    except json.JSONDecodeError as error:
+        raise DataFormatError(
+            f"{path}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+
+
+def parse_squad(document: dict, source: str, fingerprint: str) -> SquadData:
+    """Validate a SQuAD document and turn it into examples; raise DataFormatError on any problem."""
+    if not isinstance(document, dict) or "data" not in document:
+        raise DataFormatError(f"{source}: not a SQuAD file (no top-level 'data' list)")
+    version = document.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise DataFormatError(
+            f"{source}: unsupported SQuAD version field {version!r}; expected one of {SUPPORTED_VERSIONS}"
+        )
+    articles = document["data"]
+    if not isinstance(articles, list) or not articles:
+        raise DataFormatError(f"{source}: the file holds no articles")
+
+    examples: list[Example] = []
+    seen_ids: set[str] = set()
+    bad_offsets: list[str] = []
+    bad_flags: list[str] = []
+    duplicate_ids: list[str] = []
+    try:
+        for article in articles:
+            title = article["title"]
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    qid = qa["id"]
+                    if qid in seen_ids:
+                        duplicate_ids.append(qid)
+                    seen_ids.add(qid)
+                    answers = tuple(Answer(a["text"], int(a["answer_start"])) for a in qa["answers"])
+                    for answer in answers:
+                        if context[answer.start : answer.start + len(answer.text)] != answer.text:
+                            bad_offsets.append(qid)
+                            break
+                    impossible = bool(qa.get("is_impossible", False))
+                    if impossible == bool(answers) or (version == "1.1" and not answers):
+                        bad_flags.append(qid)
+                    examples.append(Example(qid, title, context, qa["question"], answers, impossible))
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataFormatError(f"{source}: malformed SQuAD structure ({type(error).__name__}: {error})") from None
+
+    if not examples:
+        raise DataFormatError(f"{source}: the file holds no questions")
+    if duplicate_ids:
+        raise DataFormatError(f"{source}: duplicate question ids: {_describe_ids(duplicate_ids)}")
+    if bad_offsets:
+        raise DataFormatError(
+            f"{source}: answer_start does not point at the answer text in the context for "
+            f"{len(bad_offsets)} question(s): {_describe_ids(bad_offsets)}"
+        )
+    if bad_flags:
+        raise DataFormatError(
+            f"{source}: is_impossible disagrees with the answers (an unanswerable question with answers, "
+            f"or an answerable one without) for {len(bad_flags)} question(s): {_describe_ids(bad_flags)}"
+        )
+    return SquadData(tuple(examples), tuple(articles), version, source, fingerprint)
+
+
+def load_squad(source: str | Path, split: str = "validation") -> SquadData:
+    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as ``squad_v2``.
+
+    A path that exists (or looks like a file name) is read as a file; anything else is taken to be
+    a dataset id, which needs the optional ``datasets`` package and a network connection.
+    """
+    path = Path(source)
+    if path.exists() or path.suffix in {".json", ".gz"}:
+        document, raw = read_json_file(path)
+        return parse_squad(document, str(path), hashlib.sha256(raw).hexdigest())
+    return _load_hub_dataset(str(source), split)
+
+
+def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:
+    """Convert a Hugging Face SQuAD-style dataset (id, title, context, question, answers) to SquadData."""
+    try:
+        import datasets  # optional: only users with a network read from the hub
+    except ImportError:
+        raise DataFormatError(
+            f"{dataset_id!r} is not a file, and reading it as a Hugging Face dataset id needs the "
+            "'datasets' package: pip install 'paretodistill[hub]'"
+        ) from None
+    try:
+        rows = datasets.load_dataset(dataset_id, split=split)
+    except Exception as error:  # network, unknown id: the library raises many types
+        raise DataFormatError(f"could not load dataset {dataset_id!r} split {split!r}: {error}") from None
+    by_title: dict[str, dict[str, dict]] = {}
+    has_impossible = False
+    for row in rows:
+        paragraphs = by_title.setdefault(row["title"], {})
+        paragraph = paragraphs.setdefault(row["context"], {"context": row["context"], "qas": []})
+        answers = [
+            {"text": text, "answer_start": start}
+            for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"])
+        ]
+        has_impossible = has_impossible or not answers
+        paragraph["qas"].append(
+            {"id": row["id"], "question": row["question"], "answers": answers, "is_impossible": not answers}
+        )
+    articles = [{"title": title, "paragraphs": list(paragraphs.values())} for title, paragraphs in by_title.items()]
+    version = "v2.0" if has_impossible or "v2" in dataset_id else "1.1"
+    if version == "1.1":
+        for article in articles:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    del qa["is_impossible"]
+    document = {"version": version, "data": articles}
+    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return parse_squad(document, f"{dataset_id}[{split}]", fingerprint)
+
+
+def combine(datasets_: list[SquadData]) -> SquadData:
+    """Several training files as one, de-duplicated by article title (first occurrence wins).
+
+    The SQuAD 2.0 train slice repeats articles of the SQuAD 1.1 train set; keeping the first copy
+    lets a user list the file with unanswerable questions first and have it take precedence.
+    """
+    if len(datasets_) == 1:
+        return datasets_[0]
+    seen: set[str] = set()
+    examples: list[Example] = []
+    articles: list[dict] = []
+    for data in datasets_:
+        new_titles = {title for title in data.titles if title not in seen}
+        articles.extend(a for a in data.articles if a["title"] in new_titles)
+        examples.extend(e for e in data.examples if e.title in new_titles)
+        seen |= new_titles
+    fingerprint = hashlib.sha256("|".join(d.fingerprint for d in datasets_).encode()).hexdigest()
+    version = "v2.0" if any(d.version == "v2.0" for d in datasets_) else "1.1"
+    return SquadData(tuple(examples), tuple(articles), version, "+".join(d.source for d in datasets_), fingerprint)

@@ -1,0 +1,87 @@
+"""Running a QA model over features and scoring its answers the official way."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from paretodistill.data.features import Features
+from paretodistill.data.squad import SquadData
+from paretodistill.evaluation.postprocess import Answers, extract_answers
+from paretodistill.evaluation.squad_metric import evaluate
+from paretodistill.training.batching import collate, evaluation_batches
+
+HEADLINE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
+
+
+def autocast_context(device: torch.device, bf16: bool):
+    if bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: torch.nn.Module, features: Features, batch_size: int = 64, bf16: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits for every feature token, flat and aligned with ``features``' tokens."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    start_logits = np.zeros(features.num_tokens(), dtype=np.float32)
+    end_logits = np.zeros(features.num_tokens(), dtype=np.float32)
+    try:
+        for indices in evaluation_batches(features.lengths, batch_size):
+            batch = collate(features, indices).to(device)
+            with autocast_context(device, bf16):
+                outputs = model(**batch.model_inputs())
+            starts = outputs.start_logits.float().cpu().numpy()
+            ends = outputs.end_logits.float().cpu().numpy()
+            for row, feature in enumerate(indices):
+                span = features.row(int(feature))
+                length = span.stop - span.start
+                start_logits[span] = starts[row, :length]
+                end_logits[span] = ends[row, :length]
+    finally:
+        model.train(was_training)
+    return start_logits, end_logits
+
+
+@dataclass
+class Scored:
+    metrics: dict[str, float]  # official keys at the threshold used, plus best_* thresholds
+    answers: Answers
+    threshold: float
+
+
+def score_answers(data: SquadData, answers: Answers, threshold: float | None = 0.0) -> Scored:
+    """Official metrics of the thresholded answers, plus the best thresholds on this data.
+
+    ``threshold=None`` picks the best-F1 threshold on this same data: only for the data the
+    threshold is tuned on (validation), never for reported test figures.
+    """
+    tuning = evaluate(list(data.articles), answers.best_span, answers.na_score).metrics
+    if threshold is None:
+        threshold = float(tuning["best_f1_thresh"])
+    metrics = dict(evaluate(list(data.articles), answers.predictions(threshold)).metrics)
+    for key in ("best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"):
+        metrics[key] = tuning[key]
+    metrics["na_threshold"] = threshold
+    return Scored(metrics, answers, threshold)
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    data: SquadData,
+    features: Features,
+    batch_size: int = 64,
+    bf16: bool = False,
+    threshold: float | None = 0.0,
+) -> Scored:
+    """Predict, extract answers and score: the whole evaluation of one model on one data part."""
+    start_logits, end_logits = predict_logits(model, features, batch_size, bf16)
+    answers = extract_answers(data.examples, features, start_logits, end_logits)
+    return score_answers(data, answers, threshold)

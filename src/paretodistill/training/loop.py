@@ -1,0 +1,221 @@
+"""The training loop shared by teacher fine-tuning and distillation.
+
+Reads top to bottom: AdamW (every searched setting reaches it), linear warm-up then linear decay,
+length-bucketed batches, bf16 autocast where the hardware computes in bf16, gradient clipping,
+evaluation after each epoch (and every N steps if asked) recorded as a learning curve, and a
+resumable training state written atomically every few minutes so a killed run loses little.
+The loss is a function of (model outputs, batch): the loop knows nothing of teachers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from paretodistill.data.features import Features
+from paretodistill.evaluation.inference import autocast_context
+from paretodistill.training.batching import Batch, collate, training_batches
+
+LossFunction = Callable[[object, Batch], torch.Tensor]
+Evaluator = Callable[[torch.nn.Module], dict[str, float]]
+
+STATE_FILE = "train_state.pt"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 5e-5
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    train_batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs when set
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    bf16: bool = True  # used only where the hardware computes bf16 natively
+    eval_every_steps: int | None = None
+    log_every_steps: int = 100
+    state_every_seconds: float = 300.0
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run cannot produce a usable model."""
+
+    def __init__(self, step: int, loss: float):
+        super().__init__(f"loss became {loss} at step {step}")
+        self.step = step
+        self.loss = loss
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: float
+    train_seconds: float
+    examples_seen: int
+    tokens_seen: int
+    curve: list[dict] = field(default_factory=list)
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples_seen / self.train_seconds if self.train_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "examples_per_second": self.examples_per_second}
+
+
+def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
+    """AdamW with the searched lr, betas, epsilon and weight decay; no decay on biases and LayerNorms."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=settings.learning_rate,
+        betas=(settings.beta1, settings.beta2),
+        eps=settings.epsilon,
+        fused=next(model.parameters()).device.type in ("cpu", "cuda"),  # one kernel over all tensors
+    )
+
+
+def total_steps(num_features: int, settings: TrainSettings) -> int:
+    per_epoch = math.ceil(num_features / settings.train_batch_size)
+    if settings.max_steps is not None:
+        return settings.max_steps
+    return max(1, math.ceil(settings.epochs * per_epoch))
+
+
+def train(
+    model: torch.nn.Module,
+    features: Features,
+    loss_function: LossFunction,
+    settings: TrainSettings,
+    *,
+    use_bf16: bool = False,
+    evaluator: Evaluator | None = None,
+    state_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train ``model`` in place; resumes from ``state_dir`` when a state from the same run is there."""
+    device = next(model.parameters()).device
+    torch.manual_seed(settings.seed)
+    optimizer = build_optimizer(model, settings)
+    steps = total_steps(len(features), settings)
+    scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, steps)
+    per_epoch = math.ceil(len(features) / settings.train_batch_size)
+    lengths = np.asarray(features.lengths)
+
+    result = TrainResult(steps=steps, epochs=steps / per_epoch, train_seconds=0.0, examples_seen=0, tokens_seen=0)
+    start_step = 0
+    state_path = Path(state_dir) / STATE_FILE if state_dir else None
+    if state_path is not None and state_path.exists():
+        start_step = _load_state(state_path, model, optimizer, scheduler, result, settings)
+        log(f"resumed at step {start_step}/{steps}")
+
+    model.train()
+    epoch_batches: dict[int, list[np.ndarray]] = {}
+    running_loss, running_count = 0.0, 0
+    last_state_time = time.monotonic()
+    started = time.perf_counter() - result.train_seconds
+    for step in range(start_step, steps):
+        epoch, position = divmod(step, per_epoch)
+        if epoch not in epoch_batches:
+            epoch_batches = {epoch: training_batches(lengths, settings.train_batch_size, settings.seed, epoch)}
+        batch = collate(features, epoch_batches[epoch][position]).to(device)
+
+        with autocast_context(device, use_bf16):
+            outputs = model(**batch.model_inputs())
+            loss = loss_function(outputs, batch)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(step, loss_value)
+        loss.backward()
+        if settings.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        running_loss += loss_value
+        running_count += 1
+        result.examples_seen += len(batch.indices)
+        result.tokens_seen += int(batch.attention_mask.sum())
+        done = step + 1
+        if done % settings.log_every_steps == 0:
+            elapsed = time.perf_counter() - started
+            log(
+                f"step {done}/{steps} epoch {done / per_epoch:.2f} loss {running_loss / running_count:.4f} "
+                f"{result.examples_seen / elapsed:.1f} examples/s"
+            )
+        end_of_epoch = done % per_epoch == 0 or done == steps
+        periodic = settings.eval_every_steps and done % settings.eval_every_steps == 0
+        if end_of_epoch or periodic:
+            result.train_seconds = time.perf_counter() - started
+            point = {"step": done, "epoch": round(done / per_epoch, 4), "loss": running_loss / max(running_count, 1)}
+            running_loss, running_count = 0.0, 0
+            if evaluator is not None:
+                point.update(evaluator(model))
+                model.train()
+            result.curve.append(point)
+            log(f"curve point {point}")
+            started = time.perf_counter() - result.train_seconds  # evaluation time is not training time
+        if state_path is not None and (
+            time.monotonic() - last_state_time > settings.state_every_seconds and done < steps
+        ):
+            result.train_seconds = time.perf_counter() - started
+            _save_state(state_path, done, model, optimizer, scheduler, result, settings)
+            last_state_time = time.monotonic()
+
+    result.train_seconds = time.perf_counter() - started
+    if state_path is not None and state_path.exists():
+        state_path.unlink()  # the finished model is saved by the caller; the state is no longer needed
+    return result
+
+
+def _save_state(path: Path, step: int, model, optimizer, scheduler, result: TrainResult, settings) -> None:
+    """Write the resumable state to a temporary file and rename it, so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "step": step,
+            "settings": asdict(settings),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "result": asdict(result),
+            "torch_rng": torch.get_rng_state(),
+        },
+        temporary,
+    )
+    os.replace(temporary, path)
+
+
+def _load_state(path: Path, model, optimizer, scheduler, result: TrainResult, settings) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["settings"] != asdict(settings):
+        raise RuntimeError(f"{path} was written by a run with other settings; remove it to start afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    for key, value in state["result"].items():
+        setattr(result, key, value)
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
