@@ -7,6 +7,7 @@ with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -41,10 +42,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- teacher
 def cmd_teacher(args: argparse.Namespace) -> int:
-    from paretodistill.recipes.teacher import TeacherSettings, fine_tune_teacher
-    from paretodistill.training.loop import TrainSettings
+    from paretodistill.config import TrainSettings
+    from paretodistill.recipes.teacher import TeacherRecipe, fine_tune_teacher
 
-    settings = TeacherSettings(
+    settings = TeacherRecipe(
         base=args.base,
         data=_data_settings(args),
         training=TrainSettings(
@@ -68,8 +69,7 @@ def cmd_teacher(args: argparse.Namespace) -> int:
 
 
 def _data_settings(args: argparse.Namespace):
-    from paretodistill.data.features import FeatureSettings
-    from paretodistill.data.prepare import DataSettings
+    from paretodistill.config import DataSettings, FeatureSettings
 
     return DataSettings(
         split_file=args.data,
@@ -79,6 +79,7 @@ def _data_settings(args: argparse.Namespace):
         split_train_repeats=args.split_train_repeats,
         max_extra_articles=args.max_extra_articles,
         max_eval_articles=args.max_eval_articles,
+        max_train_questions=args.max_train_questions,
         features=FeatureSettings(args.max_seq_length, args.doc_stride, args.max_query_length),
     )
 
@@ -96,10 +97,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out_dir=args.out,
         batch_size=args.eval_batch_size,
         cache_dir=args.cache_dir,
+        features=_feature_settings(args),
         log=_log,
     )
     print(json.dumps(metrics, indent=2))
     return 0
+
+
+def _feature_settings(args: argparse.Namespace):
+    """Lengths given on the command line, or None to use the ones recorded with the checkpoint."""
+    from paretodistill.config import FeatureSettings
+
+    given = [args.max_seq_length, args.doc_stride, args.max_query_length]
+    if all(value is None for value in given):
+        return None
+    defaults = FeatureSettings()
+    return FeatureSettings(*(d if v is None else v for v, d in zip(given, (defaults.max_seq_length,
+                                                                        defaults.doc_stride, defaults.max_query_length))))
 
 
 # ---------------------------------------------------------------- parser
@@ -111,6 +125,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-train-repeats", type=int, default=1, help="repeat the split's train articles")
     parser.add_argument("--max-extra-articles", type=int, help="a seeded sample of the extra files' articles")
     parser.add_argument("--max-eval-articles", type=int, help="quick runs: first N validation/test articles")
+    parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
     parser.add_argument("--max-seq-length", type=int, default=384)
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--max-query-length", type=int, default=64)
@@ -159,8 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics")
     evaluate.add_argument("--eval-batch-size", type=int, default=64)
     evaluate.add_argument("--cache-dir")
+    evaluate.add_argument("--max-seq-length", type=int, help="default: the lengths recorded with the checkpoint")
+    evaluate.add_argument("--doc-stride", type=int)
+    evaluate.add_argument("--max-query-length", type=int)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name == name:  # a subsystem not installed in this build
+                continue
+            raise
+        module.register(commands)
     return parser
+
+
+# Subsystems that add their own subcommands: each has ``register(commands)`` and imports its
+# heavy dependencies only inside the command function, so `paretodistill --help` stays fast.
+COMMAND_MODULES = ("paretodistill.distill.cli", "paretodistill.search.cli", "paretodistill.report.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from paretodistill.config import FeatureSettings
 from paretodistill.data.squad import Example
-from paretodistill.errors import ConfigError, ModelMismatchError
+from paretodistill.errors import ModelMismatchError
 
 ARRAY_NAMES = (
     "input_ids",
@@ -33,26 +34,6 @@ ARRAY_NAMES = (
     "end_positions",
     "example_index",
 )
-
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-
-    def validate(self) -> None:
-        if self.max_query_length < 1 or self.max_seq_length < self.max_query_length + 8:
-            raise ConfigError(
-                f"max_seq_length ({self.max_seq_length}) must exceed max_query_length "
-                f"({self.max_query_length}) by at least 8 tokens, leaving room for the context"
-            )
-        room_for_context = self.max_seq_length - self.max_query_length - 3
-        if not 0 < self.doc_stride < room_for_context:
-            raise ConfigError(
-                f"doc_stride ({self.doc_stride}) must be positive and smaller than the context room of a "
-                f"window, max_seq_length - max_query_length - 3 = {room_for_context}"
-            )
 
 
 @dataclass

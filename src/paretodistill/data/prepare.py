@@ -8,31 +8,17 @@ are rare in the extra files, so the split's training articles can be repeated
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from paretodistill.data.features import Features, FeatureSettings, cached_features
+from paretodistill.config import DataSettings
+from paretodistill.data.features import Features, cached_features
 from paretodistill.data.splits import ArticleSplit, split_by_article
 from paretodistill.data.squad import SquadData, combine, load_squad
 from paretodistill.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    split_file: str
-    extra_train_files: tuple[str, ...] = ()
-    split_seed: int = 13
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train, validation, test
-    use_split_train: bool = True
-    split_train_repeats: int = 1
-    max_extra_articles: int | None = None  # a seeded sample of the extra files' articles
-    max_eval_articles: int | None = None  # for quick runs: the first N validation / test articles
-    features: FeatureSettings = field(default_factory=FeatureSettings)
-
-    def describe(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -66,8 +52,11 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
     validation = split.select(source, "validation")
     test = split.select(source, "test")
     if settings.max_eval_articles:
-        validation = validation.select_titles(validation.titles[: settings.max_eval_articles])
-        test = test.select_titles(test.titles[: settings.max_eval_articles])
+        # A quick run scores only the first N held-out articles; the split records exactly those.
+        split = dataclasses.replace(split, validation=split.validation[: settings.max_eval_articles],
+                                    test=split.test[: settings.max_eval_articles])
+        validation = split.select(source, "validation")
+        test = split.select(source, "test")
 
     extra_parts = [load_squad(path) for path in settings.extra_train_files]
     extra = combine(extra_parts) if extra_parts else None
@@ -84,6 +73,9 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
     if not parts:
         raise ConfigError("no training data: give extra training files or use the split's train articles")
     train = combine(parts)
+    if settings.max_train_questions is not None and settings.max_train_questions < len(train.examples):
+        kept = train.examples[: settings.max_train_questions]
+        train = type(train)(kept, train.articles, train.version, train.source, train.fingerprint)
 
     features = settings.features
     log(f"tokenizing {len(train.examples)} training questions (cached after the first run)")

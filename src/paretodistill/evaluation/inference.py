@@ -65,12 +65,25 @@ def score_answers(data: SquadData, answers: Answers, threshold: float | None = 0
     """
     tuning = evaluate(list(data.articles), answers.best_span, answers.na_score).metrics
     if threshold is None:
-        threshold = float(tuning["best_f1_thresh"])
+        threshold = choose_threshold(data, answers, float(tuning["best_f1_thresh"]))
     metrics = dict(evaluate(list(data.articles), answers.predictions(threshold)).metrics)
     for key in ("best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"):
         metrics[key] = tuning[key]
     metrics["na_threshold"] = threshold
     return Scored(metrics, answers, threshold)
+
+
+def choose_threshold(data: SquadData, answers: Answers, official_threshold: float) -> float:
+    """The no-answer threshold with the best F1 on ``data``.
+
+    The official scan reports 0.0 when answering nothing is best: right for probabilities in
+    [0, 1], wrong for our scores (null minus best span logits, any sign). So the "answer nothing"
+    threshold (below every score) competes with the official one, and the better F1 wins.
+    """
+    answer_nothing = min(answers.na_score.values(), default=0.0) - 1.0
+    articles = list(data.articles)
+    f1 = {t: evaluate(articles, answers.predictions(t)).metrics["f1"] for t in (official_threshold, answer_nothing)}
+    return official_threshold if f1[official_threshold] >= f1[answer_nothing] else answer_nothing
 
 
 def evaluate_model(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from paretodistill.data.features import FeatureSettings, cached_features
+from paretodistill.config import FeatureSettings
+from paretodistill.data.features import cached_features
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
 from paretodistill.evaluation.inference import evaluate_model
@@ -22,7 +23,7 @@ def evaluate_checkpoint(
     out_dir: str | None = None,
     batch_size: int = 64,
     cache_dir: str | None = None,
-    features: FeatureSettings = FeatureSettings(),
+    features: FeatureSettings | None = None,
     log=print,
 ) -> dict:
     """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with."""
@@ -35,9 +36,12 @@ def evaluate_checkpoint(
         split = ArticleSplit.load(split_path)
         data = split.select(data, part)
         split_info = {"split_file": str(split_path), "part": part, "titles": list(split.titles(part))}
+    saved = Path(model_dir) / "metrics.json"
+    recorded = json.loads(saved.read_text()) if saved.exists() else {}
     if threshold is None:
-        saved = Path(model_dir) / "metrics.json"
-        threshold = float(json.loads(saved.read_text()).get("na_threshold", 0.0)) if saved.exists() else 0.0
+        threshold = float(recorded.get("na_threshold", 0.0))
+    if features is None:  # the lengths the checkpoint was evaluated with, so its figures reproduce
+        features = FeatureSettings(**recorded.get("data", {}).get("feature_settings", {}))
 
     tokenizer = load_tokenizer(model_dir)
     model = load_qa_model(model_dir).to(pick_device())

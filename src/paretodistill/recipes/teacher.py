@@ -17,16 +17,17 @@ from pathlib import Path
 
 import torch
 
-from paretodistill.data.prepare import DataSettings, prepare_data
+from paretodistill.config import DataSettings, TrainSettings
+from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import HEADLINE_METRICS, evaluate_model
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer, resolve_model_path
-from paretodistill.training.loop import TrainSettings, train
+from paretodistill.training.loop import train
 
 
 @dataclass(frozen=True)
-class TeacherSettings:
+class TeacherRecipe:
     base: str = "minilm"
     data: DataSettings = field(default_factory=lambda: DataSettings(split_file=""))
     training: TrainSettings = field(
@@ -47,7 +48,7 @@ def _curve_metrics(metrics: dict) -> dict:
     return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
 
 
-def fine_tune_teacher(settings: TeacherSettings, out_dir: str | Path, cache_dir=None, log=print) -> dict:
+def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=None, log=print) -> dict:
     """Train, evaluate and save; returns the metrics written to ``out_dir/metrics.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from paretodistill.config import TrainSettings
 from paretodistill.data.features import Features
 from paretodistill.evaluation.inference import autocast_context
 from paretodistill.training.batching import Batch, collate, training_batches
@@ -28,26 +29,6 @@ LossFunction = Callable[[object, Batch], torch.Tensor]
 Evaluator = Callable[[torch.nn.Module], dict[str, float]]
 
 STATE_FILE = "train_state.pt"
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    learning_rate: float = 5e-5
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    train_batch_size: int = 32
-    eval_batch_size: int = 64
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs when set
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    bf16: bool = True  # used only where the hardware computes bf16 natively
-    eval_every_steps: int | None = None
-    log_every_steps: int = 100
-    state_every_seconds: float = 300.0
 
 
 class TrainingDiverged(RuntimeError):

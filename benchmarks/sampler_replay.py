@@ -1,0 +1,270 @@
+"""How many trials does each sampler need? Replay GP, TPE and random sampling against a table.
+
+The table is an Optuna study of real trial results over a discretized space (a few hundred flash
+trials, one per grid point or a random subset of the grid). Each replayed trial asks the sampler
+(wrapped exactly as the search wraps it: failures teach it, repeats are moved), looks the
+proposal up in the table (the nearest table point in the distributions' own scales, so continuous
+proposals work too) and tells the sampler that point's result, failures included. Same budget
+and seeds for every sampler; the score is the hypervolume of the feasible front found so far,
+relative to the front of the whole table, with a fixed reference point (the table's worst
+feasible values, pushed out by 1 % of the range).
+
+    python benchmarks/sampler_replay.py --table sqlite:///runs/table/study.db --study table-flash
+    python benchmarks/sampler_replay.py --synthetic --budget 30 --seeds 2        # dry run
+
+Prints a markdown table: hypervolume (%) after N trials, mean over seeds, and the trials needed
+to reach 90 % of the table's hypervolume (median over the seeds that got there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
+from paretodistill.search.study import make_sampler, record_result
+from paretodistill.trial import TrialResult
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+# ---------------------------------------------------------------- the table
+class Table:
+    """Results by grid point, with nearest-point lookup in normalized parameter space."""
+
+    def __init__(self, trials: list, distributions: dict, objectives: ObjectiveSet):
+        self.distributions = distributions
+        self.names = sorted(distributions)
+        self.objectives = objectives
+        self.rows = []  # (unit coordinates, params, TrialResult)
+        for t in trials:
+            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("failure_kind") == "interrupted":
+                continue
+            if set(t.params) != set(distributions):
+                continue
+            if t.state == TrialState.COMPLETE:
+                metrics = dict(t.user_attrs.get("metrics") or dict(zip(objectives.metric_names, t.values)))
+                result = TrialResult("ok", dict(t.params), metrics=metrics)
+            else:
+                result = TrialResult.failed(dict(t.params), t.user_attrs.get("failure_kind") or "error",
+                                            t.user_attrs.get("failure_reason") or "failed in the table")
+            self.rows.append((self._unit(t.params), dict(t.params), result))
+        if not self.rows:
+            raise SystemExit("the table has no finished trials with the table's parameters")
+
+    def _unit(self, params: dict) -> tuple:
+        coords = []
+        for name in self.names:
+            d, v = self.distributions[name], params[name]
+            if isinstance(d, CategoricalDistribution):
+                coords.append(("c", d.choices.index(v) if v in d.choices else -1))
+            else:
+                low, high = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
+                x = math.log(v) if d.log else v
+                coords.append(("n", (x - low) / (high - low) if high > low else 0.0))
+        return tuple(coords)
+
+    def lookup(self, params: dict) -> TrialResult:
+        target = self._unit(params)
+
+        def distance(row) -> float:
+            return sum((0.0 if a[1] == b[1] else 1.0) if a[0] == "c" else (a[1] - b[1]) ** 2
+                       for a, b in zip(row[0], target))
+
+        return min(self.rows, key=distance)[2]
+
+    def feasible_points(self) -> list[list[float]]:
+        return [self.objectives.values(r.metrics) for _, _, r in self.rows if r.ok and self.objectives.feasible(r.metrics)]
+
+
+def reference_point(points: list[list[float]], objectives: ObjectiveSet) -> list[float]:
+    ref = []
+    for i, o in enumerate(objectives.objectives):
+        column = [p[i] for p in points]
+        span = (max(column) - min(column)) or 1.0
+        ref.append(min(column) - 0.01 * span if o.direction == "maximize" else max(column) + 0.01 * span)
+    return ref
+
+
+def hypervolume(points: list[list[float]], ref: list[float], objectives: ObjectiveSet) -> float:
+    if not points:
+        return 0.0
+    if len(ref) == 2:
+        return hypervolume_2d(points, ref, objectives.directions)
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in objectives.directions])
+    loss = np.array(points) * signs
+    inside = np.all(loss < np.array(ref) * signs, axis=1)
+    return float(compute_hypervolume(loss[inside], np.array(ref) * signs)) if inside.any() else 0.0
+
+
+# ---------------------------------------------------------------- replay
+def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int, ref: list[float]) -> dict:
+    objectives = table.objectives
+    study = optuna.create_study(directions=objectives.directions)
+    study.sampler = make_sampler(sampler_kind, seed, startup)
+    study.sampler.configure(table.distributions, objectives)
+    curve, feasible, failures = [], [], 0
+    started = time.perf_counter()
+    for _ in range(budget):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask(table.distributions)
+        result = table.lookup(trial.params)
+        record_result(study, trial, TrialResult(result.status, dict(trial.params), metrics=dict(result.metrics),
+                                                failure_kind=result.failure_kind, failure_reason=result.failure_reason),
+                      objectives)
+        if result.ok and objectives.feasible(result.metrics):
+            feasible.append(objectives.values(result.metrics))
+        failures += not result.ok
+        curve.append(hypervolume(feasible, ref, objectives))
+    return {"curve": curve, "failures": failures, "seconds": time.perf_counter() - started}
+
+
+# ---------------------------------------------------------------- a synthetic table (dry runs)
+def synthetic_table(storage: str | None = None, name: str = "synthetic-flash") -> optuna.Study:
+    """A grid of made-up flash results: exact grows with depth and heads, peaks at lr ~2e-4,
+    size is a closed form, and the biggest students run out of memory."""
+    distributions = {
+        "num_layers": IntDistribution(1, 8),
+        "heads_per_layer": CategoricalDistribution([2, 4, 6, 8, 10, 12]),
+        "learning_rate": FloatDistribution(1e-5, 1e-3, log=True),
+        "temperature": CategoricalDistribution([1.0, 2.0, 4.0, 8.0]),
+    }
+    lrs = [1e-5 * (100 ** (i / 7)) for i in range(8)]
+    study = optuna.create_study(storage=storage, study_name=name, directions=["maximize", "minimize"],
+                                load_if_exists=False)
+    study.set_user_attr("objectives", ["exact:maximize", "num_parameters:minimize"])
+    study.set_user_attr("thresholds", {"exact": ">= 40"})
+    trials = []
+    for layers, heads, lr, temperature in itertools.product(range(1, 9), [2, 4, 6, 8, 10, 12], lrs, [1.0, 2.0, 4.0, 8.0]):
+        params = {"num_layers": layers, "heads_per_layer": heads, "learning_rate": lr, "temperature": temperature}
+        wobble = math.sin(layers * 12.9898 + heads * 78.233 + lr * 1e4 + temperature) * 0.8
+        exact = (20 + 6.5 * min(layers, 6) + 1.2 * heads - 7 * (math.log10(lr) + 3.7) ** 2
+                 - 0.3 * (temperature - 3) ** 2 + wobble)
+        size = 12e6 + layers * (4 * 384 * 32 * heads + 2 * 384 * 1536)
+        if layers >= 7 and heads >= 10:
+            trials.append(optuna.trial.create_trial(
+                params=params, distributions=distributions, state=TrialState.FAIL,
+                user_attrs={"failure_kind": "out_of_memory", "failure_reason": "synthetic"}))
+        else:
+            metrics = {"exact": max(0.0, exact), "num_parameters": size}
+            trials.append(optuna.trial.create_trial(
+                params=params, distributions=distributions, values=[metrics["exact"], size],
+                user_attrs={"metrics": metrics}))
+    study.add_trials(trials)
+    return study
+
+
+def load_table(url: str, name: str, objectives_arg: str | None, thresholds_arg: str | None) -> Table:
+    study = optuna.load_study(study_name=name, storage=url)
+    objectives = ObjectiveSet.from_search({
+        "objectives": objectives_arg.split(",") if objectives_arg else study.user_attrs.get("objectives",
+                                                                                           ["exact:maximize", "num_parameters:minimize"]),
+        "thresholds": _thresholds(thresholds_arg) if thresholds_arg is not None else study.user_attrs.get("thresholds", {}),
+    })
+    trials = study.get_trials(deepcopy=False)
+    distributions = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            distributions = dict(t.distributions)
+            break
+    return Table(trials, distributions, objectives)
+
+
+def _thresholds(text: str) -> dict:
+    """``exact>=50,latency_ms<=20`` -> {"exact": ">= 50", ...}."""
+    result = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        op = ">=" if ">=" in part else "<="
+        metric, value = part.split(op)
+        result[metric.strip()] = f"{op} {value.strip()}"
+    return result
+
+
+# ---------------------------------------------------------------- report
+def markdown(results: dict, budget: int, best: float, checkpoints: list[int]) -> str:
+    head = "| sampler | " + " | ".join(f"HV @ {n}" for n in checkpoints) + " | trials to 90 % | failed trials | s / trial |"
+    lines = [head, "|" + " --- |" * (len(checkpoints) + 4)]
+    for kind, runs in results.items():
+        cells = []
+        for n in checkpoints:
+            values = [100 * r["curve"][n - 1] / best for r in runs]
+            spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.1f}{spread}")
+        reached = [next((i + 1 for i, hv in enumerate(r["curve"]) if hv >= 0.9 * best), None) for r in runs]
+        got = [n for n in reached if n is not None]
+        to90 = f"{statistics.median(got):g} ({len(got)}/{len(runs)} seeds)" if got else f"> {budget} (0/{len(runs)})"
+        fails = statistics.mean(r["failures"] for r in runs)
+        per_trial = statistics.mean(r["seconds"] / budget for r in runs)
+        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {to90} | {fails:.1f} | {per_trial:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", help="storage URL of the table study, e.g. sqlite:///runs/table/study.db")
+    parser.add_argument("--study", help="name of the table study (e.g. table-flash)")
+    parser.add_argument("--synthetic", action="store_true", help="build a synthetic table (dry run)")
+    parser.add_argument("--table-out", help="with --synthetic: also store the table at this storage URL")
+    parser.add_argument("--samplers", default="gp,tpe,random")
+    parser.add_argument("--budget", type=int, default=40, help="trials per replay")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--startup", type=int, default=10, help="random trials before GP / TPE model the results")
+    parser.add_argument("--objectives", help="override, e.g. exact:maximize,num_parameters:minimize")
+    parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")
+    parser.add_argument("--out", help="also write the markdown here")
+    args = parser.parse_args(argv)
+
+    if args.synthetic:
+        study = synthetic_table(args.table_out)
+        url, name = args.table_out, study.study_name
+        table = Table(study.get_trials(deepcopy=False), dict(study.get_trials()[0].distributions),
+                      ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
+                                                "thresholds": study.user_attrs["thresholds"]}))
+        source = f"synthetic table ({len(table.rows)} points)" + (f", stored at {url}" if url else "")
+    else:
+        if not (args.table and args.study):
+            parser.error("give --table URL and --study NAME, or --synthetic")
+        table = load_table(args.table, args.study, args.objectives, args.thresholds)
+        source = f"{args.table} / {args.study} ({len(table.rows)} points)"
+    points = table.feasible_points()
+    if not points:
+        raise SystemExit("no feasible point in the table: nothing to measure")
+    ref = reference_point(points, table.objectives)
+    best = hypervolume(points, ref, table.objectives)
+    results = {}
+    for kind in [k.strip() for k in args.samplers.split(",") if k.strip()]:
+        results[kind] = []
+        for seed in range(args.seeds):
+            run = replay(table, kind, seed, args.budget, args.startup, ref)
+            results[kind].append(run)
+            print(f"{kind} seed {seed}: HV {100 * run['curve'][-1] / best:.1f} % after {args.budget}, "
+                  f"{run['failures']} failed, {run['seconds']:.1f} s", file=sys.stderr, flush=True)
+    checkpoints = sorted({n for n in (10, 20, 30, 50, 75, 100, args.budget) if n <= args.budget})
+    text = (
+        f"Sampler replay on {source}; objectives {table.objectives.describe_objectives()}, thresholds "
+        f"{table.objectives.describe_thresholds() or 'none'}; budget {args.budget}, {args.seeds} seed(s), "
+        f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}).\n\n"
+        + markdown(results, args.budget, best, checkpoints)
+    )
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

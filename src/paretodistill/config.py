@@ -1,0 +1,292 @@
+"""The experiment config: typed sections, TOML files, dotted ``--set`` overrides, clear errors.
+
+One ``ExperimentConfig`` describes a run or a search: data, teacher, student, training,
+distillation, latency measurement and search. Every field is typed and checked on load; an
+unknown key or a value of the wrong type names the key and what was expected.
+
+Trial parameters from the search are flat names (``learning_rate``, ``num_layers``...) and each
+maps to exactly one config field (``PARAMETER_TARGETS``). A parameter without a target is an
+error, never silently ignored: a searched knob that does nothing is the worst bug here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paretodistill.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+
+    def validate(self) -> None:
+        if self.max_query_length < 1 or self.max_seq_length < self.max_query_length + 8:
+            raise ConfigError(
+                f"max_seq_length ({self.max_seq_length}) must exceed max_query_length "
+                f"({self.max_query_length}) by at least 8 tokens, leaving room for the context"
+            )
+        room_for_context = self.max_seq_length - self.max_query_length - 3
+        if not 0 < self.doc_stride < room_for_context:
+            raise ConfigError(
+                f"doc_stride ({self.doc_stride}) must be positive and smaller than the context room of a "
+                f"window, max_seq_length - max_query_length - 3 = {room_for_context}"
+            )
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    split_file: str = ""
+    extra_train_files: tuple[str, ...] = ()
+    split_seed: int = 13
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train, validation, test
+    use_split_train: bool = True
+    split_train_repeats: int = 1
+    max_extra_articles: int | None = None  # a seeded sample of the extra files' articles
+    max_eval_articles: int | None = None  # quick runs: the first N validation / test articles
+    max_train_questions: int | None = None  # quick runs: the first N training questions
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 5e-5
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    train_batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs when set
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    bf16: bool = True  # used only where the hardware computes bf16 natively
+    eval_every_steps: int | None = None
+    log_every_steps: int = 100
+    state_every_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    path: str = ""  # a fine-tuned QA checkpoint (what `paretodistill teacher` writes)
+
+
+@dataclass(frozen=True)
+class StudentSettings:
+    num_layers: int = 3
+    heads_per_layer: int | None = None  # None: all of the teacher's heads
+    pruning_seed: int = 42
+    intermediate_size: int | None = None  # None: the teacher's FFN width
+    hidden_size: int | None = None  # None: the teacher's width
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.0
+    qa_dropout: float = 0.0
+    initializer_range: float = 0.02
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    soft_weight: float = 0.5  # weight of the KL term against the teacher's softened distributions
+    hard_weight: float = 0.5  # weight of the cross-entropy against the gold positions
+    temperature: float = 2.0
+    hidden_weight: float = 0.0  # layer-wise transfer of hidden states (MSE, projected if widths differ)
+    attention_weight: float = 0.0  # layer-wise transfer of attention distributions
+    progressive: bool = False  # transfer layer by layer, bottom first, over the first epoch
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    enabled: bool = True
+    batch_size: int = 1
+    sequence_length: int | None = None  # None: the features' max_seq_length
+    warmup: int = 5
+    repeats: int = 30
+    runtime: str = "torch"  # "torch" (eager, bf16 weights where supported) or "onnx"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    data: DataSettings = field(default_factory=DataSettings)
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    student: StudentSettings = field(default_factory=StudentSettings)
+    training: TrainSettings = field(default_factory=TrainSettings)
+    distillation: DistillSettings = field(default_factory=DistillSettings)
+    latency: LatencySettings = field(default_factory=LatencySettings)
+    search: dict[str, Any] = field(default_factory=dict)  # read by paretodistill.search
+    device: str = "auto"
+    threads: int | None = None
+    cache_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Every searchable parameter and the one config field it sets.
+PARAMETER_TARGETS: dict[str, str] = {
+    **{name: f"student.{name}" for name in (f.name for f in dataclasses.fields(StudentSettings))},
+    **{
+        name: f"training.{name}"
+        for name in (
+            "learning_rate", "beta1", "beta2", "epsilon", "weight_decay", "warmup_steps",
+            "train_batch_size", "eval_batch_size", "epochs", "max_steps",
+        )
+    },
+    **{name: f"distillation.{name}" for name in (f.name for f in dataclasses.fields(DistillSettings))},
+}
+
+
+# ---------------------------------------------------------------- building from plain data
+def _check_value(value: Any, annotation: Any, key: str) -> Any:
+    """Convert ``value`` to ``annotation`` where that is lossless, else raise ConfigError naming ``key``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_value(value, option, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_value(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+        return tuple(_check_value(item, arg, f"{key}[{i}]") for i, (item, arg) in enumerate(zip(value, args)))
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return build_section(annotation, value, key)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if annotation is Any:
+        return value
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def build_section(cls, values: Any, prefix: str = ""):
+    """A dataclass from a table, refusing unknown keys and wrongly typed values."""
+    if dataclasses.is_dataclass(values):
+        return values
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a table, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {sorted(f'{prefix}.{k}' if prefix else k for k in unknown)}; "
+            f"valid keys{' in [' + prefix + ']' if prefix else ''}: {sorted(names)}"
+        )
+    kwargs = {
+        name: _check_value(value, hints[name], f"{prefix}.{name}" if prefix else name)
+        for name, value in values.items()
+    }
+    return cls(**kwargs)
+
+
+def _parse_override_value(text: str) -> Any:
+    """``--set`` values are TOML values (``3``, ``1e-4``, ``true``, ``"x"``, ``[1, 2]``); bare words are strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(values: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Set dotted keys (``training.learning_rate=1e-4``) in a nested dict, returning a new dict."""
+    result = _deep_copy(values)
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.learning_rate=1e-4")
+        key, text = override.split("=", 1)
+        parts = key.strip().split(".")
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part} is not a table")
+        node[parts[-1]] = _parse_override_value(text.strip())
+    return result
+
+
+def _deep_copy(values: dict) -> dict:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict | None = None):
+    """An ExperimentConfig from an optional TOML file (on top of ``base``) and ``--set`` overrides."""
+    values = _deep_copy(base or {})
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = _merge(values, tomllib.loads(path.read_text()))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    values = apply_overrides(values, overrides)
+    config = build_section(ExperimentConfig, values)
+    config.data.features.validate()
+    return config
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = _deep_copy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def with_parameters(config: ExperimentConfig, params: dict[str, Any]) -> ExperimentConfig:
+    """The config with trial parameters applied; an unknown parameter name is an error."""
+    unknown = set(params) - set(PARAMETER_TARGETS)
+    if unknown:
+        raise ConfigError(
+            f"parameter(s) {sorted(unknown)} have no config target; searchable: {sorted(PARAMETER_TARGETS)}"
+        )
+    values = config.to_dict()
+    for name, value in params.items():
+        section, key = PARAMETER_TARGETS[name].split(".")
+        values[section][key] = value
+    return build_section(ExperimentConfig, values)

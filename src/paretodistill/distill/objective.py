@@ -1,0 +1,264 @@
+"""The distillation loss of one training step.
+
+    loss = soft_weight      * KL(teacher || student) of the softened start/end distributions, x T²
+         + hard_weight      * cross-entropy against the gold start/end tokens
+         + hidden_weight    * layer-wise MSE of hidden states          (optional)
+         + attention_weight * layer-wise KL of attention distributions (optional)
+
+Soft targets come from the cached teacher logits (``teacher_cache``): the teacher does not run.
+
+Layer-wise transfer (only when ``hidden_weight`` or ``attention_weight`` > 0) pairs student layer
+``i`` with teacher layer ``layer_map(teacher_layers, student_layers)[i]``, the layer it was
+seeded from; student layers with no teacher layer (a deeper student's extra top layers) are not
+paired. For each pair:
+
+* hidden: MSE between the student layer's output and the teacher layer's output, over real
+  (non-padding) tokens. When the widths differ, the student's states go through one learned
+  ``Linear(student_width, teacher_width)`` shared by all layers (TinyBERT's W_h); it is trained
+  with the student (it is part of ``DistillationObjective.model``) and discarded afterwards.
+* attention: KL(teacher || student) between attention distributions over the keys, per head and
+  real query token (MiniLM style). Heads are paired as follows: a student layer seeded from its
+  teacher layer with the same width pairs each student head with the teacher head it was copied
+  from (``config.kept_heads``), which covers pruned layers exactly; otherwise heads pair by index
+  when the counts match; otherwise (different head counts and no known correspondence) both
+  sides are averaged over heads and the head-mean maps are compared. With attention dropout the
+  student's returned probabilities are post-dropout: dropped entries add a constant with no
+  gradient, the kept ones get the right gradient.
+
+Cost: layer-wise transfer needs the teacher's hidden states or attentions, so the teacher runs
+forward (no backward) at every step, about a third of a same-size model's training step on top
+of the student's; attention transfer also needs attention probabilities, which the fused sdpa
+kernel does not return, so student and teacher switch to eager attention, which materialises
+the (length x length) maps and is several times slower. Logit distillation alone pays neither.
+
+Progressive schedule (``progressive=True``): during the first epoch the layer pairs are switched
+on bottom-up. The epoch is cut into as many equal stages as there are pairs, and stage ``k``
+(0-based) trains the bottom ``k + 1`` pairs; from the second epoch on all pairs are trained. The
+layer-wise terms are means over the active pairs, so their weight means the same at every stage.
+The stage is counted from this objective's own calls (one per training step): a run resumed from
+a saved state restarts the schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from paretodistill.config import DistillSettings
+from paretodistill.distill.losses import hard_loss, soft_loss
+from paretodistill.distill.teacher_cache import TeacherLogits
+from paretodistill.errors import ConfigError
+from paretodistill.models.student import layer_map
+
+ATTENTION_FLOOR = 1e-8  # log of a zero student probability (masked key, dropped entry) stays finite
+
+
+def check_distill_settings(settings: DistillSettings) -> None:
+    """Refuse weights that make no sense, or a loss with nothing in it."""
+    for name in ("soft_weight", "hard_weight"):
+        value = getattr(settings, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"distillation.{name} must be in [0, 1], got {value}")
+    for name in ("hidden_weight", "attention_weight"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"distillation.{name} must be >= 0, got {getattr(settings, name)}")
+    if not settings.temperature > 0:
+        raise ConfigError(f"distillation.temperature must be > 0, got {settings.temperature}")
+    if not any(getattr(settings, n) > 0 for n in ("soft_weight", "hard_weight", "hidden_weight", "attention_weight")):
+        raise ConfigError(
+            "soft_weight and hard_weight are both 0 and there is no layer-wise transfer: the loss would be empty"
+        )
+
+
+def needs_teacher_forward(settings: DistillSettings) -> bool:
+    """Whether every step must run the teacher (layer-wise transfer), not only read cached logits."""
+    return settings.hidden_weight > 0 or settings.attention_weight > 0
+
+
+@dataclass(frozen=True)
+class LayerPair:
+    student_layer: int
+    teacher_layer: int
+    teacher_heads: tuple[int, ...] | None  # teacher head for each student head; None: compare head means
+
+
+def layer_pairs(student_config, teacher_config) -> list[LayerPair]:
+    """The (student layer, teacher layer) pairs of layer-wise transfer, bottom first."""
+    mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers)
+    seeded_from = getattr(student_config, "seeded_from", None) or [None] * len(mapping)
+    kept_heads = getattr(student_config, "kept_heads", None) or [None] * len(mapping)
+    student_heads = getattr(student_config, "heads_per_layer", None) or [student_config.num_attention_heads] * len(mapping)
+    teacher_heads = getattr(teacher_config, "heads_per_layer", None) or (
+        [teacher_config.num_attention_heads] * teacher_config.num_hidden_layers
+    )
+    pairs = []
+    for i, t in enumerate(mapping):
+        if t is None:
+            continue
+        if seeded_from[i] == t and kept_heads[i] is not None:
+            heads = tuple(int(h) for h in kept_heads[i])
+        elif student_heads[i] == teacher_heads[t]:
+            heads = tuple(range(student_heads[i]))
+        else:
+            heads = None
+        pairs.append(LayerPair(i, t, heads))
+    return pairs
+
+
+class DistillationModel(nn.Module):
+    """The student plus what layer-wise transfer trains alongside it (the width projection).
+
+    This is the module the training loop optimises; it asks the student for hidden states or
+    attentions only when a layer-wise term needs them.
+    """
+
+    def __init__(self, student: nn.Module, projection: nn.Module | None, hidden: bool, attentions: bool):
+        super().__init__()
+        self.student = student
+        self.projection = projection
+        self.output_hidden_states = hidden
+        self.output_attentions = attentions
+
+    def forward(self, **inputs):
+        return self.student(
+            **inputs, output_hidden_states=self.output_hidden_states, output_attentions=self.output_attentions
+        )
+
+
+class DistillationObjective:
+    """``loss_function(outputs, batch)`` for ``training.loop.train``; train ``objective.model``.
+
+    ``model`` is the student itself for logit distillation, or a :class:`DistillationModel`
+    around it for layer-wise transfer. Call :meth:`finish` after training to switch the student
+    back to sdpa attention if transfer had switched it to eager.
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        settings: DistillSettings,
+        teacher_logits: TeacherLogits | None = None,
+        *,
+        teacher: nn.Module | None = None,
+        steps_per_epoch: int = 1,
+    ):
+        check_distill_settings(settings)
+        self.settings = settings
+        self.student = student
+        self.teacher_logits = teacher_logits
+        self.teacher = teacher
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.calls = 0  # training steps whose loss was computed: drives the progressive schedule
+        self.layerwise = needs_teacher_forward(settings)
+        if self.layerwise and teacher is None:
+            raise ValueError("layer-wise transfer needs the teacher model: it runs at every step")
+        if settings.soft_weight > 0 and teacher_logits is None and teacher is None:
+            raise ValueError("the soft loss needs cached teacher logits (or the teacher)")
+        self._original_attention = None
+        self.pairs: list[LayerPair] = []
+        self.model: nn.Module = student
+        if self.layerwise:
+            self.pairs = layer_pairs(student.config, teacher.config)
+            if not self.pairs:
+                raise ConfigError("layer-wise transfer: no student layer has a teacher layer to learn from")
+            teacher.eval().requires_grad_(False)
+            if settings.attention_weight > 0:  # sdpa returns no attention probabilities
+                self._original_attention = student.config._attn_implementation
+                student.set_attn_implementation("eager")
+                teacher.set_attn_implementation("eager")
+            projection = None
+            if settings.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
+                projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(getattr(student.config, "pruning_seed", 0))
+                    projection.reset_parameters()
+                projection.to(next(student.parameters()).device)
+            self.model = DistillationModel(
+                student, projection, hidden=settings.hidden_weight > 0, attentions=settings.attention_weight > 0
+            )
+
+    def finish(self) -> None:
+        """Undo the eager-attention switch, so the saved and timed student uses sdpa."""
+        if self._original_attention is not None:
+            self.student.set_attn_implementation(self._original_attention)
+            self.teacher.set_attn_implementation(self._original_attention)
+            self._original_attention = None
+
+    def active_pairs(self, step: int) -> list[LayerPair]:
+        """The layer pairs trained at ``step`` (all of them unless the progressive schedule is on)."""
+        if not self.settings.progressive or step >= self.steps_per_epoch:
+            return self.pairs
+        stage = (step * len(self.pairs)) // self.steps_per_epoch
+        return self.pairs[: stage + 1]
+
+    def __call__(self, outputs, batch) -> torch.Tensor:
+        terms = self.terms(outputs, batch)
+        self.calls += 1
+        return sum(getattr(self.settings, f"{name}_weight") * value for name, value in terms.items())
+
+    def terms(self, outputs, batch) -> dict[str, torch.Tensor]:
+        """The unweighted loss terms whose weight is positive, by name (soft, hard, hidden, attention)."""
+        s = self.settings
+        mask = batch.attention_mask
+        terms: dict[str, torch.Tensor] = {}
+        teacher_outputs = None
+        if self.layerwise:
+            with torch.no_grad():
+                teacher_outputs = self.teacher(
+                    **batch.model_inputs(),
+                    output_hidden_states=s.hidden_weight > 0,
+                    output_attentions=s.attention_weight > 0,
+                )
+        if s.soft_weight > 0:
+            if self.teacher_logits is not None:
+                teacher_start, teacher_end = self.teacher_logits.gather(batch.indices, mask.shape[1])
+                teacher_start, teacher_end = teacher_start.to(mask.device), teacher_end.to(mask.device)
+            else:
+                if teacher_outputs is None:
+                    with torch.no_grad():
+                        teacher_outputs = self.teacher(**batch.model_inputs())
+                teacher_start, teacher_end = teacher_outputs.start_logits, teacher_outputs.end_logits
+            terms["soft"] = soft_loss(
+                outputs.start_logits, outputs.end_logits, teacher_start, teacher_end, mask, s.temperature
+            )
+        if s.hard_weight > 0:
+            terms["hard"] = hard_loss(
+                outputs.start_logits, outputs.end_logits, batch.start_positions, batch.end_positions, mask
+            )
+        if self.layerwise:
+            pairs = self.active_pairs(self.calls)
+            if s.hidden_weight > 0:
+                terms["hidden"] = self._hidden_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask, pairs)
+            if s.attention_weight > 0:
+                terms["attention"] = self._attention_loss(outputs.attentions, teacher_outputs.attentions, mask, pairs)
+        return terms
+
+    def _hidden_loss(self, student_states, teacher_states, mask, pairs) -> torch.Tensor:
+        """Mean over pairs of the per-token MSE of layer outputs (``hidden_states[i + 1]`` is layer i's)."""
+        projection = self.model.projection
+        weights = mask.unsqueeze(-1).float()
+        losses = []
+        for pair in pairs:
+            student = student_states[pair.student_layer + 1]
+            if projection is not None:
+                student = projection(student)
+            difference = (student.float() - teacher_states[pair.teacher_layer + 1].float()) ** 2
+            losses.append((difference * weights).sum() / (weights.sum() * difference.shape[-1]))
+        return torch.stack(losses).mean()
+
+    def _attention_loss(self, student_maps, teacher_maps, mask, pairs) -> torch.Tensor:
+        """Mean over pairs of KL(teacher || student) per head and real query token."""
+        query_weights = mask[:, None, :].float()  # (batch, 1, query)
+        losses = []
+        for pair in pairs:
+            student = student_maps[pair.student_layer].float()
+            teacher = teacher_maps[pair.teacher_layer].float()
+            if pair.teacher_heads is not None:
+                teacher = teacher[:, list(pair.teacher_heads)]
+            else:
+                student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
+            kl = (torch.xlogy(teacher, teacher) - teacher * student.clamp_min(ATTENTION_FLOOR).log()).sum(-1)
+            losses.append((kl * query_weights).sum() / (query_weights.sum() * kl.shape[1]))
+        return torch.stack(losses).mean()

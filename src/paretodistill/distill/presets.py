@@ -1,0 +1,135 @@
+"""Named starting points for distillation runs.
+
+* ``smoke``: the whole engine end to end in seconds, on a tiny random-init teacher and a tiny
+  slice of the data: a check that everything is wired, not a model anyone should use.
+* ``sigopt_baseline``: the hand-picked DistilBERT-style setting of the 2020 SigOpt SQuAD 2.0
+  experiment, as trial parameters, the reference point the search is compared against.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from paretodistill.data.features import default_cache_dir
+
+SMOKE_TEACHER_VERSION = 1
+SMOKE_TEACHER_SHAPE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128)
+
+
+def tiny_teacher(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """A random-init 2-layer, 64-wide BERT QA teacher with the packaged MiniLM tokenizer, saved once.
+
+    Saved under ``cache_dir/smoke_teacher/v{version}-seed{seed}`` (staged, then renamed) and
+    reused by every later call, so its weights, and the teacher-logit cache keyed on them, stay put.
+    """
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from paretodistill.models.loading import load_tokenizer
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    folder = root / "smoke_teacher" / f"v{SMOKE_TEACHER_VERSION}-seed{seed}"
+    if (folder / "config.json").exists():
+        return folder
+    tokenizer = load_tokenizer("minilm")
+    config = BertConfig(
+        vocab_size=len(tokenizer), max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+        **SMOKE_TEACHER_SHAPE,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForQuestionAnswering(config).eval()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another process saved it first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: str | Path | None = None) -> dict:
+    """Config values (for ``load_config(base=...)``) of the smoke preset.
+
+    ~200 training questions in 128-token windows, one validation and one test article, 24 steps
+    with a curve point every 12, a 1-layer 2-head (pruned) student, latency from 5 calls.
+    Without ``teacher`` the tiny random teacher is built (once) in the cache.
+    """
+    teacher_path = str(teacher) if teacher else str(tiny_teacher(cache_dir))
+    values: dict[str, Any] = {
+        "teacher": {"path": teacher_path},
+        "data": {
+            "split_file": str(data_file),
+            "max_eval_articles": 1,
+            "max_train_questions": 200,
+            "features": {"max_seq_length": 128, "doc_stride": 48, "max_query_length": 32},
+        },
+        "student": {"num_layers": 1, "heads_per_layer": 2, "hidden_dropout": 0.1},
+        "training": {
+            "learning_rate": 1e-4, "warmup_steps": 2, "train_batch_size": 16, "eval_batch_size": 64,
+            "max_steps": 24, "eval_every_steps": 12, "log_every_steps": 8, "seed": 42,
+        },
+        "distillation": {"soft_weight": 0.5, "hard_weight": 0.5, "temperature": 2.0},
+        "latency": {"warmup": 1, "repeats": 5, "sequence_length": 128},
+    }
+    if cache_dir:
+        values["cache_dir"] = str(cache_dir)
+    return values
+
+
+def smoke_config(data_file: str, teacher: str | Path | None = None, cache_dir: str | Path | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()):
+    """The smoke preset as an ``ExperimentConfig``."""
+    from paretodistill.config import load_config
+
+    return load_config(None, overrides, base=smoke_values(data_file, teacher, cache_dir))
+
+
+PRESETS = {"smoke": smoke_values}
+
+
+def sigopt_baseline(teacher_config) -> dict[str, Any]:
+    """The 2020 SigOpt experiment's baseline student, as trial parameters for ``run_trial``.
+
+    Half the teacher's layers (at least one) with all heads, seeded from the teacher
+    (``build_student`` always seeds), AdamW lr 5e-5, betas (0.9, 0.999), epsilon 9.98e-9,
+    weight decay 9e-6, no warm-up, batch 8, 3 epochs, soft/hard weights 0.5/0.5, attention and
+    QA-head dropout 0.1, initializer range 0.02, pruning seed 42. Everything else (temperature,
+    hidden dropout, FFN and hidden width) stays as the config has it. ``teacher_config`` is a
+    transformers config or a teacher checkpoint folder.
+    """
+    if isinstance(teacher_config, (str, Path)):
+        from transformers import AutoConfig
+
+        import paretodistill.models.pruned_bert  # noqa: F401  (registers the pruned config type)
+
+        teacher_config = AutoConfig.from_pretrained(str(teacher_config))
+    return {
+        "num_layers": max(1, teacher_config.num_hidden_layers // 2),
+        "heads_per_layer": teacher_config.num_attention_heads,
+        "pruning_seed": 42,
+        "learning_rate": 5e-5,
+        "train_batch_size": 8,
+        "soft_weight": 0.5,
+        "hard_weight": 0.5,
+        "attention_dropout": 0.1,
+        "qa_dropout": 0.1,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 9.98e-09,
+        "weight_decay": 9e-06,
+        "initializer_range": 0.02,
+        "warmup_steps": 0,
+        "epochs": 3.0,
+        "max_steps": None,  # so that the 3 epochs apply even if the config caps steps
+    }

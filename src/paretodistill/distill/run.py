@@ -1,0 +1,386 @@
+"""One distillation trial: parameters in, a ``TrialResult`` out, whatever happens.
+
+``run_trial(config, params)`` is the engine the search calls: apply the parameters to the config,
+load the teacher and its tokenizer, prepare the data (cached), get the teacher's logits (cached,
+computed once for all trials), build the student, train it with the distillation objective,
+score it on the validation articles (the no-answer threshold is chosen there), optionally on the
+test articles at that threshold, time it, and save it.
+
+Every failure becomes a ``TrialResult`` the optimizer can learn from rather than an exception
+that kills the search: an architecture the teacher cannot seed is ``impossible_architecture``, a
+NaN/inf loss is ``diverged`` (with the step), running out of memory is ``out_of_memory``, an
+interrupt is ``interrupted``, anything else ``error``; the reason names the stage, the step and
+the parameters. Callers that see ``interrupted`` should stop rather than start the next trial.
+
+On disk (when ``trial_dir`` is given): ``checkpoint/`` (a Hugging Face folder with the tokenizer,
+the split and a copy of the metrics, loadable without paretodistill), ``curve.json``, and
+``metrics.json`` written last through a temporary file and a rename, so a folder with a
+``metrics.json`` always holds a complete result. A failed trial leaves ``failure.json`` instead.
+
+Everything ``run_trial`` takes and returns is plain picklable data, so it runs the same in this
+process, in a worker process (``python -m paretodistill.distill.run``) or on another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
+from paretodistill.data.prepare import prepare_data
+from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
+from paretodistill.distill.teacher_cache import cached_teacher_logits
+from paretodistill.errors import ModelMismatchError
+from paretodistill.evaluation.inference import HEADLINE_METRICS, evaluate_model
+from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
+from paretodistill.hardware.latency import check_runtime, measure_latency
+from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
+from paretodistill.models.pruned_bert import save_with_code
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters
+from paretodistill.trial import TrialResult
+from paretodistill.training.loop import TrainingDiverged, train
+
+METRICS_FILE = "metrics.json"
+FAILURE_FILE = "failure.json"
+CURVE_FILE = "curve.json"
+CHECKPOINT_DIR = "checkpoint"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+FALLBACK_TOKENIZER = "minilm"
+
+
+class _Progress:
+    """Where a trial is, so that a failure can say where it happened."""
+
+    def __init__(self) -> None:
+        self.stage = "starting"
+        self.objective: DistillationObjective | None = None
+        self.curve: list[dict] = []
+
+    @property
+    def step(self) -> int | None:
+        return self.objective.calls if self.objective is not None else None
+
+
+def student_architecture(settings: StudentSettings, teacher_config) -> StudentArchitecture:
+    """The architecture the student settings describe; ``heads_per_layer=None`` keeps all the teacher's heads."""
+    heads = settings.heads_per_layer if settings.heads_per_layer is not None else teacher_config.num_attention_heads
+    return StudentArchitecture(
+        num_layers=settings.num_layers,
+        heads_per_layer=heads,
+        pruning_seed=settings.pruning_seed,
+        intermediate_size=settings.intermediate_size,
+        hidden_size=settings.hidden_size,
+        hidden_dropout=settings.hidden_dropout,
+        attention_dropout=settings.attention_dropout,
+        qa_dropout=settings.qa_dropout,
+        initializer_range=settings.initializer_range,
+    )
+
+
+def teacher_tokenizer(teacher_path: str | Path, log: Callable[[str], None] = print):
+    """The teacher folder's own tokenizer when it has one (the data must be tokenized with it)."""
+    folder = Path(teacher_path)
+    if any((folder / name).exists() for name in TOKENIZER_FILES):
+        return load_tokenizer(folder)
+    log(f"{folder} has no tokenizer; using the packaged {FALLBACK_TOKENIZER} tokenizer")
+    return load_tokenizer(FALLBACK_TOKENIZER)
+
+
+def effective_parameters(config: ExperimentConfig) -> dict[str, Any]:
+    """The value every searchable parameter has in ``config``: what the trial really ran with."""
+    values = config.to_dict()
+    return {name: values[target.split(".")[0]][target.split(".")[1]] for name, target in PARAMETER_TARGETS.items()}
+
+
+def _curve_metrics(metrics: dict) -> dict:
+    keys = (*HEADLINE_METRICS, "best_f1", "best_exact")
+    return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def _classify(error: BaseException, stage: str) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, TrainingDiverged):
+        return "diverged"
+    if _is_out_of_memory(error):
+        return "out_of_memory"
+    if isinstance(error, ModelMismatchError) and stage == "building the student":
+        return "impossible_architecture"
+    return "error"
+
+
+def _write_json_atomically(path: Path, values: Any) -> None:
+    """Write to a temporary file in the same folder, then rename: readers see all of it or nothing."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(values, indent=1, default=str))
+    os.replace(temporary, path)
+
+
+def run_trial(
+    config: ExperimentConfig,
+    params: dict,
+    *,
+    trial_dir: str | Path | None = None,
+    evaluate_test: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrialResult:
+    """Distil one student with ``params`` applied to ``config``; never raises for a failed trial."""
+    params = dict(params)
+    trial_dir = Path(trial_dir).resolve() if trial_dir is not None else None
+    if trial_dir is not None:
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (METRICS_FILE, FAILURE_FILE):  # a re-run replaces any earlier outcome
+            (trial_dir / stale).unlink(missing_ok=True)
+    progress = _Progress()
+    started = time.perf_counter()
+    threads = torch.get_num_threads()  # config.threads applies to this trial only
+    try:
+        return _run(config, params, trial_dir, evaluate_test, log, progress, started)
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 -- every failure becomes a result
+        kind = _classify(error, progress.stage)
+        step = error.step if isinstance(error, TrainingDiverged) else progress.step
+        at_step = f" at step {step}" if step is not None else ""
+        reason = f"{type(error).__name__} while {progress.stage}{at_step}: {error} (parameters: {params})"
+        details = traceback.format_exc()
+    finally:
+        torch.set_num_threads(threads)
+    # Out of the handler, the traceback (and the models its frames hold) is gone: free the memory
+    # so that the next trial in this process gets it back.
+    progress.objective = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    result = TrialResult.failed(params, kind, reason, step=step, curve=progress.curve)
+    log(f"trial failed ({kind}): {reason}")
+    if kind == "error":
+        log(details)
+    if trial_dir is not None:
+        if kind != "interrupted":  # only an interrupted trial is worth resuming
+            shutil.rmtree(trial_dir / ".state", ignore_errors=True)
+        _write_json_atomically(trial_dir / FAILURE_FILE, {**result.to_dict(), "traceback": details})
+    return result
+
+
+def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, started: float) -> TrialResult:
+    progress.stage = "applying the parameters"
+    config = with_parameters(config, params)
+    check_distill_settings(config.distillation)
+    if config.latency.enabled:
+        check_runtime(config.latency.runtime)
+    if not config.teacher.path:
+        raise ModelMismatchError("no teacher: set teacher.path (or --teacher) to a QA checkpoint folder")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    use_bf16 = config.training.bf16 and supports_fast_bf16(device)
+    layerwise = needs_teacher_forward(config.distillation)
+
+    progress.stage = "loading the teacher"
+    tokenizer = teacher_tokenizer(config.teacher.path, log)
+    teacher = load_qa_model(config.teacher.path, fast_attention=config.distillation.attention_weight == 0)
+    teacher = teacher.to(device).eval()
+    check_tokenizer_fits(tokenizer, teacher, "teacher")
+    progress.stage = "building the student"
+    architecture = student_architecture(config.student, teacher.config)
+    architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
+
+    progress.stage = "preparing the data"
+    data = prepare_data(config.data, tokenizer, config.cache_dir, log)
+    progress.stage = "computing the teacher logits"
+    teacher_logits = cached_teacher_logits(
+        teacher, data.train_features, config.cache_dir, teacher_dir=config.teacher.path,
+        batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
+    )
+
+    progress.stage = "building the student"
+    student = build_student(teacher, architecture)
+    teacher_summary = {
+        "path": str(config.teacher.path),
+        "num_parameters": count_parameters(teacher),
+        "layers": teacher.config.num_hidden_layers,
+        "hidden_size": teacher.config.hidden_size,
+        "heads": teacher.config.num_attention_heads,
+    }
+    if not layerwise:
+        del teacher  # logit distillation reads the cache; the teacher's memory goes to the student
+        teacher = None
+    steps_per_epoch = math.ceil(len(data.train_features) / config.training.train_batch_size)
+    objective = DistillationObjective(
+        student, config.distillation, teacher_logits, teacher=teacher, steps_per_epoch=steps_per_epoch
+    )
+    progress.objective = objective
+
+    def evaluate_validation(_model) -> dict:
+        scored = evaluate_model(student, data.validation, data.validation_features,
+                                config.training.eval_batch_size, use_bf16, threshold=0.0)
+        return _curve_metrics(scored.metrics)
+
+    progress.stage = "training"
+    log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
+        f"{device_name(device)}, bf16={use_bf16}")
+    trained = train(
+        objective.model, data.train_features, objective, config.training, use_bf16=use_bf16,
+        evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None, log=log,
+    )
+    progress.curve = trained.curve
+    objective.finish()
+    student.eval()
+    del teacher, objective
+    progress.objective = None
+    final_step = trained.steps
+
+    progress.stage = "evaluating"
+    validation = evaluate_model(student, data.validation, data.validation_features,
+                                config.training.eval_batch_size, use_bf16, threshold=None)
+    test = None
+    if evaluate_test:
+        test = evaluate_model(student, data.test, data.test_features,
+                              config.training.eval_batch_size, use_bf16, threshold=validation.threshold)
+
+    latency = None
+    if config.latency.enabled:
+        progress.stage = "measuring latency"
+        lat = config.latency
+        latency = measure_latency(
+            student, batch_size=lat.batch_size,
+            sequence_length=lat.sequence_length or config.data.features.max_seq_length,
+            warmup=lat.warmup, repeats=lat.repeats, runtime=lat.runtime, threads=lat.threads,
+        )
+
+    metrics = {key: float(value) for key, value in validation.metrics.items()}
+    metrics["num_parameters"] = float(count_parameters(student))
+    if latency is not None:
+        metrics.update(
+            latency_ms=latency["median_ms"], latency_p10_ms=latency["p10_ms"], latency_p90_ms=latency["p90_ms"],
+            latency_iqr_ms=latency["iqr_ms"], latency_mean_ms=latency["mean_ms"], latency_std_ms=latency["std_ms"],
+        )
+    metrics.update(
+        train_seconds=trained.train_seconds,
+        examples_per_second=trained.examples_per_second,
+        train_steps=float(final_step),
+        train_epochs=trained.epochs,
+        trial_seconds=time.perf_counter() - started,
+    )
+    test_metrics = {key: float(value) for key, value in test.metrics.items()} if test is not None else None
+    result = TrialResult("ok", params, metrics=metrics, curve=trained.curve, test_metrics=test_metrics)
+
+    if trial_dir is not None:
+        progress.stage = "saving"
+        record = {
+            "status": "ok",
+            **metrics,
+            "device": device_name(device),
+            "bf16": use_bf16,
+            "latency": latency,
+            "test": test_metrics,
+            "params": params,
+            "parameters": effective_parameters(config),
+            "config": config.to_dict(),
+            "split": data.split.to_dict(),
+            "data": data.summary,
+            "teacher": teacher_summary,
+            "training": trained.to_dict(),
+            "checkpoint": CHECKPOINT_DIR,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        checkpoint = _save_checkpoint(student, tokenizer, data.split, record, trial_dir)
+        (trial_dir / CURVE_FILE).write_text(json.dumps(trained.curve, indent=1))
+        shutil.rmtree(trial_dir / ".state", ignore_errors=True)
+        _write_json_atomically(trial_dir / METRICS_FILE, record)  # last: marks the trial complete
+        result.checkpoint = str(checkpoint)
+        log(f"trial done: f1 {metrics['f1']:.2f}, exact {metrics['exact']:.2f}, "
+            f"{int(metrics['num_parameters'])} parameters"
+            + (f", {metrics['latency_ms']:.2f} ms" if latency else "") + f"; saved in {trial_dir}")
+    return result
+
+
+def _save_checkpoint(student, tokenizer, split, record: dict, trial_dir: Path) -> Path:
+    """Save into a staging folder and rename it into place, so no reader sees half a checkpoint.
+
+    ``split.json`` and a copy of the metrics (with ``na_threshold``) go in too, which is what
+    ``paretodistill evaluate --model DIR --part test`` reads to score with the right threshold.
+    """
+    staging = trial_dir / f".{CHECKPOINT_DIR}-staging"
+    final = trial_dir / CHECKPOINT_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    save_with_code(student, staging)
+    tokenizer.save_pretrained(staging)
+    split.save(staging / "split.json")
+    (staging / METRICS_FILE).write_text(json.dumps(record, indent=1, default=str))
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(staging, final)
+    return final
+
+
+def load_trial(trial_dir: str | Path) -> TrialResult | None:
+    """The outcome recorded in a trial folder: ok (metrics.json), failed (failure.json) or None (unfinished)."""
+    trial_dir = Path(trial_dir)
+    if (trial_dir / METRICS_FILE).exists():
+        record = json.loads((trial_dir / METRICS_FILE).read_text())
+        curve = json.loads((trial_dir / CURVE_FILE).read_text()) if (trial_dir / CURVE_FILE).exists() else []
+        numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return TrialResult("ok", record.get("params", {}), metrics=numeric, curve=curve,
+                           checkpoint=str(trial_dir / record.get("checkpoint", CHECKPOINT_DIR)),
+                           test_metrics=record.get("test"))
+    if (trial_dir / FAILURE_FILE).exists():
+        record = json.loads((trial_dir / FAILURE_FILE).read_text())
+        record.pop("traceback", None)
+        return TrialResult.from_dict(record)
+    return None
+
+
+# ---------------------------------------------------------------- worker entry
+def main(argv: list[str] | None = None) -> int:
+    """``python -m paretodistill.distill.run --config C.json --params P.json --trial-dir D [--test]``.
+
+    ``--config`` is ``ExperimentConfig.to_dict()`` as JSON (or a TOML config file); ``--params`` a
+    JSON object or a file holding one. The TrialResult is written to ``--result`` (default
+    ``TRIAL_DIR/result.json``) and printed as the last line of stdout. Exit status 0 when ok.
+    """
+    parser = argparse.ArgumentParser(prog="python -m paretodistill.distill.run", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="config as JSON (ExperimentConfig.to_dict()) or TOML")
+    parser.add_argument("--params", default="{}", help="JSON object, or a file holding one")
+    parser.add_argument("--trial-dir", required=True)
+    parser.add_argument("--test", action="store_true", help="also score the test articles")
+    parser.add_argument("--result", help="where to write the TrialResult JSON")
+    args = parser.parse_args(argv)
+    config_path = Path(args.config)
+    if config_path.suffix == ".json":
+        config = build_section(ExperimentConfig, json.loads(config_path.read_text()))
+    else:
+        from paretodistill.config import load_config
+
+        config = load_config(config_path)
+    params_text = Path(args.params).read_text() if Path(args.params).is_file() else args.params
+    params = json.loads(params_text)
+    result = run_trial(config, params, trial_dir=args.trial_dir, evaluate_test=args.test,
+                       log=lambda message: print(message, file=sys.stderr, flush=True))
+    result.save(args.result or Path(args.trial_dir) / "result.json")
+    print(json.dumps(result.to_dict(), default=str))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Inference latency of a QA model, measured the way it would be served.
+
+Latency is one of the objectives the search trades accuracy against, so it must be measured
+consistently: a fixed input shape (random token ids, full attention mask, batch of 1 by default),
+warm-up calls first (allocator, kernel selection, caches), then many timed calls, reporting the
+median and the spread rather than a mean that one hiccup can skew. Each figure carries the device
+name, dtype, runtime and shape it was taken with, since timings only compare like with like.
+
+Runtimes:
+* ``torch``: eager PyTorch under ``inference_mode``. Where the hardware computes bf16 natively
+  (``supports_fast_bf16``) a bf16 *copy* of the model is timed: real bf16 weights, as deployed,
+  not autocast, which would time the casts too. The caller's model is never modified.
+* ``onnx``: the float32 model exported with ``torch.onnx`` and timed in onnxruntime (CPU or CUDA
+  provider). Needs ``pip install onnx onnxruntime``; imported only when used.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from paretodistill.errors import ConfigError
+from paretodistill.hardware.device import device_name, supports_fast_bf16
+
+RUNTIMES = ("torch", "onnx")
+
+
+def check_runtime(runtime: str) -> None:
+    """Refuse an unknown runtime, or ``onnx`` without its packages, before any time is spent training."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"latency runtime {runtime!r} is not one of {RUNTIMES}")
+    if runtime == "onnx":
+        import importlib.util
+
+        missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ConfigError(
+                f"latency runtime 'onnx' needs {' and '.join(missing)}: pip install 'paretodistill[onnx]'"
+            )
+
+
+def _random_inputs(model: torch.nn.Module, batch_size: int, sequence_length: int, device) -> dict[str, torch.Tensor]:
+    """Seeded random token ids below the vocabulary size; a question/context split of token types."""
+    generator = torch.Generator().manual_seed(0)
+    vocab = int(getattr(model.config, "vocab_size", 30522))
+    input_ids = torch.randint(0, vocab, (batch_size, sequence_length), generator=generator)
+    token_type_ids = torch.zeros_like(input_ids)
+    token_type_ids[:, sequence_length // 4 :] = 1
+    attention_mask = torch.ones_like(input_ids)
+    return {
+        "input_ids": input_ids.to(device),
+        "token_type_ids": token_type_ids.to(device),
+        "attention_mask": attention_mask.to(device),
+    }
+
+
+@contextmanager
+def _threads(threads: int | None):
+    """Temporarily use ``threads`` intra-op threads (CPU timings depend on it)."""
+    if not threads:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _summary(times_ms: list[float]) -> dict:
+    values = np.asarray(times_ms)
+    p10, p25, p75, p90 = np.percentile(values, [10, 25, 75, 90])
+    return {
+        "median_ms": float(np.median(values)),
+        "p10_ms": float(p10),
+        "p90_ms": float(p90),
+        "iqr_ms": float(p75 - p25),
+        "mean_ms": float(values.mean()),
+        "std_ms": float(statistics.pstdev(times_ms)) if len(times_ms) > 1 else 0.0,
+        "min_ms": float(values.min()),
+    }
+
+
+def _time_calls(call, warmup: int, repeats: int, synchronize) -> list[float]:
+    for _ in range(warmup):
+        call()
+    synchronize()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        synchronize()
+        times.append((time.perf_counter() - started) * 1000.0)
+    return times
+
+
+def measure_latency(
+    model: torch.nn.Module,
+    batch_size: int = 1,
+    sequence_length: int = 384,
+    warmup: int = 5,
+    repeats: int = 30,
+    runtime: str = "torch",
+    threads: int | None = None,
+) -> dict:
+    """Time ``repeats`` forward passes after ``warmup`` ones; return the median, spread and setting.
+
+    Keys: median_ms, p10_ms, p90_ms, iqr_ms, mean_ms, std_ms, min_ms, repeats, warmup, runtime,
+    dtype, device, batch_size, sequence_length, threads.
+    """
+    check_runtime(runtime)
+    if batch_size < 1 or sequence_length < 1 or repeats < 1 or warmup < 0:
+        raise ConfigError(
+            f"latency needs batch_size, sequence_length, repeats >= 1 and warmup >= 0; got "
+            f"{batch_size}, {sequence_length}, {repeats}, {warmup}"
+        )
+    max_positions = getattr(model.config, "max_position_embeddings", None)
+    if max_positions is not None and sequence_length > max_positions:
+        raise ConfigError(f"sequence_length {sequence_length} exceeds the model's {max_positions} positions")
+    device = next(model.parameters()).device
+    with _threads(threads):
+        if runtime == "onnx":
+            times, dtype, name = _onnx_times(model, batch_size, sequence_length, warmup, repeats, device)
+        else:
+            times, dtype, name = _torch_times(model, batch_size, sequence_length, warmup, repeats, device)
+        used_threads = torch.get_num_threads()
+    return {
+        **_summary(times),
+        "repeats": repeats,
+        "warmup": warmup,
+        "runtime": runtime,
+        "dtype": dtype,
+        "device": name,
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "threads": used_threads if device.type == "cpu" else None,
+    }
+
+
+def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
+    dtype = torch.bfloat16 if supports_fast_bf16(device) else torch.float32
+    timed = copy.deepcopy(model).to(dtype=dtype).eval()
+    inputs = _random_inputs(model, batch_size, sequence_length, device)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def call():
+        with torch.inference_mode():
+            timed(**inputs)
+
+    try:
+        times = _time_calls(call, warmup, repeats, synchronize)
+    finally:
+        del timed
+    return times, str(dtype).removeprefix("torch."), device_name(device)
+
+
+def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"
+        ) from None
+    exported = copy.deepcopy(model).float().cpu().eval()
+    inputs = _random_inputs(model, batch_size, sequence_length, torch.device("cpu"))
+    names = list(inputs)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        _export_onnx(exported, tuple(inputs.values()), names, path)
+        del exported
+        options = onnxruntime.SessionOptions()
+        if device.type == "cpu":
+            options.intra_op_num_threads = torch.get_num_threads()
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+    feed = {name: value.numpy() for name, value in inputs.items()}
+    times = _time_calls(lambda: session.run(None, feed), warmup, repeats, lambda: None)
+    provider = session.get_providers()[0]
+    name = device_name(device) if provider != "CPUExecutionProvider" else device_name(torch.device("cpu"))
+    return times, "float32", f"{name} [onnxruntime {provider}]"
+
+
+class _PositionalQA(torch.nn.Module):
+    """A positional-argument wrapper returning plain tensors, which is what the exporter traces."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        outputs = self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+        return outputs.start_logits, outputs.end_logits
+
+
+def _export_onnx(model, args, names, path: Path) -> None:
+    """Export at the fixed timed shape: the TorchScript exporter, else the dynamo one (needs onnxscript)."""
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; fail with a clear message if missing)
+    except ImportError:
+        raise ConfigError("latency runtime 'onnx' needs onnx: pip install 'paretodistill[onnx]'") from None
+    wrapper = _PositionalQA(model).eval()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes: the export is at one fixed shape
+        try:
+            torch.onnx.export(
+                wrapper, args, str(path), input_names=names, output_names=["start_logits", "end_logits"],
+                opset_version=17, dynamo=False,
+            )
+        except Exception as legacy_error:  # the legacy exporter is deprecated; try the new one
+            try:
+                torch.onnx.export(wrapper, args, str(path), input_names=names,
+                                  output_names=["start_logits", "end_logits"], dynamo=True)
+            except Exception:
+                raise legacy_error from None

@@ -1,0 +1,257 @@
+"""Shipping a chosen student: its checkpoint, a model card with its measured figures, optionally ONNX.
+
+The export is a plain Hugging Face folder (weights, config, tokenizer and, for pruned students,
+the model code that ``save_with_code`` put there), so it loads without paretodistill. The model
+card repeats the numbers measured by the search (validation and test, size, latency), the split
+they were measured on and the teacher, because a checkpoint separated from its numbers is how
+wrong claims are made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from paretodistill.errors import ParetodistillError
+from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
+
+COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
+METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_OUTPUTS = ("start_logits", "end_logits")
+
+
+class ExportError(ParetodistillError):
+    """A trial that cannot be exported (no checkpoint, an output folder in the way, ONNX missing)."""
+
+
+def find_record(data: StudyData, number: int, stage: str) -> TrialRecord:
+    if stage not in data.stages:
+        raise ExportError(f"the study has no {stage} stage (stages: {sorted(data.stages)}); pass --stage")
+    for record in data.stages[stage]:
+        if record.number == number:
+            return record
+    numbers = [r.number for r in data.stages[stage]]
+    raise ExportError(f"no trial {number} in the {stage} stage (trials {min(numbers, default=0)}..{max(numbers, default=-1)})")
+
+
+def resolve_checkpoint(record: TrialRecord, directory: Path) -> Path:
+    """The trial's checkpoint folder; a relative path is taken from the study directory, then the working directory."""
+    if not record.checkpoint:
+        raise ExportError(
+            f"{record.label} has no checkpoint ({record.category}"
+            f"{': ' + record.failure_reason if record.failure_reason else ''}); only trials that kept one can be exported"
+        )
+    path = Path(record.checkpoint)
+    for candidate in ([path] if path.is_absolute() else [directory / path, path]):
+        if (candidate / "config.json").exists():
+            return candidate
+    raise ExportError(f"{record.label}: checkpoint {record.checkpoint} is not a Hugging Face folder (no config.json there)")
+
+
+def export_trial(
+    directory: str | Path,
+    trial: int,
+    out: str | Path,
+    stage: str = "regular",
+    name: str | None = None,
+    onnx: bool = False,
+    overwrite: bool = False,
+    atol: float = 1e-4,
+) -> dict:
+    """Copy a trial's checkpoint to ``out`` with a model card (README.md) and export.json; optionally model.onnx."""
+    directory = Path(directory)
+    data = load_study_dir(directory, name)
+    record = find_record(data, trial, stage)
+    source = resolve_checkpoint(record, directory)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ExportError(f"{out} exists and is not empty; pass --force to replace it")
+        shutil.rmtree(out)
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns(*COPY_IGNORE), dirs_exist_ok=True)
+
+    config = json.loads((out / "config.json").read_text())
+    saved_metrics = _read_json(out / "metrics.json")
+    onnx_check = export_onnx(out, out / "model.onnx", atol=atol) if onnx else None
+    info = export_info(data, record, source, config, saved_metrics, onnx_check)
+    info["path"] = str(out)
+    if not any((out / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        info["warnings"] = ["the checkpoint holds no tokenizer: load the teacher's"]
+    (out / "export.json").write_text(json.dumps(info, indent=1, default=str))
+    (out / "README.md").write_text(model_card(info), encoding="utf-8")
+    return {"out": str(out), "files": sorted(p.name for p in out.iterdir()), **info}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict, saved: dict, onnx_check: dict | None) -> dict:
+    """Everything the model card says, as data (export.json)."""
+    teacher = data.config.get("teacher") if isinstance(data.config.get("teacher"), dict) else {}
+    validation = {k: v for k, v in record.metrics.items()}
+    threshold = validation.get("na_threshold", saved.get("na_threshold"))
+    return {
+        "study": data.name,
+        "study_directory": str(data.directory),
+        "stage": record.stage,
+        "trial": record.number,
+        "category": record.category,
+        "source_checkpoint": str(source),
+        "params": record.params,
+        "validation": validation,
+        "test": record.test_metrics or saved.get("test"),
+        "na_threshold": threshold,
+        "num_parameters": record.metric(SIZE),
+        "latency_ms": record.metric(LATENCY),
+        "latency_settings": data.config.get("latency"),
+        "split": data.split,
+        "teacher": (teacher or {}).get("path") or saved.get("teacher"),
+        "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
+        "objectives": [f"{o.name}:{o.direction}" for o in data.objectives],
+        "thresholds": data.thresholds,
+        "remote_code": "auto_map" in config,
+        "architecture": {k: config.get(k) for k in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
+                                                    "intermediate_size", "heads_per_layer", "intermediate_sizes") if k in config},
+        "onnx": onnx_check,
+    }
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def model_card(info: dict) -> str:
+    """README.md of the export: what it is, what it measured where, and how to load it."""
+    validation, test = info.get("validation") or {}, info.get("test") or {}
+    baseline = info.get("baseline") or {}
+    rows = ["| metric | validation | test |", "|---|---:|---:|"]
+    for key in METRIC_ROWS:
+        if key in validation or key in test:
+            rows.append(f"| {key} | {_number(validation.get(key))} | {_number(test.get(key))} |")
+    size = info.get("num_parameters")
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: question-answering",
+        "tags: [question-answering, squad_v2, distillation, paretodistill]",
+        "datasets: [squad_v2]",
+        "---",
+        "",
+        f"# {info['study']} — {info['stage']} trial {info['trial']}",
+        "",
+        f"A distilled BERT-style extractive QA student (SQuAD 2.0), chosen from the `{info['study']}` search "
+        f"(stage `{info['stage']}`, trial {info['trial']}, {str(info.get('category') or '').replace('_', ' ')}). "
+        "Exported by `paretodistill export`.",
+        "",
+        "## Measured results",
+        "",
+        "Official SQuAD 2.0 metrics on held-out articles (validation chose the no-answer threshold and the "
+        "student; test was never used to choose).",
+        "",
+        *rows,
+        "",
+        f"- parameters: {int(size):,}" if size is not None else "- parameters: not recorded",
+        f"- latency: {_number(info.get('latency_ms'))} ms" + (
+            f" ({', '.join(f'{k}={v}' for k, v in (info.get('latency_settings') or {}).items())})" if info.get("latency_settings") else ""),
+        f"- no-answer threshold: {_number(info.get('na_threshold'))} (answer \"\" when the null score minus the best span "
+        "score is above it)",
+    ]
+    if baseline.get("validation"):
+        base = baseline["validation"]
+        size_text = f"{int(base[SIZE]):,}" if isinstance(base.get(SIZE), (int, float)) else "–"
+        lines.append(f"- baseline student: exact {_number(base.get(ACCURACY))} (validation), {size_text} parameters")
+    lines += ["", "## Data split", "", *[f"- {line}" for line in describe_split(info.get("split"))], "", "## Teacher", "",
+              f"- {info.get('teacher') or 'not recorded'}", "", "## Parameters of the trial", "",
+              "| parameter | value |", "|---|---|",
+              *[f"| {k} | {v} |" for k, v in sorted((info.get("params") or {}).items())], ""]
+    if info.get("architecture"):
+        lines += ["Architecture: " + ", ".join(f"{k}={v}" for k, v in info["architecture"].items()), ""]
+    remote = info.get("remote_code")
+    path = info.get("path") or "PATH"
+    lines += [
+        "## How to load", "",
+        *[line for w in info.get("warnings", []) for line in (f"Warning: {w}.", "")],
+        "```python",
+        "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
+        "",
+        f'model = AutoModelForQuestionAnswering.from_pretrained("{path}"{", trust_remote_code=True" if remote else ""})',
+        f'tokenizer = AutoTokenizer.from_pretrained("{path}")',
+        "```",
+        "",
+    ]
+    if remote:
+        lines += ["This student keeps a different number of heads or FFN neurons per layer, which plain BERT cannot "
+                  "describe; the model code is in `pruned_bert.py` next to the weights (torch and transformers only), "
+                  "hence `trust_remote_code=True`.", ""]
+    onnx = info.get("onnx")
+    if onnx:
+        lines += ["## ONNX", "", f"`model.onnx` (opset {onnx['opset']}, inputs {', '.join(ONNX_INPUTS)}; dynamic batch "
+                  f"and sequence axes). Checked against the PyTorch logits on a batch of shape {onnx['checked_shape']}: "
+                  f"largest absolute difference {onnx['max_abs_diff']:.2e} (tolerance {onnx['atol']:g}).", ""]
+    lines += ["## Provenance", "", f"- study directory: `{info['study_directory']}`",
+              f"- source checkpoint: `{info['source_checkpoint']}`",
+              f"- objectives: {', '.join(info.get('objectives') or [])}; thresholds: {json.dumps(info.get('thresholds') or {})}", ""]
+    return "\n".join(lines)
+
+
+def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17) -> dict:
+    """Export ``model_dir`` to ONNX and check its logits against PyTorch's on a fresh batch shape.
+
+    Uses the TorchScript exporter (``dynamo=False``: no onnxscript dependency) with dynamic batch
+    and sequence axes; the check runs a different shape than the export trace so that a baked-in
+    shape fails it. Raises ExportError when a logit differs by more than ``atol``.
+    """
+    try:
+        import onnx  # noqa: F401  (the checker below)
+        import onnxruntime
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx and onnxruntime packages: pip install 'paretodistill[onnx]'") from None
+    import warnings
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    model_dir, onnx_path = Path(model_dir), Path(onnx_path)
+    remote = "auto_map" in json.loads((model_dir / "config.json").read_text())
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir, trust_remote_code=remote).eval()
+    vocab = model.config.vocab_size
+    generator = torch.Generator().manual_seed(0)
+
+    def batch(size: int, length: int) -> dict[str, torch.Tensor]:
+        ids = torch.randint(1, vocab, (size, length), generator=generator)
+        mask = torch.ones_like(ids)
+        mask[-1, length // 2 :] = 0
+        types = torch.zeros_like(ids)
+        types[:, length // 3 :] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    trace = batch(2, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, tuple(trace[k] for k in ONNX_INPUTS), str(onnx_path), input_names=list(ONNX_INPUTS),
+            output_names=list(ONNX_OUTPUTS), opset_version=opset, dynamo=False,
+            dynamic_axes={k: {0: "batch", 1: "sequence"} for k in (*ONNX_INPUTS, *ONNX_OUTPUTS)},
+        )
+    onnx.checker.check_model(str(onnx_path))
+    check = batch(3, 40)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    start, end = session.run(list(ONNX_OUTPUTS), {k: v.numpy() for k, v in check.items()})
+    with torch.inference_mode():
+        reference = model(**check)
+    diff = float(max(np.abs(start - reference.start_logits.numpy()).max(), np.abs(end - reference.end_logits.numpy()).max()))
+    if not diff <= atol:
+        raise ExportError(f"ONNX logits differ from PyTorch's by {diff:.2e} > tolerance {atol:g}; {onnx_path} is not trustworthy")
+    return {"file": onnx_path.name, "opset": opset, "max_abs_diff": diff, "atol": atol, "checked_shape": list(check["input_ids"].shape)}

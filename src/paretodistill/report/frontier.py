@@ -1,0 +1,769 @@
+"""Reading a study directory and turning its trials into what the report shows.
+
+Everything here is computed from the study directory alone (``study.db`` and ``pareto.json``),
+so a report can be rebuilt anywhere the directory is copied to, long after the search ran.
+
+Every finished trial of a stage falls in exactly one class:
+
+* ``failed``: Optuna state FAIL or PRUNED, a ``failure_kind`` user attribute, or a completed trial
+  without a value for some objective;
+* ``below_threshold``: completed, but a metric misses its threshold (or an Optuna constraint is
+  violated): such a student is not a usable result, however small it is;
+* ``frontier``: feasible and not dominated by any feasible trial of the same stage;
+* ``dominated``: feasible and dominated.
+
+Trials still running (or waiting) are ``unfinished`` and only counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from paretodistill.errors import ParetodistillError
+
+STAGES = ("flash", "regular", "baseline")
+SEARCH_STAGES = ("flash", "regular")
+
+FRONTIER = "frontier"
+DOMINATED = "dominated"
+BELOW_THRESHOLD = "below_threshold"
+FAILED = "failed"
+UNFINISHED = "unfinished"
+CATEGORIES = (FRONTIER, DOMINATED, BELOW_THRESHOLD, FAILED)
+
+ACCURACY = "exact"
+SIZE = "num_parameters"
+LATENCY = "latency_ms"
+
+# Parameters that set a stage's budget, not the student: they differ between a flash trial and
+# its regular re-run by design, so they are ignored when pairing the two.
+BUDGET_PARAMS = frozenset({"epochs", "max_steps", "eval_every_steps"})
+# User attributes a regular trial may carry to name the flash trial it re-runs.
+FLASH_LINK_ATTRS = ("flash_trial_number", "flash_trial", "source_trial_number", "source_trial")
+
+
+class ReportError(ParetodistillError):
+    """A study directory the report cannot be built from."""
+
+
+# ---------------------------------------------------------------- objectives and thresholds
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: str  # "maximize" or "minimize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.maximize else a < b
+
+
+def parse_objectives(specs: Sequence[str] | None) -> list[Objective]:
+    """``["exact:maximize", "num_parameters:minimize"]`` -> objectives; the study attr's format."""
+    if not specs:
+        return [Objective(ACCURACY, "maximize"), Objective(SIZE, "minimize")]
+    objectives = []
+    for spec in specs:
+        name, _, direction = str(spec).partition(":")
+        direction = direction.strip().lower() or "maximize"
+        if direction not in ("maximize", "minimize"):
+            raise ReportError(f"objective {spec!r}: direction must be maximize or minimize")
+        objectives.append(Objective(name.strip(), direction))
+    return objectives
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``low <= value <= high`` (either side may be open)."""
+
+    metric: str
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: float | None) -> str | None:
+        """None when ``value`` passes, else the reason it does not."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return f"{self.metric} not measured"
+        if self.low is not None and value < self.low:
+            return f"{self.metric} {value:g} < {self.low:g}"
+        if self.high is not None and value > self.high:
+            return f"{self.metric} {value:g} > {self.high:g}"
+        return None
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{self.metric} ≥ {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{self.metric} ≤ {self.high:g}")
+        return " and ".join(parts)
+
+
+def parse_thresholds(thresholds: dict | None, objectives: Sequence[Objective]) -> list[Bound]:
+    """Threshold bounds from the study attr.
+
+    ``">= 50"`` / ``"<= 20"`` (what the search writes) say the side. A plain number bounds a
+    metric on its good side: a lower bound (``{"exact": 50}`` is exact ≥ 50) unless the metric is
+    a minimized objective, where it is an upper bound (``{"latency_ms": 20}`` is latency ≤ 20 ms).
+    ``{"min": a, "max": b}`` states both explicitly.
+    """
+    minimized = {o.name for o in objectives if not o.maximize}
+    bounds = []
+    for metric, value in (thresholds or {}).items():
+        if isinstance(value, str):  # the search writes ">= 50" / "<= 20"
+            match = re.fullmatch(r"\s*(>=|<=|>|<)?\s*([-+0-9.eE]+)\s*", value)
+            if not match:
+                raise ReportError(f"threshold {metric}: {value!r} is not a number, '>= X' or '<= X'")
+            operator, number = match.group(1) or "", float(match.group(2))
+            if operator.startswith(">") or (not operator and metric not in minimized):
+                bounds.append(Bound(metric, low=number))
+            else:
+                bounds.append(Bound(metric, high=number))
+        elif isinstance(value, dict):
+            low, high = value.get("min"), value.get("max")
+            bounds.append(Bound(metric, None if low is None else float(low), None if high is None else float(high)))
+        elif metric in minimized:
+            bounds.append(Bound(metric, high=float(value)))
+        else:
+            bounds.append(Bound(metric, low=float(value)))
+    return bounds
+
+
+# ---------------------------------------------------------------- trials
+@dataclass
+class TrialRecord:
+    """One trial of one stage, with everything the report needs and nothing of Optuna's."""
+
+    stage: str
+    number: int
+    state: str  # Optuna state name: COMPLETE, FAIL, PRUNED, RUNNING, WAITING
+    params: dict[str, Any]
+    values: list[float] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    test_metrics: dict[str, Any] | None = None
+    curve: list[dict] = field(default_factory=list)
+    checkpoint: str | None = None
+    trial_dir: str | None = None
+    failure_kind: str | None = None
+    failure_reason: str | None = None
+    failure_step: int | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    distributions: dict[str, Any] = field(default_factory=dict)  # optuna distributions, by param
+    constraints: dict[str, float] = field(default_factory=dict)  # Optuna constraints, <= 0 feasible
+    objective_names: list[str] = field(default_factory=list)  # what ``values`` hold, in order
+    category: str | None = None
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage} #{self.number}"
+
+    def metric(self, name: str) -> float | None:
+        """A metric from the ``metrics`` attr, else from the Optuna value of that objective."""
+        value = self.metrics.get(name)
+        if value is None and self.values is not None and name in self.objective_names:
+            index = self.objective_names.index(name)
+            value = self.values[index] if index < len(self.values) else None
+        if value is None:
+            return None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return None if math.isnan(value) else value
+
+    def test_metric(self, name: str) -> float | None:
+        value = (self.test_metrics or {}).get(name)
+        return None if value is None else float(value)
+
+    @property
+    def is_failed(self) -> bool:
+        return self.category == FAILED
+
+    @property
+    def is_feasible(self) -> bool:
+        return self.category in (FRONTIER, DOMINATED)
+
+
+def record_from_trial(trial, stage: str, objectives: Sequence[Objective] = ()) -> TrialRecord:
+    """A TrialRecord from an Optuna FrozenTrial and the user attrs the search writes."""
+    attrs = dict(trial.user_attrs)
+    return TrialRecord(
+        stage=stage,
+        number=trial.number,
+        state=trial.state.name,
+        params=dict(trial.params),
+        values=list(trial.values) if trial.values is not None else None,
+        metrics=dict(attrs.get("metrics") or {}),
+        test_metrics=attrs.get("test_metrics"),
+        curve=list(attrs.get("curve") or []),
+        checkpoint=attrs.get("checkpoint"),
+        trial_dir=attrs.get("trial_dir"),
+        failure_kind=attrs.get("failure_kind"),
+        failure_reason=attrs.get("failure_reason"),
+        failure_step=attrs.get("failure_step"),
+        user_attrs=attrs,
+        distributions=dict(trial.distributions),
+        constraints=_constraints(trial),
+        objective_names=[o.name for o in objectives],
+    )
+
+
+def _constraints(trial) -> dict[str, float]:
+    """Optuna 5 keyed constraints (``FrozenTrial.constraints``) or the older list in system attrs."""
+    keyed = getattr(trial, "constraints", None)
+    if isinstance(keyed, dict) and keyed:
+        return {str(k): float(v) for k, v in keyed.items()}
+    listed = trial.system_attrs.get("constraints")
+    if isinstance(listed, (list, tuple)):
+        return {f"constraint {i}": float(v) for i, v in enumerate(listed)}
+    return {}
+
+
+# ---------------------------------------------------------------- classification
+def dominates(a: Sequence[float], b: Sequence[float], objectives: Sequence[Objective]) -> bool:
+    """``a`` is at least as good as ``b`` on every objective and better on one."""
+    strictly = False
+    for x, y, objective in zip(a, b, objectives, strict=True):
+        if objective.better(y, x):
+            return False
+        if objective.better(x, y):
+            strictly = True
+    return strictly
+
+
+def objective_vector(record: TrialRecord, objectives: Sequence[Objective]) -> list[float] | None:
+    values = [record.metric(o.name) for o in objectives]
+    return None if any(v is None for v in values) else values
+
+
+def classify(
+    records: Sequence[TrialRecord], objectives: Sequence[Objective], bounds: Sequence[Bound]
+) -> dict[int, str]:
+    """Put each record of ONE stage in its class (sets ``record.category``); returns number -> class.
+
+    Equal objective vectors do not dominate each other, so duplicates of a frontier point are
+    all on the frontier.
+    """
+    feasible: list[tuple[TrialRecord, list[float]]] = []
+    for record in records:
+        record.violations = []
+        if record.state in ("RUNNING", "WAITING"):
+            record.category = UNFINISHED
+            continue
+        if record.state in ("FAIL", "PRUNED") or record.failure_kind:
+            record.category = FAILED
+            if record.state == "PRUNED" and not record.failure_kind:
+                record.failure_kind = "pruned"
+            continue
+        vector = objective_vector(record, objectives)
+        if vector is None:
+            record.category = FAILED
+            missing = [o.name for o in objectives if record.metric(o.name) is None]
+            record.failure_kind = record.failure_kind or "no_value"
+            record.failure_reason = record.failure_reason or f"no value for {', '.join(missing)}"
+            continue
+        for bound in bounds:
+            reason = bound.check(record.metric(bound.metric))
+            if reason:
+                record.violations.append(reason)
+        if not record.violations:  # thresholds met as read here; the search's own constraints may know more
+            record.violations += [f"constraint {k} violated" for k, v in record.constraints.items() if v > 0]
+        if record.violations:
+            record.category = BELOW_THRESHOLD
+            continue
+        feasible.append((record, vector))
+    for record, vector in feasible:
+        dominated = any(dominates(other, vector, objectives) for _, other in feasible)
+        record.category = DOMINATED if dominated else FRONTIER
+    return {record.number: record.category for record in records}
+
+
+def two_d_frontier(records: Iterable[TrialRecord], x: str) -> list[TrialRecord]:
+    """Feasible records not dominated on (exact, ``x``) alone, sorted by ``x``: the staircase drawn on a 2-D plot."""
+    pairs = [Objective(ACCURACY, "maximize"), Objective(x, "minimize")]
+    points = [
+        (r, [r.metric(ACCURACY), r.metric(x)])
+        for r in records
+        if r.is_feasible and r.metric(x) is not None and r.metric(ACCURACY) is not None
+    ]
+    front = [r for r, v in points if not any(dominates(w, v, pairs) for _, w in points)]
+    return sorted(front, key=lambda r: (r.metric(x), -r.metric(ACCURACY)))
+
+
+# ---------------------------------------------------------------- baseline
+@dataclass
+class Baseline:
+    params: dict[str, Any]
+    validation: dict[str, Any]
+    test: dict[str, Any] | None
+    source: str  # where it was read from
+    record: TrialRecord | None = None
+
+    def value(self, name: str) -> float | None:
+        value = self.validation.get(name)
+        return None if value is None else float(value)
+
+    def test_value(self, name: str) -> float | None:
+        if not self.test:
+            return None
+        value = self.test.get(name)
+        if value is None and name in (SIZE, LATENCY):  # size and latency do not depend on the data
+            value = self.validation.get(name)
+        return None if value is None else float(value)
+
+
+def baseline_from(records: Sequence[TrialRecord], pareto: dict | None) -> Baseline | None:
+    """The baseline student: the baseline study's last completed trial (as pareto.json picks it),
+    completed by pareto.json's entry; None when there is none or it failed."""
+    from_json = (pareto or {}).get("baseline") or None
+    if from_json and from_json.get("status") == "failed":
+        from_json = None
+    good = [r for r in records if r.state == "COMPLETE" and not r.failure_kind]
+    if good:
+        record = good[-1]
+        validation = dict(record.metrics)
+        if from_json:
+            for key, value in (from_json.get("validation") or {}).items():
+                validation.setdefault(key, value)
+        test = record.test_metrics or (from_json or {}).get("test")
+        return Baseline(record.params, validation, test, f"baseline study, trial {record.number}", record)
+    if from_json:
+        validation = dict(from_json.get("validation") or {})
+        for key in (SIZE, LATENCY):  # the size may be stored next to the metrics
+            if key in from_json and key not in validation:
+                validation[key] = from_json[key]
+        return Baseline(dict(from_json.get("params") or {}), validation, from_json.get("test"), "pareto.json")
+    return None
+
+
+# ---------------------------------------------------------------- the study directory
+@dataclass
+class StudyData:
+    directory: Path
+    name: str
+    objectives: list[Objective]
+    bounds: list[Bound]
+    thresholds: dict
+    config: dict
+    split: Any
+    stages: dict[str, list[TrialRecord]]  # search stages that exist, in STAGES order
+    studies: dict[str, Any]  # stage -> optuna Study
+    stage_bounds: dict[str, list[Bound]]  # each stage's own thresholds (flash may be laxer)
+    baseline: Baseline | None
+    pareto: dict | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def final_stage(self) -> str | None:
+        """The stage whose results count: regular when it has a usable (feasible) student, else flash."""
+        for wanted in ((FRONTIER, DOMINATED), CATEGORIES):
+            for stage in ("regular", "flash"):
+                if any(r.category in wanted for r in self.stages.get(stage, [])):
+                    return stage
+        return next(iter(self.stages), None)
+
+    def records(self, stage: str | None = None) -> list[TrialRecord]:
+        if stage is not None:
+            return list(self.stages.get(stage, []))
+        return [r for records in self.stages.values() for r in records]
+
+    @property
+    def has_latency(self) -> bool:
+        return any(r.metric(LATENCY) is not None for r in self.records() if r.is_feasible)
+
+    def bounds_of(self, stage: str) -> list[Bound]:
+        return self.stage_bounds.get(stage, self.bounds)
+
+
+def study_names(storage: str) -> list[str]:
+    import optuna
+
+    return list(optuna.study.get_all_study_names(storage=storage))
+
+
+def resolve_study_name(names: Sequence[str], name: str | None, where: Path) -> str:
+    """The ``<name>`` prefix of the ``<name>-<stage>`` studies; asks for --name when ambiguous."""
+    prefixes = sorted({n.rsplit("-", 1)[0] for n in names if n.rsplit("-", 1)[-1] in STAGES and "-" in n})
+    if name is not None:
+        if name not in prefixes:
+            raise ReportError(f"{where}: no study named {name}-flash/-regular/-baseline; found {prefixes or list(names)}")
+        return name
+    if not prefixes:
+        raise ReportError(
+            f"{where}: no <name>-flash, <name>-regular or <name>-baseline study in it (studies: {list(names)})"
+        )
+    if len(prefixes) > 1:
+        raise ReportError(f"{where}: several searches in one database ({prefixes}); pick one with --name")
+    return prefixes[0]
+
+
+def storage_url(directory: Path) -> str:
+    """``DIR/study.db``; else the storage named in ``DIR/search.json`` (a search run on a shared database)."""
+    database = directory / "study.db"
+    if database.exists():
+        return f"sqlite:///{database.resolve()}"
+    meta = directory / "search.json"
+    if meta.exists():
+        storage = json.loads(meta.read_text()).get("storage")
+        if isinstance(storage, str) and "***" not in storage:
+            return storage
+    raise ReportError(f"{directory}: no study.db; is this a study directory written by `paretodistill search`?")
+
+
+def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
+    """Every stage's trials, classified, the baseline and pareto.json, from one study directory."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directory = Path(directory)
+    storage = storage_url(directory)
+    meta = directory / "search.json"
+    if name is None and meta.exists():  # the search records its name; use it when the database holds several
+        recorded = json.loads(meta.read_text()).get("name")
+        if isinstance(recorded, str) and any(n.startswith(f"{recorded}-") for n in study_names(storage)):
+            name = recorded
+    name = resolve_study_name(study_names(storage), name, directory)
+    existing = set(study_names(storage))
+    pareto = _read_pareto(directory)
+
+    studies: dict[str, Any] = {}
+    for stage in STAGES:
+        if f"{name}-{stage}" in existing:
+            studies[stage] = optuna.load_study(study_name=f"{name}-{stage}", storage=storage)
+    if not (set(studies) & set(SEARCH_STAGES)):
+        raise ReportError(f"{directory}: the search {name!r} has no flash or regular stage yet")
+    primary = "regular" if "regular" in studies else "flash"
+
+    def stage_setup(stage: str) -> tuple[list[Objective], dict, list[Bound]]:
+        attrs = studies[stage].user_attrs
+        objectives = parse_objectives(attrs.get("objectives") or (pareto or {}).get("objectives"))
+        fallback = (pareto or {}).get("flash_thresholds" if stage == "flash" else "thresholds")
+        thresholds = attrs.get("thresholds") if attrs.get("thresholds") is not None else (fallback or {})
+        return objectives, thresholds, parse_thresholds(thresholds, objectives)
+
+    objectives, thresholds, bounds = stage_setup(primary)
+    stages: dict[str, list[TrialRecord]] = {}
+    stage_bounds: dict[str, list[Bound]] = {}
+    for stage in SEARCH_STAGES:
+        if stage in studies:
+            stage_objectives, _, stage_bounds[stage] = stage_setup(stage)
+            records = [record_from_trial(t, stage, stage_objectives) for t in studies[stage].get_trials(deepcopy=False)]
+            classify(records, stage_objectives, stage_bounds[stage])
+            stages[stage] = records
+    baseline_records = (
+        [record_from_trial(t, "baseline", stage_setup("baseline")[0]) for t in studies["baseline"].get_trials(deepcopy=False)]
+        if "baseline" in studies else []
+    )
+    baseline = baseline_from(baseline_records, pareto)
+    attrs = studies[primary].user_attrs
+
+    data = StudyData(
+        directory=directory,
+        name=name,
+        objectives=objectives,
+        bounds=bounds,
+        thresholds=thresholds,
+        config=attrs.get("config") or {},
+        split=attrs.get("split") or (pareto or {}).get("split"),
+        stages=stages,
+        studies=studies,
+        stage_bounds=stage_bounds,
+        baseline=baseline,
+        pareto=pareto,
+    )
+    _merge_pareto_test_metrics(data)
+    data.notes.extend(_check_against_pareto(data))
+    if baseline is None:
+        data.notes.append("No baseline was found (no baseline study and none in pareto.json): nothing to compare against.")
+    elif baseline.record is not None and len([r for r in baseline_records if r.state == "COMPLETE"]) > 1:
+        data.notes.append(f"The baseline study has several completed trials; the report uses {baseline.source}.")
+    return data
+
+
+def _read_pareto(directory: Path) -> dict | None:
+    path = directory / "pareto.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path}: not valid JSON ({error})") from None
+
+
+def _merge_pareto_test_metrics(data: StudyData) -> None:
+    """Test figures a trial lacks but pareto.json has (the search may score test only for the frontier)."""
+    for entry in (data.pareto or {}).get("frontier", []):
+        for record in data.stages.get(entry.get("stage"), []):
+            if record.number == entry.get("trial_number") and not record.test_metrics and entry.get("test"):
+                record.test_metrics = dict(entry["test"])
+
+
+def _check_against_pareto(data: StudyData) -> list[str]:
+    """A note when pareto.json's frontier differs from the one recomputed here from the trials."""
+    notes = []
+    listed: dict[str, set[int]] = {}
+    for entry in (data.pareto or {}).get("frontier", []):
+        listed.setdefault(entry.get("stage"), set()).add(entry.get("trial_number"))
+    for stage, numbers in listed.items():
+        if stage not in data.stages:
+            continue
+        recomputed = {r.number for r in data.stages[stage] if r.category == FRONTIER}
+        if numbers != recomputed:
+            notes.append(
+                f"pareto.json lists {stage} trials {sorted(numbers)} as the frontier; recomputed from the "
+                f"study (objectives and thresholds above): {sorted(recomputed)}."
+            )
+    return notes
+
+
+def describe_split(split: Any) -> list[str]:
+    """Readable lines about the article split: the file, seed, fractions and articles per part.
+
+    Takes the search's description (split_file, split_seed, fractions, ... and the trials'
+    split.json under ``articles``) or an ArticleSplit dict (source, seed, train/validation/test).
+    """
+    if split is None:
+        return ["not recorded"]
+    if not isinstance(split, dict):
+        return [str(split)]
+    lines = []
+    for key in ("split_file", "source", "split_seed", "seed", "fractions", "source_fingerprint", "max_eval_articles"):
+        value = split.get(key)
+        if value not in (None, "", [], {}):
+            if key == "source_fingerprint":
+                value = str(value)[:12]
+            elif key == "fractions" and isinstance(value, dict):
+                value = ", ".join(f"{k} {v:g}" for k, v in value.items())
+            lines.append(f"{key.replace('_', ' ')}: {value}")
+    if split.get("extra_train_files"):
+        lines.append(f"extra training files: {', '.join(map(str, split['extra_train_files']))}")
+    articles = split.get("articles") if isinstance(split.get("articles"), dict) else split
+    for part in ("train", "validation", "test"):
+        titles = articles.get(part)
+        if isinstance(titles, (list, tuple)):
+            shown = ", ".join(map(str, titles[:6])) + (", ..." if len(titles) > 6 else "")
+            lines.append(f"{part}: {len(titles)} article{'' if len(titles) == 1 else 's'} ({shown})")
+    return lines or [json.dumps(split, default=str)[:300]]
+
+
+# ---------------------------------------------------------------- the comparison table
+RETAIN_SIZE = "Retain size, maximize accuracy"
+RETAIN_ACCURACY = "Minimize size, retain accuracy"
+SMALLEST = "Smallest"
+MOST_ACCURATE = "Most accurate"
+
+
+@dataclass
+class ComparisonRow:
+    """One chosen student against the baseline; percentages are relative changes, 100 (x - b) / b."""
+
+    label: str
+    record: TrialRecord | None
+    size: float | None = None
+    exact: float | None = None
+    test_exact: float | None = None
+    size_change_pct: float | None = None
+    exact_change_pct: float | None = None
+    exact_change_points: float | None = None
+    test_exact_change_pct: float | None = None
+    note: str = ""
+
+
+def percent_change(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or reference == 0:
+        return None
+    return 100.0 * (value - reference) / reference
+
+
+def comparison_table(
+    candidates: Sequence[TrialRecord],
+    baseline: Baseline | None,
+) -> list[ComparisonRow]:
+    """The SigOpt BERT-distillation table (2020): four chosen students against the baseline.
+
+    Students are chosen on validation figures only (test figures are shown, never used to
+    choose). Candidates should be the feasible trials of one stage. Ties go to the other
+    objective (smaller, or more accurate), then to the lower trial number.
+    """
+    pool = [r for r in candidates if r.metric(ACCURACY) is not None and r.metric(SIZE) is not None]
+
+    def acc(r):
+        return r.metric(ACCURACY)
+
+    def size(r):
+        return r.metric(SIZE)
+
+    def most_accurate(rs):
+        return min(rs, key=lambda r: (-acc(r), size(r), r.number)) if rs else None
+
+    def smallest(rs):
+        return min(rs, key=lambda r: (size(r), -acc(r), r.number)) if rs else None
+
+    base_size = baseline.value(SIZE) if baseline else None
+    base_exact = baseline.value(ACCURACY) if baseline else None
+    choices: list[tuple[str, TrialRecord | None, str]] = []
+    if baseline is not None and base_size is not None:
+        chosen = most_accurate([r for r in pool if size(r) <= base_size])
+        choices.append((RETAIN_SIZE, chosen, "" if chosen else "no feasible student is as small as the baseline"))
+    if baseline is not None and base_exact is not None:
+        chosen = smallest([r for r in pool if acc(r) >= base_exact])
+        choices.append((RETAIN_ACCURACY, chosen, "" if chosen else "no feasible student is as accurate as the baseline"))
+    choices.append((SMALLEST, smallest(pool), "" if pool else "no feasible student"))
+    choices.append((MOST_ACCURATE, most_accurate(pool), "" if pool else "no feasible student"))
+
+    rows = []
+    if baseline is not None:
+        rows.append(ComparisonRow("Baseline", None, base_size, base_exact, baseline.test_value(ACCURACY)))
+    for label, record, note in choices:
+        if record is None:
+            rows.append(ComparisonRow(label, None, note=note))
+            continue
+        row = ComparisonRow(label, record, size(record), acc(record), record.test_metric(ACCURACY), note=note)
+        if baseline is not None:
+            row.size_change_pct = percent_change(row.size, base_size)
+            row.exact_change_pct = percent_change(row.exact, base_exact)
+            row.exact_change_points = None if base_exact is None else row.exact - base_exact
+            row.test_exact_change_pct = percent_change(row.test_exact, baseline.test_value(ACCURACY))
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- hypervolume
+@dataclass(frozen=True)
+class Reference:
+    """The fixed reference point of the 2-D hypervolume: exact above ``exact``, size below ``size``."""
+
+    exact: float
+    size: float
+
+
+def hypervolume_2d(points: Iterable[tuple[float, float]], reference: Reference) -> float:
+    """Area dominated by (exact, size) points (exact maximized, size minimized) inside the reference box.
+
+    Sizes are taken as fractions of the reference size, so the result is in exact points times
+    the fraction of the reference size saved: at most (100 - reference exact).
+    """
+    inside = sorted(
+        (size / reference.size, exact) for exact, size in points if exact > reference.exact and size < reference.size
+    )
+    area, best = 0.0, reference.exact
+    for i, (size, exact) in enumerate(inside):
+        best = max(best, exact)
+        following = inside[i + 1][0] if i + 1 < len(inside) else 1.0
+        area += (following - size) * (best - reference.exact)
+    return area
+
+
+def default_reference(data: StudyData) -> Reference:
+    """Exact: its lowest threshold over the stages (else 0); size: 1.1 x the largest size seen (trials and baseline)."""
+    lows = [b.low for bounds in [data.bounds, *data.stage_bounds.values()] for b in bounds
+            if b.metric == ACCURACY and b.low is not None]
+    exact = min(lows) if lows else 0.0
+    sizes = [r.metric(SIZE) for r in data.records() if r.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD)]
+    if data.baseline is not None and data.baseline.value(SIZE) is not None:
+        sizes.append(data.baseline.value(SIZE))
+    sizes = [s for s in sizes if s is not None]
+    return Reference(exact, 1.1 * max(sizes) if sizes else 1.0)
+
+
+def hypervolume_history(records: Sequence[TrialRecord], reference: Reference) -> list[tuple[int, float]]:
+    """(finished trials so far, hypervolume of the feasible ones) after each finished trial, in trial order."""
+    history, points = [], []
+    finished = sorted((r for r in records if r.category in CATEGORIES), key=lambda r: r.number)
+    for count, record in enumerate(finished, start=1):
+        if record.is_feasible:
+            points.append((record.metric(ACCURACY), record.metric(SIZE)))
+        history.append((count, hypervolume_2d(points, reference)))
+    return history
+
+
+# ---------------------------------------------------------------- flash against regular
+def _param_key(params: dict) -> str:
+    return json.dumps({k: v for k, v in sorted(params.items()) if k not in BUDGET_PARAMS}, sort_keys=True, default=str)
+
+
+def flash_regular_pairs(flash: Sequence[TrialRecord], regular: Sequence[TrialRecord]) -> list[tuple[TrialRecord, TrialRecord]]:
+    """Each regular trial with the flash trial it re-ran.
+
+    Linked by a user attribute naming the flash trial when the search wrote one, else by equal
+    parameters (budget parameters such as epochs ignored). Failed trials on either side are left out.
+    """
+    by_number = {r.number: r for r in flash}
+    by_params: dict[str, TrialRecord] = {}
+    for record in flash:
+        by_params.setdefault(_param_key(record.params), record)
+    pairs = []
+    for record in regular:
+        source = None
+        for attr in FLASH_LINK_ATTRS:
+            if isinstance(record.user_attrs.get(attr), int):
+                source = by_number.get(record.user_attrs[attr])
+                break
+        if source is None:
+            source = by_params.get(_param_key(record.params))
+        if source is not None and record.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD) and source.category in (
+            FRONTIER, DOMINATED, BELOW_THRESHOLD
+        ):
+            pairs.append((source, record))
+    return pairs
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation; None with fewer than 3 pairs or a constant side."""
+    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(xs, ys).statistic)
+
+
+# ---------------------------------------------------------------- parameter importance
+MIN_IMPORTANCE_TRIALS = 4
+
+
+def parameter_importances(data: StudyData, stage: str) -> dict[str, dict[str, float] | str]:
+    """Per objective: param -> importance (Optuna's default PED-ANOVA), or a note saying why not.
+
+    Computed on a copy of the stage holding only completed, non-failed trials, with the objective
+    values the report uses; maximized objectives are negated because PED-ANOVA treats low
+    target values as good.
+    """
+    import warnings
+
+    import optuna
+
+    records = [r for r in data.records(stage) if r.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD)]
+    result: dict[str, dict[str, float] | str] = {}
+    if len(records) < MIN_IMPORTANCE_TRIALS:
+        note = f"only {len(records)} completed trial(s) in the {stage} stage; importances need at least {MIN_IMPORTANCE_TRIALS}"
+        return {o.name: note for o in data.objectives}
+    for objective in data.objectives:
+        usable = [r for r in records if r.metric(objective.name) is not None and r.distributions]
+        if len(usable) < MIN_IMPORTANCE_TRIALS:
+            result[objective.name] = f"only {len(usable)} trial(s) measured {objective.name}"
+            continue
+        study = optuna.create_study(direction="minimize")
+        sign = -1.0 if objective.maximize else 1.0
+        study.add_trials(
+            optuna.trial.create_trial(
+                value=sign * r.metric(objective.name), params=r.params, distributions=r.distributions
+            )
+            for r in usable
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importances = optuna.importance.get_param_importances(study)
+        except Exception as error:  # optuna raises several types for degenerate studies
+            result[objective.name] = f"could not compute importances: {error}"
+            continue
+        result[objective.name] = {k: float(v) for k, v in importances.items()} or "no parameter varied"
+    return result

@@ -1,0 +1,104 @@
+"""``paretodistill search`` and ``paretodistill status``.
+
+Heavy imports (Optuna, torch, Ray) happen inside the command functions so that
+``paretodistill --help`` stays instant. ``python -m paretodistill.search.cli`` runs these two
+commands alone (handy when another subsystem's CLI is being rebuilt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def preset_values(name: str, data: str | None = None, teacher: str | None = None, cache_dir: str | None = None) -> dict:
+    """Config values of ``--preset NAME``: the distillation preset of that name (from
+    ``paretodistill.distill.presets``, which needs the data file) under the search preset."""
+    from paretodistill.config import _merge
+    from paretodistill.errors import ConfigError
+    from paretodistill.search.presets import SEARCH_PRESETS
+
+    if name not in SEARCH_PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
+    try:
+        from paretodistill.distill.presets import PRESETS
+    except ImportError:
+        PRESETS = {}
+    distill = {}
+    if name in PRESETS:
+        if not data:
+            raise ConfigError(f"--preset {name} needs --data FILE (a SQuAD 2.0 file, e.g. dev-v2.0.json)")
+        distill = PRESETS[name](data, teacher, cache_dir)
+    return _merge(distill, SEARCH_PRESETS[name])
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from paretodistill.config import load_config
+    from paretodistill.errors import ConfigError
+    from paretodistill.search.stages import run_search
+
+    if args.config is None and args.preset is None:
+        raise ConfigError("search: give --config FILE, --preset NAME, or both")
+    base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
+    flags = [f"{key}={json.dumps(value)}" for key, value in (
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+    ) if value]  # after the config file, before --set (as paretodistill distill does)
+    config = load_config(args.config, [*flags, *(args.set or ())], base=base)
+    try:
+        run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
+                   n_trials=args.n_trials, log=_log)
+    except KeyboardInterrupt:
+        _log("stopped; the running trials are marked interrupted. Run the same command again to continue.")
+        return 130
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from paretodistill.search.stages import study_status
+
+    print(study_status(args.study_dir))
+    return 0
+
+
+def register(commands) -> None:
+    search = commands.add_parser(
+        "search", help="search the accuracy / size / latency frontier of distilled students (flash, then regular)"
+    )
+    search.add_argument("--config", help="experiment config (TOML) with a [search] section")
+    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json")
+    search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
+    search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
+    search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
+    search.add_argument("--preset", help="a named whole-search preset, e.g. smoke (a tiny end-to-end search)")
+    search.add_argument("--data", help="SQuAD 2.0 file to split by article (sets data.split_file; needed by --preset smoke)")
+    search.add_argument("--teacher", help="teacher QA checkpoint (sets teacher.path; --preset smoke builds a tiny one)")
+    search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir)")
+    search.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
+    search.set_defaults(run=cmd_search)
+
+    status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier")
+    status.add_argument("study_dir")
+    status.set_defaults(run=cmd_status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from paretodistill.errors import ParetodistillError
+
+    parser = argparse.ArgumentParser(prog="paretodistill", description="search and status commands")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ParetodistillError as error:
+        print(f"paretodistill {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

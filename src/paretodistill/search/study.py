@@ -1,0 +1,613 @@
+"""Optuna studies of one search: storage, samplers, how results and failures are recorded.
+
+**Storage.** ``sqlite:///STUDY_DIR/study.db`` unless ``search.storage`` names another database
+URL. Only the coordinating process writes to it (workers return their results), so SQLite is
+safe for local workers and Ray alike. Every trial is told the moment it finishes, so a crash or
+``kill -9`` loses at most the trials that were running. Those stay RUNNING in the database; the
+next run marks them FAIL with ``failure_kind = "interrupted"`` (at once when the process that owned
+them was on this host and is gone, else after ``grace_period`` seconds without a heartbeat,
+Optuna's RDBStorage heartbeat) and runs their share of the budget again.
+
+**How failures teach the sampler.** A failed trial is stored as an Optuna FAIL trial with
+``failure_kind`` / ``failure_reason`` / ``failure_step``, so counts and reports stay honest. But
+Optuna's samplers ignore FAIL trials: GPSampler would keep proposing the region that runs out of
+memory. So every sampler is wrapped in :class:`FailureAwareSampler`, which shows the wrapped
+sampler a *view* of the study in which each failed (not interrupted) trial is a COMPLETE trial with
+the worst objective values seen so far and a violated ``failed`` constraint. GPSampler fits its
+constraint model to that (its acquisition then multiplies in a low probability of feasibility
+around failures), TPE puts it in its "bad" group, NSGA-II ranks it below every feasible trial.
+The database itself never contains these invented values.
+
+**No repeated configurations.** If the sampler proposes exactly the parameters of a trial that
+failed, completed or is running (GP often returns the same corner of the box), the wrapper moves
+one or more parameters a little (a seeded random step in the distribution's own scale, wider with
+each attempt, then uniform draws), until the configuration is new; only a fully exhausted discrete
+space lets a repeat through, with a warning. Interrupted trials do not count: their configuration
+was never evaluated.
+
+**Running trials.** With several workers the sampler is asked while other trials run. They are
+RUNNING in the storage with their parameters already set (``study.ask`` with fixed distributions
+suggests all of them at once), and Optuna accounts for them: GPSampler passes them as pending
+points to its batch acquisition functions (qLogEHVI / qLogCEHVI), TPE with ``constant_liar`` counts
+them among its bad trials so two workers do not get the same point, NSGA-II and random ignore them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import os
+import random
+import socket
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from paretodistill.errors import ConfigError
+from paretodistill.search.objectives import MetricError, ObjectiveSet, nondominated_ranks
+from paretodistill.trial import TrialResult
+
+_logger = logging.getLogger("paretodistill.search")
+
+STUDY_DB = "study.db"
+STAGES = ("flash", "regular", "baseline")
+SAMPLERS = ("gp", "tpe", "nsga2", "random")
+INTERRUPTED = "interrupted"
+_CONSTRAINT_PREFIX = "constraints"
+
+
+def stage_study_name(name: str, stage: str) -> str:
+    return f"{name}-{stage}"
+
+
+# ---------------------------------------------------------------- storage
+def storage_url(study_dir: str | Path, configured: str | None = None) -> str:
+    if configured:
+        return configured
+    return f"sqlite:///{Path(study_dir).resolve() / STUDY_DB}"
+
+
+class _SqliteConnect:
+    """SQLite connections in WAL mode with ``synchronous=NORMAL``.
+
+    A search commits a few dozen small transactions per trial; with SQLite's default rollback
+    journal each one waits for an fsync (about 12 ms on a busy disk, most of a fast trial's
+    overhead). In WAL mode with NORMAL sync a commit is in the WAL file before it returns, so it
+    survives a crash or ``kill -9`` of the process; only a power cut can lose the last commits,
+    never corrupt the file. (Keep a study.db on a local disk: WAL needs shared memory.)
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self):
+        import sqlite3
+
+        connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120) -> optuna.storages.RDBStorage:
+    """An RDBStorage with heartbeats, so that trials of a dead process can be told apart from slow ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heartbeat_interval is flagged experimental
+        engine_kwargs = None
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            engine_kwargs = {"creator": _SqliteConnect(url[len("sqlite:///"):])}
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=int(heartbeat_interval),
+            grace_period=int(grace_period),
+            heartbeat_stale_trial_callback=_stale_trial_callback,
+        )
+
+
+def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Called when Optuna's own ``fail_stale_trials`` fails a trial (our runner marks them first)."""
+    _logger.warning("trial %d of %s had no heartbeat for too long and was marked FAIL", trial.number, study.study_name)
+
+
+# ---------------------------------------------------------------- samplers
+def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, dedupe: bool = True) -> "FailureAwareSampler":
+    """The configured sampler, wrapped so that failures teach it and repeats are avoided."""
+    kind = (kind or "gp").lower()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if kind == "gp":
+            inner = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
+        elif kind == "tpe":
+            inner = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=n_startup_trials, multivariate=True, constant_liar=True
+            )
+        elif kind == "nsga2":
+            inner = optuna.samplers.NSGAIISampler(seed=seed)
+        elif kind == "random":
+            inner = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
+    return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
+
+
+class FailureAwareSampler(BaseSampler):
+    """Wraps a sampler: failed trials become infeasible worst-case observations; no repeats.
+
+    The search space is fixed per study (``study.ask(fixed_distributions=...)``), so this sampler
+    decides all parameters of a trial at once in ``sample_relative``: the wrapped sampler's
+    relative proposal, completed by its independent proposals, then checked against earlier
+    configurations.
+    """
+
+    def __init__(self, inner: BaseSampler, *, seed: int | None = None, dedupe: bool = True, max_attempts: int = 200):
+        self.inner = inner
+        self._seed = 0 if seed is None else int(seed)
+        self._dedupe = dedupe
+        self._max_attempts = max_attempts
+        self._objectives: ObjectiveSet | None = None
+        self.space: dict[str, BaseDistribution] = {}
+        self.perturbed: list[int] = []  # trial numbers whose proposal was moved off a repeat
+
+    def configure(self, space: dict[str, BaseDistribution], objectives: ObjectiveSet) -> None:
+        self.space = dict(space)
+        self._objectives = objectives
+
+    # -- the view the wrapped sampler sees
+    def view(self, study: optuna.Study) -> "_StudyView":
+        return _StudyView(study, self._objectives)
+
+    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if not self.space:  # not configured: behave as the wrapped sampler
+            return self.inner.infer_relative_search_space(self.view(study), trial)
+        return {name: d for name, d in self.space.items() if not d.single()}
+
+    def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        view = self.view(study)
+        if not self.space:
+            return self.inner.sample_relative(view, trial, search_space)
+        if search_space == {}:
+            return {}
+        params = dict(self.inner.sample_relative(view, trial, search_space) or {})
+        params = {k: v for k, v in params.items() if k in search_space}
+        for name, distribution in search_space.items():
+            if name not in params:
+                params[name] = self.inner.sample_independent(view, trial, name, distribution)
+        if self._dedupe:
+            params = self._avoid_repeats(study, trial, params, search_space)
+        return params
+
+    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(self.view(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(self.view(study), trial)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        self.inner.after_trial(self.view(study), trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+    # -- dedupe
+    def _avoid_repeats(self, study, trial: FrozenTrial, params: dict, space: dict[str, BaseDistribution]) -> dict:
+        seen = [
+            _param_key(t.params, space)
+            for t in study._get_trials(deepcopy=False, use_cache=False)
+            if t.number != trial.number and not is_interrupted(t) and t.params
+        ]
+        seen_set = set(seen)
+        key = _param_key(params, space)
+        if key not in seen_set:
+            return params
+        rng = random.Random(f"paretodistill/dedupe/{self._seed}/{trial.number}")
+        names = list(space)
+        candidate = dict(params)
+        for attempt in range(self._max_attempts):
+            candidate = dict(params)
+            if attempt < self._max_attempts // 2:
+                scale = 0.05 * (1 + attempt // 5)
+                how_many = min(len(names), 1 + attempt // 20)
+                for name in rng.sample(names, how_many):
+                    candidate[name] = _perturb(space[name], params[name], scale, rng)
+            else:  # a wide search: uniform draws of everything
+                candidate = {name: _uniform(space[name], rng) for name in names}
+            if _param_key(candidate, space) not in seen_set:
+                self.perturbed.append(trial.number)
+                _logger.info("trial %d: the sampler repeated an earlier configuration; moved it to %s", trial.number, candidate)
+                return candidate
+        _logger.warning(
+            "trial %d: every nearby configuration has been tried (exhausted discrete space?); repeating one", trial.number
+        )
+        return params
+
+
+def _param_key(params: dict, space: dict[str, BaseDistribution]) -> tuple:
+    key = []
+    for name in sorted(space):
+        value = params.get(name)
+        if isinstance(value, float):
+            value = float(f"{value:.10g}")
+        key.append((name, value))
+    return tuple(key)
+
+
+def _to_unit(distribution: BaseDistribution, value: float) -> float:
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def _from_unit(distribution: BaseDistribution, unit: float) -> Any:
+    unit = min(1.0, max(0.0, unit))
+    low, high = distribution.low, distribution.high
+    value = math.exp(math.log(low) + unit * (math.log(high) - math.log(low))) if distribution.log else low + unit * (high - low)
+    step = getattr(distribution, "step", None)
+    if isinstance(distribution, IntDistribution):
+        step = step or 1
+        value = low + round((value - low) / step) * step
+        return int(min(high, max(low, value)))
+    if step is not None:
+        value = low + round((value - low) / step) * step
+    return float(min(high, max(low, value)))
+
+
+def _perturb(distribution: BaseDistribution, value: Any, scale: float, rng: random.Random) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        others = [c for c in distribution.choices if c != value]
+        return rng.choice(others) if others else value
+    if isinstance(distribution, IntDistribution):
+        step = distribution.step or 1
+        moved = _from_unit(distribution, _to_unit(distribution, value) + rng.gauss(0.0, scale))
+        if moved == value:  # at least one step, inside the range
+            options = [v for v in (value - step, value + step) if distribution.low <= v <= distribution.high]
+            moved = rng.choice(options) if options else value
+        return moved
+    return _from_unit(distribution, _to_unit(distribution, value) + rng.gauss(0.0, scale))
+
+
+def _uniform(distribution: BaseDistribution, rng: random.Random) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        return rng.choice(list(distribution.choices))
+    return _from_unit(distribution, rng.random())
+
+
+class _StudyView:
+    """A study as the wrapped sampler sees it: failed trials as infeasible worst-case COMPLETE ones.
+
+    Samplers read trials through ``study._get_trials``; everything else (storage, directions,
+    study id) is the real study's.
+    """
+
+    def __init__(self, study: optuna.Study, objectives: ObjectiveSet | None):
+        self._study = study
+        self._objectives = objectives
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=True)
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list[FrozenTrial]:
+        trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+        if self._objectives is not None:
+            trials = sampler_view_of(trials, self._objectives)
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return trials
+
+
+def sampler_view_of(trials: list[FrozenTrial], objectives: ObjectiveSet) -> list[FrozenTrial]:
+    """The trials a sampler learns from (see the module docstring); pure, for tests and the benchmark."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+    keys = objectives.constraint_keys
+    worst = None
+    if complete:
+        worst = [o.worst(t.values[i] for t in complete) for i, o in enumerate(objectives.objectives)]
+    result = []
+    for t in trials:
+        if t.state == TrialState.COMPLETE and t.values is not None:
+            metrics = t.user_attrs.get("metrics")
+            constraints = objectives.constraints(metrics) if isinstance(metrics, dict) else t.constraints
+            result.append(_with_constraints(t, {k: float(constraints.get(k, -1.0)) for k in keys}))
+        elif t.state == TrialState.FAIL and not is_interrupted(t) and t.params and worst is not None:
+            penalty_metrics = dict(zip(objectives.metric_names, worst))
+            constraints = objectives.constraints(penalty_metrics)
+            constraints["failed"] = 1.0
+            result.append(_as_penalty(t, worst, {k: float(constraints.get(k, 1.0)) for k in keys}))
+        elif t.state in (TrialState.COMPLETE, TrialState.FAIL):
+            continue  # nothing to learn (no values) or nothing to compare with yet
+        else:
+            result.append(t)
+    return result
+
+
+def _system_attrs_with(t: FrozenTrial, constraints: dict[str, float]) -> dict:
+    attrs = {k: v for k, v in t.system_attrs.items() if not k.startswith(_CONSTRAINT_PREFIX)}
+    attrs.update({f"{_CONSTRAINT_PREFIX}:{k}": v for k, v in constraints.items()})
+    return attrs
+
+
+def _with_constraints(t: FrozenTrial, constraints: dict[str, float]) -> FrozenTrial:
+    if list(t.constraints.items()) == list(constraints.items()):
+        return t
+    return _copy_trial(t, TrialState.COMPLETE, list(t.values), _system_attrs_with(t, constraints))
+
+
+def _as_penalty(t: FrozenTrial, values: list[float], constraints: dict[str, float]) -> FrozenTrial:
+    return _copy_trial(t, TrialState.COMPLETE, list(values), _system_attrs_with(t, constraints))
+
+
+def _copy_trial(t: FrozenTrial, state: TrialState, values: list[float], system_attrs: dict) -> FrozenTrial:
+    return FrozenTrial(
+        number=t.number,
+        state=state,
+        value=None,
+        values=values,
+        datetime_start=t.datetime_start,
+        datetime_complete=t.datetime_complete or t.datetime_start,
+        params=t.params,
+        distributions=t.distributions,
+        user_attrs=t.user_attrs,
+        system_attrs=system_attrs,
+        intermediate_values=t.intermediate_values,
+        trial_id=t._trial_id,
+    )
+
+
+# ---------------------------------------------------------------- studies
+def open_study(
+    storage,
+    name: str,
+    stage: str,
+    objectives: ObjectiveSet,
+    *,
+    sampler: BaseSampler | None = None,
+    space: dict | None = None,
+    attrs: dict | None = None,
+) -> optuna.Study:
+    """Create or load ``<name>-<stage>``; refuse to continue a study made with other objectives or space."""
+    study_name = stage_study_name(name, stage)
+    existing = {s.study_name for s in storage.get_all_studies()}
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=objectives.directions,
+        sampler=sampler,
+        load_if_exists=True,
+    )
+    if study_name in existing:
+        stored = study.user_attrs
+        if stored.get("objectives") not in (None, objectives.describe_objectives()):
+            raise ConfigError(
+                f"study {study_name} in this directory optimizes {stored['objectives']}, not "
+                f"{objectives.describe_objectives()}; use a new --study directory"
+            )
+        if space is not None and stored.get("space") not in (None, space):
+            raise ConfigError(
+                f"study {study_name} in this directory was run with a different search space; "
+                f"use a new --study directory (or restore the space it was started with)"
+            )
+    study.set_user_attr("objectives", objectives.describe_objectives())
+    study.set_user_attr("thresholds", objectives.describe_thresholds())
+    study.set_user_attr("stage", stage)
+    if space is not None:
+        study.set_user_attr("space", space)
+    for key, value in (attrs or {}).items():
+        study.set_user_attr(key, value)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # flagged experimental
+            study.set_metric_names(objectives.metric_names)
+    except Exception:  # noqa: BLE001 - cosmetic (dashboards); never worth failing a search for
+        pass
+    if isinstance(sampler, FailureAwareSampler) and space is not None:
+        sampler.configure({k: _distribution_from_dict(v) for k, v in space.items()}, objectives)
+    return study
+
+
+def _distribution_from_dict(values: dict) -> BaseDistribution:
+    kind = values["type"]
+    if kind == "float":
+        return FloatDistribution(values["low"], values["high"], log=values.get("log", False), step=values.get("step"))
+    if kind == "int":
+        return IntDistribution(values["low"], values["high"], log=values.get("log", False), step=values.get("step") or 1)
+    if kind == "categorical":
+        return CategoricalDistribution(values["choices"])
+    return CategoricalDistribution([values["value"]])
+
+
+# ---------------------------------------------------------------- recording
+def owner_record(token: str) -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "run": token}
+
+
+def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult, objectives: ObjectiveSet,
+                  extra_attrs: dict | None = None) -> FrozenTrial:
+    """Store everything the trial returned and tell Optuna; a failed or unusable result is a FAIL trial."""
+    values = None
+    metrics = dict(result.metrics or {})
+    if result.ok:
+        try:
+            values = objectives.values(metrics)
+        except MetricError as error:
+            result = TrialResult.failed(result.params, "error", f"the trial returned no usable objective: {error}",
+                                        curve=result.curve)
+            result.metrics = metrics
+    attrs = {
+        "metrics": metrics,
+        "curve": list(result.curve or []),
+        "checkpoint": result.checkpoint,
+        "test_metrics": result.test_metrics,
+        "failure_kind": result.failure_kind,
+        "failure_reason": result.failure_reason,
+        "failure_step": result.failure_step,
+        "constraint_violation": objectives.violations(metrics if values is not None else None),
+        **(extra_attrs or {}),
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, _jsonable(value))
+    constraints = objectives.constraints(metrics if values is not None else None)
+    for key in objectives.constraint_keys:
+        trial.set_constraint(key, constraints[key])
+    if values is None:
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, values)
+
+
+def _jsonable(value: Any) -> Any:
+    """User attributes are JSON in the database: numpy scalars, tuples and paths made plain."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def is_interrupted(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("failure_kind") == INTERRUPTED
+
+
+def is_finished(trial: FrozenTrial) -> bool:
+    """A trial that counts towards the budget: COMPLETE, or FAIL for a reason other than interruption."""
+    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and not is_interrupted(trial))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], None] = _logger.warning) -> list[int]:
+    """Mark RUNNING trials of dead coordinators FAIL / interrupted; returns their numbers.
+
+    A trial's ``coordinator`` attribute says which process ran it. On this host a dead pid is
+    certain at once; elsewhere (a shared database) only a heartbeat older than the storage's
+    grace period is.
+    """
+    storage = study._storage
+    host = socket.gethostname()
+    stale_ids = set()
+    try:
+        stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    except Exception:  # noqa: BLE001 - a storage without heartbeats: rely on the pid check
+        pass
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in a cache
+    grace = getattr(backend, "grace_period", None) or 2 * (getattr(backend, "heartbeat_interval", None) or 60)
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get("coordinator") or {}
+        if owner.get("run") == token:
+            continue  # ours, still running
+        dead_here = owner.get("host") == host and isinstance(owner.get("pid"), int) and (
+            owner["pid"] == os.getpid() or not _pid_alive(owner["pid"])
+        )
+        # killed between ask() and its first record: no owner, no heartbeat, only its age tells
+        orphan = not owner and trial.datetime_start is not None and (
+            (datetime.datetime.now() - trial.datetime_start).total_seconds() > grace
+        )
+        if not (dead_here or orphan or trial._trial_id in stale_ids):
+            continue
+        if dead_here:
+            why = f"the coordinating process {owner.get('pid')} on {host} ended while the trial was running"
+        elif orphan:
+            why = f"started more than {grace} s ago by a process that never recorded it (killed while asking?)"
+        else:
+            why = "no heartbeat from its coordinating process within the grace period"
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "failure_kind", INTERRUPTED)
+            storage.set_trial_user_attr(trial._trial_id, "failure_reason", f"interrupted: {why}")
+            storage.set_trial_user_attr(trial._trial_id, "failure_step", None)
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                recovered.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # finished meanwhile by whoever was running it
+    if recovered:
+        log(f"[{study.study_name}] trial(s) {recovered} were left running by a process that is gone: "
+            f"marked interrupted; their budget is spent again")
+    return recovered
+
+
+# ---------------------------------------------------------------- reading a study
+def counts(trials: Iterable[FrozenTrial]) -> dict:
+    """Complete / failed / interrupted / running / waiting, and failures by kind."""
+    result = {"complete": 0, "failed": 0, "interrupted": 0, "running": 0, "waiting": 0, "failed_kinds": {}}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            result["complete"] += 1
+        elif is_interrupted(t):
+            result["interrupted"] += 1
+        elif t.state == TrialState.FAIL:
+            result["failed"] += 1
+            kind = t.user_attrs.get("failure_kind") or "error"
+            result["failed_kinds"][kind] = result["failed_kinds"].get(kind, 0) + 1
+        elif t.state == TrialState.RUNNING:
+            result["running"] += 1
+        elif t.state == TrialState.WAITING:
+            result["waiting"] += 1
+    result["finished"] = result["complete"] + result["failed"]
+    return result
+
+
+def feasible_trials(trials: Iterable[FrozenTrial], objectives: ObjectiveSet) -> list[FrozenTrial]:
+    return [
+        t for t in trials
+        if t.state == TrialState.COMPLETE and objectives.feasible(t.user_attrs.get("metrics") or _metrics_of(t, objectives))
+    ]
+
+
+def _metrics_of(t: FrozenTrial, objectives: ObjectiveSet) -> dict:
+    return dict(zip(objectives.metric_names, t.values or []))
+
+
+def objective_values(t: FrozenTrial, objectives: ObjectiveSet) -> list[float]:
+    """The trial's objective values, recomputed from its metrics where possible."""
+    metrics = t.user_attrs.get("metrics")
+    if isinstance(metrics, dict):
+        try:
+            return objectives.values(metrics)
+        except MetricError:
+            pass
+    return list(t.values)
+
+
+def ranked(trials: list[FrozenTrial], objectives: ObjectiveSet) -> list[tuple[int, FrozenTrial]]:
+    """(non-domination rank, trial), best first; ties within a rank by the first objective."""
+    if not trials:
+        return []
+    values = [objective_values(t, objectives) for t in trials]
+    ranks = nondominated_ranks(values, objectives.directions)
+    first = objectives.objectives[0]
+    order = sorted(range(len(trials)), key=lambda i: (ranks[i], -first.sign * values[i][0], trials[i].number))
+    return [(ranks[i], trials[i]) for i in order]
+
+
+def frontier(trials: Iterable[FrozenTrial], objectives: ObjectiveSet) -> list[FrozenTrial]:
+    """The feasible Pareto front, best first objective first."""
+    return [t for rank, t in ranked(feasible_trials(trials, objectives), objectives) if rank == 0]

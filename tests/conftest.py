@@ -1,0 +1,42 @@
+"""Shared test fixtures: where the real data lives, and tiny models built from a config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEV_V2 = SHARED / "data" / "squad2" / "dev-v2.0.json"
+
+
+def write_squad(path: Path, articles: list[dict], version: str = "v2.0") -> Path:
+    path.write_text(json.dumps({"version": version, "data": articles}))
+    return path
+
+
+def article(title: str, context: str, qas: list[dict]) -> dict:
+    return {"title": title, "paragraphs": [{"context": context, "qas": qas}]}
+
+
+def qa(qid: str, question: str, answers: list[tuple[str, int]] | None = None, impossible: bool | None = None) -> dict:
+    answers = answers or []
+    entry = {"id": qid, "question": question, "answers": [{"text": t, "answer_start": s} for t, s in answers]}
+    entry["is_impossible"] = (not answers) if impossible is None else impossible
+    return entry
+
+
+@pytest.fixture(scope="session")
+def dev_v2() -> Path:
+    if not DEV_V2.exists():
+        pytest.skip(f"the real SQuAD 2.0 dev set is not at {DEV_V2}")
+    return DEV_V2
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    from paretodistill.models.loading import load_tokenizer
+
+    return load_tokenizer("minilm")

@@ -1,0 +1,196 @@
+"""The search with real worker processes (local and Ray) and a real ``kill -9`` of the coordinator,
+against cheap fake trials (tests/search_fakes.py): no training anywhere."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS))  # search_fakes, for the workers too (the spec carries sys.path)
+
+from paretodistill.config import load_config  # noqa: E402
+from paretodistill.search.runner import cpu_count  # noqa: E402
+from paretodistill.search.stages import run_search  # noqa: E402
+from paretodistill.search.study import open_storage  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = {
+    "num_layers": {"type": "int", "low": 1, "high": 6},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+}
+
+
+def _config(**search):
+    base = {
+        "name": "b", "sampler": "tpe", "seed": 0, "n_startup_trials": 3, "thresholds": {}, "space": SPACE,
+        "trial_function": "search_fakes:sleepy_trial", "flash": {"n_trials": 6}, "regular": {"top_k": 0},
+        "heartbeat_interval": 1, "grace_period": 5,
+    }
+    return load_config(base={"search": {**base, **search}})
+
+
+def _max_overlap(intervals):
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    level = peak = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def _check_parallel_run(study_dir: Path, n_trials: int, workers: int):
+    storage = open_storage(f"sqlite:///{study_dir / 'study.db'}")
+    trials = optuna.load_study(study_name="b-flash", storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * n_trials
+    pids = [t.user_attrs["worker"]["pid"] for t in trials]
+    assert len(set(pids)) == n_trials and os.getpid() not in pids  # one fresh process per trial
+    for t in trials:
+        assert int((Path(t.user_attrs["trial_dir"]) / "pid.txt").read_text()) == t.user_attrs["worker"]["pid"]
+    spans = [(t.user_attrs["metrics"]["started_at"], t.user_attrs["metrics"]["ended_at"]) for t in trials]
+    assert _max_overlap(spans) == workers  # all workers busy at once, never more
+    return trials
+
+
+def test_local_workers_run_trials_at_once_in_separate_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_TRIAL_SECONDS", "1.5")
+    pareto = run_search(_config(), tmp_path / "s", workers=2, backend="local", log=lambda m: None)
+    trials = _check_parallel_run(tmp_path / "s", 6, 2)
+    assert pareto["counts"]["flash"]["complete"] == 6 and pareto["frontier_stage"] == "flash"
+    assert optuna.load_study(study_name="b-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+                             ).user_attrs["config"]["threads"] == max(1, cpu_count() // 2)
+    assert all(t.user_attrs["coordinator"]["pid"] == os.getpid() for t in trials)
+
+
+def test_local_worker_crash_and_trial_bug_are_failed_trials(tmp_path):
+    config = _config(trial_function="search_fakes:crashing_trial", flash={"n_trials": 4},
+                     space={"num_layers": {"type": "int", "low": 1, "high": 2},
+                            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}})
+    pareto = run_search(config, tmp_path / "s", workers=2, backend="local", log=lambda m: None)
+    storage = open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    trials = optuna.load_study(study_name="b-flash", storage=storage).get_trials()
+    assert pareto["counts"]["flash"]["failed"] == 4 and pareto["frontier"] == []
+    reasons = {t.params["num_layers"]: t.user_attrs["failure_reason"] for t in trials}
+    assert "exited with code 3" in reasons[1]  # the worker process died: the coordinator did not
+    assert "RuntimeError: fake bug" in reasons[2]
+    assert all(t.user_attrs["failure_kind"] == "error" for t in trials)
+
+
+@pytest.fixture
+def local_ray():
+    ray = pytest.importorskip("ray", reason="the Ray backend needs ray: pip install 'paretodistill[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 1024 * 1024,
+             runtime_env={"env_vars": {"FAKE_TRIAL_SECONDS": "1.5"}})
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_backend_runs_the_same_search(tmp_path, local_ray):
+    config = _config(ray={"num_cpus": 1})
+    pareto = run_search(config, tmp_path / "s", workers=2, backend="ray", log=lambda m: None)
+    _check_parallel_run(tmp_path / "s", 6, 2)
+    assert pareto["counts"]["flash"]["complete"] == 6
+    assert local_ray.is_initialized()  # a Ray started by the caller is left running for the caller
+
+
+# ---------------------------------------------------------------- kill -9 and resume
+def _read(study_db: Path):
+    try:
+        storage = open_storage(f"sqlite:///{study_db}")
+        return optuna.load_study(study_name="k-flash", storage=storage).get_trials()
+    except Exception:  # noqa: BLE001 - not created yet
+        return []
+
+
+def test_kill_9_then_resume_keeps_finished_trials_and_the_budget(tmp_path):
+    n_trials = 8
+    config = tmp_path / "search.toml"
+    config.write_text(
+        f"""
+[search]
+name = "k"
+sampler = "tpe"
+seed = 0
+n_startup_trials = 3
+workers = 2
+trial_function = "search_fakes:sleepy_trial"
+heartbeat_interval = 1
+grace_period = 3
+thresholds = {{}}
+flash = {{ n_trials = {n_trials} }}
+regular = {{ top_k = 0 }}
+
+[search.space.num_layers]
+type = "int"
+low = 1
+high = 6
+
+[search.space.learning_rate]
+type = "float"
+low = 1e-5
+high = 1e-3
+log = true
+"""
+    )
+    study_dir = tmp_path / "study"
+    command = [sys.executable, "-m", "paretodistill.search.cli", "search", "--config", str(config), "--study", str(study_dir)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "FAKE_TRIAL_SECONDS": "1.5"}
+
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 120
+        before = []
+        while time.time() < deadline and first.poll() is None:
+            trials = _read(study_dir / "study.db")
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            if len(complete) >= 2 and any(t.state == TrialState.RUNNING for t in trials):
+                os.kill(first.pid, signal.SIGKILL)
+                first.wait()
+                before = complete
+                break
+            time.sleep(0.1)
+    assert before, f"never saw 2 finished trials with one running: {(tmp_path / 'first.log').read_text()}"
+    assert first.returncode == -signal.SIGKILL
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "left running by a process that is gone" in second.stdout
+
+    after = {t.number: t for t in _read(study_dir / "study.db")}
+    for t in before:  # finished before the kill: still there, unchanged
+        assert after[t.number].state == TrialState.COMPLETE
+        assert (after[t.number].params, after[t.number].values) == (t.params, t.values)
+    complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
+    interrupted = [t for t in after.values() if t.state == TrialState.FAIL]
+    assert len(complete) == n_trials  # exactly the budget: interrupted trials are not counted
+    assert interrupted and all(t.user_attrs["failure_kind"] == "interrupted" for t in interrupted)
+    assert all("ended while the trial was running" in t.user_attrs["failure_reason"] for t in interrupted)
+    assert not [t for t in after.values() if t.state == TrialState.RUNNING]
+    pareto = json.loads((study_dir / "pareto.json").read_text())
+    assert pareto["counts"]["flash"]["complete"] == n_trials
+    assert pareto["counts"]["flash"]["interrupted"] == len(interrupted)
+
+
+# ---------------------------------------------------------------- the real thing (not run by default)
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("PARETODISTILL_SLOW"), reason="real distillation: set PARETODISTILL_SLOW=1")
+def test_smoke_preset_runs_a_real_search(tmp_path, dev_v2):
+    """``paretodistill search --preset smoke``: real run_trial on the tiny teacher, 3 flash + 2 regular."""
+    from paretodistill.search.cli import main
+
+    study_dir = tmp_path / "smoke"
+    assert main(["search", "--preset", "smoke", "--data", str(dev_v2), "--study", str(study_dir),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    pareto = json.loads((study_dir / "pareto.json").read_text())
+    assert pareto["counts"]["flash"]["finished"] == 3 and pareto["counts"]["regular"]["finished"] == 2
+    assert pareto["frontier"] and all(entry["test"] for entry in pareto["frontier"])
+    assert all(Path(entry["checkpoint"]).is_dir() for entry in pareto["frontier"])

@@ -1,0 +1,108 @@
+"""Cheap stand-ins for ``paretodistill.distill.run.run_trial``, for the search tests.
+
+Each is a closed-form function of the parameters (no torch, no data), with the real signature and
+a real ``TrialResult``, so the search machinery is tested exactly as it runs, in milliseconds.
+``exact`` grows with depth and peaks at a learning rate of about 2e-4; ``num_parameters`` is a
+closed form of the architecture; a small deterministic "noise" depends on the parameters only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from paretodistill.config import with_parameters
+from paretodistill.trial import TrialResult
+
+FAIL_FROM_LAYERS = 5  # failing_trial: out of memory from this many layers on
+
+
+def _noise(params: dict) -> float:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).digest()
+    return (digest[0] / 255.0 - 0.5)  # in [-0.5, 0.5]
+
+
+def synthetic_metrics(config, params: dict) -> dict:
+    """Validation metrics of a student, as a smooth function of its settings."""
+    c = with_parameters(config, params)  # every parameter must reach the config, as in run_trial
+    layers = c.student.num_layers
+    heads = c.student.heads_per_layer or 12
+    ffn = c.student.intermediate_size or 1536
+    lr = c.training.learning_rate
+    exact = (
+        28.0
+        + 7.0 * min(layers, 6)
+        - 6.0 * (math.log10(lr) + 3.7) ** 2
+        + 3.0 * c.distillation.soft_weight
+        - 0.4 * (c.distillation.temperature - 3.0) ** 2
+        + 0.3 * heads
+        + _noise(params)
+    )
+    exact = max(0.0, min(100.0, exact))
+    num_parameters = 12_000_000 + layers * (4 * 384 * 32 * heads + 2 * 384 * ffn)
+    return {
+        "exact": exact,
+        "f1": min(100.0, exact + 3.0),
+        "HasAns_exact": exact - 5.0,
+        "HasAns_f1": exact - 2.0,
+        "NoAns_exact": exact + 5.0,
+        "NoAns_f1": exact + 5.0,
+        "num_parameters": float(num_parameters),
+        "latency_ms": 1.5 * layers + 0.05 * heads,
+        "train_seconds": 0.01,
+    }
+
+
+def fake_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """Always succeeds; writes a tiny checkpoint folder and scores 'test' when asked."""
+    started = time.time()
+    metrics = synthetic_metrics(config, params)
+    log(f"fake trial {params}")
+    checkpoint = None
+    if trial_dir is not None:
+        folder = Path(trial_dir) / "checkpoint"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (Path(trial_dir) / "pid.txt").write_text(str(os.getpid()))
+        checkpoint = str(folder)
+    metrics["started_at"] = started
+    metrics["ended_at"] = time.time()
+    curve = [
+        {"step": step, "loss": 3.0 / step, "exact": metrics["exact"] * step / 3, "f1": metrics["f1"] * step / 3,
+         "HasAns_exact": metrics["HasAns_exact"] * step / 3, "NoAns_exact": metrics["NoAns_exact"] * step / 3}
+        for step in (1, 2, 3)
+    ]
+    test = None
+    if evaluate_test:
+        test = {k: v - 1.0 if k in ("exact", "f1") else v for k, v in metrics.items()}
+        test.pop("started_at"), test.pop("ended_at")
+    return TrialResult("ok", dict(params), metrics=metrics, curve=curve, checkpoint=checkpoint, test_metrics=test)
+
+
+def failing_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """Runs out of memory (a failed result, as run_trial reports it) from FAIL_FROM_LAYERS layers on."""
+    c = with_parameters(config, params)
+    if c.student.num_layers >= FAIL_FROM_LAYERS:
+        return TrialResult.failed(params, "out_of_memory", f"fake OOM with {c.student.num_layers} layers", step=3)
+    return fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+
+
+def sleepy_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """Takes a while (``FAKE_TRIAL_SECONDS``, default 1 s): for concurrency and kill -9 tests."""
+    started = time.time()
+    time.sleep(float(os.environ.get("FAKE_TRIAL_SECONDS", "1.0")))
+    result = fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+    result.metrics["started_at"] = started
+    return result
+
+
+def crashing_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """A bug in the trial function (it raises) or a hard crash of the worker process (os._exit)."""
+    c = with_parameters(config, params)
+    if c.student.num_layers == 1:
+        os._exit(3)
+    raise RuntimeError("fake bug in the trial function")

@@ -1,0 +1,79 @@
+"""The command line: official-format scoring, loud missing predictions, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import article, qa, write_squad
+from paretodistill.cli import main
+
+CONTEXT = "The Normans were a people in Normandy, France."
+
+
+@pytest.fixture()
+def data_file(tmp_path):
+    return write_squad(tmp_path / "d.json", [article("N", CONTEXT, [
+        qa("q1", "Who?", [("a people", 17)]), qa("q2", "When?"), qa("q3", "Where?", [("Normandy", 29)])])])
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_score_prints_official_keys(tmp_path, capsys, data_file):
+    predictions = tmp_path / "p.json"
+    predictions.write_text(json.dumps({"q1": "people in Normandy", "q2": "", "q3": "Normandy"}))
+    code, out, _ = run(capsys, "score", data_file, predictions)
+    metrics = json.loads(out)
+    assert code == 0
+    assert list(metrics)[:3] == ["exact", "f1", "total"]
+    assert metrics["exact"] == pytest.approx(200 / 3)  # q2 and q3 right, q1 wrong
+    # q1: "people in normandy" vs "people" (the article "a" is dropped): precision 1/3, recall 1, f1 0.5
+    assert metrics["f1"] == pytest.approx(100 * (0.5 + 1 + 1) / 3)
+    assert metrics["HasAns_total"] == 2 and metrics["NoAns_total"] == 1
+
+
+def test_missing_predictions_are_loud_and_strict_fails(tmp_path, capsys, data_file):
+    predictions = tmp_path / "p.json"
+    predictions.write_text(json.dumps({"q1": "a people", "q2": ""}))
+    code, out, err = run(capsys, "score", data_file, predictions)
+    assert code == 0 and "1 question(s) have no prediction" in err and "q3" in err
+    assert json.loads(out)["total"] == 2
+    code, _, _ = run(capsys, "score", data_file, predictions, "--strict")
+    assert code == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "malformed JSON"),
+    ('{"version": "v2.0", "data": []}', "holds no articles"),
+])
+def test_bad_data_file_is_one_clear_line(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    predictions = tmp_path / "p.json"
+    predictions.write_text("{}")
+    code, out, err = run(capsys, "evaluate", "--model", tmp_path / "nomodel", "--data", bad)
+    assert code == 2 and message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bad_predictions_file_is_an_error(tmp_path, capsys, data_file):
+    predictions = tmp_path / "p.json"
+    predictions.write_text('["not", "a", "dict"]')
+    code, _, err = run(capsys, "score", data_file, predictions)
+    assert code == 2 and "paretodistill score: error:" in err
+
+
+def test_tokenizer_that_does_not_fit_the_model_is_refused(tmp_path, minilm_tokenizer):
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from paretodistill.errors import ModelMismatchError
+    from paretodistill.models.loading import check_tokenizer_fits
+
+    small = BertForQuestionAnswering(BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=1,
+                                                num_attention_heads=2, intermediate_size=32))
+    with pytest.raises(ModelMismatchError, match="30522 tokens but the teacher embeds only 1000"):
+        check_tokenizer_fits(minilm_tokenizer, small, "teacher")

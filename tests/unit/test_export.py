@@ -1,0 +1,124 @@
+"""Export: the copied checkpoint loads with the Auto classes and gives identical logits; the model card
+carries the measured figures; ONNX matches PyTorch; clear errors for what cannot be exported."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
+import report_fixtures as fx  # noqa: E402
+
+from paretodistill.report.export import ExportError, export_trial  # noqa: E402
+
+M = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """Regular trial 0: a plain BERT checkpoint (absolute path); 1: a pruned student (path relative
+    to the study directory); 2: failed without a checkpoint."""
+    directory = tmp_path_factory.mktemp("study")
+    plain = fx.tiny_checkpoint(directory / "trials" / "regular-0" / "checkpoint", metrics={"na_threshold": -1.5})
+    fx.tiny_checkpoint(directory / "trials" / "regular-1" / "checkpoint", pruned=True, seed=3)
+    (plain / ".state").mkdir()  # training state must not be shipped
+    regular = [
+        fx.FakeTrial(70.0, 20 * M, 9.0, params=fx.params_for(0), test_exact=68.0, checkpoint=str(plain)),
+        fx.FakeTrial(65.0, 10 * M, 5.0, params=fx.params_for(1), test_exact=66.0, checkpoint="trials/regular-1/checkpoint"),
+        fx.FakeTrial(state="FAIL", failure_kind="out_of_memory", failure_reason="out of memory at step 3"),
+    ]
+    return fx.write_study(directory, fx.HAND_FLASH[:3], regular, fx.HAND_BASELINE, objectives=fx.OBJECTIVES_3D)
+
+
+def logits(model) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, model.config.vocab_size, (2, 11), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+    return torch.stack([out.start_logits, out.end_logits])
+
+
+def test_plain_export_loads_and_matches(study, tmp_path):
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    result = export_trial(study, 0, tmp_path / "out")
+    out = Path(result["out"])
+    shipped = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "metrics.json",
+               "README.md", "export.json"}
+    assert shipped <= set(result["files"])
+    assert ".state" not in result["files"]
+    source = AutoModelForQuestionAnswering.from_pretrained(study / "trials" / "regular-0" / "checkpoint").eval()
+    exported = AutoModelForQuestionAnswering.from_pretrained(out).eval()
+    assert torch.equal(logits(source), logits(exported))
+    assert AutoTokenizer.from_pretrained(out)("the river thames")["input_ids"][0] == 2  # [CLS]
+
+    card = (out / "README.md").read_text()
+    assert "| exact | 70.00 | 68.00 |" in card and "| f1 | 73.00 | 71.00 |" in card
+    assert "- parameters: 20,000,000" in card and "- latency: 9.00 ms" in card
+    assert "- no-answer threshold: -1.50" in card  # from the checkpoint's metrics.json
+    assert "runs/teacher-minilm" in card and "validation: 1 article (D)" in card and "seed: 13" in card
+    assert "| num_layers |" in card and "baseline student: exact 64.00 (validation), 22,000,000 parameters" in card
+    assert f'from_pretrained("{out}")' in card and "trust_remote_code" not in card
+    info = json.loads((out / "export.json").read_text())
+    assert (info["stage"], info["trial"], info["category"], info["test"]["exact"]) == ("regular", 0, "frontier", 68.0)
+
+
+def test_pruned_export_ships_its_code(study, tmp_path):
+    from transformers import AutoModelForQuestionAnswering
+
+    result = export_trial(study, 1, tmp_path / "pruned")
+    out = Path(result["out"])
+    assert "pruned_bert.py" in result["files"] and "auto_map" in json.loads((out / "config.json").read_text())
+    source = AutoModelForQuestionAnswering.from_pretrained(study / "trials" / "regular-1" / "checkpoint",
+                                                           trust_remote_code=True).eval()
+    exported = AutoModelForQuestionAnswering.from_pretrained(out, trust_remote_code=True).eval()
+    assert exported.config.heads_per_layer == [2]
+    assert torch.equal(logits(source), logits(exported))
+    card = (out / "README.md").read_text()
+    assert "trust_remote_code=True" in card and "| exact | 65.00 | 66.00 |" in card
+
+
+def test_onnx_export_matches_pytorch(study, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    result = export_trial(study, 1, tmp_path / "onnx", onnx=True)
+    assert "model.onnx" in result["files"]
+    check = result["onnx"]
+    assert check["max_abs_diff"] <= 1e-4 and check["checked_shape"] == [3, 40]
+    assert "## ONNX" in (Path(result["out"]) / "README.md").read_text()
+
+
+def test_onnx_missing_is_a_clear_error(study, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ExportError, match=r"pip install 'paretodistill\[onnx\]'"):
+        export_trial(study, 0, tmp_path / "x", onnx=True)
+
+
+def test_what_cannot_be_exported(study, tmp_path):
+    with pytest.raises(ExportError, match="has no checkpoint.*out of memory at step 3"):
+        export_trial(study, 2, tmp_path / "a")
+    with pytest.raises(ExportError, match="no trial 7 in the regular stage"):
+        export_trial(study, 7, tmp_path / "a")
+    with pytest.raises(ExportError, match="has no checkpoint"):
+        export_trial(study, 0, tmp_path / "a", stage="flash")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("x")
+    with pytest.raises(ExportError, match="--force"):
+        export_trial(study, 0, tmp_path / "busy")
+    assert "README.md" in export_trial(study, 0, tmp_path / "busy", overwrite=True)["files"]
+    assert not (tmp_path / "busy" / "keep.txt").exists()
+
+
+def test_export_command(study, tmp_path, capsys):
+    from paretodistill.cli import main
+
+    assert main(["export", str(study), "--trial", "0", "--out", str(tmp_path / "cli")]) == 0
+    assert "exported regular trial 0" in capsys.readouterr().out
+    assert main(["export", str(study), "--trial", "2", "--out", str(tmp_path / "cli2")]) == 2
+    assert "has no checkpoint" in capsys.readouterr().err

@@ -1,0 +1,389 @@
+"""The search machinery against cheap fake trials: objectives and constraints, how results and
+failures are stored, what the sampler learns from failures, dedupe, recovery of interrupted
+trials, candidate selection, and a whole flash -> regular -> pareto.json run (in-process)."""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes
+
+import search_fakes  # noqa: E402,F401  (importable here, so the trial_function paths below resolve)
+
+from paretodistill.config import load_config  # noqa: E402
+from paretodistill.errors import ConfigError  # noqa: E402
+from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
+from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
+from paretodistill.search.space import build_space  # noqa: E402
+from paretodistill.search.stages import SearchSettings, run_search, select_candidates, study_status  # noqa: E402
+from paretodistill.search.study import (  # noqa: E402
+    FailureAwareSampler,
+    make_sampler,
+    open_storage,
+    open_study,
+    record_result,
+    recover_interrupted,
+    sampler_view_of,
+)
+from paretodistill.trial import TrialResult  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # tests call study.ask directly
+
+SPACE = {
+    "num_layers": {"type": "int", "low": 1, "high": 8},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+    "temperature": {"type": "float", "low": 1.0, "high": 8.0},
+}
+
+
+def _objectives(**search):
+    return ObjectiveSet.from_search(search)
+
+
+# ---------------------------------------------------------------- objectives and thresholds
+def test_default_objectives_and_threshold():
+    objectives = _objectives()
+    assert objectives.describe_objectives() == ["exact:maximize", "num_parameters:minimize"]
+    assert objectives.describe_thresholds() == {"exact": ">= 50"}
+    assert objectives.constraint_keys == ["threshold:exact", "failed"]
+    ok = {"exact": 60.0, "num_parameters": 1e7}
+    low = {"exact": 40.0, "num_parameters": 1e7}
+    assert objectives.values(ok) == [60.0, 1e7]
+    assert objectives.constraints(ok) == {"threshold:exact": pytest.approx(-0.2), "failed": -1.0}
+    assert objectives.constraints(low)["threshold:exact"] == pytest.approx(0.2)  # > 0: infeasible
+    assert objectives.constraints(None) == {"threshold:exact": 1.0, "failed": 1.0}
+    assert objectives.feasible(ok) and not objectives.feasible(low) and not objectives.feasible(None)
+    assert objectives.violations(low) == {
+        "feasible": False, "failed": False, "violations": {"exact": {"threshold": ">= 50", "value": 40.0, "by": 10.0}}
+    }
+
+
+def test_latency_objective_and_explicit_thresholds():
+    objectives = _objectives(
+        objectives=["exact:max", "num_parameters:min", "latency_ms:minimize"],
+        thresholds={"latency_ms": 20, "f1": ">= 55", "num_parameters": "<= 2e7"},
+    )
+    assert objectives.directions == ["maximize", "minimize", "minimize"]
+    assert objectives.describe_thresholds() == {"latency_ms": "<= 20", "f1": ">= 55", "num_parameters": "<= 2e+07"}
+    metrics = {"exact": 50, "f1": 60, "num_parameters": 3e7, "latency_ms": 10}
+    assert objectives.violations(metrics)["violations"] == {
+        "num_parameters": {"threshold": "<= 2e+07", "value": 3e7, "by": 1e7}
+    }
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"objectives": []}, "non-empty"),
+        ({"objectives": ["exact"]}, "metric:maximize"),
+        ({"objectives": ["exact:up"]}, "maximize or minimize"),
+        ({"objectives": ["exact:max", "exact:min"]}, "twice"),
+        ({"thresholds": {"f1": 50}}, "not an objective"),
+        ({"thresholds": {"exact": "> 50"}}, "'>= X' or '<= X'"),
+        ({"thresholds": [50]}, "expected a table"),
+    ],
+)
+def test_malformed_objectives(search, message):
+    with pytest.raises(ConfigError, match=message):
+        _objectives(**search)
+
+
+def test_pareto_helpers():
+    points = [(60, 10), (50, 5), (40, 8), (70, 20), (55, 5)]
+    assert nondominated_ranks(points, ["maximize", "minimize"]) == [0, 1, 2, 0, 0]
+    # minimization of (x, y) with reference (4, 4): boxes of (1, 3) and (2, 1) cover 3 + 2x3 = 9... exactly:
+    assert hypervolume_2d([(1, 3), (2, 1)], (4, 4), ["minimize", "minimize"]) == pytest.approx(3 * 1 + 2 * 2)
+    assert hypervolume_2d([(60, 10)], (0, 20), ["maximize", "minimize"]) == pytest.approx(60 * 10)
+
+
+# ---------------------------------------------------------------- recording results
+@pytest.fixture
+def storage(tmp_path):
+    return open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=1, grace_period=2)
+
+
+def _study(storage, objectives, sampler="random", name="t", stage="flash", seed=0, startup=5):
+    config = load_config(base={"search": {"space": SPACE}})
+    space = build_space(config)
+    study = open_study(storage, name, stage, objectives, space=space.to_dict())
+    study.sampler = make_sampler(sampler, seed, startup)
+    study.sampler.configure(space.distributions(), objectives)
+    return study, space, config
+
+
+def test_results_are_stored_with_everything_the_report_needs(storage):
+    objectives = _objectives()
+    study, space, _ = _study(storage, objectives)
+    trial = study.ask(space.distributions())
+    result = TrialResult("ok", trial.params, metrics={"exact": 42.0, "f1": 45.0, "num_parameters": 1e7, "latency_ms": 3.0},
+                         curve=[{"step": 10, "loss": 1.0, "exact": 42.0}], checkpoint="/x", test_metrics={"exact": 41.0})
+    frozen = record_result(study, trial, result, objectives, extra_attrs={"trial_dir": "/t"})
+    assert frozen.state == TrialState.COMPLETE and frozen.values == [42.0, 1e7]
+    assert frozen.user_attrs["metrics"]["latency_ms"] == 3.0  # stored-only metrics kept
+    assert frozen.user_attrs["test_metrics"] == {"exact": 41.0}
+    assert frozen.user_attrs["constraint_violation"]["feasible"] is False
+    assert frozen.constraints == {"threshold:exact": pytest.approx(8 / 50), "failed": -1.0}
+
+    trial = study.ask(space.distributions())
+    failed = TrialResult.failed(trial.params, "out_of_memory", "CUDA out of memory", step=7)
+    frozen = record_result(study, trial, failed, objectives)
+    assert frozen.state == TrialState.FAIL
+    assert (frozen.user_attrs["failure_kind"], frozen.user_attrs["failure_step"]) == ("out_of_memory", 7)
+    assert frozen.constraints["failed"] == 1.0
+
+    trial = study.ask(space.distributions())
+    frozen = record_result(study, trial, TrialResult("ok", trial.params, metrics={"f1": 3.0}), objectives)
+    assert frozen.state == TrialState.FAIL and "exact" in frozen.user_attrs["failure_reason"]
+
+    loaded = optuna.load_study(study_name="t-flash", storage=storage)
+    assert loaded.user_attrs["objectives"] == ["exact:maximize", "num_parameters:minimize"]
+    assert loaded.user_attrs["stage"] == "flash" and loaded.user_attrs["thresholds"] == {"exact": ">= 50"}
+
+
+def test_sampler_sees_failures_as_infeasible_worst_case(storage):
+    objectives = _objectives()
+    study, space, _ = _study(storage, objectives)
+    for exact, fail in ((60.0, None), (30.0, None), (None, "out_of_memory"), (None, "interrupted")):
+        trial = study.ask(space.distributions())
+        if fail == "interrupted":
+            trial.set_user_attr("failure_kind", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        result = (TrialResult.failed(trial.params, fail, "boom") if fail
+                  else TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 2e7 - exact * 1e5}))
+        record_result(study, trial, result, objectives)
+    view = sampler_view_of(study.get_trials(), objectives)
+    assert [t.state for t in view] == [TrialState.COMPLETE] * 3  # the interrupted one teaches nothing
+    penalty = view[2]
+    assert penalty.values == [30.0, 2e7 - 30 * 1e5]  # the worst exact and the worst size seen
+    assert penalty.constraints["failed"] == 1.0
+    assert list(penalty.constraints) == list(view[0].constraints)  # same constraints, same order (GPSampler)
+    assert study.get_trials()[2].state == TrialState.FAIL  # the database stays honest
+
+
+# ---------------------------------------------------------------- what the sampler learns
+def _flash(root, kind, n, startup, *, seed=3, learn=True, trial_function="search_fakes:failing_trial"):
+    objectives = _objectives(thresholds={"exact": 40.0})
+    storage = optuna.storages.InMemoryStorage()
+    study, space, config = _study(storage, objectives, kind, seed=seed, startup=startup)
+    if not learn:
+        study.sampler._objectives = None  # the wrapped sampler sees FAIL trials as Optuna shows them: not at all
+    values = config.to_dict()
+    drive(study, stage="flash", n_target=n, distributions=space.distributions(), backend=InlineBackend(),
+          objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
+          make_spec=lambda t: {"params": t.params, "config": values, "trial_dir": str(root / f"{kind}-{t.number}"),
+                               "trial_function": trial_function})
+    return study
+
+
+def _post_startup_failures(study, startup):
+    later = [t for t in study.get_trials() if t.number >= startup]
+    return sum(t.state == TrialState.FAIL for t in later), len(later)
+
+
+def test_gp_learns_to_avoid_the_failure_region(tmp_path):
+    """Fake trials run out of memory from 5 layers on (half the range); GP after its random
+    start puts far fewer trials there than random sampling with the same seed."""
+    startup, n = 6, 14
+    gp_fail, gp_n = _post_startup_failures(_flash(tmp_path, "gp", n, startup), startup)
+    random_fail, random_n = _post_startup_failures(_flash(tmp_path, "random", n, startup), startup)
+    assert gp_n == random_n == n - startup
+    assert gp_fail <= 1, f"GP still put {gp_fail}/{gp_n} trials in the failure region"
+    assert random_fail >= 3, f"random sampling put only {random_fail}/{random_n} there (seed changed?)"
+
+
+def test_tpe_learns_from_failures_only_through_the_view(tmp_path):
+    """Without the view (Optuna's plain behaviour: FAIL trials are invisible) TPE keeps going
+    back to the deep students that look best and fail; with it, it mostly stays out."""
+    startup, n = 6, 30
+    learned, _ = _post_startup_failures(_flash(tmp_path, "tpe", n, startup), startup)
+    blind, _ = _post_startup_failures(_flash(tmp_path, "tpe", n, startup, learn=False), startup)
+    assert learned < blind / 2, (learned, blind)
+
+
+@pytest.mark.parametrize("kind", ["tpe", "nsga2", "random"])
+def test_every_sampler_runs_through_the_wrapper(tmp_path, kind):
+    study = _flash(tmp_path, kind, 12, 4)
+    trials = study.get_trials()
+    assert len(trials) == 12 and all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 12
+
+
+class _Stubborn(optuna.samplers.RandomSampler):
+    """Always proposes the same configuration (as GP can, at a corner of the box)."""
+
+    def sample_independent(self, study, trial, name, distribution):
+        return {"num_layers": 6, "learning_rate": 1e-3, "temperature": 8.0}[name]
+
+
+def test_failed_configurations_are_not_proposed_again(tmp_path):
+    objectives = _objectives(thresholds={"exact": 40.0})
+    storage = optuna.storages.InMemoryStorage()
+    study, space, config = _study(storage, objectives)
+    study.sampler = FailureAwareSampler(_Stubborn(seed=0), seed=0)
+    study.sampler.configure(space.distributions(), objectives)
+    values = config.to_dict()
+    drive(study, stage="flash", n_target=12, distributions=space.distributions(), backend=InlineBackend(),
+          objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
+          make_spec=lambda t: {"params": t.params, "config": values, "trial_dir": str(tmp_path / str(t.number)),
+                               "trial_function": "search_fakes:failing_trial"})
+    trials = study.get_trials()
+    keys = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(keys)) == len(keys) == 12
+    assert trials[0].params == {"num_layers": 6, "learning_rate": 1e-3, "temperature": 8.0}
+    assert trials[0].state == TrialState.FAIL  # 6 layers: out of memory, and never proposed again
+    assert study.sampler.perturbed == list(range(1, 12))
+    distributions = space.distributions()
+    for t in trials:  # moved values stay inside their distributions
+        for name, value in t.params.items():
+            assert distributions[name]._contains(distributions[name].to_internal_repr(value))
+
+
+def test_perturbation_respects_steps_logs_and_choices():
+    import random
+
+    from paretodistill.search.study import _perturb
+
+    rng = random.Random(0)
+    ints = IntDistribution(2, 8, step=2)
+    logs = FloatDistribution(1e-5, 1e-3, log=True)
+    steps = FloatDistribution(1.0, 4.0, step=0.5)
+    cats = CategoricalDistribution([16, 32])
+    for _ in range(200):
+        assert _perturb(ints, 8, 0.05, rng) in (2, 4, 6)
+        assert 1e-5 <= _perturb(logs, 1e-3, 0.3, rng) <= 1e-3
+        assert _perturb(steps, 2.0, 0.2, rng) in [1.0 + 0.5 * i for i in range(7)]
+        assert _perturb(cats, 16, 0.1, rng) == 32
+
+
+# ---------------------------------------------------------------- interrupted trials
+def test_trials_of_a_dead_coordinator_are_marked_interrupted(storage):
+    objectives = _objectives()
+    study, space, _ = _study(storage, objectives)
+    mine = study.ask(space.distributions())
+    mine.set_user_attr("coordinator", {"host": os.uname().nodename, "pid": os.getpid(), "run": "me"})
+    dead = study.ask(space.distributions())
+    dead.set_user_attr("coordinator", {"host": os.uname().nodename, "pid": 2**22 + 12345, "run": "gone"})
+    remote = study.ask(space.distributions())
+    remote.set_user_attr("coordinator", {"host": "elsewhere", "pid": 1, "run": "far"})
+    storage.record_heartbeat(remote._trial_id)
+    orphan = study.ask(space.distributions())  # its coordinator died before recording anything
+    assert recover_interrupted(study, token="me") == [dead.number]  # at once: its process is gone
+    assert recover_interrupted(study, token="me") == []  # the remote one still beats recently enough
+    time.sleep(3.2)  # grace period 2 s (SQLite timestamps have 1 s resolution)
+    assert recover_interrupted(study, token="me") == [remote.number, orphan.number]
+    states = {t.number: (t.state, t.user_attrs.get("failure_kind")) for t in study.get_trials()}
+    assert states[mine.number] == (TrialState.RUNNING, None)
+    assert states[dead.number] == (TrialState.FAIL, "interrupted")
+    assert "interrupted" in study.get_trials()[dead.number].user_attrs["failure_reason"]
+
+
+# ---------------------------------------------------------------- stages
+def test_candidates_come_from_the_feasible_front_then_the_next_ranks(storage):
+    objectives = _objectives(thresholds={"exact": 45.0})
+    study, space, _ = _study(storage, objectives)
+    table = [(60, 30e6), (50, 20e6), (55, 30e6), (44, 10e6), (48, 25e6), (40, 40e6)]
+    for exact, size in table:
+        trial = study.ask(space.distributions())
+        record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": size}),
+                      objectives)
+    numbers = [t.number for t in select_candidates(study.get_trials(), objectives, 3)]
+    assert numbers == [0, 1, 2]  # front (60, 30M), (50, 20M); then rank 1: (55, 30M) before (48, 25M)
+    numbers = [t.number for t in select_candidates(study.get_trials(), objectives, 6)]
+    assert numbers[:4] == [0, 1, 2, 4] and numbers[4:] == [3, 5]  # then the least infeasible
+    assert select_candidates(study.get_trials(), objectives, 0) == []
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"samplr": "gp"}, "unknown key"),
+        ({"sampler": "cmaes"}, "unknown sampler"),
+        ({"flash": {"n_trial": 3}}, "unknown key"),
+        ({"flash": {"n_trials": -1}}, "integer >= 0"),
+        ({"heartbeat_interval": 10, "grace_period": 5}, "grace_period"),
+        ({"trial_function": "run_trial"}, "module:function"),
+    ],
+)
+def test_settings_are_checked(search, message):
+    with pytest.raises(ConfigError, match=message):
+        SearchSettings.from_config(load_config(base={"search": search}))
+
+
+def _search_config(tmp_path, **extra):
+    search = {
+        "name": "t", "sampler": "tpe", "seed": 1, "n_startup_trials": 4, "backend": "inline",
+        "trial_function": "search_fakes:failing_trial", "thresholds": {"exact": 40.0}, "space": SPACE,
+        "flash": {"n_trials": 8, "budget": {"training.max_steps": 10}}, "regular": {"top_k": 3},
+        "baseline": {"num_layers": 3}, **extra,
+    }
+    return load_config(base={"search": search})
+
+
+def test_budget_may_not_set_a_searched_parameter(tmp_path):
+    config = _search_config(tmp_path, flash={"n_trials": 2, "budget": {"student.num_layers": 2}})
+    with pytest.raises(ConfigError, match="num_layers"):
+        run_search(config, tmp_path / "s", log=lambda m: None)
+    config = _search_config(tmp_path, flash={"n_trials": 2, "budget": {"training.max_stepz": 2}})
+    with pytest.raises(ConfigError, match="max_stepz"):
+        run_search(config, tmp_path / "s", log=lambda m: None)
+
+
+def test_flash_then_regular_writes_pareto_json(tmp_path):
+    lines = []
+    pareto = run_search(_search_config(tmp_path), tmp_path / "s", log=lines.append)
+    on_disk = json.loads((tmp_path / "s" / "pareto.json").read_text())
+    assert on_disk["frontier"] == json.loads(json.dumps(pareto["frontier"]))
+    assert pareto["objectives"] == ["exact:maximize", "num_parameters:minimize"]
+    assert pareto["thresholds"] == {"exact": ">= 40"} and pareto["split"]["fractions"]["test"] == 0.2
+    assert pareto["frontier_stage"] == "regular" and pareto["frontier"]
+    for entry in pareto["frontier"]:
+        assert entry["stage"] == "regular" and entry["validation"]["exact"] >= 40
+        assert entry["test"]["exact"] == pytest.approx(entry["validation"]["exact"] - 1.0)  # the fake's test score
+        assert Path(entry["checkpoint"]).is_dir() and entry["flash_trial"] in pareto["candidates"]
+    assert isinstance(pareto["flash_regular_spearman"], float) and -1 <= pareto["flash_regular_spearman"] <= 1
+    assert len(pareto["candidates"]) == 3
+    assert pareto["baseline"]["params"] == {"num_layers": 3} and pareto["baseline"]["test"]["exact"] > 0
+    assert pareto["counts"]["flash"]["finished"] == 8 and pareto["counts"]["regular"]["complete"] == 3
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    assert names == ["t-baseline", "t-flash", "t-regular"]
+    flash = optuna.load_study(study_name="t-flash", storage=storage)
+    assert flash.user_attrs["config"]["training"]["max_steps"] == 10  # the flash budget
+    assert flash.user_attrs["split"]["split_seed"] == 13
+    regular = optuna.load_study(study_name="t-regular", storage=storage)
+    assert regular.user_attrs["config"]["training"]["max_steps"] is None
+    for t in regular.get_trials():
+        assert t.user_attrs["trial_dir"].endswith(f"trials/regular-{t.number}")
+        assert t.params == flash.trials[t.user_attrs["flash_trial"]].params
+        assert t.user_attrs["test_metrics"]["exact"] > 0 and t.user_attrs["curve"][0]["step"] == 1
+    assert all(Path(t.user_attrs["trial_dir"]).is_dir() for t in flash.get_trials())
+    failed = [t for t in flash.get_trials() if t.state == TrialState.FAIL]
+    assert all(t.user_attrs["failure_kind"] == "out_of_memory" for t in failed)
+    assert len([line for line in lines if "FAILED out_of_memory" in line]) == len(failed)
+
+    # the same command again: nothing left to do, nothing run twice
+    again = run_search(_search_config(tmp_path), tmp_path / "s", log=lambda m: None)
+    assert again["counts"] == pareto["counts"]
+    text = study_status(tmp_path / "s")
+    assert f"flash    8 trials: {8 - len(failed)} complete, 0 running, {len(failed)} failed" in text
+    assert "regular  3 trials: 3 complete" in text and "baseline 1 trials: 1 complete" in text
+    assert f"pareto.json: {len(pareto['frontier'])} frontier trial(s) from the regular stage" in text
+
+
+def test_status_cli_and_errors(tmp_path, capsys):
+    from paretodistill.search.cli import main
+
+    assert main(["status", str(tmp_path)]) == 2
+    assert "no search.json" in capsys.readouterr().err
+    assert main(["search", "--study", str(tmp_path / "s")]) == 2
+    assert "--config" in capsys.readouterr().err

@@ -1,0 +1,162 @@
+"""Search spaces as data: presets resolved from the teacher, and every malformed space refused early."""
+
+import json
+
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from paretodistill.config import load_config
+from paretodistill.errors import ConfigError
+from paretodistill.search.space import TeacherShape, build_space, resolve_params, teacher_shape
+
+MINILM = {"num_hidden_layers": 6, "num_attention_heads": 12, "hidden_size": 384, "intermediate_size": 1536}
+
+
+@pytest.fixture
+def teacher_dir(tmp_path):
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(MINILM))
+    return folder
+
+
+def _config(space=None, teacher=None, **search):
+    values = {"search": {**search}}
+    if space is not None:
+        values["search"]["space"] = space
+    if teacher is not None:
+        values["teacher"] = {"path": str(teacher)}
+    return load_config(base=values)
+
+
+def _space(space, teacher=None, **search):
+    return build_space(_config(space, teacher, **search))
+
+
+def test_teacher_shape_is_read_from_config_json(teacher_dir):
+    assert teacher_shape(_config(teacher=teacher_dir)) == TeacherShape(6, 12, 384, 1536)
+    assert teacher_shape(_config()) is None
+
+
+def test_sigopt_preset_fills_teacher_dependent_ranges(teacher_dir):
+    space = _space(None, teacher_dir, space_preset="sigopt-2020")
+    d = space.distributions()
+    assert d["num_layers"] == IntDistribution(1, 12)  # 2 x the teacher's 6 layers
+    assert d["heads_per_layer"] == IntDistribution(1, 12)
+    assert d["learning_rate"] == FloatDistribution(2e-6, 0.1, log=True)
+    assert d["epsilon"].log and d["weight_decay"].log
+    assert d["attention_dropout"].high < 1 and d["qa_dropout"].high < 1  # dropout 1 is degenerate
+    assert d["initializer_range"].low > 0  # an init std of 0 zeroes fresh weights
+    assert len(space.names) == 17
+
+
+def test_cpu_preset_and_overrides(teacher_dir):
+    space = _space({"learning_rate": {"type": "float", "low": 2e-5, "high": 1e-4, "log": True}},
+                   teacher_dir, space_preset="cpu")
+    d = space.distributions()
+    assert d["num_layers"] == IntDistribution(1, 6)
+    assert d["intermediate_size"] == CategoricalDistribution([384, 768, 1536])
+    assert d["attention_dropout"] == CategoricalDistribution([0.0])  # fixed: recorded, never sampled
+    assert d["learning_rate"].low == 2e-5  # the config's table replaces the preset's
+
+
+def test_all_types_and_steps():
+    space = _space({
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "temperature": {"type": "float", "low": 1.0, "high": 4.0, "step": 0.5},
+        "num_layers": {"type": "int", "low": 2, "high": 8, "step": 2},
+        "train_batch_size": {"type": "categorical", "choices": [16, 32]},
+        "progressive": {"type": "categorical", "choices": [True, False]},
+        "pruning_seed": {"type": "fixed", "value": 7},
+    })
+    d = space.distributions()
+    assert d["temperature"] == FloatDistribution(1.0, 4.0, step=0.5)
+    assert d["num_layers"] == IntDistribution(2, 8, step=2)
+    assert d["pruning_seed"].single()
+    assert space.to_dict()["num_layers"] == {"type": "int", "low": 2, "high": 8, "log": False, "step": 2}
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"learning_rate": {"type": "float", "low": 1e-3, "high": 1e-5}}, "inverted range"),
+        ({"learning_rate": {"type": "float", "low": 1e-3, "high": 1e-3}}, "empty range"),
+        ({"learning_rate": {"type": "float", "low": 0.0, "high": 1e-3, "log": True}}, "log scale needs low > 0"),
+        ({"train_batch_size": {"type": "categorical", "choices": []}}, "non-empty list"),
+        ({"train_batch_size": {"type": "categorical", "choices": [16, 16]}}, "repeat"),
+        ({"learning_rate": {"type": "uniform", "low": 1e-5, "high": 1e-3}}, "unknown type"),
+        ({"dropout": {"type": "float", "low": 0.0, "high": 0.5}}, "not a searchable parameter"),
+        ({"max_seq_length": {"type": "int", "low": 128, "high": 384}}, "not a searchable parameter"),
+        ({"num_layers": {"type": "float", "low": 1, "high": 6}}, "use type = \"int\""),
+        ({"learning_rate": {"type": "int", "low": 1, "high": 6}}, "use type = \"float\""),
+        ({"num_layers": {"type": "int", "low": 1.5, "high": 6}}, "expected an integer"),
+        ({"num_layers": {"type": "int", "low": 0, "high": 6}}, "must be >= 1"),
+        ({"attention_dropout": {"type": "float", "low": 0.0, "high": 1.0}}, "dropout of 1"),
+        ({"initializer_range": {"type": "float", "low": 0.0, "high": 1.0}}, "must be > 0"),
+        ({"num_layers": {"type": "int", "low": 1, "high": 6, "step": 4}}, "whole number of steps"),
+        ({"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "lg": True}}, "unknown key"),
+        ({"learning_rate": {"type": "float", "high": 1e-3}}, "needs low"),
+        ({"train_batch_size": {"type": "categorical", "choices": [16, "big"]}}, "does not fit"),
+        ({"num_layers": {"type": "fixed"}}, "needs a value"),
+        ({"learning_rate": "1e-4"}, "expected a table"),
+    ],
+)
+def test_malformed_spaces_are_refused(table, message):
+    with pytest.raises(ConfigError, match=message):
+        _space(table)
+
+
+def test_empty_space_and_unknown_preset():
+    with pytest.raises(ConfigError, match="empty"):
+        _space({})
+    with pytest.raises(ConfigError, match="unknown preset"):
+        _space(None, space_preset="gpu-xl")
+
+
+def test_teacher_bounds_need_a_teacher():
+    with pytest.raises(ConfigError, match="needs the teacher's shape"):
+        _space({"num_layers": {"type": "int", "low": 1, "high": "teacher_layers"}})
+
+
+def test_more_heads_than_the_teacher_is_refused(teacher_dir):
+    with pytest.raises(ConfigError, match="exceeds the teacher's 12"):
+        _space({"heads_per_layer": {"type": "int", "low": 2, "high": 16}}, teacher_dir)
+
+
+def test_hidden_size_must_be_divisible_by_every_head_count(teacher_dir):
+    with pytest.raises(ConfigError, match="hidden_size 256 / heads 3"):
+        _space({"hidden_size": {"type": "categorical", "choices": [256, 384]},
+                "heads_per_layer": {"type": "int", "low": 2, "high": 4}}, teacher_dir)
+    # the teacher's own width keeps the teacher's head size: any head count is fine
+    _space({"hidden_size": {"type": "fixed", "value": 384}, "heads_per_layer": {"type": "int", "low": 1, "high": 12}},
+           teacher_dir)
+    # a fixed width from the [student] section counts too
+    with pytest.raises(ConfigError, match="do not divide"):
+        build_space(load_config(base={"student": {"hidden_size": 256},
+                                      "search": {"space": {"heads_per_layer": {"type": "categorical", "choices": [3, 4]}}}}))
+
+
+def test_baseline_params_resolve_from_the_teacher(teacher_dir):
+    from paretodistill.search.presets import BASELINES
+
+    params = resolve_params(BASELINES["distilbert"], TeacherShape(6, 12, 384, 1536), "search.baseline")
+    assert params["num_layers"] == 3 and params["heads_per_layer"] == 12
+    assert resolve_params(BASELINES["distilbert"], TeacherShape(7, 12, 384, 1536), "b")["num_layers"] == 3  # floor
+    with pytest.raises(ConfigError, match="not a searchable parameter"):
+        resolve_params({"layers": 3}, None, "search.baseline")
+
+
+@pytest.mark.parametrize("name", ["search-cpu.toml", "search-sigopt.toml"])
+def test_shipped_search_configs_load(name, teacher_dir):
+    from pathlib import Path
+
+    from paretodistill.search.objectives import ObjectiveSet
+    from paretodistill.search.stages import SearchSettings
+
+    path = Path(__file__).resolve().parents[2] / "configs" / name
+    config = load_config(path, [f'teacher.path="{teacher_dir}"'])
+    space = build_space(config)
+    settings = SearchSettings.from_config(config)
+    assert settings.flash_n_trials > 0 and settings.top_k > 0 and settings.flash_budget
+    assert ObjectiveSet.from_search(config.search).describe_thresholds() == {"exact": ">= 50"}
+    assert space.distributions()["num_layers"].high in (6, 12)

@@ -1,0 +1,141 @@
+"""Reading SQuAD files: the happy paths and every bad input giving an error that names the problem."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from conftest import article, qa, write_squad
+from paretodistill.data.squad import combine, load_squad
+from paretodistill.errors import DataFormatError
+
+CONTEXT = "The Normans were a people in Normandy, France."
+
+
+def good_articles():
+    return [
+        article("Normans", CONTEXT, [qa("q1", "Who were the Normans?", [("a people", 17)]), qa("q2", "When?")]),
+        article("Other", "Paris is the capital.", [qa("q3", "What is Paris?", [("the capital", 9)])]),
+    ]
+
+
+def test_reads_v2_examples_in_file_order(tmp_path):
+    data = load_squad(write_squad(tmp_path / "d.json", good_articles()))
+    assert [e.id for e in data.examples] == ["q1", "q2", "q3"]
+    assert data.examples[0].answers[0].text == "a people" and data.examples[0].answers[0].start == 17
+    assert data.examples[1].is_impossible and data.examples[1].answers == ()
+    assert data.titles == ["Normans", "Other"] and data.version == "v2.0"
+    assert len(data.fingerprint) == 64
+
+
+def test_reads_gzip_and_plain_identically(tmp_path):
+    plain = write_squad(tmp_path / "d.json", good_articles())
+    packed = tmp_path / "d.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert load_squad(plain).examples == load_squad(packed).examples
+
+
+def test_reads_v11_without_is_impossible(tmp_path):
+    articles = [article("A", CONTEXT, [{"id": "x", "question": "Who?", "answers": [{"text": "Normans", "answer_start": 4}]}])]
+    data = load_squad(write_squad(tmp_path / "v1.json", articles, version="1.1"))
+    assert data.version == "1.1" and not data.examples[0].is_impossible
+
+
+def test_select_titles_keeps_order_and_refuses_unknown(tmp_path):
+    data = load_squad(write_squad(tmp_path / "d.json", good_articles()))
+    assert [e.id for e in data.select_titles({"Other"}).examples] == ["q3"]
+    with pytest.raises(DataFormatError, match="no article titled"):
+        data.select_titles({"Missing"})
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "the file is empty"),
+        ('{"version": "v2.0", "data": [', "malformed JSON at line 1"),
+        ('{"version": "v3", "data": []}', "unsupported SQuAD version field 'v3'"),
+        ('{"data": []}', "unsupported SQuAD version field None"),
+        ('{"version": "v2.0", "data": []}', "holds no articles"),
+        ('[1, 2]', "no top-level 'data' list"),
+        ('{"version": "v2.0", "data": [{"title": "A"}]}', "malformed SQuAD structure"),
+        ('{"version": "v2.0", "data": [{"title": "A", "paragraphs": []}]}', "holds no questions"),
+    ],
+)
+def test_malformed_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(DataFormatError, match=message) as error:
+        load_squad(path)
+    assert str(path) in str(error.value)
+
+
+def test_answer_offset_mismatch_names_question_ids(tmp_path):
+    articles = good_articles()
+    articles[0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 18  # one character off
+    articles[1]["paragraphs"][0]["qas"][0]["answers"][0]["text"] = "the capitol"
+    with pytest.raises(DataFormatError, match=r"answer_start does not point .* 2 question\(s\): q1, q3"):
+        load_squad(write_squad(tmp_path / "d.json", articles))
+
+
+def test_is_impossible_disagreeing_with_answers_names_ids(tmp_path):
+    articles = good_articles()
+    articles[0]["paragraphs"][0]["qas"][0]["is_impossible"] = True  # but it has an answer
+    articles[0]["paragraphs"][0]["qas"][1]["is_impossible"] = False  # but it has none
+    with pytest.raises(DataFormatError, match=r"is_impossible disagrees .* 2 question\(s\): q1, q2"):
+        load_squad(write_squad(tmp_path / "d.json", articles))
+
+
+def test_v11_question_without_answers_is_an_error(tmp_path):
+    articles = [article("A", CONTEXT, [{"id": "x", "question": "Who?", "answers": []}])]
+    with pytest.raises(DataFormatError, match="is_impossible disagrees"):
+        load_squad(write_squad(tmp_path / "v1.json", articles, version="1.1"))
+
+
+def test_duplicate_ids_are_an_error(tmp_path):
+    articles = good_articles()
+    articles[1]["paragraphs"][0]["qas"][0]["id"] = "q1"
+    with pytest.raises(DataFormatError, match="duplicate question ids: q1"):
+        load_squad(write_squad(tmp_path / "d.json", articles))
+
+
+def test_long_id_lists_are_shortened(tmp_path):
+    qas = [qa(f"id{i}", "Who?", [("Normans", 0)]) for i in range(15)]  # all offsets wrong (4 is right)
+    with pytest.raises(DataFormatError, match=r"15 question\(s\): id0, .*id9 and 5 more"):
+        load_squad(write_squad(tmp_path / "d.json", [article("A", CONTEXT, qas)]))
+
+
+def test_missing_file_and_corrupt_gzip(tmp_path):
+    with pytest.raises(DataFormatError, match="no such file"):
+        load_squad(tmp_path / "absent.json")
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"\x1f\x8b" + b"not really gzip")
+    with pytest.raises(DataFormatError, match="not a readable gzip file"):
+        load_squad(broken)
+
+
+def test_hub_id_without_datasets_package_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError("no datasets here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(DataFormatError, match=r"paretodistill\[hub\]"):
+        load_squad("squad_v2")
+
+
+def test_combine_deduplicates_by_title_first_file_wins(tmp_path):
+    first = load_squad(write_squad(tmp_path / "a.json", good_articles()))
+    duplicate = [article("Normans", CONTEXT, [qa("z1", "Who?", [("Normans", 4)])]),
+                 article("New", "x y z", [qa("z2", "What?", [("y", 2)])])]
+    second = load_squad(write_squad(tmp_path / "b.json", duplicate, version="v2.0"))
+    combined = combine([first, second])
+    assert [e.id for e in combined.examples] == ["q1", "q2", "q3", "z2"]
+    assert combined.titles == ["Normans", "Other", "New"]
+    assert combined.fingerprint not in (first.fingerprint, second.fingerprint)
