@@ -15,6 +15,9 @@ from pathlib import Path
 from paretodistill.errors import ParetodistillError
 
 
+DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
+
+
 def _log(message: str) -> None:
     print(message, flush=True)
 
@@ -116,6 +119,15 @@ def _feature_settings(args: argparse.Namespace):
                                                                         defaults.doc_stride, defaults.max_query_length))))
 
 
+# ---------------------------------------------------------------- quickstart
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from paretodistill.recipes.quickstart import run_quickstart
+
+    run_quickstart(args.data, args.out, teacher=args.teacher, overrides=args.set or (), workers=args.workers,
+                   cache_dir=args.cache_dir, log=_log)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="SQuAD file to split by article (e.g. dev-v2.0.json)")
@@ -178,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--doc-stride", type=int)
     evaluate.add_argument("--max-query-length", type=int)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    quickstart = commands.add_parser(
+        "quickstart", help="the main job at a quick scale: teacher, flash and regular search, report")
+    quickstart.add_argument("--data", default=str(DEFAULT_DEV_FILE), help=f"default: {DEFAULT_DEV_FILE}")
+    quickstart.add_argument("--out", default="runs/quickstart")
+    quickstart.add_argument("--teacher", help="a QA checkpoint to distil (default: fine-tune one quickly)")
+    quickstart.add_argument("--workers", type=int, default=1)
+    quickstart.add_argument("--cache-dir")
+    quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    quickstart.set_defaults(run=cmd_quickstart)
 
     for name in COMMAND_MODULES:
         try:
