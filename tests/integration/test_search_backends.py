@@ -141,7 +141,7 @@ log = true
 """
     )
     study_dir = tmp_path / "study"
-    command = [sys.executable, "-m", "paretodistill.search.cli", "search", "--config", str(config), "--study", str(study_dir)]
+    command = [sys.executable, "-m", "paretodistill.cli", "search", "--config", str(config), "--study", str(study_dir)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
            "FAKE_TRIAL_SECONDS": "1.5"}
 
@@ -185,7 +185,7 @@ log = true
 @pytest.mark.skipif(not os.environ.get("PARETODISTILL_SLOW"), reason="real distillation: set PARETODISTILL_SLOW=1")
 def test_smoke_preset_runs_a_real_search(tmp_path, dev_v2):
     """``paretodistill search --preset smoke``: real run_trial on the tiny teacher, 3 flash + 2 regular."""
-    from paretodistill.search.cli import main
+    from paretodistill.cli import main
 
     study_dir = tmp_path / "smoke"
     assert main(["search", "--preset", "smoke", "--data", str(dev_v2), "--study", str(study_dir),

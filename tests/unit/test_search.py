@@ -381,7 +381,7 @@ def test_flash_then_regular_writes_pareto_json(tmp_path):
 
 
 def test_status_cli_and_errors(tmp_path, capsys):
-    from paretodistill.search.cli import main
+    from paretodistill.cli import main
 
     assert main(["status", str(tmp_path)]) == 2
     assert "no search.json" in capsys.readouterr().err

@@ -43,7 +43,7 @@ from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.errors import ModelMismatchError
-from paretodistill.evaluation.inference import HEADLINE_METRICS, evaluate_model
+from paretodistill.evaluation.inference import curve_metrics, evaluate_model
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
@@ -103,10 +103,6 @@ def effective_parameters(config: ExperimentConfig) -> dict[str, Any]:
     values = config.to_dict()
     return {name: values[target.split(".")[0]][target.split(".")[1]] for name, target in PARAMETER_TARGETS.items()}
 
-
-def _curve_metrics(metrics: dict) -> dict:
-    keys = (*HEADLINE_METRICS, "best_f1", "best_exact")
-    return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -233,7 +229,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     def evaluate_validation(_model) -> dict:
         scored = evaluate_model(student, data.validation, data.validation_features,
                                 config.training.eval_batch_size, use_bf16, threshold=0.0)
-        return _curve_metrics(scored.metrics)
+        return curve_metrics(scored.metrics)
 
     progress.stage = "training"
     log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "

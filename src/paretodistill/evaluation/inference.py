@@ -17,6 +17,12 @@ from paretodistill.training.batching import collate, evaluation_batches
 HEADLINE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 
 
+def curve_metrics(metrics: dict) -> dict:
+    """The metrics a learning-curve point records, rounded for reading."""
+    keys = (*HEADLINE_METRICS, "best_f1", "best_exact")
+    return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
+
+
 def autocast_context(device: torch.device, bf16: bool):
     if bf16:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

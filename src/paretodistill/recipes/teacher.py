@@ -20,7 +20,7 @@ import torch
 from paretodistill.config import DataSettings, TrainSettings
 from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss
-from paretodistill.evaluation.inference import HEADLINE_METRICS, evaluate_model
+from paretodistill.evaluation.inference import curve_metrics, evaluate_model
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer, resolve_model_path
 from paretodistill.training.loop import train
@@ -43,10 +43,6 @@ def hard_target_loss(outputs, batch) -> torch.Tensor:
     )
 
 
-def _curve_metrics(metrics: dict) -> dict:
-    keys = (*HEADLINE_METRICS, "best_f1", "best_exact")
-    return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
-
 
 def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=None, log=print) -> dict:
     """Train, evaluate and save; returns the metrics written to ``out_dir/metrics.json``."""
@@ -68,7 +64,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     def evaluate_validation(model) -> dict:
         scored = evaluate_model(model, data.validation, data.validation_features,
                                 settings.training.eval_batch_size, use_bf16, threshold=0.0)
-        return _curve_metrics(scored.metrics)
+        return curve_metrics(scored.metrics)
 
     log(f"training on {device_name(device)}, bf16={use_bf16}, {len(data.train_features)} windows")
     result = train(
@@ -109,7 +105,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     shutil.rmtree(out_dir / ".state", ignore_errors=True)
     log(f"test (threshold {validation.threshold:.3f} from validation): "
-        f"{json.dumps(_curve_metrics(test.metrics))}; all-no-answer baseline F1 {no_answer_baseline:.2f}")
+        f"{json.dumps(curve_metrics(test.metrics))}; all-no-answer baseline F1 {no_answer_baseline:.2f}")
     log(f"teacher saved to {out_dir}")
     return metrics
 

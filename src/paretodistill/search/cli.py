@@ -1,15 +1,13 @@
 """``paretodistill search`` and ``paretodistill status``.
 
 Heavy imports (Optuna, torch, Ray) happen inside the command functions so that
-``paretodistill --help`` stays instant. ``python -m paretodistill.search.cli`` runs these two
-commands alone (handy when another subsystem's CLI is being rebuilt).
+``paretodistill --help`` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def _log(message: str) -> None:
@@ -85,20 +83,3 @@ def register(commands) -> None:
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier")
     status.add_argument("study_dir")
     status.set_defaults(run=cmd_status)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from paretodistill.errors import ParetodistillError
-
-    parser = argparse.ArgumentParser(prog="paretodistill", description="search and status commands")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ParetodistillError as error:
-        print(f"paretodistill {args.command}: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
