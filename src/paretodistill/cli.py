@@ -145,7 +145,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from paretodistill import __version__
+
     parser = argparse.ArgumentParser(prog="paretodistill", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"paretodistill {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     score = commands.add_parser("score", help="official SQuAD 2.0 (and 1.1) scoring of a predictions file")
