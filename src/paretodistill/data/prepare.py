@@ -75,7 +75,9 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
     train = combine(parts)
     if settings.max_train_questions is not None and settings.max_train_questions < len(train.examples):
         kept = train.examples[: settings.max_train_questions]
-        train = type(train)(kept, train.articles, train.version, train.source, train.fingerprint)
+        titles = {example.title for example in kept}
+        articles = tuple(a for a in train.articles if a["title"] in titles)
+        train = dataclasses.replace(train, examples=kept, articles=articles)
 
     features = settings.features
     log(f"tokenizing {len(train.examples)} training questions (cached after the first run)")
