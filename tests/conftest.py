@@ -40,3 +40,14 @@ def minilm_tokenizer():
     from paretodistill.models.loading import load_tokenizer
 
     return load_tokenizer("minilm")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy machine waiting for them costs most."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
