@@ -83,6 +83,7 @@ def _data_settings(args: argparse.Namespace):
         max_extra_articles=args.max_extra_articles,
         max_eval_articles=args.max_eval_articles,
         max_train_questions=args.max_train_questions,
+        synthetic_unanswerable_fraction=args.synthetic_unanswerable_fraction,
         features=FeatureSettings(args.max_seq_length, args.doc_stride, args.max_query_length),
     )
 
@@ -138,6 +139,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-extra-articles", type=int, help="a seeded sample of the extra files' articles")
     parser.add_argument("--max-eval-articles", type=int, help="quick runs: first N validation/test articles")
     parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
+    parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=0.0,
+                        help="extra files: ask this share of answerable questions of another paragraph too")
     parser.add_argument("--max-seq-length", type=int, default=384)
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--max-query-length", type=int, default=64)

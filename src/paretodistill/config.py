@@ -53,6 +53,7 @@ class DataSettings:
     max_extra_articles: int | None = None  # a seeded sample of the extra files' articles
     max_eval_articles: int | None = None  # quick runs: the first N validation / test articles
     max_train_questions: int | None = None  # quick runs: the first N training questions
+    synthetic_unanswerable_fraction: float = 0.0  # extra files: this share of answerable questions also asked of another paragraph
     features: FeatureSettings = field(default_factory=FeatureSettings)
 
 

@@ -3,7 +3,9 @@
 The file that is split (the SQuAD 2.0 dev set here) gives validation and test articles and,
 optionally, training articles; other files only add training articles. Unanswerable questions
 are rare in the extra files, so the split's training articles can be repeated
-(``split_train_repeats``) to keep the no-answer decision from being starved.
+(``split_train_repeats``) and the extra files can be given synthetic unanswerable questions
+(``synthetic_unanswerable_fraction``, see ``synthetic.py``) to keep the no-answer decision from
+being starved.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from paretodistill.config import DataSettings
 from paretodistill.data.features import Features, cached_features
 from paretodistill.data.splits import ArticleSplit, split_by_article
 from paretodistill.data.squad import SquadData, combine, load_squad
+from paretodistill.data.synthetic import with_synthetic_unanswerables
 from paretodistill.errors import ConfigError
 
 
@@ -66,8 +69,9 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
         if leaked:
             raise ConfigError(f"training files contain held-out articles {sorted(leaked)[:5]}: remove them")
         if settings.max_extra_articles is not None and settings.max_extra_articles < len(extra.titles):
-            chosen = random.Random(settings.split_seed).sample(extra.titles, settings.max_extra_articles)
-            extra = extra.select_titles(chosen)
+            extra = extra.select_titles(_sample_articles(extra, settings.max_extra_articles, settings.split_seed))
+        if settings.synthetic_unanswerable_fraction:
+            extra = with_synthetic_unanswerables(extra, settings.synthetic_unanswerable_fraction, settings.split_seed)
 
     parts = ([split.select(source, "train")] if settings.use_split_train else []) + ([extra] if extra else [])
     if not parts:
@@ -96,9 +100,20 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
         "test": {**question_counts(test), "features": len(test_features)},
         "split_train_repeats": settings.split_train_repeats,
         "max_extra_articles": settings.max_extra_articles,
+        "synthetic_unanswerable_fraction": settings.synthetic_unanswerable_fraction,
         "feature_settings": asdict(features),
     }
     return PreparedData(split, train, train_features, validation, validation_features, test, test_features, summary)
+
+
+def _sample_articles(data: SquadData, count: int, seed: int) -> list[str]:
+    """A seeded sample of ``count`` article titles that always keeps the articles with unanswerable
+    questions (the scarce kind); the rest are drawn at random from the answerable-only articles."""
+    with_unanswerable = list(dict.fromkeys(e.title for e in data.examples if e.is_impossible))
+    if len(with_unanswerable) >= count:
+        return with_unanswerable[:count]
+    others = [title for title in data.titles if title not in set(with_unanswerable)]
+    return with_unanswerable + random.Random(seed).sample(others, count - len(with_unanswerable))
 
 
 def _repeat_titles(data: SquadData, features: Features, titles: set[str], repeats: int) -> Features:
