@@ -361,3 +361,21 @@ def test_distill_command_smoke_preset_needs_only_data(teacher_dir, cache_dir, tm
     record = json.loads((out / METRICS_FILE).read_text())
     assert record["config"]["teacher"]["path"] == str(teacher_dir)  # the tiny teacher, built once
     assert record["config"]["training"]["max_steps"] == 8
+
+
+@needs_data
+def test_distill_command_recipe_then_set_overrides(teacher_dir, cache_dir, tmp_path):
+    """``--recipe sigopt-baseline`` sets the baseline; a ``--set`` after it changes one setting."""
+    from paretodistill.cli import main
+
+    out = tmp_path / "hard-only"
+    fast = [o for o in FAST if not o.startswith("training.max_steps")]
+    status = main(["distill", "--preset", "smoke", "--data", str(DATA), "--out", str(out), "--cache-dir", str(cache_dir),
+                   "--recipe", "sigopt-baseline", "--set", "distillation.soft_weight=0.0",
+                   "--set", "training.max_steps=4", *sum((["--set", o] for o in fast), [])])
+    assert status == 0
+    config = json.loads((out / METRICS_FILE).read_text())["config"]
+    assert config["distillation"]["soft_weight"] == 0.0 and config["distillation"]["hard_weight"] == 0.5
+    assert config["training"]["learning_rate"] == 5e-5 and config["training"]["epsilon"] == 9.98e-09
+    assert config["training"]["train_batch_size"] == 8 and config["training"]["max_steps"] == 4
+    assert config["student"]["num_layers"] == 1 and config["student"]["attention_dropout"] == 0.1

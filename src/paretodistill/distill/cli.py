@@ -1,7 +1,9 @@
 """``paretodistill distill``: one distillation run from the command line.
 
 The config is built in layers, each overriding the one before: the preset (``--preset smoke``),
-the config file (``--config``), the ``--teacher``/``--data`` flags, then ``--set key=value``.
+the config file (``--config``), the ``--teacher``/``--data`` flags, a named recipe of trial
+parameters (``--recipe sigopt-baseline``), then ``--set key=value``: so a recipe can be varied one
+setting at a time (``--recipe sigopt-baseline --set distillation.soft_weight=0``).
 Heavy modules are imported inside the command so ``paretodistill --help`` stays fast.
 """
 
@@ -12,8 +14,8 @@ import json
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from paretodistill.config import load_config
-    from paretodistill.distill.presets import PRESETS
+    from paretodistill.config import load_config, with_parameters
+    from paretodistill.distill.presets import PRESETS, RECIPES
     from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, run_trial
     from paretodistill.errors import ConfigError
 
@@ -27,9 +29,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
     flags = [f"{key}={json.dumps(value)}" for key, value in (
         ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
     ) if value]
-    config = load_config(args.config, [*flags, *(args.set or ())], base=base)
+    config = load_config(args.config, flags, base=base)
     if not config.teacher.path:
         raise ConfigError("no teacher: pass --teacher DIR (a QA checkpoint), or --preset smoke for a tiny one")
+    if args.recipe:
+        config = with_parameters(config, RECIPES[args.recipe](config.teacher.path))
+    if args.set:
+        config = load_config(None, args.set, base=config.to_dict())
     if not config.data.split_file:
         raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
 
@@ -59,6 +65,8 @@ def register(commands) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="dotted override, e.g. student.num_layers=3 (repeatable)")
     parser.add_argument("--preset", choices=("smoke",), help="smoke: the whole run in seconds on a tiny teacher")
+    parser.add_argument("--recipe", choices=("sigopt-baseline",),
+                        help="sigopt-baseline: the 2020 SigOpt baseline student and its training settings")
     parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     parser.set_defaults(run=cmd_distill)

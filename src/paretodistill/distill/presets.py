@@ -133,3 +133,6 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
         "epochs": 3.0,
         "max_steps": None,  # so that the 3 epochs apply even if the config caps steps
     }
+
+
+RECIPES = {"sigopt-baseline": sigopt_baseline}
