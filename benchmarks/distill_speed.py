@@ -16,7 +16,8 @@ fused AdamW. Its step is the body of ``training.loop.train`` with ``Distillation
 Same student architecture (half the teacher's layers, all heads, seeded from the teacher), same
 teacher, same batch size, same loss weights (soft 0.5, hard 0.5, T = 2). Reported per loop:
 examples/s (the ratio is the headline), tokens/s (real and as computed, padding included), and
-the achieved FLOP/s against ``--peak-tflops``, followed by a torch.profiler table of where the
+the achieved FLOP/s against what one large bf16 matmul reaches on the machine (measured) and
+against ``--peak-tflops`` (a datasheet figure, if given), followed by a torch.profiler table of where the
 time goes.
 
 FLOPs are estimated, as usual for transformers, as 6 x non-embedding parameters x tokens for a
@@ -69,6 +70,27 @@ SOFT, HARD, TEMPERATURE = 0.5, 0.5, 2.0
 
 
 # ---------------------------------------------------------------- FLOP estimates
+def measured_matmul_tflops(device: torch.device, bf16: bool, size: int = 2048, repeats: int = 20) -> float:
+    """The machine's attainable dense rate: TFLOP/s of a large square matmul in bf16 (fp32 without bf16).
+
+    A CPU's datasheet peak depends on clocks and on how its vector units execute bf16, neither of
+    which is reported here; what one big GEMM reaches is the ceiling any training step can hope for.
+    """
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e12
+
+
 def non_embedding_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if ".embeddings." not in f".{name}")
 
@@ -258,9 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrainSettings(learning_rate=5e-5, train_batch_size=args.batch_size, seed=0)
 
     results, tables = [], {}
+    gemm_tflops = measured_matmul_tflops(device, bf16)
+    print(f"one large {'bf16' if bf16 else 'fp32'} matmul reaches {gemm_tflops:.3f} TFLOP/s on this machine")
 
     def run(loop) -> None:
         result = measure(loop, args.steps, args.warmup_steps, device)
+        result["fraction_of_matmul_rate"] = result["tflops_per_second"] / gemm_tflops
         if args.peak_tflops:
             result["fraction_of_peak"] = result["tflops_per_second"] / args.peak_tflops
         results.append(result)
@@ -282,18 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     ratio = engine_result["examples_per_second"] / old_result["examples_per_second"]
     print(f"\ndevice: {device_name(device)}, bf16 autocast: {bf16}, student {layers} layers x {heads} heads, "
           f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup_steps} warm-up steps")
-    header = f"{'loop':<12}{'examples/s':>12}{'real tok/s':>13}{'computed tok/s':>16}{'padding':>9}{'TFLOP/s':>10}"
+    header = (f"{'loop':<12}{'examples/s':>12}{'real tok/s':>13}{'computed tok/s':>16}{'padding':>9}{'TFLOP/s':>10}"
+              f"{'of matmul':>10}")
     print(header + (f"{'of peak':>9}" if args.peak_tflops else ""))
     for r in results:
         line = (f"{r['loop']:<12}{r['examples_per_second']:>12.1f}{r['real_tokens_per_second']:>13.0f}"
-                f"{r['computed_tokens_per_second']:>16.0f}{r['padding_fraction']:>9.1%}{r['tflops_per_second']:>10.3f}")
+                f"{r['computed_tokens_per_second']:>16.0f}{r['padding_fraction']:>9.1%}{r['tflops_per_second']:>10.3f}"
+                f"{r['fraction_of_matmul_rate']:>10.1%}")
         print(line + (f"{r['fraction_of_peak']:>9.1%}" if args.peak_tflops else ""))
     print(f"\nspeed-up (examples/s, engine / 2020-style): {ratio:.2f}x")
     for name, table in tables.items():
         print(f"\n--- where the time goes: {name} ({args.profile_steps} steps) ---\n{table}")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"device": device_name(device), "bf16": bf16, "ratio": ratio, "results": results,
+            {"device": device_name(device), "bf16": bf16, "ratio": ratio, "matmul_tflops": gemm_tflops, "results": results,
              "args": vars(args), "student_layers": layers, "heads": heads}, indent=1))
     return 0
 
