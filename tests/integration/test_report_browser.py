@@ -142,3 +142,19 @@ def test_screenshot(report, tmp_path):
     assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
     if os.environ.get("PARETODISTILL_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["PARETODISTILL_SCREENSHOT"])
+
+
+REAL_STUDY = os.environ.get("PARETODISTILL_REPORT_STUDY")
+
+
+@needs_chromium
+@pytest.mark.skipif(not REAL_STUDY, reason="set PARETODISTILL_REPORT_STUDY=<study dir> to check the report of a real search")
+def test_report_of_a_real_study(tmp_path):
+    """The same checks on the report of a real search (its study folder, e.g. after `paretodistill search`)."""
+    from paretodistill.report.html import build_report
+
+    page = build_report(Path(REAL_STUDY), tmp_path / "report.html")
+    state = page_state(tmp_path / "profile", page)
+    assert state.loaded and state.errors == []
+    assert len(state.plots) >= 8, sorted(state.plots)
+    assert [plot for plot, drawn in state.plots.items() if not drawn] == []
