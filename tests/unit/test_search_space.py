@@ -160,3 +160,23 @@ def test_shipped_search_configs_load(name, teacher_dir):
     assert settings.flash_n_trials > 0 and settings.top_k > 0 and settings.flash_budget
     assert ObjectiveSet.from_search(config.search).describe_thresholds() == {"exact": ">= 50"}
     assert space.distributions()["num_layers"].high in (6, 12)
+
+
+def test_shipped_table_and_distill_configs_load(teacher_dir):
+    """The lookup-table search (every parameter categorical, no regular stage) and the baseline run's config."""
+    from pathlib import Path
+
+    from paretodistill.search.stages import SearchSettings
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    table = load_config(configs / "table-flash.toml", [f'teacher.path="{teacher_dir}"'])
+    settings = SearchSettings.from_config(table)
+    assert (settings.sampler, settings.top_k, settings.baseline) == ("random", 0, None)
+    distributions = build_space(table).distributions()
+    grid = 1
+    for name, dist in distributions.items():
+        if name != "attention_dropout":
+            grid *= len(dist.choices)
+    assert grid == 6480 and table.training.max_steps == 64
+    distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
+    assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")
