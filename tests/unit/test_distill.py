@@ -258,6 +258,9 @@ def test_smoke_trial_is_ok_and_its_checkpoint_reloads(smoke_result, prepared, co
                 "examples_per_second"):
         assert key in result.metrics, key
     assert [point["step"] for point in result.curve] == [4, 8]
+    # the margin over answering "no answer" to every validation question, counted from the data itself
+    no_answer_rate = 100.0 * sum(e.is_impossible for e in prepared.validation.examples) / len(prepared.validation.examples)
+    assert result.metrics["exact_over_no_answer"] == pytest.approx(result.metrics["exact"] - no_answer_rate)
     for key in ("loss", "exact", "f1", "HasAns_exact", "NoAns_exact"):
         assert key in result.curve[0]
 

@@ -264,6 +264,10 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
         )
 
     metrics = {key: float(value) for key, value in validation.metrics.items()}
+    if metrics.get("total"):
+        # Answering "no answer" to everything scores the no-answer rate: a student is only useful
+        # above it, so thresholds can be set on the margin (e.g. exact_over_no_answer >= 1).
+        metrics["exact_over_no_answer"] = metrics["exact"] - 100.0 * metrics.get("NoAns_total", 0.0) / metrics["total"]
     metrics["num_parameters"] = float(count_parameters(student))
     if latency is not None:
         metrics.update(

@@ -34,6 +34,7 @@ FAILED_CONSTRAINT = "failed"
 KNOWN_METRICS = (
     "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "HasAns_total", "NoAns_total",
     "total", "num_parameters", "latency_ms", "train_seconds", "eval_seconds", "best_exact", "best_f1",
+    "exact_over_no_answer",  # exact minus the no-answer rate of the validation questions
 )
 
 _DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
