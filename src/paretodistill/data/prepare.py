@@ -112,7 +112,8 @@ def _sample_articles(data: SquadData, count: int, seed: int) -> list[str]:
     with_unanswerable = list(dict.fromkeys(e.title for e in data.examples if e.is_impossible))
     if len(with_unanswerable) >= count:
         return with_unanswerable[:count]
-    others = [title for title in data.titles if title not in set(with_unanswerable)]
+    kept = set(with_unanswerable)
+    others = [title for title in data.titles if title not in kept]
     return with_unanswerable + random.Random(seed).sample(others, count - len(with_unanswerable))
 
 

@@ -32,11 +32,10 @@ def synthetic_unanswerables(data: SquadData, fraction: float, seed: int) -> list
         raise ConfigError(f"synthetic_unanswerable_fraction must be in [0, 1], got {fraction}")
     if fraction == 0.0:
         return []
-    contexts_by_title: dict[str, list[str]] = defaultdict(list)
+    # Each article's distinct paragraphs, in order, with their lower-cased text for the answer check.
+    paragraphs_by_title: dict[str, dict[str, str]] = defaultdict(dict)
     for example in data.examples:
-        contexts = contexts_by_title[example.title]
-        if not contexts or contexts[-1] != example.context:
-            contexts.append(example.context)
+        paragraphs_by_title[example.title].setdefault(example.context, example.context.lower())
     rng = random.Random(seed)
     answerable = [e for e in data.examples if not e.is_impossible]
     chosen = rng.sample(answerable, round(fraction * len(answerable)))
@@ -44,8 +43,8 @@ def synthetic_unanswerables(data: SquadData, fraction: float, seed: int) -> list
     for example in chosen:
         answers = [a.text.lower() for a in example.answers]
         others = [
-            c for c in dict.fromkeys(contexts_by_title[example.title])
-            if c != example.context and not any(answer in c.lower() for answer in answers)
+            context for context, lowered in paragraphs_by_title[example.title].items()
+            if context != example.context and not any(answer in lowered for answer in answers)
         ]
         if not others:
             continue

@@ -43,7 +43,7 @@ from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.errors import ModelMismatchError
-from paretodistill.evaluation.inference import curve_metrics, evaluate_model
+from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
@@ -267,7 +267,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     if metrics.get("total"):
         # Answering "no answer" to everything scores the no-answer rate: a student is only useful
         # above it, so thresholds can be set on the margin (e.g. exact_over_no_answer >= 1).
-        metrics["exact_over_no_answer"] = metrics["exact"] - 100.0 * metrics.get("NoAns_total", 0.0) / metrics["total"]
+        metrics["exact_over_no_answer"] = metrics["exact"] - no_answer_rate(metrics)
     metrics["num_parameters"] = float(count_parameters(student))
     if latency is not None:
         metrics.update(

@@ -23,6 +23,12 @@ def curve_metrics(metrics: dict) -> dict:
     return {key: round(float(metrics[key]), 4) for key in keys if key in metrics}
 
 
+def no_answer_rate(metrics: dict) -> float:
+    """What answering "no answer" to every question scores (exact = F1), in percent: the floor a
+    SQuAD 2.0 model has to beat. Read from the official metrics' NoAns_total and total."""
+    return 100.0 * float(metrics.get("NoAns_total", 0.0)) / float(metrics["total"])
+
+
 def autocast_context(device: torch.device, bf16: bool):
     if bf16:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -20,7 +20,7 @@ import torch
 from paretodistill.config import DataSettings, TrainSettings
 from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss
-from paretodistill.evaluation.inference import curve_metrics, evaluate_model
+from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer, resolve_model_path
 from paretodistill.training.loop import train
@@ -80,7 +80,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     test_at_zero = evaluate_model(model, data.test, data.test_features,
                                   settings.training.eval_batch_size, use_bf16, threshold=0.0)
     test.answers.write(out_dir / "test_predictions", validation.threshold)
-    no_answer_baseline = 100.0 * data.summary["test"]["unanswerable"] / data.summary["test"]["questions"]
+    no_answer_baseline = no_answer_rate(test.metrics)
 
     metrics = {
         "test": test.metrics,
