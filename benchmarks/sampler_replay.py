@@ -1,15 +1,16 @@
 """How many trials does each sampler need? Replay GP, TPE and random sampling against a table.
 
-The table is an Optuna study of real trial results over a discretized space (a few hundred flash
-trials, one per grid point or a random subset of the grid). Each replayed trial asks the sampler
-(wrapped exactly as the search wraps it: failures teach it, repeats are moved), looks the
-proposal up in the table (the nearest table point in the distributions' own scales, so continuous
-proposals work too) and tells the sampler that point's result, failures included. Same budget
+The table is an Optuna study of real trial results over a discretized space: ideally every grid
+point (configs/table-grid.toml runs all 128 with the "grid" sampler), else a random subset. Each
+replayed trial asks the sampler (wrapped exactly as the search wraps it: failures teach it,
+repeats are moved), looks the proposal up in the table and tells the sampler that point's result,
+failures included. A proposal the table lacks is answered by the nearest table point in the
+distributions' own scales (the output says how many were: none on a complete table). Same budget
 and seeds for every sampler; the score is the hypervolume of the feasible front found so far,
 relative to the front of the whole table, with a fixed reference point (the table's worst
 feasible values, pushed out by 1 % of the range).
 
-    python benchmarks/sampler_replay.py --table sqlite:///runs/table/study.db --study table-flash
+    python benchmarks/sampler_replay.py --table sqlite:///runs/table-grid/study.db --study table-grid-flash
     python benchmarks/sampler_replay.py --synthetic --budget 30 --seeds 2        # dry run
 
 Prints a markdown table: hypervolume (%) after N trials, mean over seeds, and the trials needed
@@ -61,27 +62,59 @@ class Table:
             self.rows.append((self._unit(t.params), dict(t.params), result))
         if not self.rows:
             raise SystemExit("the table has no finished trials with the table's parameters")
+        self.exact = {self._key(params): result for _, params, result in self.rows}
+
+    def _key(self, params: dict) -> tuple:
+        return tuple((name, round(params[name], 12) if isinstance(params[name], float) else params[name])
+                     for name in self.names)
+
+    def grid_size(self) -> int | None:
+        """Points of the whole discretized space (None when a parameter is continuous)."""
+        size = 1
+        for d in self.distributions.values():
+            if isinstance(d, CategoricalDistribution):
+                size *= len(d.choices)
+            elif d.single():
+                continue
+            elif isinstance(d, IntDistribution) and not d.log:
+                size *= (d.high - d.low) // d.step + 1
+            else:
+                return None
+        return size
 
     def _unit(self, params: dict) -> tuple:
+        """Coordinates in [0, 1]: numbers (numeric choices by their rank) scaled to their range; other choices as labels."""
         coords = []
         for name in self.names:
             d, v = self.distributions[name], params[name]
             if isinstance(d, CategoricalDistribution):
-                coords.append(("c", d.choices.index(v) if v in d.choices else -1))
+                numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in d.choices)
+                if numeric and len(d.choices) > 1 and v in d.choices:
+                    ranks = sorted(d.choices)
+                    coords.append(("n", ranks.index(v) / (len(ranks) - 1)))
+                else:
+                    coords.append(("c", d.choices.index(v) if v in d.choices else -1))
             else:
                 low, high = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
                 x = math.log(v) if d.log else v
                 coords.append(("n", (x - low) / (high - low) if high > low else 0.0))
         return tuple(coords)
 
-    def lookup(self, params: dict) -> TrialResult:
+    def lookup(self, params: dict) -> tuple[TrialResult, bool]:
+        """The table's result for these parameters, and whether the table holds exactly this point.
+
+        A missing point gets the nearest one's result (squared distance in unit coordinates, a
+        different label counting 1; ties go to the earlier trial)."""
+        hit = self.exact.get(self._key(params))
+        if hit is not None:
+            return hit, True
         target = self._unit(params)
 
         def distance(row) -> float:
             return sum((0.0 if a[1] == b[1] else 1.0) if a[0] == "c" else (a[1] - b[1]) ** 2
                        for a, b in zip(row[0], target))
 
-        return min(self.rows, key=distance)[2]
+        return min(self.rows, key=distance)[2], False
 
     def feasible_points(self) -> list[list[float]]:
         return [self.objectives.values(r.metrics) for _, _, r in self.rows if r.ok and self.objectives.feasible(r.metrics)]
@@ -116,13 +149,14 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
     study = optuna.create_study(directions=objectives.directions)
     study.sampler = make_sampler(sampler_kind, seed, startup)
     study.sampler.configure(table.distributions, objectives)
-    curve, feasible, failures = [], [], 0
+    curve, feasible, failures, misses = [], [], 0, 0
     started = time.perf_counter()
     for _ in range(budget):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = study.ask(table.distributions)
-        result = table.lookup(trial.params)
+        result, exact = table.lookup(trial.params)
+        misses += not exact
         record_result(study, trial, TrialResult(result.status, dict(trial.params), metrics=dict(result.metrics),
                                                 failure_kind=result.failure_kind, failure_reason=result.failure_reason),
                       objectives)
@@ -130,7 +164,7 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
             feasible.append(objectives.values(result.metrics))
         failures += not result.ok
         curve.append(hypervolume(feasible, ref, objectives))
-    return {"curve": curve, "failures": failures, "seconds": time.perf_counter() - started}
+    return {"curve": curve, "failures": failures, "misses": misses, "seconds": time.perf_counter() - started}
 
 
 # ---------------------------------------------------------------- a synthetic table (dry runs)
@@ -239,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.table and args.study):
             parser.error("give --table URL and --study NAME, or --synthetic")
         table = load_table(args.table, args.study, args.objectives, args.thresholds)
-        source = f"{args.table} / {args.study} ({len(table.rows)} points)"
+        grid = table.grid_size()
+        source = f"{args.table} / {args.study} ({len(table.rows)} points" + (f" of a {grid}-point grid)" if grid else ")")
     points = table.feasible_points()
     if not points:
         raise SystemExit("no feasible point in the table: nothing to measure")
@@ -252,12 +287,16 @@ def main(argv: list[str] | None = None) -> int:
             run = replay(table, kind, seed, args.budget, args.startup, ref)
             results[kind].append(run)
             print(f"{kind} seed {seed}: HV {100 * run['curve'][-1] / best:.1f} % after {args.budget}, "
-                  f"{run['failures']} failed, {run['seconds']:.1f} s", file=sys.stderr, flush=True)
-    checkpoints = sorted({n for n in (10, 20, 30, 50, 75, 100, args.budget) if n <= args.budget})
+                  f"{run['failures']} failed, {run['misses']} answered by a nearest point, {run['seconds']:.1f} s",
+                  file=sys.stderr, flush=True)
+    checkpoints = sorted({n for n in (10, 20, 30, 40, 50, 75, 100, args.budget) if n <= args.budget})
+    misses = sum(r["misses"] for runs in results.values() for r in runs)
+    asked = sum(len(r["curve"]) for runs in results.values() for r in runs)
     text = (
         f"Sampler replay on {source}; objectives {table.objectives.describe_objectives()}, thresholds "
         f"{table.objectives.describe_thresholds() or 'none'}; budget {args.budget}, {args.seeds} seed(s), "
-        f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}).\n\n"
+        f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
+        f"{misses} of {asked} proposals were not in the table and got the nearest point's result.\n\n"
         + markdown(results, args.budget, best, checkpoints)
     )
     print(text)

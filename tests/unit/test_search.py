@@ -24,6 +24,7 @@ from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: 
 from paretodistill.search.space import build_space  # noqa: E402
 from paretodistill.search.stages import SearchSettings, run_search, select_candidates, study_status  # noqa: E402
 from paretodistill.search.study import (  # noqa: E402
+    INTERRUPTED,
     FailureAwareSampler,
     make_sampler,
     open_storage,
@@ -215,6 +216,42 @@ def test_every_sampler_runs_through_the_wrapper(tmp_path, kind):
     trials = study.get_trials()
     assert len(trials) == 12 and all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 12
+
+
+GRID = {
+    "num_layers": CategoricalDistribution([1, 2, 3]),
+    "learning_rate": CategoricalDistribution([1e-4, 3e-4]),
+    "temperature": FloatDistribution(1.0, 2.0, step=0.5),
+    "hard_weight": FloatDistribution(1.0, 1.0),
+}
+
+
+def test_grid_sampler_runs_every_point_once_and_reruns_interrupted_ones(storage):
+    objectives = _objectives()
+    study = optuna.create_study(storage=storage, directions=objectives.directions)
+    study.sampler = make_sampler("grid", 3)
+    study.sampler.configure(GRID, objectives)
+    first = study.ask(GRID)
+    record_result(study, first, TrialResult.failed(first.params, INTERRUPTED, "the worker was killed"), objectives)
+    for _ in range(18):  # 3 x 2 x 3 x 1 = 18 points
+        trial = study.ask(GRID)
+        record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": 60.0, "num_parameters": 1e7}),
+                      objectives)
+    done = [tuple(sorted(t.params.items())) for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(done) == len(set(done)) == 18
+    assert tuple(sorted(first.params.items())) in done  # the interrupted point was run again
+    assert {t.params["temperature"] for t in study.get_trials()} == {1.0, 1.5, 2.0}
+
+
+def test_grid_sampler_needs_discrete_parameters():
+    from paretodistill.search.study import grid_values
+
+    assert grid_values("t", FloatDistribution(1.0, 2.0, step=0.25)) == [1.0, 1.25, 1.5, 1.75, 2.0]
+    assert grid_values("n", IntDistribution(2, 8, step=3)) == [2, 5, 8]
+    with pytest.raises(ConfigError, match=r"search.space.lr: sampler 'grid' needs discrete values"):
+        grid_values("lr", FloatDistribution(1e-5, 1e-3, log=True))
+    with pytest.raises(ConfigError, match="log-scale int"):
+        grid_values("n", IntDistribution(1, 8, log=True))
 
 
 class _Stubborn(optuna.samplers.RandomSampler):

@@ -171,8 +171,10 @@ class SearchSettings:
             settings.address = address
         if n_trials is not None:
             settings.flash_n_trials = max(0, int(n_trials))
-        if settings.sampler not in ("gp", "tpe", "nsga2", "random"):
-            raise ConfigError(f"search.sampler: unknown sampler {settings.sampler!r}; expected gp, tpe, nsga2 or random")
+        from paretodistill.search.study import SAMPLERS
+
+        if settings.sampler not in SAMPLERS:
+            raise ConfigError(f"search.sampler: unknown sampler {settings.sampler!r}; expected one of {', '.join(SAMPLERS)}")
         if settings.backend not in ("local", "ray", "inline"):
             raise ConfigError(f"search.backend: unknown backend {settings.backend!r}; expected local, ray or inline")
         if not isinstance(settings.trial_function, str) or ":" not in settings.trial_function:

@@ -34,6 +34,7 @@ them among its bad trials so two workers do not get the same point, NSGA-II and 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import math
@@ -57,7 +58,7 @@ _logger = logging.getLogger("paretodistill.search")
 
 STUDY_DB = "study.db"
 STAGES = ("flash", "regular", "baseline")
-SAMPLERS = ("gp", "tpe", "nsga2", "random")
+SAMPLERS = ("gp", "tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted"
 _CONSTRAINT_PREFIX = "constraints"
 
@@ -132,6 +133,8 @@ def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, ded
             inner = optuna.samplers.NSGAIISampler(seed=seed)
         elif kind == "random":
             inner = optuna.samplers.RandomSampler(seed=seed)
+        elif kind == "grid":
+            inner = GridSearchSampler(seed=seed)
         else:
             raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
     return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
@@ -158,6 +161,8 @@ class FailureAwareSampler(BaseSampler):
     def configure(self, space: dict[str, BaseDistribution], objectives: ObjectiveSet) -> None:
         self.space = dict(space)
         self._objectives = objectives
+        if isinstance(self.inner, GridSearchSampler):
+            self.inner.set_space(self.space)
 
     # -- the view the wrapped sampler sees
     def view(self, study: optuna.Study) -> "_StudyView":
@@ -226,6 +231,74 @@ class FailureAwareSampler(BaseSampler):
             "trial %d: every nearby configuration has been tried (exhausted discrete space?); repeating one", trial.number
         )
         return params
+
+
+class GridSearchSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler, for a search: every point of a discrete space once, in a seeded order.
+
+    Two changes for our runner: a point whose trial was interrupted is run again (Optuna counts
+    any finished trial as visited), and the search stops at its ``n_trials`` rather than through
+    ``study.stop()``, which only works inside ``study.optimize``. Past the grid's size points repeat.
+    The grid comes from the configured space (:meth:`set_space`), so every parameter must be
+    categorical, a stepped int or float, or fixed.
+    """
+
+    def __init__(self, seed: int | None = None):
+        self._seed = seed
+        self._all_grids: list = []
+
+    def set_space(self, space: dict[str, BaseDistribution]) -> None:
+        super().__init__({name: grid_values(name, d) for name, d in space.items()}, seed=self._seed)
+
+    def before_trial(self, study, trial: FrozenTrial) -> None:
+        if not self._all_grids:
+            raise ConfigError("search.sampler = 'grid' needs the search space (FailureAwareSampler.configure)")
+        if "grid_id" in trial.system_attrs or "fixed_params" in trial.system_attrs:
+            return
+        taken = {
+            t.system_attrs["grid_id"]
+            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            if t.number != trial.number and "grid_id" in t.system_attrs and not is_interrupted(t)
+            and (t.state.is_finished() or t.state == TrialState.RUNNING)
+        }
+        free = [i for i in range(len(self._all_grids)) if i not in taken]
+        if free:
+            grid_id = free[0]
+        else:
+            _logger.warning("trial %d: all %d grid points have been run; repeating one", trial.number, len(self._all_grids))
+            grid_id = int(self._rng.rng.randint(len(self._all_grids)))
+        study._storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
+        study._storage.set_trial_system_attr(trial._trial_id, "grid_id", grid_id)
+
+    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        if "grid_id" not in trial.system_attrs:  # the trial object was frozen before before_trial ran
+            trial = copy.copy(trial)
+            trial.system_attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        return None
+
+
+def grid_values(name: str, distribution: BaseDistribution) -> list:
+    """The points of one parameter of a grid search; a clear error for a continuous range."""
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        if distribution.log:
+            raise ConfigError(f"search.space.{name}: a log-scale int range has no grid; use a categorical list")
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution):
+        if distribution.single():
+            return [distribution.low]
+        if distribution.step is None:
+            raise ConfigError(
+                f"search.space.{name}: sampler 'grid' needs discrete values; give a step or a categorical list "
+                f"instead of the continuous range [{distribution.low}, {distribution.high}]"
+            )
+        count = int(round((distribution.high - distribution.low) / distribution.step))
+        return [float(f"{distribution.low + i * distribution.step:.12g}") for i in range(count + 1)]
+    raise ConfigError(f"search.space.{name}: sampler 'grid' cannot enumerate {distribution!r}")
 
 
 def _param_key(params: dict, space: dict[str, BaseDistribution]) -> tuple:

@@ -1,0 +1,68 @@
+"""benchmarks/sampler_replay.py on a small complete table with hand-checked hypervolumes."""
+
+import importlib.util
+import itertools
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "sampler_replay.py"
+_spec = importlib.util.spec_from_file_location("sampler_replay", _PATH)
+replay_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(replay_module)
+
+SPACE = {"layers": CategoricalDistribution([1, 2, 3]), "soft": CategoricalDistribution([0.0, 1.0]),
+         "hard": CategoricalDistribution([0.0, 1.0])}
+
+
+def _table_study(drop=()):
+    """12 points: soft = hard = 0 fails; exact = 50 + 5 * layers (+1 with both losses); size = layers."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["exact:maximize", "num_parameters:minimize"])
+    study.set_user_attr("thresholds", {"exact": ">= 50"})
+    for layers, soft, hard in itertools.product([1, 2, 3], [0.0, 1.0], [0.0, 1.0]):
+        params = {"layers": layers, "soft": soft, "hard": hard}
+        if params in drop:
+            continue
+        if soft == hard == 0.0:
+            trial = optuna.trial.create_trial(params=params, distributions=SPACE, state=TrialState.FAIL,
+                                              user_attrs={"failure_kind": "error", "failure_reason": "empty loss"})
+        else:
+            metrics = {"exact": 50.0 + 5 * layers + (soft * hard), "num_parameters": float(layers)}
+            trial = optuna.trial.create_trial(params=params, distributions=SPACE, values=list(metrics.values()),
+                                              user_attrs={"metrics": metrics})
+        study.add_trials([trial])
+    return study
+
+
+def _table(study):
+    objectives = replay_module.ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
+                                                         "thresholds": study.user_attrs["thresholds"]})
+    return replay_module.Table(study.get_trials(), dict(SPACE), objectives)
+
+
+def test_a_complete_table_answers_every_proposal_exactly_and_the_whole_grid_scores_100():
+    table = _table(_table_study())
+    assert table.grid_size() == 12 and len(table.rows) == 12
+    points = table.feasible_points()
+    ref = replay_module.reference_point(points, table.objectives)
+    assert ref == pytest.approx([55.0 - 0.11, 3.0 + 0.02])  # worst exact 55, worst size 3, 1 % of each range
+    best = replay_module.hypervolume(points, ref, table.objectives)
+    # front: (56, 1), (61, 2), (66, 3) -> rectangles against (54.89, 3.02)
+    assert best == pytest.approx((56 - 54.89) * 2.02 + (61 - 56) * 1.02 + (66 - 61) * 0.02)
+    run = replay_module.replay(table, "random", seed=0, budget=12, startup=4, ref=ref)
+    assert run["misses"] == 0 and run["failures"] == 3  # the 3 soft = hard = 0 points, each once (no repeats)
+    assert run["curve"] == sorted(run["curve"]) and run["curve"][-1] == pytest.approx(best)
+
+
+def test_a_missing_point_gets_its_nearest_neighbour():
+    table = _table(_table_study(drop=[{"layers": 3, "soft": 1.0, "hard": 1.0}]))
+    result, exact = table.lookup({"layers": 3, "soft": 1.0, "hard": 0.0})
+    assert exact and result.metrics["exact"] == 65.0
+    result, exact = table.lookup({"layers": 3, "soft": 1.0, "hard": 1.0})
+    assert not exact and result.metrics["exact"] == 61.0  # (2, 1, 1): half a layer-range away; a loss weight is a whole one
