@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objectives", help="override, e.g. exact:maximize,num_parameters:minimize")
     parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")
     parser.add_argument("--out", help="also write the markdown here")
+    parser.add_argument("--plot", help="also write a plotly HTML of hypervolume against trial count here")
     args = parser.parse_args(argv)
 
     if args.synthetic:
@@ -302,7 +303,29 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    if args.plot:
+        write_plot(results, best, args.plot, title=f"Sampler replay: {source}")
     return 0
+
+
+def write_plot(results: dict, best: float, path: str, title: str) -> None:
+    """Mean hypervolume (% of the table's) against trial count, with the seeds' min-max band."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for kind, runs in results.items():
+        n = len(runs[0]["curve"])
+        x = list(range(1, n + 1))
+        per_step = [[100 * r["curve"][i] / best for r in runs] for i in range(n)]
+        figure.add_trace(go.Scatter(x=x + x[::-1], y=[max(v) for v in per_step] + [min(v) for v in per_step][::-1],
+                                    fill="toself", opacity=0.15, line={"width": 0}, showlegend=False, hoverinfo="skip",
+                                    name=kind, legendgroup=kind))
+        figure.add_trace(go.Scatter(x=x, y=[statistics.mean(v) for v in per_step], mode="lines", name=kind,
+                                    legendgroup=kind))
+    figure.add_hline(y=90, line_dash="dot", annotation_text="90 %")
+    figure.update_layout(title=title, xaxis_title="trials", yaxis_title="hypervolume (% of the whole table)",
+                         template="plotly_white")
+    figure.write_html(path, include_plotlyjs=True)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _table(study):
     return replay_module.Table(study.get_trials(), dict(SPACE), objectives)
 
 
-def test_a_complete_table_answers_every_proposal_exactly_and_the_whole_grid_scores_100():
+def test_a_complete_table_answers_every_proposal_exactly_and_the_whole_grid_scores_100(tmp_path):
     table = _table(_table_study())
     assert table.grid_size() == 12 and len(table.rows) == 12
     points = table.feasible_points()
@@ -58,6 +58,11 @@ def test_a_complete_table_answers_every_proposal_exactly_and_the_whole_grid_scor
     run = replay_module.replay(table, "random", seed=0, budget=12, startup=4, ref=ref)
     assert run["misses"] == 0 and run["failures"] == 3  # the 3 soft = hard = 0 points, each once (no repeats)
     assert run["curve"] == sorted(run["curve"]) and run["curve"][-1] == pytest.approx(best)
+    text = replay_module.markdown({"random": [run]}, 12, best, [10, 12])
+    to90 = next(i + 1 for i, hv in enumerate(run["curve"]) if hv >= 0.9 * best)
+    assert f"| random | {100 * run['curve'][9] / best:.1f} | 100.0 | {to90} (1/1 seeds) | 3.0 |" in text
+    replay_module.write_plot({"random": [run]}, best, str(tmp_path / "hv.html"), title="t")
+    assert "hypervolume (% of the whole table)" in (tmp_path / "hv.html").read_text()
 
 
 def test_a_missing_point_gets_its_nearest_neighbour():
