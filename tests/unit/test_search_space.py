@@ -169,14 +169,14 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     from paretodistill.search.stages import SearchSettings
 
     configs = Path(__file__).resolve().parents[2] / "configs"
-    table = load_config(configs / "table-flash.toml", [f'teacher.path="{teacher_dir}"'])
+    table = load_config(configs / "table-grid.toml", [f'teacher.path="{teacher_dir}"'])
     settings = SearchSettings.from_config(table)
-    assert (settings.sampler, settings.top_k, settings.baseline) == ("random", 0, None)
-    distributions = build_space(table).distributions()
+    assert (settings.sampler, settings.top_k, settings.baseline) == ("grid", 0, None)
+    from paretodistill.search.study import grid_values
+
     grid = 1
-    for name, dist in distributions.items():
-        if name != "attention_dropout":
-            grid *= len(dist.choices)
-    assert grid == 6480 and table.training.max_steps == 64
+    for name, dist in build_space(table).distributions().items():
+        grid *= len(grid_values(name, dist))
+    assert grid == settings.flash_n_trials == 128 and table.training.max_steps == 64
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
     assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")
