@@ -71,3 +71,19 @@ def test_a_missing_point_gets_its_nearest_neighbour():
     assert exact and result.metrics["exact"] == 65.0
     result, exact = table.lookup({"layers": 3, "soft": 1.0, "hard": 1.0})
     assert not exact and result.metrics["exact"] == 61.0  # (2, 1, 1): half a layer-range away; a loss weight is a whole one
+
+
+def test_ordinal_space_is_the_same_grid_in_order_and_still_answers_exactly():
+    space = replay_module.as_ordinal({**SPACE, "label": CategoricalDistribution(["a", "b"]),
+                                      "uneven": CategoricalDistribution([1, 2, 4])})
+    assert space["layers"] == replay_module.IntDistribution(1, 3, step=1)
+    assert space["soft"] == replay_module.FloatDistribution(0.0, 1.0, step=1.0)
+    assert isinstance(space["label"], CategoricalDistribution) and isinstance(space["uneven"], CategoricalDistribution)
+    study = _table_study()
+    objectives = replay_module.ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
+                                                         "thresholds": study.user_attrs["thresholds"]})
+    table = replay_module.Table(study.get_trials(), replay_module.as_ordinal(dict(SPACE)), objectives)
+    assert table.grid_size() == 12
+    ref = replay_module.reference_point(table.feasible_points(), objectives)
+    run = replay_module.replay(table, "tpe", seed=1, budget=12, startup=4, ref=ref)
+    assert run["misses"] == 0 and run["failures"] == 3
