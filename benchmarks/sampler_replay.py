@@ -21,6 +21,7 @@ more than the budget).
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import math
 import statistics
@@ -34,7 +35,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
-from paretodistill.search.study import make_sampler, record_result
+from paretodistill.search.study import FailureAwareSampler, _StudyView, make_sampler, record_result
 from paretodistill.trial import TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -170,11 +171,41 @@ def hypervolume(points: list[list[float]], ref: list[float], objectives: Objecti
     return float(compute_hypervolume(loss[inside], np.array(ref) * signs)) if inside.any() else 0.0
 
 
+# ---------------------------------------------------------------- an experiment: milder failure values
+class _MedianFailureView(_StudyView):
+    """The search's view of the study, except that a failed trial carries the median objective values of
+    the completed ones instead of the worst (its violated ``failed`` constraint is unchanged)."""
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
+        trials = super()._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        failed = {t.number for t in self._study._get_trials(deepcopy=False, use_cache=use_cache)
+                  if t.state == TrialState.FAIL}
+        complete = [t for t in trials if t.number not in failed and t.state == TrialState.COMPLETE]
+        if not complete:
+            return trials
+        median = [statistics.median(t.values[i] for t in complete) for i in range(len(complete[0].values))]
+        result = []
+        for t in trials:
+            if t.number in failed and t.state == TrialState.COMPLETE:
+                t = copy.copy(t)
+                t.values = list(median)
+            result.append(t)
+        return result
+
+
+class _MedianFailureSampler(FailureAwareSampler):
+    def view(self, study):
+        return _MedianFailureView(study, self._objectives)
+
+
 # ---------------------------------------------------------------- replay
-def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int, ref: list[float]) -> dict:
+def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int, ref: list[float],
+           failure_values: str = "worst") -> dict:
     objectives = table.objectives
     study = optuna.create_study(directions=objectives.directions)
     study.sampler = make_sampler(sampler_kind, seed, startup)
+    if failure_values == "median":
+        study.sampler = _MedianFailureSampler(study.sampler.inner, seed=seed)
     study.sampler.configure(table.distributions, objectives)
     curve, feasible, failures, misses = [], [], 0, 0
     started = time.perf_counter()
@@ -290,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")
     parser.add_argument("--ordinal", action="store_true",
                         help="show the samplers evenly spaced numeric choices as stepped int / float ranges")
+    parser.add_argument("--failure-values", choices=["worst", "median"], default="worst",
+                        help="what a failed trial shows the sampler: the search's worst values (default) or, as an "
+                             "experiment, the median of the completed trials' values")
     parser.add_argument("--out", help="also write the markdown here")
     parser.add_argument("--plot", help="also write a plotly HTML of hypervolume against trial count here")
     args = parser.parse_args(argv)
@@ -316,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in [k.strip() for k in args.samplers.split(",") if k.strip()]:
         results[kind] = []
         for seed in range(args.seeds):
-            run = replay(table, kind, seed, args.budget, args.startup, ref)
+            run = replay(table, kind, seed, args.budget, args.startup, ref, failure_values=args.failure_values)
             results[kind].append(run)
             print(f"{kind} seed {seed}: HV {100 * run['curve'][-1] / best:.1f} % after {args.budget}, "
                   f"{run['failures']} failed, {run['misses']} answered by a nearest point, {run['seconds']:.1f} s",
@@ -329,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{table.objectives.describe_thresholds() or 'none'}; budget {args.budget}, {args.seeds} seed(s), "
         f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
         f"{misses} of {asked} proposals were not in the table and got the nearest point's result; "
-        f"space {'with evenly spaced numbers as ordered ranges' if args.ordinal else 'as the table stored it'}.\n\n"
+        f"space {'with evenly spaced numbers as ordered ranges' if args.ordinal else 'as the table stored it'}; "
+        f"failed trials shown with the {args.failure_values} values.\n\n"
         + markdown(results, args.budget, best, checkpoints)
     )
     print(text)

@@ -87,3 +87,20 @@ def test_ordinal_space_is_the_same_grid_in_order_and_still_answers_exactly():
     ref = replay_module.reference_point(table.feasible_points(), objectives)
     run = replay_module.replay(table, "tpe", seed=1, budget=12, startup=4, ref=ref)
     assert run["misses"] == 0 and run["failures"] == 3
+
+
+def test_the_median_failure_experiment_changes_only_what_failed_trials_show():
+    from paretodistill.search.study import sampler_view_of
+
+    study = _table_study()
+    objectives = replay_module.ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
+                                                         "thresholds": study.user_attrs["thresholds"]})
+    worst = {t.number: t for t in sampler_view_of(study.get_trials(), objectives)}
+    median = {t.number: t for t in replay_module._MedianFailureView(study, objectives).get_trials()}
+    failed = [t.number for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert len(failed) == 3
+    for number in failed:
+        assert worst[number].values == [55.0, 3.0]  # the worst exact and the largest size seen
+        assert median[number].values == [60.0, 2.0]  # the 5th of 55, 55, 56, 60, 60, 61, 65, 65, 66; sizes 1-3
+        assert median[number].constraints == worst[number].constraints  # still infeasible: "failed" violated
+    assert all(median[n].values == worst[n].values for n in worst if n not in failed)
