@@ -35,13 +35,20 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
-from paretodistill.search.study import FailureAwareSampler, _StudyView, make_sampler, record_result
+from paretodistill.errors import ConfigError
+from paretodistill.search.study import (FailureAwareSampler, _param_key, _StudyView, grid_values, is_interrupted,
+                                        make_sampler, record_result)
 from paretodistill.trial import TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 # ---------------------------------------------------------------- the table
+def _numeric(choices) -> bool:
+    """Two or more numbers (not booleans): choices with an order a sampler could use."""
+    return len(choices) > 1 and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices)
+
+
 class Table:
     """Results by grid point, with nearest-point lookup in normalized parameter space."""
 
@@ -51,7 +58,7 @@ class Table:
         self.objectives = objectives
         self.rows = []  # (unit coordinates, params, TrialResult)
         for t in trials:
-            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("failure_kind") == "interrupted":
+            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or is_interrupted(t):
                 continue
             if set(t.params) != set(distributions):
                 continue
@@ -64,27 +71,14 @@ class Table:
             self.rows.append((self._unit(t.params), dict(t.params), result))
         if not self.rows:
             raise SystemExit("the table has no finished trials with the table's parameters")
-        self.exact = {self._key(params): result for _, params, result in self.rows}
-
-    def _key(self, params: dict) -> tuple:
-        return tuple((name, round(params[name], 12) if isinstance(params[name], float) else params[name])
-                     for name in self.names)
+        self.exact = {_param_key(params, distributions): result for _, params, result in self.rows}
 
     def grid_size(self) -> int | None:
         """Points of the whole discretized space (None when a parameter is continuous)."""
-        size = 1
-        for d in self.distributions.values():
-            if isinstance(d, CategoricalDistribution):
-                size *= len(d.choices)
-            elif d.single():
-                continue
-            elif isinstance(d, IntDistribution) and not d.log:
-                size *= (d.high - d.low) // d.step + 1
-            elif isinstance(d, FloatDistribution) and d.step is not None:
-                size *= int(round((d.high - d.low) / d.step)) + 1
-            else:
-                return None
-        return size
+        try:
+            return math.prod(len(grid_values(name, d)) for name, d in self.distributions.items())
+        except ConfigError:
+            return None
 
     def _unit(self, params: dict) -> tuple:
         """Coordinates in [0, 1]: numbers (numeric choices by their rank) scaled to their range; other choices as labels."""
@@ -92,8 +86,7 @@ class Table:
         for name in self.names:
             d, v = self.distributions[name], params[name]
             if isinstance(d, CategoricalDistribution):
-                numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in d.choices)
-                if numeric and len(d.choices) > 1 and v in d.choices:
+                if _numeric(d.choices) and v in d.choices:
                     ranks = sorted(d.choices)
                     coords.append(("n", ranks.index(v) / (len(ranks) - 1)))
                 else:
@@ -109,7 +102,7 @@ class Table:
 
         A missing point gets the nearest one's result (squared distance in unit coordinates, a
         different label counting 1; ties go to the earlier trial)."""
-        hit = self.exact.get(self._key(params))
+        hit = self.exact.get(_param_key(params, self.distributions))
         if hit is not None:
             return hit, True
         target = self._unit(params)
@@ -133,8 +126,7 @@ def as_ordinal(distributions: dict) -> dict:
     result = {}
     for name, d in distributions.items():
         choices = getattr(d, "choices", None)
-        numeric = choices and len(choices) > 1 and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices)
-        if numeric:
+        if choices and _numeric(choices):
             values = sorted(choices)
             steps = {round(b - a, 12) for a, b in zip(values, values[1:])}
             if len(steps) == 1:
