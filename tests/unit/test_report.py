@@ -40,14 +40,14 @@ from paretodistill.report.frontier import (  # noqa: E402
     classify,
     comparison_table,
     dominates,
+    exact_size_hypervolume,
     flash_regular_pairs,
-    hypervolume_2d,
     hypervolume_history,
     load_study_dir,
     parse_objectives,
     parse_thresholds,
-    spearman,
 )
+from paretodistill.search.domain import spearman  # noqa: E402
 
 M = 1_000_000
 
@@ -175,9 +175,9 @@ def test_comparison_table_without_baseline_or_matches(hand):
 def test_hypervolume_2d_by_hand():
     reference = Reference(exact=50, size=40)
     # sizes as fractions of 40: (0.25, 65) and (0.5, 70): 0.25 * 15 + 0.5 * 20 = 13.75
-    assert hypervolume_2d([(70, 20), (65, 10)], reference) == pytest.approx(13.75)
-    assert hypervolume_2d([(70, 20), (65, 10), (60, 30), (45, 5), (80, 50)], reference) == pytest.approx(13.75)
-    assert hypervolume_2d([], reference) == 0.0
+    assert exact_size_hypervolume([(70, 20), (65, 10)], reference) == pytest.approx(13.75)
+    assert exact_size_hypervolume([(70, 20), (65, 10), (60, 30), (45, 5), (80, 50)], reference) == pytest.approx(13.75)
+    assert exact_size_hypervolume([], reference) == 0.0
 
 
 def test_hypervolume_history_counts_every_finished_trial(hand):
@@ -186,10 +186,12 @@ def test_hypervolume_history_counts_every_finished_trial(hand):
     values = [value for _, value in history]
     assert values == sorted(values) and values[0] == pytest.approx(0.5 * 20)  # trial 0 alone: (1 - 0.5) * (70 - 50)
     feasible = [(r.metric("exact"), r.metric("num_parameters")) for r in hand.records("flash") if r.is_feasible]
-    assert values[-1] == pytest.approx(hypervolume_2d(feasible, Reference(50, 40 * M)))
+    assert values[-1] == pytest.approx(exact_size_hypervolume(feasible, Reference(50, 40 * M)))
 
 
-def test_flash_regular_pairing_by_attribute_then_by_parameters():
+def test_flash_regular_pairing_by_parameters_only():
+    """Decided in issue 11: a pair is one parameter key completed in both stages; a ``flash_trial``
+    attribute naming another student does not pair (it used to, in the report only)."""
     flash = [TrialRecord("flash", i, "COMPLETE", {"a": i, "epochs": 1}, category="frontier") for i in range(4)]
     regular = [
         TrialRecord("regular", 0, "COMPLETE", {"a": 9}, user_attrs={"flash_trial": 2}, category="frontier"),
@@ -197,7 +199,7 @@ def test_flash_regular_pairing_by_attribute_then_by_parameters():
         TrialRecord("regular", 2, "COMPLETE", {"a": 7}, category="dominated"),  # no match
         TrialRecord("regular", 3, "FAIL", {"a": 3}, category="failed"),
     ]
-    assert [(f.number, r.number) for f, r in flash_regular_pairs(flash, regular)] == [(2, 0), (1, 1)]
+    assert [(f.number, r.number) for f, r in flash_regular_pairs(flash, regular)] == [(1, 1)]
     assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
     assert spearman([1, 2], [1, 2]) is None
 

@@ -22,7 +22,8 @@ from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
 from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
 from paretodistill.search.space import build_space  # noqa: E402
-from paretodistill.search.stages import SearchSettings, run_search, select_candidates, study_status  # noqa: E402
+from paretodistill.search.stages import SearchSettings, run_search, select_candidates  # noqa: E402
+from paretodistill.search.status import study_status  # noqa: E402
 from paretodistill.search.study import (  # noqa: E402
     INTERRUPTED,
     FailureAwareSampler,

@@ -114,7 +114,7 @@ def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict
         "split": data.split,
         "teacher": (teacher or {}).get("path") or saved.get("teacher"),
         "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
-        "objectives": [f"{o.name}:{o.direction}" for o in data.objectives],
+        "objectives": [f"{o.metric}:{o.direction}" for o in data.objectives],
         "thresholds": data.thresholds,
         "remote_code": "auto_map" in config,
         "architecture": {k: config.get(k) for k in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",

@@ -200,9 +200,9 @@ def parallel_coordinates_figure(records: Sequence[TrialRecord], objectives: Sequ
         distribution = next((r.distributions[name] for r in records if name in r.distributions), None)
         dimensions.append(_dimension(name, [r.params.get(name) for r in records], distribution))
     for objective in objectives:
-        values = [axis_value(r, objective.name) for r in records]
+        values = [axis_value(r, objective.metric) for r in records]
         if all(v is not None for v in values):
-            dimensions.append(dict(label=AXIS_TITLES.get(objective.name, objective.name), values=values))
+            dimensions.append(dict(label=AXIS_TITLES.get(objective.metric, objective.metric), values=values))
     exact = [r.metric(ACCURACY) or 0.0 for r in records]
     fig = go.Figure(go.Parcoords(
         dimensions=dimensions,

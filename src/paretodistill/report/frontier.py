@@ -24,10 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from paretodistill.errors import ParetodistillError
-
-STAGES = ("flash", "regular", "baseline")
-SEARCH_STAGES = ("flash", "regular")
+from paretodistill.errors import ConfigError, ParetodistillError
+from paretodistill.search.domain import (
+    SEARCH_STAGES,
+    STAGES,
+    correlation_metric,
+    frontier_stage,
+    pair_flash_regular,
+    read_search_meta,
+    recorded_storage_url,
+    search_prefixes,
+    spearman,
+    stage_study_name,
+)
+from paretodistill.search.objectives import DEFAULT_OBJECTIVES, Objective, ObjectiveSet, dominates_in
+from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
 
 FRONTIER = "frontier"
 DOMINATED = "dominated"
@@ -40,43 +51,18 @@ ACCURACY = "exact"
 SIZE = "num_parameters"
 LATENCY = "latency_ms"
 
-# Parameters that set a stage's budget, not the student: they differ between a flash trial and
-# its regular re-run by design, so they are ignored when pairing the two.
-BUDGET_PARAMS = frozenset({"epochs", "max_steps", "eval_every_steps"})
-# User attributes a regular trial may carry to name the flash trial it re-runs.
-FLASH_LINK_ATTRS = ("flash_trial_number", "flash_trial", "source_trial_number", "source_trial")
-
 
 class ReportError(ParetodistillError):
     """A study directory the report cannot be built from."""
 
 
 # ---------------------------------------------------------------- objectives and thresholds
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    direction: str  # "maximize" or "minimize"
-
-    @property
-    def maximize(self) -> bool:
-        return self.direction == "maximize"
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.maximize else a < b
-
-
 def parse_objectives(specs: Sequence[str] | None) -> list[Objective]:
-    """``["exact:maximize", "num_parameters:minimize"]`` -> objectives; the study attr's format."""
-    if not specs:
-        return [Objective(ACCURACY, "maximize"), Objective(SIZE, "minimize")]
-    objectives = []
-    for spec in specs:
-        name, _, direction = str(spec).partition(":")
-        direction = direction.strip().lower() or "maximize"
-        if direction not in ("maximize", "minimize"):
-            raise ReportError(f"objective {spec!r}: direction must be maximize or minimize")
-        objectives.append(Objective(name.strip(), direction))
-    return objectives
+    """``["exact:maximize", "num_parameters:minimize"]`` (the study attr) -> the search's objectives."""
+    try:
+        return list(ObjectiveSet.from_search({"objectives": list(specs or DEFAULT_OBJECTIVES), "thresholds": None}).objectives)
+    except ConfigError as error:
+        raise ReportError(f"the study's objectives: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -114,7 +100,7 @@ def parse_thresholds(thresholds: dict | None, objectives: Sequence[Objective]) -
     a minimized objective, where it is an upper bound (``{"latency_ms": 20}`` is latency ≤ 20 ms).
     ``{"min": a, "max": b}`` states both explicitly.
     """
-    minimized = {o.name for o in objectives if not o.maximize}
+    minimized = {o.metric for o in objectives if not o.maximize}
     bounds = []
     for metric, value in (thresholds or {}).items():
         if isinstance(value, str):  # the search writes ">= 50" / "<= 20"
@@ -212,7 +198,7 @@ def record_from_trial(trial, stage: str, objectives: Sequence[Objective] = ()) -
         user_attrs=attrs,
         distributions=dict(trial.distributions),
         constraints=_constraints(trial),
-        objective_names=[o.name for o in objectives],
+        objective_names=[o.metric for o in objectives],
     )
 
 
@@ -229,18 +215,12 @@ def _constraints(trial) -> dict[str, float]:
 
 # ---------------------------------------------------------------- classification
 def dominates(a: Sequence[float], b: Sequence[float], objectives: Sequence[Objective]) -> bool:
-    """``a`` is at least as good as ``b`` on every objective and better on one."""
-    strictly = False
-    for x, y, objective in zip(a, b, objectives, strict=True):
-        if objective.better(y, x):
-            return False
-        if objective.better(x, y):
-            strictly = True
-    return strictly
+    """``a`` is at least as good as ``b`` on every objective and better on one (the search's definition)."""
+    return dominates_in(a, b, [o.direction for o in objectives])
 
 
 def objective_vector(record: TrialRecord, objectives: Sequence[Objective]) -> list[float] | None:
-    values = [record.metric(o.name) for o in objectives]
+    values = [record.metric(o.metric) for o in objectives]
     return None if any(v is None for v in values) else values
 
 
@@ -266,7 +246,7 @@ def classify(
         vector = objective_vector(record, objectives)
         if vector is None:
             record.category = FAILED
-            missing = [o.name for o in objectives if record.metric(o.name) is None]
+            missing = [o.metric for o in objectives if record.metric(o.metric) is None]
             record.failure_kind = record.failure_kind or "no_value"
             record.failure_reason = record.failure_reason or f"no value for {', '.join(missing)}"
             continue
@@ -288,13 +268,13 @@ def classify(
 
 def two_d_frontier(records: Iterable[TrialRecord], x: str) -> list[TrialRecord]:
     """Feasible records not dominated on (exact, ``x``) alone, sorted by ``x``: the staircase drawn on a 2-D plot."""
-    pairs = [Objective(ACCURACY, "maximize"), Objective(x, "minimize")]
+    directions = ["maximize", "minimize"]
     points = [
         (r, [r.metric(ACCURACY), r.metric(x)])
         for r in records
         if r.is_feasible and r.metric(x) is not None and r.metric(ACCURACY) is not None
     ]
-    front = [r for r, v in points if not any(dominates(w, v, pairs) for _, w in points)]
+    front = [r for r, v in points if not any(dominates_in(w, v, directions) for _, w in points)]
     return sorted(front, key=lambda r: (r.metric(x), -r.metric(ACCURACY)))
 
 
@@ -363,12 +343,13 @@ class StudyData:
 
     @property
     def final_stage(self) -> str | None:
-        """The stage whose results count: regular when it has a usable (feasible) student, else flash."""
-        for wanted in ((FRONTIER, DOMINATED), CATEGORIES):
-            for stage in ("regular", "flash"):
-                if any(r.category in wanted for r in self.stages.get(stage, [])):
-                    return stage
-        return next(iter(self.stages), None)
+        """The stage whose results count, as the search decides it (:func:`search.domain.frontier_stage`)."""
+        if not self.stages:
+            return None
+        feasible = {stage: sum(r.is_feasible for r in records) for stage, records in self.stages.items()}
+        finished = {stage: sum(r.category in CATEGORIES for r in records) for stage, records in self.stages.items()}
+        stage = frontier_stage(feasible, finished)
+        return stage if stage in self.stages else next(iter(self.stages))
 
     def records(self, stage: str | None = None) -> list[TrialRecord]:
         if stage is not None:
@@ -391,7 +372,7 @@ def study_names(storage: str) -> list[str]:
 
 def resolve_study_name(names: Sequence[str], name: str | None, where: Path) -> str:
     """The ``<name>`` prefix of the ``<name>-<stage>`` studies; asks for --name when ambiguous."""
-    prefixes = sorted({n.rsplit("-", 1)[0] for n in names if n.rsplit("-", 1)[-1] in STAGES and "-" in n})
+    prefixes = search_prefixes(names)
     if name is not None:
         if name not in prefixes:
             raise ReportError(f"{where}: no study named {name}-flash/-regular/-baseline; found {prefixes or list(names)}")
@@ -406,16 +387,11 @@ def resolve_study_name(names: Sequence[str], name: str | None, where: Path) -> s
 
 
 def storage_url(directory: Path) -> str:
-    """``DIR/study.db``; else the storage named in ``DIR/search.json`` (a search run on a shared database)."""
-    database = directory / "study.db"
-    if database.exists():
-        return f"sqlite:///{database.resolve()}"
-    meta = directory / "search.json"
-    if meta.exists():
-        storage = json.loads(meta.read_text()).get("storage")
-        if isinstance(storage, str) and "***" not in storage:
-            return storage
-    raise ReportError(f"{directory}: no study.db; is this a study directory written by `paretodistill search`?")
+    """The storage the search in ``directory`` wrote (see :func:`search.domain.recorded_storage_url`)."""
+    url = recorded_storage_url(directory)
+    if url is None:
+        raise ReportError(f"{directory}: no study.db; is this a study directory written by `paretodistill search`?")
+    return url
 
 
 def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
@@ -425,9 +401,9 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directory = Path(directory)
     storage = storage_url(directory)
-    meta = directory / "search.json"
-    if name is None and meta.exists():  # the search records its name; use it when the database holds several
-        recorded = json.loads(meta.read_text()).get("name")
+    meta = read_search_meta(directory)
+    if name is None and meta:  # the search records its name; use it when the database holds several
+        recorded = meta.get("name")
         if isinstance(recorded, str) and any(n.startswith(f"{recorded}-") for n in study_names(storage)):
             name = recorded
     name = resolve_study_name(study_names(storage), name, directory)
@@ -436,8 +412,8 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
 
     studies: dict[str, Any] = {}
     for stage in STAGES:
-        if f"{name}-{stage}" in existing:
-            studies[stage] = optuna.load_study(study_name=f"{name}-{stage}", storage=storage)
+        if stage_study_name(name, stage) in existing:
+            studies[stage] = optuna.load_study(study_name=stage_study_name(name, stage), storage=storage)
     if not (set(studies) & set(SEARCH_STAGES)):
         raise ReportError(f"{directory}: the search {name!r} has no flash or regular stage yet")
     primary = "regular" if "regular" in studies else "flash"
@@ -645,21 +621,14 @@ class Reference:
     size: float
 
 
-def hypervolume_2d(points: Iterable[tuple[float, float]], reference: Reference) -> float:
-    """Area dominated by (exact, size) points (exact maximized, size minimized) inside the reference box.
+def exact_size_hypervolume(points: Iterable[tuple[float, float]], reference: Reference) -> float:
+    """The search's 2-D hypervolume of (exact, size) points, sizes as fractions of the reference size.
 
-    Sizes are taken as fractions of the reference size, so the result is in exact points times
-    the fraction of the reference size saved: at most (100 - reference exact).
+    So the result is in exact points times the share of the reference size saved: at most
+    (100 - reference exact), comparable between searches of different teachers.
     """
-    inside = sorted(
-        (size / reference.size, exact) for exact, size in points if exact > reference.exact and size < reference.size
-    )
-    area, best = 0.0, reference.exact
-    for i, (size, exact) in enumerate(inside):
-        best = max(best, exact)
-        following = inside[i + 1][0] if i + 1 < len(inside) else 1.0
-        area += (following - size) * (best - reference.exact)
-    return area
+    scaled = [(exact, size / reference.size) for exact, size in points]
+    return _hypervolume_2d(scaled, (reference.exact, 1.0), ("maximize", "minimize"))
 
 
 def default_reference(data: StudyData) -> Reference:
@@ -681,48 +650,26 @@ def hypervolume_history(records: Sequence[TrialRecord], reference: Reference) ->
     for count, record in enumerate(finished, start=1):
         if record.is_feasible:
             points.append((record.metric(ACCURACY), record.metric(SIZE)))
-        history.append((count, hypervolume_2d(points, reference)))
+        history.append((count, exact_size_hypervolume(points, reference)))
     return history
 
 
 # ---------------------------------------------------------------- flash against regular
-def _param_key(params: dict) -> str:
-    return json.dumps({k: v for k, v in sorted(params.items()) if k not in BUDGET_PARAMS}, sort_keys=True, default=str)
+MEASURED = (FRONTIER, DOMINATED, BELOW_THRESHOLD)
 
 
 def flash_regular_pairs(flash: Sequence[TrialRecord], regular: Sequence[TrialRecord]) -> list[tuple[TrialRecord, TrialRecord]]:
-    """Each regular trial with the flash trial it re-ran.
-
-    Linked by a user attribute naming the flash trial when the search wrote one, else by equal
-    parameters (budget parameters such as epochs ignored). Failed trials on either side are left out.
-    """
-    by_number = {r.number: r for r in flash}
-    by_params: dict[str, TrialRecord] = {}
-    for record in flash:
-        by_params.setdefault(_param_key(record.params), record)
-    pairs = []
-    for record in regular:
-        source = None
-        for attr in FLASH_LINK_ATTRS:
-            if isinstance(record.user_attrs.get(attr), int):
-                source = by_number.get(record.user_attrs[attr])
-                break
-        if source is None:
-            source = by_params.get(_param_key(record.params))
-        if source is not None and record.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD) and source.category in (
-            FRONTIER, DOMINATED, BELOW_THRESHOLD
-        ):
-            pairs.append((source, record))
-    return pairs
+    """Each measured regular trial with the measured flash trial of the same student (the search's pairing,
+    :func:`search.domain.pair_flash_regular`)."""
+    return pair_flash_regular([r for r in flash if r.category in MEASURED], [r for r in regular if r.category in MEASURED])
 
 
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rank correlation; None with fewer than 3 pairs or a constant side."""
-    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
-        return None
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(xs, ys).statistic)
+def flash_regular_correlation(data: "StudyData") -> tuple[str, list[tuple[TrialRecord, TrialRecord]], float | None]:
+    """(metric, pairs, Spearman rho) of flash against regular, as ``pareto.json`` computes it."""
+    metric = correlation_metric([o.metric for o in data.objectives])
+    pairs = [(f, r) for f, r in flash_regular_pairs(data.records("flash"), data.records("regular"))
+             if f.metric(metric) is not None and r.metric(metric) is not None]
+    return metric, pairs, spearman([f.metric(metric) for f, _ in pairs], [r.metric(metric) for _, r in pairs])
 
 
 # ---------------------------------------------------------------- parameter importance
@@ -744,17 +691,17 @@ def parameter_importances(data: StudyData, stage: str) -> dict[str, dict[str, fl
     result: dict[str, dict[str, float] | str] = {}
     if len(records) < MIN_IMPORTANCE_TRIALS:
         note = f"only {len(records)} completed trial(s) in the {stage} stage; importances need at least {MIN_IMPORTANCE_TRIALS}"
-        return {o.name: note for o in data.objectives}
+        return {o.metric: note for o in data.objectives}
     for objective in data.objectives:
-        usable = [r for r in records if r.metric(objective.name) is not None and r.distributions]
+        usable = [r for r in records if r.metric(objective.metric) is not None and r.distributions]
         if len(usable) < MIN_IMPORTANCE_TRIALS:
-            result[objective.name] = f"only {len(usable)} trial(s) measured {objective.name}"
+            result[objective.metric] = f"only {len(usable)} trial(s) measured {objective.metric}"
             continue
         study = optuna.create_study(direction="minimize")
         sign = -1.0 if objective.maximize else 1.0
         study.add_trials(
             optuna.trial.create_trial(
-                value=sign * r.metric(objective.name), params=r.params, distributions=r.distributions
+                value=sign * r.metric(objective.metric), params=r.params, distributions=r.distributions
             )
             for r in usable
         )
@@ -763,7 +710,7 @@ def parameter_importances(data: StudyData, stage: str) -> dict[str, dict[str, fl
                 warnings.simplefilter("ignore")
                 importances = optuna.importance.get_param_importances(study)
         except Exception as error:  # optuna raises several types for degenerate studies
-            result[objective.name] = f"could not compute importances: {error}"
+            result[objective.metric] = f"could not compute importances: {error}"
             continue
-        result[objective.name] = {k: float(v) for k, v in importances.items()} or "no parameter varied"
+        result[objective.metric] = {k: float(v) for k, v in importances.items()} or "no parameter varied"
     return result

@@ -28,11 +28,10 @@ from paretodistill.report.frontier import (
     comparison_table,
     default_reference,
     describe_split,
-    flash_regular_pairs,
+    flash_regular_correlation,
     hypervolume_history,
     load_study_dir,
     parameter_importances,
-    spearman,
 )
 
 esc = html.escape
@@ -199,7 +198,7 @@ def overview_section(data: StudyData, page: Page) -> None:
     baseline = data.baseline
     pairs = [
         ("study", esc(f"{data.name} ({', '.join(f'{data.name}-{s}' for s in data.studies)})")),
-        ("objectives", esc(", ".join(f"{o.name} ({o.direction})" for o in data.objectives))),
+        ("objectives", esc(", ".join(f"{o.metric} ({o.direction})" for o in data.objectives))),
         ("thresholds", esc("; ".join(
             f"{stage}: " + (" and ".join(b.describe() for b in data.bounds_of(stage)) or "none") for stage in data.stages))),
         ("split", _split_text(data.split)),
@@ -377,14 +376,10 @@ def progress_section(data: StudyData, page: Page) -> None:
             "means the search stopped finding better students.</p>")
     body += page.figure(figures.hypervolume_figure(histories, reference), "hypervolume")
     if "flash" in data.stages and "regular" in data.stages:
-        pairs = flash_regular_pairs(data.records("flash"), data.records("regular"))
-        rho = spearman([f.metric(ACCURACY) for f, _ in pairs], [r.metric(ACCURACY) for _, r in pairs])
+        metric, pairs, rho = flash_regular_correlation(data)
         body += "<h3>Flash against regular</h3>"
-        recorded = (data.pareto or {}).get("flash_regular_spearman")
-        text = f"{len(pairs)} regular trials matched to the flash trial they re-ran"
-        text += f"; Spearman ρ of exact = {rho:.3f}" if rho is not None else "; too few pairs for a rank correlation"
-        if recorded is not None:
-            text += f" (pareto.json records {recorded:.3f})"
+        text = f"{len(pairs)} students completed in both stages (same parameters, budget aside)"
+        text += f"; Spearman ρ of {metric} = {rho:.3f}" if rho is not None else "; too few pairs for a rank correlation"
         body += f"<p>{esc(text)}. A high ρ means the short flash budget ranks students as the full budget does.</p>"
         body += page.figure(figures.flash_regular_figure(pairs, rho), "flash-regular")
     page.add("progress", "Search progress", body)

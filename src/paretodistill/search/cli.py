@@ -57,7 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from paretodistill.search.stages import study_status
+    from paretodistill.search.status import study_status
 
     print(study_status(args.study_dir))
     return 0

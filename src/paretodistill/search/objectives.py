@@ -68,6 +68,10 @@ class Objective:
         """+1 where larger is better."""
         return 1.0 if self.direction == "maximize" else -1.0
 
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
     def worst(self, values: Iterable[float]) -> float:
         values = list(values)
         return min(values) if self.direction == "maximize" else max(values)
@@ -235,6 +239,14 @@ def _as_minimization(points: Sequence[Sequence[float]], directions: Sequence[str
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` dominates ``b`` (both as minimization)."""
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def dominates_in(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """``a`` is at least as good as ``b`` on every objective and better on one (values in objective order)."""
+    if len(a) != len(directions) or len(b) != len(directions):
+        raise ValueError(f"dominates_in: {len(directions)} objectives, points {list(a)} and {list(b)}")
+    x, y = _as_minimization([a, b], directions)
+    return dominates(x, y)
 
 
 def nondominated_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:

@@ -36,7 +36,22 @@ from typing import Any, Callable
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, build_section
 from paretodistill.errors import ConfigError
+from paretodistill.search.domain import (
+    FLASH,
+    REGULAR,
+    SEARCH_STAGES,
+    STAGES,
+    correlation_metric,
+    frontier_stage,
+    pair_flash_regular,
+    redact_url,
+    spearman,
+    split_description,
+    stage_study_name,
+    storage_url,
+)
 from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.pareto import build_pareto
 from paretodistill.search.runner import DEFAULT_TRIAL_FUNCTION
 
 SEARCH_KEYS = {
@@ -191,18 +206,6 @@ def _check_budget_against_space(budget: dict, names: list[str], where: str) -> N
             raise ConfigError(f"{where}: {dotted} is set by the budget but {targets[dotted]!r} is searched; drop one")
 
 
-def describe_split(config: ExperimentConfig) -> dict:
-    data = config.data
-    return {
-        "split_file": data.split_file,
-        "split_seed": data.split_seed,
-        "fractions": dict(zip(("train", "validation", "test"), data.fractions)),
-        "use_split_train": data.use_split_train,
-        "extra_train_files": list(data.extra_train_files),
-        "max_eval_articles": data.max_eval_articles,
-    }
-
-
 def _found_split(trials) -> dict | None:
     """The ``split.json`` a trial wrote (its trial folder or checkpoint), if any."""
     for t in trials:
@@ -240,17 +243,6 @@ def select_candidates(trials, objectives: ObjectiveSet, k: int) -> list:
     return chosen
 
 
-def spearman(pairs: list[tuple[float, float]]) -> float | None:
-    """Rank correlation of (flash, regular) pairs; None for fewer than 3 (two points always give
-    +-1, which says nothing) or a constant side."""
-    if len(pairs) < 3:
-        return None
-    from scipy.stats import spearmanr
-
-    value = spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
-    return None if value is None or not math.isfinite(float(value)) else round(float(value), 6)
-
-
 # ---------------------------------------------------------------- the search
 def run_search(
     config: ExperimentConfig,
@@ -272,7 +264,6 @@ def run_search(
         make_sampler,
         open_storage,
         open_study,
-        storage_url,
     )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -301,7 +292,7 @@ def run_search(
     (study_dir / "search.json").write_text(json.dumps({"name": settings.name, "storage": url}, indent=1) + "\n")
     storage = open_storage(url, settings.heartbeat_interval, settings.grace_period)
     token = uuid.uuid4().hex
-    split = describe_split(config)
+    split = split_description(config)
     space_dict = space.to_dict()
     distributions = space.distributions()
 
@@ -445,167 +436,3 @@ def _enqueue_candidates(regular, candidates) -> int:
                 user_attrs={"flash_trial": t.number, "flash_metrics": t.user_attrs.get("metrics", {})},
             )
     return len(finished_ids | {t.number for t in candidates})
-
-
-# ---------------------------------------------------------------- pareto.json
-def _load(storage, name: str, stage: str):
-    import optuna
-
-    from paretodistill.search.study import stage_study_name
-
-    names = {s.study_name for s in storage.get_all_studies()}
-    study_name = stage_study_name(name, stage)
-    if study_name not in names:
-        return None
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
-def _entry(t, stage: str, objectives: ObjectiveSet) -> dict:
-    from paretodistill.search.study import objective_values
-
-    entry = {
-        "stage": stage,
-        "trial_number": t.number,
-        "params": dict(t.params),
-        "objective_values": dict(zip(objectives.metric_names, objective_values(t, objectives))),
-        "validation": t.user_attrs.get("metrics", {}),
-        "test": t.user_attrs.get("test_metrics"),
-        "checkpoint": t.user_attrs.get("checkpoint"),
-        "trial_dir": t.user_attrs.get("trial_dir"),
-    }
-    if "flash_trial" in t.user_attrs:
-        entry["flash_trial"] = t.user_attrs["flash_trial"]
-    return entry
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
-
-
-def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives: ObjectiveSet,
-                 candidates: list, split: dict, url: str) -> dict:
-    """The ``pareto.json`` document (see the study-directory contract in the package docs)."""
-    from optuna.trial import TrialState
-
-    from paretodistill.search.study import counts, frontier
-
-    studies = {stage: _load(storage, name, stage) for stage in ("flash", "regular", "baseline")}
-    trials = {stage: (s.get_trials(deepcopy=False) if s is not None else []) for stage, s in studies.items()}
-    regular_complete = [t for t in trials["regular"] if t.state == TrialState.COMPLETE]
-    if regular_complete:
-        frontier_stage, front = "regular", frontier(trials["regular"], objectives)
-    else:
-        frontier_stage, front = "flash", frontier(trials["flash"], flash_objectives)
-
-    metric = "exact" if "exact" in objectives.metric_names or not objectives.metric_names else objectives.metric_names[0]
-    flash_by_number = {t.number: t for t in trials["flash"]}
-    pairs, rows = [], []
-    candidate_ids = {t.number for t in candidates}
-    for t in regular_complete:
-        number = t.user_attrs.get("flash_trial")
-        source = flash_by_number.get(number)
-        if number not in candidate_ids or source is None or source.state != TrialState.COMPLETE:
-            continue
-        a, b = (source.user_attrs.get("metrics") or {}).get(metric), (t.user_attrs.get("metrics") or {}).get(metric)
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            pairs.append((float(a), float(b)))
-            rows.append({"flash_trial": number, "regular_trial": t.number, "flash": a, "regular": b})
-
-    baseline = None
-    finished_baseline = [t for t in trials["baseline"] if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
-    if finished_baseline:
-        chosen = ([t for t in finished_baseline if t.state == TrialState.COMPLETE] or finished_baseline)[-1]
-        baseline = {
-            **_entry(chosen, "baseline", objectives),
-            "name": chosen.user_attrs.get("baseline"),
-            "status": "ok" if chosen.state == TrialState.COMPLETE else "failed",
-            "failure_kind": chosen.user_attrs.get("failure_kind"),
-            "failure_reason": chosen.user_attrs.get("failure_reason"),
-        }
-        if chosen.state != TrialState.COMPLETE:
-            baseline["objective_values"] = None
-    return {
-        "study": name,
-        "storage": _redact(url),
-        "objectives": objectives.describe_objectives(),
-        "thresholds": objectives.describe_thresholds(),
-        "flash_thresholds": flash_objectives.describe_thresholds(),
-        "split": split,
-        "frontier_stage": frontier_stage,
-        "frontier": [_entry(t, frontier_stage, objectives) for t in front],
-        "baseline": baseline,
-        "candidates": [t.number for t in candidates],
-        "flash_regular_spearman": spearman(pairs),
-        "spearman_metric": metric,
-        "flash_regular_pairs": rows,
-        "counts": {stage: counts(ts) for stage, ts in trials.items() if studies[stage] is not None},
-        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-# ---------------------------------------------------------------- status
-def study_status(study_dir: str | Path) -> str:
-    """Where a search stands, per stage: counts, failures with reasons, frontier, best trials."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from paretodistill.search.study import counts, frontier, is_interrupted, open_storage
-
-    study_dir = Path(study_dir)
-    meta_file = study_dir / "search.json"
-    if not meta_file.is_file():
-        raise ConfigError(f"{study_dir}: no search.json here; is this a study directory written by paretodistill search?")
-    meta = json.loads(meta_file.read_text())
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(meta["storage"])
-    lines = [f"search {meta['name']!r} in {study_dir} ({_redact(meta['storage'])})"]
-    for stage in ("flash", "regular", "baseline"):
-        study = _load(storage, meta["name"], stage)
-        if study is None:
-            lines.append(f"{stage:9s}not started")
-            continue
-        objectives = ObjectiveSet.from_search(
-            {"objectives": study.user_attrs.get("objectives"), "thresholds": _thresholds_back(study.user_attrs.get("thresholds"))}
-        )
-        trials = study.get_trials(deepcopy=False)
-        c = counts(trials)
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(c["failed_kinds"].items()))
-        waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
-        lines.append(
-            f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
-            f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{waiting}"
-        )
-        for t in [t for t in trials if t.state == TrialState.FAIL][-5:]:
-            tag = "interrupted" if is_interrupted(t) else (t.user_attrs.get("failure_kind") or "error")
-            step = t.user_attrs.get("failure_step")
-            reason = (t.user_attrs.get("failure_reason") or "").splitlines()[:1]
-            lines.append(f"{'':9s}  #{t.number} {tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}")
-        front = frontier(trials, objectives)
-        lines.append(f"{'':9s}frontier {len(front)} (thresholds {objectives.describe_thresholds() or 'none'})")
-        for t in front[:8]:
-            shown = ", ".join(f"{m} {_fmt(m, v)}" for m, v in zip(objectives.metric_names, t.values))
-            test = t.user_attrs.get("test_metrics") or {}
-            extra = f" | test exact {test['exact']:.4g}" if isinstance(test.get("exact"), (int, float)) else ""
-            origin = f" (flash #{t.user_attrs['flash_trial']})" if "flash_trial" in t.user_attrs else ""
-            lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
-    pareto = study_dir / "pareto.json"
-    if pareto.is_file():
-        doc = json.loads(pareto.read_text())
-        lines.append(
-            f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
-            f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}"
-        )
-    else:
-        lines.append("pareto.json: not written yet")
-    return "\n".join(lines)
-
-
-def _thresholds_back(described: dict | None) -> dict:
-    return {metric: text for metric, text in (described or {}).items()}
-
-
-def _fmt(metric: str, value: float) -> str:
-    return f"{value / 1e6:.2f}M" if metric == "num_parameters" else f"{value:.4g}"

@@ -51,29 +51,18 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.errors import ConfigError
+from paretodistill.search.domain import stage_study_name
 from paretodistill.search.objectives import MetricError, ObjectiveSet, nondominated_ranks
 from paretodistill.trial import TrialResult
 
 _logger = logging.getLogger("paretodistill.search")
 
-STUDY_DB = "study.db"
-STAGES = ("flash", "regular", "baseline")
 SAMPLERS = ("gp", "tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted"
 _CONSTRAINT_PREFIX = "constraints"
 
 
-def stage_study_name(name: str, stage: str) -> str:
-    return f"{name}-{stage}"
-
-
 # ---------------------------------------------------------------- storage
-def storage_url(study_dir: str | Path, configured: str | None = None) -> str:
-    if configured:
-        return configured
-    return f"sqlite:///{Path(study_dir).resolve() / STUDY_DB}"
-
-
 class _SqliteConnect:
     """SQLite connections in WAL mode with ``synchronous=NORMAL``.
 
@@ -628,6 +617,14 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
 
 
 # ---------------------------------------------------------------- reading a study
+def load_stage(storage, name: str, stage: str) -> optuna.Study | None:
+    """The study of one stage of the search ``name``, or None when that stage never started."""
+    study_name = stage_study_name(name, stage)
+    if study_name not in {s.study_name for s in storage.get_all_studies()}:
+        return None
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
 def counts(trials: Iterable[FrozenTrial]) -> dict:
     """Complete / failed / interrupted / running / waiting, and failures by kind."""
     result = {"complete": 0, "failed": 0, "interrupted": 0, "running": 0, "waiting": 0, "failed_kinds": {}}

@@ -1,0 +1,72 @@
+"""``paretodistill status``: where a search stands, as text, from its study directory alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from paretodistill.errors import ConfigError
+from paretodistill.search.domain import STAGES, read_search_meta, redact_url
+from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.study import counts, frontier, is_interrupted, load_stage, open_storage
+
+
+def study_status(study_dir: str | Path) -> str:
+    """Where a search stands, per stage: counts, failures with reasons, frontier, best trials."""
+    study_dir = Path(study_dir)
+    meta = read_search_meta(study_dir)
+    if meta is None:
+        raise ConfigError(f"{study_dir}: no search.json here; is this a study directory written by paretodistill search?")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(meta["storage"])
+    lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(meta['storage'])})"]
+    for stage in STAGES:
+        study = load_stage(storage, meta["name"], stage)
+        if study is None:
+            lines.append(f"{stage:9s}not started")
+            continue
+        objectives = ObjectiveSet.from_search(
+            {"objectives": study.user_attrs.get("objectives"), "thresholds": _thresholds_back(study.user_attrs.get("thresholds"))}
+        )
+        trials = study.get_trials(deepcopy=False)
+        c = counts(trials)
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(c["failed_kinds"].items()))
+        waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
+        lines.append(
+            f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
+            f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{waiting}"
+        )
+        for t in [t for t in trials if t.state == TrialState.FAIL][-5:]:
+            tag = "interrupted" if is_interrupted(t) else (t.user_attrs.get("failure_kind") or "error")
+            step = t.user_attrs.get("failure_step")
+            reason = (t.user_attrs.get("failure_reason") or "").splitlines()[:1]
+            lines.append(f"{'':9s}  #{t.number} {tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}")
+        front = frontier(trials, objectives)
+        lines.append(f"{'':9s}frontier {len(front)} (thresholds {objectives.describe_thresholds() or 'none'})")
+        for t in front[:8]:
+            shown = ", ".join(f"{m} {_fmt(m, v)}" for m, v in zip(objectives.metric_names, t.values))
+            test = t.user_attrs.get("test_metrics") or {}
+            extra = f" | test exact {test['exact']:.4g}" if isinstance(test.get("exact"), (int, float)) else ""
+            origin = f" (flash #{t.user_attrs['flash_trial']})" if "flash_trial" in t.user_attrs else ""
+            lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
+    pareto = study_dir / "pareto.json"
+    if pareto.is_file():
+        doc = json.loads(pareto.read_text())
+        lines.append(
+            f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
+            f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}"
+        )
+    else:
+        lines.append("pareto.json: not written yet")
+    return "\n".join(lines)
+
+
+def _thresholds_back(described: dict | None) -> dict:
+    return {metric: text for metric, text in (described or {}).items()}
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{value / 1e6:.2f}M" if metric == "num_parameters" else f"{value:.4g}"
