@@ -17,8 +17,8 @@ import contextlib
 import hashlib
 import importlib.util
 import io
-import os
 import json
+import os
 import random
 import shlex
 import subprocess
@@ -187,7 +187,8 @@ def main() -> int:
         "breakdown after printing 'Missing prediction for ...'), so the port is compared with the "
         "official script run on the dev set restricted to the predicted questions.\n"
     )
-    print("| kind | na-prob | thresh | official run on | keys equal | max abs diff | per-question equal | exact | f1 | best_f1 | official s | port s |")
+    print("| kind | na-prob | thresh | official run on | keys equal | max abs diff | per-question equal "
+          "| exact | f1 | best_f1 | official s | port s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     official_mod = load_official_module()
 

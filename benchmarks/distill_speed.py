@@ -58,8 +58,12 @@ from paretodistill.distill.objective import DistillationObjective  # noqa: E402
 from paretodistill.distill.presets import tiny_teacher  # noqa: E402
 from paretodistill.distill.run import teacher_tokenizer  # noqa: E402
 from paretodistill.distill.teacher_cache import cached_teacher_logits  # noqa: E402
-from paretodistill.evaluation.inference import autocast_context  # noqa: E402
-from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16  # noqa: E402
+from paretodistill.hardware.device import (  # noqa: E402
+    autocast_context,  # noqa: E402
+    device_name,
+    pick_device,
+    supports_fast_bf16,
+)
 from paretodistill.models.loading import load_qa_model  # noqa: E402
 from paretodistill.models.student import StudentArchitecture, build_student  # noqa: E402
 from paretodistill.training.batching import Batch, collate, training_batches  # noqa: E402

@@ -34,10 +34,10 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
 from paretodistill.errors import ConfigError
-from paretodistill.search.study import (FailureAwareSampler, _param_key, _StudyView, grid_values, is_interrupted,
-                                        make_sampler, record_result)
+from paretodistill.search import optuna_adapter
+from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
+from paretodistill.search.study import FailureAwareSampler, _param_key, _StudyView, grid_values, is_interrupted, make_sampler, record_result
 from paretodistill.trial import TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -155,12 +155,11 @@ def hypervolume(points: list[list[float]], ref: list[float], objectives: Objecti
     if len(ref) == 2:
         return hypervolume_2d(points, ref, objectives.directions)
     import numpy as np
-    from optuna._hypervolume import compute_hypervolume
 
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in objectives.directions])
     loss = np.array(points) * signs
     inside = np.all(loss < np.array(ref) * signs, axis=1)
-    return float(compute_hypervolume(loss[inside], np.array(ref) * signs)) if inside.any() else 0.0
+    return optuna_adapter.hypervolume(loss[inside], np.array(ref) * signs) if inside.any() else 0.0
 
 
 # ---------------------------------------------------------------- an experiment: milder failure values
@@ -168,10 +167,9 @@ class _MedianFailureView(_StudyView):
     """The search's view of the study, except that a failed trial carries the median objective values of
     the completed ones instead of the worst (its violated ``failed`` constraint is unchanged)."""
 
-    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
-        trials = super()._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        failed = {t.number for t in self._study._get_trials(deepcopy=False, use_cache=use_cache)
-                  if t.state == TrialState.FAIL}
+    def sampler_trials(self, stored, use_cache: bool):
+        trials = super().sampler_trials(stored, use_cache)
+        failed = {t.number for t in stored if t.state == TrialState.FAIL}
         complete = [t for t in trials if t.number not in failed and t.state == TrialState.COMPLETE]
         if not complete:
             return trials
@@ -322,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.synthetic:
         study = synthetic_table(args.table_out)
-        url, name = args.table_out, study.study_name
+        url = args.table_out
         table = Table(study.get_trials(deepcopy=False), dict(study.get_trials()[0].distributions),
                       ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
                                                 "thresholds": study.user_attrs["thresholds"]}))

@@ -116,6 +116,87 @@ class LatencySettings:
     threads: int | None = None
 
 
+SAMPLERS = ("gp", "tpe", "nsga2", "random", "grid")
+BACKENDS = ("local", "ray", "inline")
+DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
+
+
+@dataclass(frozen=True)
+class FlashSettings:
+    """The flash stage: many trials on a short budget (config overrides such as ``training.max_steps``)."""
+
+    n_trials: int = 20
+    budget: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, Any] | None = None  # None: the search's thresholds
+    evaluate_test: bool = False
+
+
+@dataclass(frozen=True)
+class RegularSettings:
+    """The regular stage: the ``top_k`` best flash candidates again, on the full budget."""
+
+    top_k: int = 3
+    budget: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Resources of one Ray trial task (None: Ray's default)."""
+
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+
+    def options(self) -> dict[str, float]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The ``[search]`` table. Objectives, thresholds and space stay text here: the search turns
+    them into its own types (:mod:`paretodistill.search.objectives`, ``search.space``)."""
+
+    name: str = "study"
+    storage: str | None = None  # a database URL; None: STUDY_DIR/study.db
+    sampler: str = "gp"
+    seed: int = 0
+    n_startup_trials: int = 10
+    dedupe: bool = True
+    trial_function: str = DEFAULT_TRIAL_FUNCTION
+    workers: int = 1
+    backend: str = "local"
+    address: str | None = None  # a Ray cluster
+    ray: RaySettings = field(default_factory=RaySettings)
+    heartbeat_interval: int = 30
+    grace_period: int = 120
+    flash: FlashSettings = field(default_factory=FlashSettings)
+    regular: RegularSettings = field(default_factory=RegularSettings)
+    baseline: str | dict[str, Any] | None = None  # a named baseline or a table of parameters
+    objectives: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
+    thresholds: dict[str, Any] = field(default_factory=lambda: {"exact": 50.0})
+    space_preset: str | None = None
+    space: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"search.name: expected a plain name, got {self.name!r}")
+        for key, value, minimum in (
+            ("search.seed", self.seed, 0), ("search.n_startup_trials", self.n_startup_trials, 1),
+            ("search.workers", self.workers, 1), ("search.heartbeat_interval", self.heartbeat_interval, 1),
+            ("search.grace_period", self.grace_period, 1), ("search.flash.n_trials", self.flash.n_trials, 0),
+            ("search.regular.top_k", self.regular.top_k, 0),
+        ):
+            if value < minimum:
+                raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"search.sampler: unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"search.backend: unknown backend {self.backend!r}; expected local, ray or inline")
+        if ":" not in self.trial_function:
+            raise ConfigError(f"search.trial_function: expected 'module:function', got {self.trial_function!r}")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ConfigError("search.grace_period must exceed search.heartbeat_interval (a live trial would look dead)")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     data: DataSettings = field(default_factory=DataSettings)
@@ -124,7 +205,7 @@ class ExperimentConfig:
     training: TrainSettings = field(default_factory=TrainSettings)
     distillation: DistillSettings = field(default_factory=DistillSettings)
     latency: LatencySettings = field(default_factory=LatencySettings)
-    search: dict[str, Any] = field(default_factory=dict)  # read by paretodistill.search
+    search: SearchSettings = field(default_factory=SearchSettings)
     device: str = "auto"
     threads: int | None = None
     cache_dir: str | None = None
@@ -264,9 +345,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML ({error})") from None
     values = apply_overrides(values, overrides)
-    config = build_section(ExperimentConfig, values)
+    config = build_section(ExperimentConfig, _lowercase_choices(values))
     config.data.features.validate()
+    config.search.validate()
     return config
+
+
+def _lowercase_choices(values: dict) -> dict:
+    """``search.sampler`` and ``search.backend`` are names; ``GP`` means ``gp``, as it always did."""
+    search = values.get("search")
+    if not isinstance(search, dict):
+        return values
+    search = {k: v.lower() if k in ("sampler", "backend") and isinstance(v, str) else v for k, v in search.items()}
+    return {**values, "search": search}
 
 
 def _merge(base: dict, update: dict) -> dict:

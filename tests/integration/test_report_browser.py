@@ -106,8 +106,7 @@ def page_state(profile: Path, page: Path) -> PageState:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    from paretodistill.report.analysis import write_analysis
-    from paretodistill.report.html import build_report
+    from paretodistill.report.html import build_report, write_analysis
 
     directory = fx.demo_study(tmp_path_factory.mktemp("study"))
     write_analysis(fx.demo_analysis(), directory / "analysis" / "made-up")

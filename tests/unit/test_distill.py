@@ -20,7 +20,7 @@ from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss, soft_loss
 from paretodistill.distill.objective import DistillationObjective, layer_pairs
 from paretodistill.distill.presets import sigopt_baseline, smoke_config, tiny_teacher
-from paretodistill.distill.run import FAILURE_FILE, METRICS_FILE, load_trial, run_trial
+from paretodistill.distill.run import FAILURE_FILE, METRICS_FILE, Stage, _classify, load_trial, run_trial, searched_parameters
 from paretodistill.distill.teacher_cache import TeacherLogits, cached_teacher_logits
 from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
@@ -267,7 +267,8 @@ def test_smoke_trial_is_ok_and_its_checkpoint_reloads(smoke_result, prepared, co
     trial_dir = Path(result.checkpoint).parent
     record = json.loads((trial_dir / METRICS_FILE).read_text())
     assert record["device"] and record["split"]["validation"] and record["config"]["student"]["num_layers"] == 1
-    assert record["parameters"]["heads_per_layer"] == 2 and record["params"] == {}
+    assert record["parameters"]["heads_per_layer"] == 2 and record["searched"] == []
+    assert "params" not in record  # one record of the parameters (issue 11); searched_parameters reads both forms
     assert (trial_dir / "curve.json").exists() and not (trial_dir / FAILURE_FILE).exists()
     assert load_trial(trial_dir).metrics["f1"] == result.metrics["f1"]
     json.dumps(result.to_dict())  # plain data: crosses process boundaries
@@ -357,7 +358,8 @@ def test_distill_command_smoke_preset_needs_only_data(teacher_dir, cache_dir, tm
     from paretodistill.cli import main
 
     out = tmp_path / "run"
-    status = main(["distill", "--preset", "smoke", "--data", str(DATA), "--out", str(out), "--cache-dir", str(cache_dir), *sum((["--set", o] for o in FAST), [])])
+    status = main(["distill", "--preset", "smoke", "--data", str(DATA), "--out", str(out), "--cache-dir", str(cache_dir),
+                   *sum((["--set", o] for o in FAST), [])])
     assert status == 0
     assert (out / METRICS_FILE).exists() and (out / "checkpoint" / "config.json").exists()
     assert str(out / METRICS_FILE) in capsys.readouterr().out
@@ -382,3 +384,20 @@ def test_distill_command_recipe_then_set_overrides(teacher_dir, cache_dir, tmp_p
     assert config["training"]["learning_rate"] == 5e-5 and config["training"]["epsilon"] == 9.98e-09
     assert config["training"]["train_batch_size"] == 8 and config["training"]["max_steps"] == 4
     assert config["student"]["num_layers"] == 1 and config["student"]["attention_dropout"] == 0.1
+
+
+def test_searched_parameters_of_new_and_old_records():
+    new = {"parameters": {"num_layers": 2, "learning_rate": 1e-4, "temperature": 2.0}, "searched": ["num_layers"]}
+    old = {"params": {"num_layers": 2}, "parameters": {"num_layers": 2, "learning_rate": 1e-4}}
+    assert searched_parameters(new) == searched_parameters(old) == {"num_layers": 2}
+    assert searched_parameters({"status": "ok"}) == {}
+
+
+def test_failure_kind_depends_on_the_stage_not_its_wording():
+    from paretodistill.errors import ModelMismatchError
+
+    mismatch = ModelMismatchError("3 heads of 12 do not divide")
+    assert _classify(mismatch, Stage.BUILDING_STUDENT) == "impossible_architecture"
+    assert _classify(mismatch, Stage.LOADING_TEACHER) == "error"
+    assert _classify(KeyboardInterrupt(), Stage.TRAINING) == "interrupted"
+    assert Stage.BUILDING_STUDENT.value == "building the student"  # the words a failure reason shows

@@ -10,22 +10,21 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-
 from paretodistill.data.squad import parse_squad  # noqa: E402
 from paretodistill.evaluation.squad_metric import evaluate  # noqa: E402
+from paretodistill.recipes.analyze import analyze  # noqa: E402
 from paretodistill.report.analysis import (  # noqa: E402
     LABEL_HAS_ANSWER,
     LABEL_HAS_NO_ANSWER,
     MOSTLY_CORRECT,
     MOSTLY_WRONG,
-    analyze,
     analyze_predictions,
     categorize,
     content_tokens,
     is_mostly_correct,
     snippet,
-    write_analysis,
 )
+from paretodistill.report.html import write_analysis  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def test_spans_from_several_windows_and_the_lowest_null_score():
 def test_threshold_turns_answers_into_no_answer_and_files_are_official(tmp_path):
     features = make_features([(0, ONE_WINDOW), (1, ONE_WINDOW)])
     other = Example("r", "T", CONTEXT, "?", (), True)
-    start = np.zeros(14, np.float32); end = np.zeros(14, np.float32)
+    start, end = np.zeros(14, np.float32), np.zeros(14, np.float32)
     start[3], end[3] = 2.0, 2.0  # q: span score 4, null 0 -> na -4
     start[7], end[7] = 3.0, 3.0  # r: null 6, best span 0 -> na 6
     answers = extract_answers([EXAMPLE, other], features, start, end)
@@ -90,10 +90,10 @@ def test_no_valid_span_means_no_answer_with_a_finite_score():
 
 def test_chosen_threshold_answers_nothing_when_that_is_best(tmp_path):
     """Every score is negative and every answer wrong: the official scan says 0.0, which would answer all."""
+    from conftest import article, qa, write_squad
     from paretodistill.data.squad import load_squad
     from paretodistill.evaluation.inference import score_answers
     from paretodistill.evaluation.postprocess import Answers
-    from conftest import article, qa, write_squad
 
     data = load_squad(write_squad(tmp_path / "d.json", [article("A", CONTEXT, [qa("x", "?"), qa("y", "?")])]))
     answers = Answers(best_span={"x": "aa", "y": "bb"}, na_score={"x": -3.0, "y": -1.0})

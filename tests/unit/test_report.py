@@ -29,7 +29,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-
 from paretodistill.report import frontier as fr  # noqa: E402
 from paretodistill.report.frontier import (  # noqa: E402
     Bound,
@@ -305,10 +304,10 @@ def test_cli_report_command(hand_dir, tmp_path, capsys):
 
 def test_report_of_a_study_written_by_the_real_search(tmp_path):
     """The contract end to end: the search's own writer (with its cheap fake trial) -> this report."""
-    stages = pytest.importorskip("paretodistill.search.stages")
-    pytest.importorskip("search_fakes")
+    import search_fakes  # noqa: F401  (the trial function below; an import error fails the test, never skips it)
     from paretodistill.config import load_config
     from paretodistill.report.html import build_report
+    from paretodistill.search import stages
 
     search = {
         "name": "t", "sampler": "tpe", "seed": 1, "n_startup_trials": 4, "backend": "inline",

@@ -16,13 +16,12 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes
 
 import search_fakes  # noqa: E402,F401  (importable here, so the trial_function paths below resolve)
-
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
 from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
 from paretodistill.search.space import build_space  # noqa: E402
-from paretodistill.search.stages import SearchSettings, run_search, select_candidates  # noqa: E402
+from paretodistill.search.stages import run_search, select_candidates  # noqa: E402
 from paretodistill.search.status import study_status  # noqa: E402
 from paretodistill.search.study import (  # noqa: E402
     INTERRUPTED,
@@ -34,6 +33,7 @@ from paretodistill.search.study import (  # noqa: E402
     recover_interrupted,
     sampler_view_of,
 )
+from paretodistill.search.worker import WorkerSpec  # noqa: E402
 from paretodistill.trial import TrialResult  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -181,8 +181,8 @@ def _flash(root, kind, n, startup, *, seed=3, learn=True, trial_function="search
     values = config.to_dict()
     drive(study, stage="flash", n_target=n, distributions=space.distributions(), backend=InlineBackend(),
           objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
-          make_spec=lambda t: {"params": t.params, "config": values, "trial_dir": str(root / f"{kind}-{t.number}"),
-                               "trial_function": trial_function})
+          make_spec=lambda t: WorkerSpec("flash", t.number, t.params, values, str(root / f"{kind}-{t.number}"),
+                                         trial_function=trial_function))
     return study
 
 
@@ -271,8 +271,8 @@ def test_failed_configurations_are_not_proposed_again(tmp_path):
     values = config.to_dict()
     drive(study, stage="flash", n_target=12, distributions=space.distributions(), backend=InlineBackend(),
           objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
-          make_spec=lambda t: {"params": t.params, "config": values, "trial_dir": str(tmp_path / str(t.number)),
-                               "trial_function": "search_fakes:failing_trial"})
+          make_spec=lambda t: WorkerSpec("flash", t.number, t.params, values, str(tmp_path / str(t.number)),
+                                         trial_function="search_fakes:failing_trial"))
     trials = study.get_trials()
     keys = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(keys)) == len(keys) == 12
@@ -353,7 +353,7 @@ def test_candidates_come_from_the_feasible_front_then_the_next_ranks(storage):
 )
 def test_settings_are_checked(search, message):
     with pytest.raises(ConfigError, match=message):
-        SearchSettings.from_config(load_config(base={"search": search}))
+        load_config(base={"search": search})
 
 
 def _search_config(tmp_path, **extra):
@@ -425,3 +425,41 @@ def test_status_cli_and_errors(tmp_path, capsys):
     assert "no search.json" in capsys.readouterr().err
     assert main(["search", "--study", str(tmp_path / "s")]) == 2
     assert "--config" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- errors with reasons
+def test_a_refused_tell_fails_the_trial_with_its_reason(storage, monkeypatch):
+    """Optuna refusing the values must not leave the trial RUNNING: it becomes FAIL and says why."""
+    objectives = _objectives()
+    study, space, _ = _study(storage, objectives)
+    trial = study.ask(space.distributions())
+    real_tell = study.tell
+
+    def tell(trial, values=None, state=None, **kwargs):
+        if values is not None:
+            raise ValueError("values rejected")
+        return real_tell(trial, values, state=state, **kwargs)
+
+    monkeypatch.setattr(study, "tell", tell)
+    frozen = record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": 60, "num_parameters": 5e6}),
+                           objectives)
+    stored = study.get_trials()[trial.number]
+    assert frozen.state == stored.state == TrialState.FAIL
+    assert stored.user_attrs["failure_kind"] == "error"
+    assert "could not be told" in stored.user_attrs["failure_reason"] and "values rejected" in stored.user_attrs["failure_reason"]
+
+
+def test_a_stale_trial_check_that_fails_is_logged(storage, monkeypatch, caplog):
+    from paretodistill.search import study as study_module
+
+    objectives = _objectives()
+    study, space, _ = _study(storage, objectives)
+    study.ask(space.distributions())
+
+    def broken(_study):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(study_module, "stale_trial_ids", broken)
+    with caplog.at_level("WARNING", logger="paretodistill.search"):
+        assert recover_interrupted(study, token="me") == []
+    assert "could not read stale trials" in caplog.text and "database went away" in caplog.text

@@ -15,7 +15,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-
 from paretodistill.report.frontier import flash_regular_correlation, load_study_dir  # noqa: E402
 from paretodistill.search.domain import (  # noqa: E402
     frontier_stage,

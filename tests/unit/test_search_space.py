@@ -151,14 +151,13 @@ def test_shipped_search_configs_load(name, teacher_dir):
     from pathlib import Path
 
     from paretodistill.search.objectives import ObjectiveSet
-    from paretodistill.search.stages import SearchSettings
 
     path = Path(__file__).resolve().parents[2] / "configs" / name
     config = load_config(path, [f'teacher.path="{teacher_dir}"'])
     space = build_space(config)
-    settings = SearchSettings.from_config(config)
-    assert settings.flash_n_trials > 0 and settings.top_k > 0 and settings.flash_budget
-    assert ObjectiveSet.from_search(config.search).describe_thresholds() == {"exact": ">= 50"}
+    settings = config.search
+    assert settings.flash.n_trials > 0 and settings.regular.top_k > 0 and settings.flash.budget
+    assert ObjectiveSet.parse(settings.objectives, settings.thresholds).describe_thresholds() == {"exact": ">= 50"}
     assert space.distributions()["num_layers"].high in (6, 12)
 
 
@@ -166,17 +165,15 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     """The lookup-table search (every parameter categorical, no regular stage) and the baseline run's config."""
     from pathlib import Path
 
-    from paretodistill.search.stages import SearchSettings
-
     configs = Path(__file__).resolve().parents[2] / "configs"
     table = load_config(configs / "table-grid.toml", [f'teacher.path="{teacher_dir}"'])
-    settings = SearchSettings.from_config(table)
-    assert (settings.sampler, settings.top_k, settings.baseline) == ("grid", 0, None)
+    settings = table.search
+    assert (settings.sampler, settings.regular.top_k, settings.baseline) == ("grid", 0, None)
     from paretodistill.search.study import grid_values
 
     grid = 1
     for name, dist in build_space(table).distributions().items():
         grid *= len(grid_values(name, dist))
-    assert grid == settings.flash_n_trials == 128 and table.training.max_steps == 64
+    assert grid == settings.flash.n_trials == 128 and table.training.max_steps == 64
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
     assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")

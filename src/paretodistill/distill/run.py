@@ -33,6 +33,7 @@ import shutil
 import sys
 import time
 import traceback
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,8 +50,8 @@ from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters
-from paretodistill.trial import TrialResult
 from paretodistill.training.loop import TrainingDiverged, train
+from paretodistill.trial import TrialResult
 
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
@@ -60,11 +61,26 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 FALLBACK_TOKENIZER = "minilm"
 
 
+class Stage(Enum):
+    """Where a trial is; a failure's reason names it, and its kind may depend on it."""
+
+    STARTING = "starting"
+    APPLYING_PARAMETERS = "applying the parameters"
+    LOADING_TEACHER = "loading the teacher"
+    BUILDING_STUDENT = "building the student"
+    PREPARING_DATA = "preparing the data"
+    TEACHER_LOGITS = "computing the teacher logits"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    MEASURING_LATENCY = "measuring latency"
+    SAVING = "saving"
+
+
 class _Progress:
     """Where a trial is, so that a failure can say where it happened."""
 
     def __init__(self) -> None:
-        self.stage = "starting"
+        self.stage = Stage.STARTING
         self.objective: DistillationObjective | None = None
         self.curve: list[dict] = []
 
@@ -111,14 +127,14 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-def _classify(error: BaseException, stage: str) -> str:
+def _classify(error: BaseException, stage: Stage) -> str:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     if isinstance(error, TrainingDiverged):
         return "diverged"
     if _is_out_of_memory(error):
         return "out_of_memory"
-    if isinstance(error, ModelMismatchError) and stage == "building the student":
+    if isinstance(error, ModelMismatchError) and stage is Stage.BUILDING_STUDENT:
         return "impossible_architecture"
     return "error"
 
@@ -149,14 +165,15 @@ def run_trial(
     started = time.perf_counter()
     threads = torch.get_num_threads()  # config.threads applies to this trial only
     try:
-        return _run(config, params, trial_dir, evaluate_test, log, progress, started)
+        return _run(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log, progress=progress,
+                    started=started)
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as error:  # noqa: BLE001 -- every failure becomes a result
         kind = _classify(error, progress.stage)
         step = error.step if isinstance(error, TrainingDiverged) else progress.step
         at_step = f" at step {step}" if step is not None else ""
-        reason = f"{type(error).__name__} while {progress.stage}{at_step}: {error} (parameters: {params})"
+        reason = f"{type(error).__name__} while {progress.stage.value}{at_step}: {error} (parameters: {params})"
         details = traceback.format_exc()
     finally:
         torch.set_num_threads(threads)
@@ -177,8 +194,9 @@ def run_trial(
     return result
 
 
-def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, started: float) -> TrialResult:
-    progress.stage = "applying the parameters"
+def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, evaluate_test: bool,
+         log: Callable[[str], None], progress: _Progress, started: float) -> TrialResult:
+    progress.stage = Stage.APPLYING_PARAMETERS
     config = with_parameters(config, params)
     check_distill_settings(config.distillation)
     if config.latency.enabled:
@@ -191,24 +209,24 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     use_bf16 = config.training.bf16 and supports_fast_bf16(device)
     layerwise = needs_teacher_forward(config.distillation)
 
-    progress.stage = "loading the teacher"
+    progress.stage = Stage.LOADING_TEACHER
     tokenizer = teacher_tokenizer(config.teacher.path, log)
     teacher = load_qa_model(config.teacher.path, fast_attention=config.distillation.attention_weight == 0)
     teacher = teacher.to(device).eval()
     check_tokenizer_fits(tokenizer, teacher, "teacher")
-    progress.stage = "building the student"
+    progress.stage = Stage.BUILDING_STUDENT
     architecture = student_architecture(config.student, teacher.config)
     architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
 
-    progress.stage = "preparing the data"
+    progress.stage = Stage.PREPARING_DATA
     data = prepare_data(config.data, tokenizer, config.cache_dir, log)
-    progress.stage = "computing the teacher logits"
+    progress.stage = Stage.TEACHER_LOGITS
     teacher_logits = cached_teacher_logits(
         teacher, data.train_features, config.cache_dir, teacher_dir=config.teacher.path,
         batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
     )
 
-    progress.stage = "building the student"
+    progress.stage = Stage.BUILDING_STUDENT
     student = build_student(teacher, architecture)
     teacher_summary = {
         "path": str(config.teacher.path),
@@ -231,7 +249,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
                                 config.training.eval_batch_size, use_bf16, threshold=0.0)
         return curve_metrics(scored.metrics)
 
-    progress.stage = "training"
+    progress.stage = Stage.TRAINING
     log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
         f"{device_name(device)}, bf16={use_bf16}")
     trained = train(
@@ -245,7 +263,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     progress.objective = None
     final_step = trained.steps
 
-    progress.stage = "evaluating"
+    progress.stage = Stage.EVALUATING
     validation = evaluate_model(student, data.validation, data.validation_features,
                                 config.training.eval_batch_size, use_bf16, threshold=None)
     test = None
@@ -255,7 +273,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
 
     latency = None
     if config.latency.enabled:
-        progress.stage = "measuring latency"
+        progress.stage = Stage.MEASURING_LATENCY
         lat = config.latency
         latency = measure_latency(
             student, batch_size=lat.batch_size,
@@ -285,7 +303,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     result = TrialResult("ok", params, metrics=metrics, curve=trained.curve, test_metrics=test_metrics)
 
     if trial_dir is not None:
-        progress.stage = "saving"
+        progress.stage = Stage.SAVING
         record = {
             "status": "ok",
             **metrics,
@@ -293,8 +311,8 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
             "bf16": use_bf16,
             "latency": latency,
             "test": test_metrics,
-            "params": params,
-            "parameters": effective_parameters(config),
+            "parameters": effective_parameters(config),  # every searchable parameter, as the trial ran
+            "searched": sorted(params),  # which of them the search set
             "config": config.to_dict(),
             "split": data.split.to_dict(),
             "data": data.summary,
@@ -334,6 +352,15 @@ def _save_checkpoint(student, tokenizer, split, record: dict, trial_dir: Path) -
     return final
 
 
+def searched_parameters(record: dict) -> dict[str, Any]:
+    """The parameters the search set, from a trial's ``metrics.json`` (records before issue 11 hold
+    them under ``params``, beside the effective ``parameters``)."""
+    if "params" in record:
+        return dict(record["params"])
+    parameters = record.get("parameters") or {}
+    return {name: parameters[name] for name in record.get("searched", ()) if name in parameters}
+
+
 def load_trial(trial_dir: str | Path) -> TrialResult | None:
     """The outcome recorded in a trial folder: ok (metrics.json), failed (failure.json) or None (unfinished)."""
     trial_dir = Path(trial_dir)
@@ -341,7 +368,7 @@ def load_trial(trial_dir: str | Path) -> TrialResult | None:
         record = json.loads((trial_dir / METRICS_FILE).read_text())
         curve = json.loads((trial_dir / CURVE_FILE).read_text()) if (trial_dir / CURVE_FILE).exists() else []
         numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return TrialResult("ok", record.get("params", {}), metrics=numeric, curve=curve,
+        return TrialResult("ok", searched_parameters(record), metrics=numeric, curve=curve,
                            checkpoint=str(trial_dir / record.get("checkpoint", CHECKPOINT_DIR)),
                            test_metrics=record.get("test"))
     if (trial_dir / FAILURE_FILE).exists():

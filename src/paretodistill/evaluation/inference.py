@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +11,7 @@ from paretodistill.data.features import Features
 from paretodistill.data.squad import SquadData
 from paretodistill.evaluation.postprocess import Answers, extract_answers
 from paretodistill.evaluation.squad_metric import evaluate
+from paretodistill.hardware.device import autocast_context
 from paretodistill.training.batching import collate, evaluation_batches
 
 HEADLINE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
@@ -27,12 +27,6 @@ def no_answer_rate(metrics: dict) -> float:
     """What answering "no answer" to every question scores (exact = F1), in percent: the floor a
     SQuAD 2.0 model has to beat. Read from the official metrics' NoAns_total and total."""
     return 100.0 * float(metrics.get("NoAns_total", 0.0)) / float(metrics["total"])
-
-
-def autocast_context(device: torch.device, bf16: bool):
-    if bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.inference_mode()

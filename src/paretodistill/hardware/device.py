@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,13 @@ def supports_fast_bf16(device: torch.device) -> bool:
     if device.type == "cpu":
         return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
     return False
+
+
+def autocast_context(device: torch.device, bf16: bool):
+    """bf16 autocast on ``device`` when asked (see :func:`supports_fast_bf16`), else a no-op context."""
+    if bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def device_name(device: torch.device) -> str:

@@ -27,8 +27,11 @@ import random
 from pathlib import Path
 from typing import Mapping
 
-from paretodistill.data.squad import Example, SquadData
+from paretodistill.data.splits import ArticleSplit
+from paretodistill.data.squad import Example, SquadData, load_squad
+from paretodistill.errors import ConfigError
 from paretodistill.evaluation.squad_metric import compute_f1, normalize_answer, per_question_scores
+from paretodistill.report.frontier import ReportError
 
 MOSTLY_CORRECT = "mostly_correct"
 MOSTLY_WRONG = "mostly_wrong"
@@ -179,10 +182,6 @@ def analyze_predictions(
 
 def load_part(data_file: str, part: str = "all", split_file: str | None = None, model_dir: str | None = None) -> SquadData:
     """The data (or one split part of it) the predictions were made on; the split defaults to the model's split.json."""
-    from paretodistill.data.splits import ArticleSplit
-    from paretodistill.data.squad import load_squad
-    from paretodistill.errors import ConfigError
-
     data = load_squad(data_file)
     if part == "all":
         return data
@@ -192,78 +191,11 @@ def load_part(data_file: str, part: str = "all", split_file: str | None = None, 
     return ArticleSplit.load(split_path).select(data, part)
 
 
-def analyze(
-    data_file: str,
-    *,
-    model_dir: str | None = None,
-    predictions_file: str | None = None,
-    part: str = "all",
-    split_file: str | None = None,
-    threshold: float | None = None,
-    out_dir: str | Path | None = None,
-    batch_size: int = 64,
-    cache_dir: str | None = None,
-    examples_per_category: int = 6,
-    log=print,
-) -> dict:
-    """Analyse a model (run through ``evaluate_checkpoint``) or a predictions file; write analysis.json/.html to ``out_dir``."""
-    from paretodistill.errors import ConfigError
-
-    if (model_dir is None) == (predictions_file is None):
-        raise ConfigError("give exactly one of --model and --predictions")
-    if predictions_file is not None and threshold is not None:
-        raise ConfigError("--threshold applies to --model only: a predictions file is already thresholded")
-    data = load_part(data_file, part, split_file, model_dir)
-    metrics = None
-    if model_dir is not None:
-        from paretodistill.recipes.evaluate import evaluate_checkpoint
-
-        prediction_dir = Path(out_dir) / "predictions" if out_dir else None
-        if prediction_dir is None:
-            import tempfile
-
-            prediction_dir = Path(tempfile.mkdtemp(prefix="paretodistill-analysis-"))
-        metrics = evaluate_checkpoint(model_dir=model_dir, data_file=data_file, part=part, split_file=split_file,
-                                      threshold=threshold, out_dir=str(prediction_dir), batch_size=batch_size,
-                                      cache_dir=cache_dir, log=log)
-        predictions_file = str(prediction_dir / "predictions.json")
-    predictions = json.loads(Path(predictions_file).read_text())
-    if not isinstance(predictions, dict):
-        raise ConfigError(f"{predictions_file}: expected a JSON object of question id -> answer text")
-    analysis = analyze_predictions(data, predictions, examples_per_category)
-    analysis = {
-        "model": model_dir,
-        "predictions": predictions_file,
-        "data": data.source,
-        "part": part,
-        "threshold": None if metrics is None else metrics.get("na_threshold"),
-        "metrics": metrics,
-        **analysis,
-    }
-    if out_dir is not None:
-        write_analysis(analysis, out_dir)
-    return analysis
-
-
-def write_analysis(analysis: dict, out_dir: str | Path) -> dict[str, Path]:
-    """analysis.json (everything, every error) and analysis.html (a self-contained page)."""
-    from paretodistill.report.html import analysis_page
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"json": out_dir / "analysis.json", "html": out_dir / "analysis.html"}
-    files["json"].write_text(json.dumps(analysis, indent=1, ensure_ascii=False))
-    files["html"].write_text(analysis_page(analysis), encoding="utf-8")
-    return files
-
-
 def load_analysis(path: str | Path) -> dict:
     """An analysis.json, given the file or the folder holding it."""
     path = Path(path)
     if path.is_dir():
         path = path / "analysis.json"
-    from paretodistill.report.frontier import ReportError
-
     if not path.exists():
         raise ReportError(f"{path}: no analysis.json (write one with `paretodistill analyze ... --out DIR`)")
     analysis = json.loads(path.read_text())

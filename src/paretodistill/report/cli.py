@@ -1,9 +1,8 @@
-"""The ``report``, ``analyze`` and ``export`` subcommands; heavy imports stay inside the functions."""
+"""The ``report`` and ``export`` subcommands; heavy imports stay inside the functions."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -11,22 +10,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = build_report(args.directory, args.out, args.analysis or (), args.name)
     print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
-    return 0
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from paretodistill.report.analysis import analyze
-
-    analysis = analyze(
-        args.data, model_dir=args.model, predictions_file=args.predictions, part=args.part, split_file=args.split,
-        threshold=args.threshold, out_dir=args.out, batch_size=args.eval_batch_size, cache_dir=args.cache_dir,
-        examples_per_category=args.examples,
-    )
-    counts = analysis["counts"]
-    summary = {k: counts[k] for k in ("questions", "correct", "errors", *analysis["categories"])}
-    print(json.dumps(summary, indent=2))
-    if args.out:
-        print(f"analysis written to {args.out}/analysis.json and {args.out}/analysis.html")
     return 0
 
 
@@ -44,29 +27,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    report = commands.add_parser("report", help="a self-contained HTML report of a study directory")
+    report = commands.add_parser("report", help="a self-contained HTML report of a study directory",
+                                 epilog="example: paretodistill report runs/search-cpu --out runs/search-cpu/report.html")
     report.add_argument("directory", help="the study directory (study.db, pareto.json)")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
-    report.add_argument("--name", help="which search, when study.db holds several")
+    report.add_argument("--name", help="which search, when study.db holds several (default: the only one)")
     report.add_argument("--analysis", action="append",
                         help="an analysis folder or analysis.json to include (repeatable; default: DIR/analysis/*/)")
     report.set_defaults(run=cmd_report)
 
-    analyze = commands.add_parser("analyze", help="error analysis of a student's answers (four error categories)")
-    source = analyze.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="a QA checkpoint folder to run")
-    source.add_argument("--predictions", help="or an existing predictions.json (question id -> answer, \"\" = none)")
-    analyze.add_argument("--data", required=True, help="the SQuAD file the questions come from")
-    analyze.add_argument("--part", choices=("all", "train", "validation", "test"), default="all")
-    analyze.add_argument("--split", help="split.json (default: the model folder's split.json)")
-    analyze.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's metrics.json na_threshold)")
-    analyze.add_argument("--out", help="folder for analysis.json, analysis.html and the predictions")
-    analyze.add_argument("--examples", type=int, default=6, help="examples shown per category")
-    analyze.add_argument("--eval-batch-size", type=int, default=64)
-    analyze.add_argument("--cache-dir")
-    analyze.set_defaults(run=cmd_analyze)
-
-    export = commands.add_parser("export", help="copy a trial's checkpoint with a model card (and optionally ONNX)")
+    export = commands.add_parser("export", help="copy a trial's checkpoint with a model card (and optionally ONNX)",
+                                 epilog="example: paretodistill export runs/search-cpu --trial 3 --out exported/student-3")
     export.add_argument("directory", help="the study directory")
     export.add_argument("--trial", type=int, required=True, help="trial number within the stage")
     export.add_argument("--stage", default="regular", choices=("flash", "regular"))

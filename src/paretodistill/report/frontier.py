@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+import optuna
 
 from paretodistill.errors import ConfigError, ParetodistillError
 from paretodistill.search.domain import (
@@ -365,8 +368,6 @@ class StudyData:
 
 
 def study_names(storage: str) -> list[str]:
-    import optuna
-
     return list(optuna.study.get_all_study_names(storage=storage))
 
 
@@ -396,8 +397,6 @@ def storage_url(directory: Path) -> str:
 
 def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
     """Every stage's trials, classified, the baseline and pareto.json, from one study directory."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directory = Path(directory)
     storage = storage_url(directory)
@@ -683,10 +682,6 @@ def parameter_importances(data: StudyData, stage: str) -> dict[str, dict[str, fl
     values the report uses; maximized objectives are negated because PED-ANOVA treats low
     target values as good.
     """
-    import warnings
-
-    import optuna
-
     records = [r for r in data.records(stage) if r.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD)]
     result: dict[str, dict[str, float] | str] = {}
     if len(records) < MIN_IMPORTANCE_TRIALS:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 from pathlib import Path
 from typing import Sequence
 
 from paretodistill.report import figures
+from paretodistill.report.analysis import load_analysis
 from paretodistill.report.frontier import (
     ACCURACY,
     BELOW_THRESHOLD,
@@ -480,6 +482,16 @@ def render_report(data: StudyData, analyses: Sequence[dict] = ()) -> str:
     return page.render()
 
 
+def write_analysis(analysis: dict, out_dir: str | Path) -> dict[str, Path]:
+    """analysis.json (everything, every error) and analysis.html (a self-contained page)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"json": out_dir / "analysis.json", "html": out_dir / "analysis.html"}
+    files["json"].write_text(json.dumps(analysis, indent=1, ensure_ascii=False))
+    files["html"].write_text(analysis_page(analysis), encoding="utf-8")
+    return files
+
+
 def find_analyses(directory: Path) -> list[Path]:
     """The analyses stored in the study directory (``DIR/analysis/*/analysis.json``)."""
     return sorted((directory / "analysis").glob("*/analysis.json")) if (directory / "analysis").is_dir() else []
@@ -487,8 +499,6 @@ def find_analyses(directory: Path) -> list[Path]:
 
 def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequence[str | Path] = (), name: str | None = None) -> Path:
     """Write the report of a study directory to ``out``; returns its path."""
-    from paretodistill.report.analysis import load_analysis
-
     directory = Path(directory)
     data = load_study_dir(directory, name)
     paths = [Path(p) for p in analysis_paths] or find_analyses(directory)

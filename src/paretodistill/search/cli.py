@@ -17,22 +17,21 @@ def _log(message: str) -> None:
 def preset_values(name: str, data: str | None = None, teacher: str | None = None, cache_dir: str | None = None) -> dict:
     """Config values of ``--preset NAME``: the distillation preset of that name (from
     ``paretodistill.distill.presets``, which needs the data file) under the search preset."""
+    import dataclasses
+
     from paretodistill.config import _merge
+    from paretodistill.distill.presets import PRESETS
     from paretodistill.errors import ConfigError
     from paretodistill.search.presets import SEARCH_PRESETS
 
     if name not in SEARCH_PRESETS:
         raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
-    try:
-        from paretodistill.distill.presets import PRESETS
-    except ImportError:
-        PRESETS = {}
     distill = {}
     if name in PRESETS:
         if not data:
             raise ConfigError(f"--preset {name} needs --data FILE (a SQuAD 2.0 file, e.g. dev-v2.0.json)")
         distill = PRESETS[name](data, teacher, cache_dir)
-    return _merge(distill, SEARCH_PRESETS[name])
+    return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -65,21 +64,27 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     search = commands.add_parser(
-        "search", help="search the accuracy / size / latency frontier of distilled students (flash, then regular)"
+        "search", help="search the accuracy / size / latency frontier of distilled students (flash, then regular)",
+        description="Run (or continue) a search: flash trials on a short budget, the best again on the full budget, "
+                    "a baseline, then STUDY/pareto.json.",
+        epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
     search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
-    search.add_argument("--preset", help="a named whole-search preset, e.g. smoke (a tiny end-to-end search)")
+    search.add_argument("--preset", help="a named whole-search preset, e.g. smoke (a tiny end-to-end search; default: none)")
     search.add_argument("--data", help="SQuAD 2.0 file to split by article (sets data.split_file; needed by --preset smoke)")
     search.add_argument("--teacher", help="teacher QA checkpoint (sets teacher.path; --preset smoke builds a tiny one)")
-    search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir)")
-    search.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir; "
+                                            "default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
+    search.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="config override, e.g. search.flash.n_trials=40 (repeatable; default: none)")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 
-    status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier")
-    status.add_argument("study_dir")
+    status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",
+                                 epilog="example: paretodistill status runs/search-cpu")
+    status.add_argument("study_dir", help="the --study directory of a search (it holds search.json)")
     status.set_defaults(run=cmd_status)

@@ -119,19 +119,22 @@ class ObjectiveSet:
     thresholds: tuple[Threshold, ...]
 
     @classmethod
-    def from_search(cls, search: dict, *, thresholds: Any = None) -> "ObjectiveSet":
-        """From a config's ``search`` table (``thresholds`` overrides the table's, e.g. per stage)."""
-        raw = search.get("objectives", list(DEFAULT_OBJECTIVES))
-        if isinstance(raw, str):
-            raw = [raw]
+    def parse(cls, objectives: Sequence[str] | str, thresholds: Any) -> "ObjectiveSet":
+        """From the ``objectives`` and ``thresholds`` of the search settings (or a study's attributes)."""
+        raw = [objectives] if isinstance(objectives, str) else objectives
         if not isinstance(raw, (list, tuple)) or not raw:
             raise ConfigError("search.objectives: expected a non-empty list like [\"exact:maximize\"]")
-        objectives = tuple(Objective.parse(item) for item in raw)
-        metrics = [o.metric for o in objectives]
+        parsed = tuple(Objective.parse(item) for item in raw)
+        metrics = [o.metric for o in parsed]
         if len(set(metrics)) != len(metrics):
             raise ConfigError(f"search.objectives: a metric appears twice in {list(raw)}")
+        return cls(parsed, _parse_thresholds(thresholds, parsed))
+
+    @classmethod
+    def from_search(cls, search: dict, *, thresholds: Any = None) -> "ObjectiveSet":
+        """From a ``[search]``-shaped table, as a study stores it (``thresholds`` overrides the table's)."""
         table = search.get("thresholds", DEFAULT_THRESHOLDS) if thresholds is None else thresholds
-        return cls(objectives, _parse_thresholds(table, objectives))
+        return cls.parse(search.get("objectives", list(DEFAULT_OBJECTIVES)), table)
 
     # ---------------------------------------------------------------- descriptions
     @property

@@ -19,6 +19,8 @@ slower training here).
 
 from __future__ import annotations
 
+from paretodistill.config import FlashSettings, RegularSettings, SearchSettings
+
 SPACE_PRESETS: dict[str, dict[str, dict]] = {
     "sigopt-2020": {
         "epsilon": {"type": "float", "low": 9.98e-09, "high": 9.99e-06, "log": True},
@@ -74,30 +76,27 @@ BASELINES: dict[str, dict] = {
     },
     "config": {},
 }
-BUDGET_PARAMETERS = ("epochs", "max_steps")  # dropped from baselines: the stage's budget decides
 
-# ``paretodistill search --preset NAME``: config values put under the user's config and --set.
+# ``paretodistill search --preset NAME``: typed search settings put under the user's config and --set.
 # The distillation side of "smoke" (tiny random teacher, a slice of the data, 24 steps) comes
 # from paretodistill.distill.presets; this adds a 3-trial flash stage at half the steps and 2
 # regular trials, in-process (no worker start-up cost), on a space sized for the tiny teacher.
-SEARCH_PRESETS: dict[str, dict] = {
-    "smoke": {
-        "search": {
-            "name": "smoke",
-            "sampler": "tpe",
-            "seed": 0,
-            "n_startup_trials": 3,
-            "backend": "inline",
-            "thresholds": {},
-            "space": {
-                "num_layers": {"type": "int", "low": 1, "high": "teacher_layers"},
-                "heads_per_layer": {"type": "int", "low": 1, "high": "teacher_heads"},
-                "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
-            },
-            "flash": {"n_trials": 3, "budget": {"training.max_steps": 12, "training.eval_every_steps": 12}},
-            "regular": {"top_k": 2},
-            "heartbeat_interval": 5,
-            "grace_period": 20,
-        }
-    },
+SEARCH_PRESETS: dict[str, SearchSettings] = {
+    "smoke": SearchSettings(
+        name="smoke",
+        sampler="tpe",
+        seed=0,
+        n_startup_trials=3,
+        backend="inline",
+        thresholds={},
+        space={
+            "num_layers": {"type": "int", "low": 1, "high": "teacher_layers"},
+            "heads_per_layer": {"type": "int", "low": 1, "high": "teacher_heads"},
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+        },
+        flash=FlashSettings(n_trials=3, budget={"training.max_steps": 12, "training.eval_every_steps": 12}),
+        regular=RegularSettings(top_k=2),
+        heartbeat_interval=5,
+        grace_period=20,
+    ),
 }

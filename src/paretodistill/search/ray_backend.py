@@ -13,10 +13,11 @@ that trained them). Ray is imported only when this backend is used (``pip instal
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from paretodistill.errors import ConfigError
-from paretodistill.search.runner import cpu_count, execute_spec, failure_payload
+from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload
 
 
 def _import_ray():
@@ -27,7 +28,7 @@ def _import_ray():
     return ray
 
 
-def _ray_trial(spec: dict) -> dict:
+def _ray_trial(spec: WorkerSpec) -> dict:
     return execute_spec(spec, in_worker=True)
 
 
@@ -57,9 +58,9 @@ class RayBackend:
     def threads_per_trial(self) -> int:
         return max(1, int(self.num_cpus))
 
-    def submit(self, key: Any, spec: dict) -> None:
+    def submit(self, key: Any, spec: WorkerSpec) -> None:
         # Ray sets CUDA_VISIBLE_DEVICES for the task from num_gpus; do not override it.
-        ref = self._remote.remote({**spec, "cuda_visible_devices": None})
+        ref = self._remote.remote(spec.on_gpu(None))
         self._running[key] = (ref, spec)
 
     def running(self) -> list[Any]:
@@ -89,8 +90,8 @@ class RayBackend:
         for ref, _ in self._running.values():
             try:
                 self._ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as error:  # noqa: BLE001 - the task may have ended meanwhile
+                logging.getLogger("paretodistill.search").info("cancelling a Ray task: %s: %s", type(error).__name__, error)
         self._running.clear()
 
     def close(self) -> None:

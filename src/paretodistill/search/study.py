@@ -41,6 +41,7 @@ import math
 import os
 import random
 import socket
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -50,14 +51,26 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from paretodistill.config import SAMPLERS
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import stage_study_name
 from paretodistill.search.objectives import MetricError, ObjectiveSet, nondominated_ranks
+from paretodistill.search.optuna_adapter import (
+    SamplerStudyProxy,
+    grid_random_index,
+    grid_search_space,
+    grid_size,
+    rdb_backend,
+    stale_trial_ids,
+    storage_of,
+    study_id,
+    trial_id,
+    trials_uncached,
+)
 from paretodistill.trial import TrialResult
 
 _logger = logging.getLogger("paretodistill.search")
 
-SAMPLERS = ("gp", "tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted"
 _CONSTRAINT_PREFIX = "constraints"
 
@@ -77,8 +90,6 @@ class _SqliteConnect:
         self.path = path
 
     def __call__(self):
-        import sqlite3
-
         connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
@@ -193,7 +204,7 @@ class FailureAwareSampler(BaseSampler):
     def _avoid_repeats(self, study, trial: FrozenTrial, params: dict, space: dict[str, BaseDistribution]) -> dict:
         seen = [
             _param_key(t.params, space)
-            for t in study._get_trials(deepcopy=False, use_cache=False)
+            for t in trials_uncached(study)
             if t.number != trial.number and not is_interrupted(t) and t.params
         ]
         seen_set = set(seen)
@@ -232,37 +243,37 @@ class GridSearchSampler(optuna.samplers.GridSampler):
     categorical, a stepped int or float, or fixed.
     """
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None):  # GridSampler.__init__ runs in set_space, once the grid is known
         self._seed = seed
-        self._all_grids: list = []
 
     def set_space(self, space: dict[str, BaseDistribution]) -> None:
         super().__init__({name: grid_values(name, d) for name, d in space.items()}, seed=self._seed)
 
     def before_trial(self, study, trial: FrozenTrial) -> None:
-        if not self._all_grids:
+        size = grid_size(self)
+        if not size:
             raise ConfigError("search.sampler = 'grid' needs the search space (FailureAwareSampler.configure)")
         if "grid_id" in trial.system_attrs or "fixed_params" in trial.system_attrs:
             return
         taken = {
             t.system_attrs["grid_id"]
-            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            for t in storage_of(study).get_all_trials(study_id(study), deepcopy=False)
             if t.number != trial.number and "grid_id" in t.system_attrs and not is_interrupted(t)
             and (t.state.is_finished() or t.state == TrialState.RUNNING)
         }
-        free = [i for i in range(len(self._all_grids)) if i not in taken]
+        free = [i for i in range(size) if i not in taken]
         if free:
             grid_id = free[0]
         else:
-            _logger.warning("trial %d: all %d grid points have been run; repeating one", trial.number, len(self._all_grids))
-            grid_id = int(self._rng.rng.randint(len(self._all_grids)))
-        study._storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
-        study._storage.set_trial_system_attr(trial._trial_id, "grid_id", grid_id)
+            _logger.warning("trial %d: all %d grid points have been run; repeating one", trial.number, size)
+            grid_id = grid_random_index(self)
+        storage_of(study).set_trial_system_attr(trial_id(trial), "search_space", grid_search_space(self))
+        storage_of(study).set_trial_system_attr(trial_id(trial), "grid_id", grid_id)
 
     def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
         if "grid_id" not in trial.system_attrs:  # the trial object was frozen before before_trial ran
             trial = copy.copy(trial)
-            trial.system_attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+            trial.system_attrs = storage_of(study).get_trial_system_attrs(trial_id(trial))
         return super().sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
@@ -341,34 +352,15 @@ def _uniform(distribution: BaseDistribution, rng: random.Random) -> Any:
     return _from_unit(distribution, rng.random())
 
 
-class _StudyView:
-    """A study as the wrapped sampler sees it: failed trials as infeasible worst-case COMPLETE ones.
-
-    Samplers read trials through ``study._get_trials``; everything else (storage, directions,
-    study id) is the real study's.
-    """
+class _StudyView(SamplerStudyProxy):
+    """A study as the wrapped sampler sees it: failed trials as infeasible worst-case COMPLETE ones."""
 
     def __init__(self, study: optuna.Study, objectives: ObjectiveSet | None):
-        self._study = study
+        super().__init__(study)
         self._objectives = objectives
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=True)
-
-    def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
-
-    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
-        if self._objectives is not None:
-            trials = sampler_view_of(trials, self._objectives)
-        if states is not None:
-            trials = [t for t in trials if t.state in states]
-        return trials
+    def sampler_trials(self, trials: list[FrozenTrial], use_cache: bool) -> list[FrozenTrial]:
+        return trials if self._objectives is None else sampler_view_of(trials, self._objectives)
 
 
 def sampler_view_of(trials: list[FrozenTrial], objectives: ObjectiveSet) -> list[FrozenTrial]:
@@ -425,7 +417,7 @@ def _copy_trial(t: FrozenTrial, state: TrialState, values: list[float], system_a
         user_attrs=t.user_attrs,
         system_attrs=system_attrs,
         intermediate_values=t.intermediate_values,
-        trial_id=t._trial_id,
+        trial_id=trial_id(t),
     )
 
 
@@ -438,9 +430,14 @@ def open_study(
     *,
     sampler: BaseSampler | None = None,
     space: dict | None = None,
+    distributions: dict[str, BaseDistribution] | None = None,
     attrs: dict | None = None,
 ) -> optuna.Study:
-    """Create or load ``<name>-<stage>``; refuse to continue a study made with other objectives or space."""
+    """Create or load ``<name>-<stage>``; refuse to continue a study made with other objectives or space.
+
+    ``space`` (its stored form) is recorded on the study; a FailureAwareSampler is configured with
+    ``distributions`` (else the ones ``space`` describes).
+    """
     study_name = stage_study_name(name, stage)
     existing = {s.study_name for s in storage.get_all_studies()}
     study = optuna.create_study(
@@ -473,10 +470,12 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # flagged experimental
             study.set_metric_names(objectives.metric_names)
-    except Exception:  # noqa: BLE001 - cosmetic (dashboards); never worth failing a search for
-        pass
-    if isinstance(sampler, FailureAwareSampler) and space is not None:
-        sampler.configure({k: _distribution_from_dict(v) for k, v in space.items()}, objectives)
+    except Exception as error:  # noqa: BLE001 - cosmetic (dashboards); never worth failing a search for
+        _logger.info("study %s: metric names not recorded (%s: %s)", study_name, type(error).__name__, error)
+    if isinstance(sampler, FailureAwareSampler) and (distributions is not None or space is not None):
+        if distributions is None:
+            distributions = {k: _distribution_from_dict(v) for k, v in space.items()}
+        sampler.configure(distributions, objectives)
     return study
 
 
@@ -524,9 +523,16 @@ def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult,
     constraints = objectives.constraints(metrics if values is not None else None)
     for key in objectives.constraint_keys:
         trial.set_constraint(key, constraints[key])
-    if values is None:
+    try:
+        if values is None:
+            return study.tell(trial, state=TrialState.FAIL)
+        return study.tell(trial, values)
+    except (ValueError, TypeError, RuntimeError) as error:  # Optuna refused the values: FAIL, with the reason
+        reason = f"the result could not be told to the study: {type(error).__name__}: {error}"
+        _logger.error("trial %d: %s", trial.number, reason)
+        trial.set_user_attr("failure_kind", "error")
+        trial.set_user_attr("failure_reason", reason)
         return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, values)
 
 
 def _jsonable(value: Any) -> Any:
@@ -566,6 +572,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _stale_trial_ids(study: optuna.Study) -> set[int]:
+    """Trials whose heartbeat is too old; empty for a storage that keeps no heartbeats. A storage
+    that keeps them but cannot answer is logged: recovery then rests on the pid check alone."""
+    if getattr(storage_of(study), "get_heartbeat_interval", lambda: None)() is None:
+        return set()
+    try:
+        return set(stale_trial_ids(study))
+    except Exception as error:  # noqa: BLE001 - database errors differ by backend; the pid check still runs
+        _logger.warning("[%s] could not read stale trials (%s: %s); recovering by pid only",
+                        study.study_name, type(error).__name__, error)
+        return set()
+
+
 def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], None] = _logger.warning) -> list[int]:
     """Mark RUNNING trials of dead coordinators FAIL / interrupted; returns their numbers.
 
@@ -573,14 +592,10 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
     certain at once; elsewhere (a shared database) only a heartbeat older than the storage's
     grace period is.
     """
-    storage = study._storage
+    storage = storage_of(study)
     host = socket.gethostname()
-    stale_ids = set()
-    try:
-        stale_ids = set(storage._get_stale_trial_ids(study._study_id))
-    except Exception:  # noqa: BLE001 - a storage without heartbeats: rely on the pid check
-        pass
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in a cache
+    stale_ids = _stale_trial_ids(study)
+    backend = rdb_backend(storage)
     grace = getattr(backend, "grace_period", None) or 2 * (getattr(backend, "heartbeat_interval", None) or 60)
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -594,7 +609,7 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
         orphan = not owner and trial.datetime_start is not None and (
             (datetime.datetime.now() - trial.datetime_start).total_seconds() > grace
         )
-        if not (dead_here or orphan or trial._trial_id in stale_ids):
+        if not (dead_here or orphan or trial_id(trial) in stale_ids):
             continue
         if dead_here:
             why = f"the coordinating process {owner.get('pid')} on {host} ended while the trial was running"
@@ -603,10 +618,10 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
         else:
             why = "no heartbeat from its coordinating process within the grace period"
         try:
-            storage.set_trial_user_attr(trial._trial_id, "failure_kind", INTERRUPTED)
-            storage.set_trial_user_attr(trial._trial_id, "failure_reason", f"interrupted: {why}")
-            storage.set_trial_user_attr(trial._trial_id, "failure_step", None)
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            storage.set_trial_user_attr(trial_id(trial), "failure_kind", INTERRUPTED)
+            storage.set_trial_user_attr(trial_id(trial), "failure_reason", f"interrupted: {why}")
+            storage.set_trial_user_attr(trial_id(trial), "failure_step", None)
+            if storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL):
                 recovered.append(trial.number)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # finished meanwhile by whoever was running it
@@ -663,7 +678,7 @@ def objective_values(t: FrozenTrial, objectives: ObjectiveSet) -> list[float]:
         try:
             return objectives.values(metrics)
         except MetricError:
-            pass
+            pass  # metrics stored without an objective (older trials): Optuna's values are the record
     return list(t.values)
 
 

@@ -22,7 +22,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from paretodistill.config import TrainSettings
 from paretodistill.data.features import Features
-from paretodistill.evaluation.inference import autocast_context
+from paretodistill.hardware.device import autocast_context
 from paretodistill.training.batching import Batch, collate, training_batches
 
 LossFunction = Callable[[object, Batch], torch.Tensor]

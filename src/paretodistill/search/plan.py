@@ -1,0 +1,146 @@
+"""What a search will do, decided and checked before its first trial runs.
+
+A :class:`SearchPlan` turns the typed ``[search]`` settings into the search's own types: the
+objectives of each stage, the space, the stage budgets as dotted config overrides, the baseline's
+parameters and the split. Everything that can be wrong with a config is found here, in seconds,
+not after an hour of flash trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, build_section
+from paretodistill.distill.presets import sigopt_baseline
+from paretodistill.errors import ConfigError
+from paretodistill.search.domain import BUDGET_PARAMS, split_description
+from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.presets import BASELINES
+from paretodistill.search.space import SearchSpace, TeacherShape, build_space, resolve_params, teacher_shape
+
+SIGOPT_2020 = "sigopt-2020"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The reference student run once on the regular budget."""
+
+    name: str  # a preset name, "sigopt-2020", or "custom" for a table
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    settings: SearchSettings
+    objectives: ObjectiveSet  # regular and baseline stages
+    flash_objectives: ObjectiveSet  # the same objectives, with the flash stage's thresholds
+    space: SearchSpace
+    flash_budget: dict[str, Any]  # dotted config overrides
+    regular_budget: dict[str, Any]
+    baseline: Baseline | None
+    split: dict  # how the articles are split (the trials add the article titles)
+
+
+def command_line_settings(settings: SearchSettings, *, workers: int | None = None, backend: str | None = None,
+                          address: str | None = None, n_trials: int | None = None) -> SearchSettings:
+    """The settings with ``paretodistill search`` flags applied (a flag beats the config)."""
+    changes: dict[str, Any] = {}
+    if workers is not None:
+        changes["workers"] = max(1, int(workers))
+    if backend is not None:
+        changes["backend"] = backend
+    if address is not None:
+        changes["address"] = address
+    if n_trials is not None:
+        changes["flash"] = dataclasses.replace(settings.flash, n_trials=max(0, int(n_trials)))
+    settings = dataclasses.replace(settings, **changes)
+    settings.validate()
+    return settings
+
+
+def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callable[[str], None] = print) -> SearchPlan:
+    """The checked plan of a search (raises ConfigError naming the key that is wrong)."""
+    objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
+    flash_objectives = objectives
+    if settings.flash.thresholds is not None:
+        flash_objectives = ObjectiveSet.parse(settings.objectives, settings.flash.thresholds)
+    for name in objectives.unknown_metrics():
+        log(f"warning: {name!r} is not a metric the distillation trial is known to report")
+    teacher = teacher_shape(config)
+    space = build_space(config, teacher)
+    flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
+    regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")
+    check_budget_against_space(flash_budget, space.names, "search.flash.budget")
+    check_budget_against_space(regular_budget, space.names, "search.regular.budget")
+    if not flash_budget:
+        log("warning: search.flash.budget is empty: flash trials train as long as regular ones")
+    baseline = None if settings.baseline is None else resolve_baseline(settings.baseline, teacher)
+    return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
+                      split_description(config))
+
+
+# ---------------------------------------------------------------- budgets
+def flatten_budget(budget: Any, where: str) -> dict[str, Any]:
+    """``{"training.max_steps" = 200}`` or ``{training = {max_steps = 200}}`` -> dotted keys."""
+    if not isinstance(budget, dict):
+        raise ConfigError(f"{where}: expected a table of config overrides, got {budget!r}")
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: dict) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                walk(dotted, value)
+            else:
+                flat[dotted] = value
+
+    walk("", budget)
+    return flat
+
+
+def apply_budget(values: dict, budget: dict[str, Any], where: str) -> dict:
+    """Config values with a stage's overrides applied and validated."""
+    result = json.loads(json.dumps(values))
+    for dotted, value in budget.items():
+        node = result
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{where}: {dotted!r} is not a config key (no table {part!r})")
+            node = node[part]
+        node[parts[-1]] = value
+    try:
+        build_section(ExperimentConfig, result)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return result
+
+
+def check_budget_against_space(budget: dict, names: list[str], where: str) -> None:
+    """A budget may not set what the search searches (one of the two would silently lose)."""
+    targets = {PARAMETER_TARGETS[n]: n for n in names}
+    for dotted in budget:
+        if dotted in targets:
+            raise ConfigError(f"{where}: {dotted} is set by the budget but {targets[dotted]!r} is searched; drop one")
+
+
+# ---------------------------------------------------------------- the baseline
+def resolve_baseline(spec: str | dict, teacher: TeacherShape | None) -> Baseline:
+    """A named baseline (presets.BASELINES or "sigopt-2020") or a table of parameters, resolved
+    against the teacher's shape (read from its config.json, no model loaded)."""
+    if spec == SIGOPT_2020:
+        if teacher is None:
+            raise ConfigError('search.baseline = "sigopt-2020" needs the teacher (teacher.path with a config.json)')
+        shape = types.SimpleNamespace(num_hidden_layers=teacher.layers, num_attention_heads=teacher.heads)
+        params = {k: v for k, v in sigopt_baseline(shape).items() if k not in BUDGET_PARAMS}
+        return Baseline(spec, resolve_params(params, teacher, "search.baseline (sigopt-2020)"))
+    if isinstance(spec, str):
+        if spec not in BASELINES:
+            raise ConfigError(f"search.baseline: unknown baseline {spec!r}; known: "
+                              f"{sorted([*BASELINES, SIGOPT_2020])} or a table of parameters")
+        return Baseline(spec, resolve_params(BASELINES[spec], teacher, f"search.baseline ({spec})"))
+    return Baseline("custom", resolve_params(spec, teacher, "search.baseline"))

@@ -1,0 +1,153 @@
+"""Inside a worker: one trial from its spec, in whatever process the backend chose.
+
+A worker gets a :class:`WorkerSpec` (plain data: it crosses process and machine boundaries) and
+returns plain data; it never touches the study database. The same code runs inline in the
+coordinator, in a spawned local process, and as a Ray task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
+from paretodistill.trial import TrialResult
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything one trial needs, and nothing of Optuna's."""
+
+    stage: str
+    number: int
+    params: dict[str, Any]
+    config: dict[str, Any]  # the stage's ExperimentConfig as plain data
+    trial_dir: str
+    evaluate_test: bool = False
+    trial_function: str = DEFAULT_TRIAL_FUNCTION
+    threads: int | None = None
+    sys_path: tuple[str, ...] = ()  # the coordinator's import path, so a test's trial function resolves
+    cuda_visible_devices: str | None = None
+
+    def on_gpu(self, gpu: str | None) -> "WorkerSpec":
+        return dataclasses.replace(self, cuda_visible_devices=gpu)
+
+
+def load_trial_function(path: str) -> Callable:
+    """``"package.module:function"`` -> the function."""
+    if ":" not in path:
+        raise ValueError(f"trial function {path!r}: expected 'module:function'")
+    module_name, attr = path.split(":", 1)
+    function = importlib.import_module(module_name)
+    for part in attr.split("."):
+        function = getattr(function, part)
+    return function
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
+    """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``.
+
+    ``in_worker``: this process exists for the trial, so its environment (GPU, thread count,
+    import path) may be set up for it; in the coordinator itself (inline) nothing is touched.
+    """
+    started = time.time()
+    threads = spec.threads
+    if in_worker:
+        for entry in spec.sys_path:
+            if entry not in sys.path:
+                sys.path.append(entry)
+        if spec.cuda_visible_devices is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(spec.cuda_visible_devices)
+        if threads:  # before torch is imported, so that its thread pools start at this size
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[name] = str(threads)
+    trial_dir = Path(spec.trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    log_file = trial_dir / "trial.log"
+
+    def log(message: str) -> None:
+        with log_file.open("a") as handle:
+            handle.write(f"{message}\n")
+
+    params = dict(spec.params)
+    try:
+        function = load_trial_function(spec.trial_function)
+        if in_worker and threads and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(threads))
+        config = build_section(ExperimentConfig, spec.config)
+        result = function(config, params, trial_dir=trial_dir, evaluate_test=spec.evaluate_test, log=log)
+        if isinstance(result, dict):
+            result = TrialResult.from_dict(result)
+        if not isinstance(result, TrialResult):
+            raise TypeError(f"the trial function returned {type(result).__name__}, not a TrialResult")
+    except Exception as error:  # noqa: BLE001 - a bug in a trial must not take the search down
+        log(traceback.format_exc())
+        result = TrialResult.failed(params, "error", f"{type(error).__name__}: {error}"[:2000])
+    try:
+        result.save(trial_dir / "result.json")
+    except (OSError, TypeError) as error:  # a convenience copy: the coordinator gets the result anyway
+        log(f"result.json not written: {type(error).__name__}: {error}")
+    return {
+        "result": result.to_dict(),
+        "worker": {"pid": os.getpid(), "host": socket.gethostname(), "seconds": round(time.time() - started, 3)},
+    }
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: get SIGTERM when the coordinator dies, even by SIGKILL (no orphaned training)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _to_file(trial_dir: str) -> None:
+    """A worker's stdout / stderr (library progress bars, warnings) go to ``trial_dir/worker.out``,
+    keeping the coordinator's one-line-per-event display readable."""
+    try:
+        Path(trial_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(Path(trial_dir) / "worker.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(fd, 1), os.dup2(fd, 2)
+        os.close(fd)
+    except OSError as error:  # the output stays on the coordinator's terminal: untidy, not wrong
+        print(f"worker output not redirected to {trial_dir}/worker.out: {error}", file=sys.stderr)
+
+
+def process_main(spec: WorkerSpec, conn, parent_pid: int) -> None:
+    """The body of a local worker process: run the trial, send the payload back."""
+    _die_with_parent(parent_pid)
+    _to_file(spec.trial_dir)
+    payload = execute_spec(spec, in_worker=True)
+    try:
+        conn.send(payload)
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the coordinator is gone or stopped us: nobody is left to tell; it reports the missing result
+    finally:
+        conn.close()
+
+
+def failure_payload(spec: WorkerSpec, kind: str, reason: str) -> dict:
+    """What a backend returns for a trial whose worker died before answering."""
+    return {"result": TrialResult.failed(spec.params, kind, reason).to_dict(), "worker": {}}
