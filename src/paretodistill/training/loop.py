@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,6 +75,23 @@ def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.op
         eps=settings.epsilon,
         fused=next(model.parameters()).device.type in ("cpu", "cuda"),  # one kernel over all tensors
     )
+
+
+def remaining_seconds(elapsed: float, steps_done: int, steps_left: int) -> float:
+    """Time left at this run's own pace so far (evaluations excluded, as in ``elapsed``)."""
+    return elapsed / max(steps_done, 1) * steps_left
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 05 min``, ``4 min 10 s`` or ``12 s``: an ETA a person reads at a glance."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
 
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
@@ -143,7 +161,8 @@ def train(
             elapsed = time.perf_counter() - started
             log(
                 f"step {done}/{steps} epoch {done / per_epoch:.2f} loss {running_loss / running_count:.4f} "
-                f"{result.examples_seen / elapsed:.1f} examples/s"
+                f"{result.examples_seen / elapsed:.1f} examples/s, "
+                f"ETA {format_duration(remaining_seconds(elapsed, done, steps - done))}"
             )
         end_of_epoch = done % per_epoch == 0 or done == steps
         periodic = settings.eval_every_steps and done % settings.eval_every_steps == 0
@@ -190,7 +209,13 @@ def _save_state(path: Path, step: int, model, optimizer, scheduler, result: Trai
 
 
 def _load_state(path: Path, model, optimizer, scheduler, result: TrainResult, settings) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    # weights_only: a state file is data; a planted or tampered one must not run code when loaded.
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).splitlines()[0]
+        raise RuntimeError(f"{path} is not a training state paretodistill wrote ({reason}); "
+                           "remove it to start afresh") from None
     if state["settings"] != asdict(settings):
         raise RuntimeError(f"{path} was written by a run with other settings; remove it to start afresh")
     model.load_state_dict(state["model"])
