@@ -475,3 +475,16 @@ def test_load_qa_model_reads_a_pruned_student_in_a_fresh_process(teacher, tmp_pa
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[0] == "PrunedBertForQuestionAnswering"
+
+
+def test_a_bf16_checkpoint_loads_as_float32_with_the_same_rounded_weights(teacher, tmp_path):
+    """The shipped teacher is stored in bf16; training and CPU timing expect float32 weights."""
+    from paretodistill.models.loading import load_qa_model
+
+    halved = copy.deepcopy(teacher).to(torch.bfloat16)
+    halved.save_pretrained(tmp_path / "bf16")
+    loaded = load_qa_model(tmp_path / "bf16")
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    expected = dict(halved.named_parameters())
+    for name, parameter in loaded.named_parameters():
+        assert torch.equal(parameter, expected[name].float()), name
