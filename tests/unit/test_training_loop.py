@@ -167,5 +167,10 @@ def test_progress_lines_give_an_eta():
 
 
 def test_durations_read_at_a_glance():
-    assert loop.remaining_seconds(elapsed=30.0, steps_done=10, steps_left=40) == 120.0
-    assert [loop.format_duration(s) for s in (12.4, 250, 3900, -3)] == ["12 s", "4 min 10 s", "1 h 05 min", "0 s"]
+    from paretodistill.progress import format_duration, remaining_seconds, stage_eta
+
+    assert remaining_seconds(elapsed=30.0, steps_done=10, steps_left=40) == 120.0
+    assert [format_duration(s) for s in (12.4, 250, 3900, -3)] == ["12 s", "4 min 10 s", "1 h 05 min", "0 s"]
+    # 6 trials left at 60 s each: 2 workers (1 running + the freed slot) take 3 minutes; none left: 0
+    assert stage_eta(60.0, remaining=6, running=1) == 180.0 and stage_eta(60.0, remaining=0, running=2) == 0.0
+    assert stage_eta(60.0, remaining=1, running=3) == 60.0

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paretodistill.trial import TrialResult
+from paretodistill.progress import format_duration, stage_eta
 
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
 
@@ -324,7 +325,8 @@ class Progress:
             head = f"FAILED {kind}{f' at step {step}' if step is not None else ''}: {reason[0][:120] if reason else ''}"
         self.log(
             f"[{stage}] trial {frozen.number} {head} in {seconds:.1f} s | {tally['finished']}/{n_target} done, "
-            f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial"
+            f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial, "
+            f"stage ETA {format_duration(stage_eta(mean, n_target - tally['finished'], tally['running']))}"
         )
 
     @staticmethod

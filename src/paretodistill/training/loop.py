@@ -24,6 +24,7 @@ from transformers import get_linear_schedule_with_warmup
 from paretodistill.config import TrainSettings
 from paretodistill.data.features import Features
 from paretodistill.evaluation.inference import autocast_context
+from paretodistill.progress import format_duration, remaining_seconds
 from paretodistill.training.batching import Batch, collate, training_batches
 
 LossFunction = Callable[[object, Batch], torch.Tensor]
@@ -75,23 +76,6 @@ def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.op
         eps=settings.epsilon,
         fused=next(model.parameters()).device.type in ("cpu", "cuda"),  # one kernel over all tensors
     )
-
-
-def remaining_seconds(elapsed: float, steps_done: int, steps_left: int) -> float:
-    """Time left at this run's own pace so far (evaluations excluded, as in ``elapsed``)."""
-    return elapsed / max(steps_done, 1) * steps_left
-
-
-def format_duration(seconds: float) -> str:
-    """``1 h 05 min``, ``4 min 10 s`` or ``12 s``: an ETA a person reads at a glance."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
