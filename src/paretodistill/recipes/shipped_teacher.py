@@ -23,7 +23,14 @@ from paretodistill.data.prepare import TRAIN_TITLES_FILE
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
 from paretodistill.errors import ModelMismatchError
-from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
+from paretodistill.evaluation.inference import (
+    curve_metrics,
+    evaluate_model,
+    no_answer_rate,
+    predict_logits,
+    score_answers,
+)
+from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.models.loading import load_qa_model, load_tokenizer
 
 SHIPPED_TEACHER_NAME = "minilm-l6-squad2"
@@ -96,8 +103,9 @@ def _score(folder: Path, data_file: str, features: FeatureSettings, cache_dir) -
     validation_features = cached_features(validation.examples, tokenizer, features, cache_dir)
     test_features = cached_features(test.examples, tokenizer, features, cache_dir)
     tuned = evaluate_model(model, validation, validation_features, threshold=None)
-    at_threshold = evaluate_model(model, test, test_features, threshold=tuned.threshold)
-    at_zero = evaluate_model(model, test, test_features, threshold=0.0)
+    test_answers = extract_answers(test.examples, test_features, *predict_logits(model, test_features))
+    at_threshold = score_answers(test, test_answers, threshold=tuned.threshold)
+    at_zero = score_answers(test, test_answers, threshold=0.0)
     floor = no_answer_rate(at_threshold.metrics)
     return {
         "test": at_threshold.metrics,
