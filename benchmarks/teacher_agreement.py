@@ -8,7 +8,7 @@ and, at temperature T, the mean probability it gives the gold start, the mean to
 the mean entropy of the start distribution. Teacher logits come from (and go into) the cache, so
 re-running costs little.
 
-    python benchmarks/teacher_agreement.py --teacher /work/cache/teacher-minilm-v3 --max-train-questions 3000
+    python benchmarks/teacher_agreement.py --teacher $PARETODISTILL_CACHE/teacher-minilm-v3 --max-train-questions 3000
 """
 
 from __future__ import annotations

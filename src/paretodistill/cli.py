@@ -125,7 +125,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from paretodistill.recipes.quickstart import run_quickstart
 
     run_quickstart(args.data, args.out, teacher=args.teacher, overrides=args.set or (), workers=args.workers,
-                   cache_dir=args.cache_dir, log=_log)
+                   cache_dir=args.cache_dir, train_teacher=args.train_teacher, log=_log)
     return 0
 
 
@@ -201,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
         "quickstart", help="the main job at a quick scale: teacher, flash and regular search, report")
     quickstart.add_argument("--data", default=str(DEFAULT_DEV_FILE), help=f"default: {DEFAULT_DEV_FILE}")
     quickstart.add_argument("--out", default="runs/quickstart")
-    quickstart.add_argument("--teacher", help="a QA checkpoint to distil (default: fine-tune one quickly)")
+    quickstart.add_argument("--teacher", help="a QA checkpoint to distil (default: the shipped teacher, "
+                            "teachers/minilm-l6-squad2)")
+    quickstart.add_argument("--train-teacher", action="store_true",
+                            help="fine-tune a quick teacher here instead (2,000 questions: it learns too little to answer)")
     quickstart.add_argument("--workers", type=int, default=1)
     quickstart.add_argument("--cache-dir")
     quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")

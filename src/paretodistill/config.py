@@ -54,6 +54,7 @@ class DataSettings:
     max_eval_articles: int | None = None  # quick runs: the first N validation / test articles
     max_train_questions: int | None = None  # quick runs: the first N training questions
     synthetic_unanswerable_fraction: float = 0.0  # extra files: this share of answerable questions also asked of another paragraph
+    unseen_by_teacher: bool = False  # extra files: only articles the teacher did not train on (its train_titles.json)
     features: FeatureSettings = field(default_factory=FeatureSettings)
 
 
@@ -93,6 +94,7 @@ class StudentSettings:
     attention_dropout: float = 0.0
     qa_dropout: float = 0.0
     initializer_range: float = 0.02
+    layer_selection: str = "spread"  # which teacher layers seed the student: spread | bottom | ends
 
 
 @dataclass(frozen=True)

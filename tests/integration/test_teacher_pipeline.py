@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from paretodistill.cli import main
 from paretodistill.config import FeatureSettings
@@ -79,3 +80,41 @@ def test_teacher_command_then_evaluate_reproduces_test_figures(dev_v2, tmp_path,
     assert len(split["test"]) == 1 and reproduced["split"]["titles"] == split["test"]
     for key in ("exact", "f1", "total", "HasAns_exact", "NoAns_exact", "na_threshold", "best_f1"):
         assert reproduced[key] == metrics["test"][key], key
+
+
+def test_packaged_teacher_is_bf16_rescored_and_carded(dev_v2, tmp_path, capsys):
+    """``package_teacher``: bf16 weights half the size, figures re-measured on them, a card with the licence."""
+    from safetensors import safe_open
+
+    from paretodistill.models.loading import load_qa_model
+    from paretodistill.recipes.shipped_teacher import package_teacher
+
+    trained = tmp_path / "teacher"
+    assert main(["teacher", "--data", str(dev_v2), "--out", str(trained), "--max-steps", "4", "--batch-size", "8",
+                 "--max-eval-articles", "1", "--max-train-questions", "100", "--max-seq-length", "256",
+                 "--doc-stride", "96", "--cache-dir", str(tmp_path / "cache"), "--warmup-steps", "0"]) == 0
+    titles = json.loads((trained / "train_titles.json").read_text())
+    assert titles and set(titles) <= set(json.loads((trained / "split.json").read_text())["train"])
+
+    shipped = tmp_path / "shipped"
+    metrics = package_teacher(trained, shipped, command="paretodistill teacher ...", data_file=str(dev_v2),
+                              cache_dir=tmp_path / "cache", log=lambda m: None)
+    with safe_open(shipped / "model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.bfloat16}
+    size = (shipped / "model.safetensors").stat().st_size
+    assert 0.45 < size / (trained / "model.safetensors").stat().st_size < 0.55
+    recorded = json.loads((shipped / "metrics.json").read_text())
+    assert recorded["test"]["total"] == metrics["test"]["total"] == json.loads(
+        (trained / "metrics.json").read_text())["test"]["total"]
+    assert recorded["na_threshold_chosen_on"] == "validation" and "float32_figures" in recorded
+    card = (shipped / "README.md").read_text()
+    assert "license: apache-2.0" in card and f"**{recorded['test']['f1']:.2f}**" in card
+    assert "Apache License" in (shipped / "LICENSE").read_text()
+    assert {p.dtype for p in load_qa_model(shipped).parameters()} == {torch.float32}
+
+    # `evaluate` on the packaged folder reproduces the figures its card states
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(shipped), "--data", str(dev_v2), "--part", "test",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    reproduced = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert reproduced["f1"] == recorded["test"]["f1"] and reproduced["exact"] == recorded["test"]["exact"]

@@ -177,3 +177,15 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     assert grid == settings.flash.n_trials == 128 and table.training.max_steps == 64
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
     assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")
+
+
+def test_gpu_search_and_ablation_configs_load(teacher_dir):
+    """The GPU run's search (a transfer set the teacher never saw, layer selection searched) and the ablation's base."""
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    gpu = load_config(configs / "search-gpu.toml", [f'teacher.path="{teacher_dir}"'])
+    assert gpu.data.unseen_by_teacher and gpu.data.synthetic_unanswerable_fraction == 0.5
+    assert build_space(gpu).distributions()["layer_selection"].choices == ("spread", "bottom", "ends")
+    ablation = load_config(configs / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
+    assert ablation.student.num_layers == 3 and ablation.training.max_steps == 400 and not ablation.latency.enabled

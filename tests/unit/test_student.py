@@ -95,6 +95,32 @@ def test_layer_map(teacher_layers, student_layers, expected):
     assert layer_map(teacher_layers, student_layers) == expected
 
 
+@pytest.mark.parametrize(
+    ("selection", "teacher_layers", "student_layers", "expected"),
+    [
+        ("bottom", 6, 3, [0, 1, 2]),
+        ("ends", 6, 3, [0, 2, 5]),
+        ("ends", 6, 2, [0, 5]),
+        ("ends", 12, 4, [0, 3, 7, 11]),
+        ("ends", 6, 1, [0]),
+        ("bottom", 6, 8, [0, 1, 2, 3, 4, 5, None, None]),
+    ],
+)
+def test_layer_selection(selection, teacher_layers, student_layers, expected):
+    assert layer_map(teacher_layers, student_layers, selection) == expected
+    with pytest.raises(ModelMismatchError, match="layer selection"):
+        layer_map(6, 3, "top")
+
+
+def test_layer_selection_seeds_and_is_recorded(teacher):
+    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="ends"))
+    assert student.config.seeded_from == [0, LAYERS - 1] and student.config.layer_selection == "ends"
+    top = teacher.bert.encoder.layer[LAYERS - 1].output.dense.weight
+    assert torch.equal(student.bert.encoder.layer[1].output.dense.weight, top)
+    with pytest.raises(ModelMismatchError, match="layer_selection"):
+        StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="random")
+
+
 def test_layer_map_rejects_empty_models():
     with pytest.raises(ModelMismatchError, match="layer counts must be >= 1"):
         layer_map(6, 0)
@@ -475,3 +501,16 @@ def test_load_qa_model_reads_a_pruned_student_in_a_fresh_process(teacher, tmp_pa
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[0] == "PrunedBertForQuestionAnswering"
+
+
+def test_a_bf16_checkpoint_loads_as_float32_with_the_same_rounded_weights(teacher, tmp_path):
+    """The shipped teacher is stored in bf16; training and CPU timing expect float32 weights."""
+    from paretodistill.models.loading import load_qa_model
+
+    halved = copy.deepcopy(teacher).to(torch.bfloat16)
+    halved.save_pretrained(tmp_path / "bf16")
+    loaded = load_qa_model(tmp_path / "bf16")
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    expected = dict(halved.named_parameters())
+    for name, parameter in loaded.named_parameters():
+        assert torch.equal(parameter, expected[name].float()), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conftest import qa, write_squad
@@ -58,3 +60,40 @@ def test_article_sample_keeps_every_article_with_unanswerable_questions(tmp_path
         chosen = _sample_articles(data, 4, seed)
         assert len(chosen) == len(set(chosen)) == 4 and {"T3", "T17"} <= set(chosen)
     assert _sample_articles(data, 1, 0) == ["T3"]
+
+
+def test_a_transfer_set_the_teacher_never_saw(tmp_path, minilm_tokenizer):
+    """``unseen_by_teacher``: the extra articles a teacher recorded as trained on are left out before sampling."""
+    from paretodistill.config import DataSettings
+    from paretodistill.data.prepare import TRAIN_TITLES_FILE, load_train_titles, prepare_data, save_train_titles
+
+    def articles(prefix, count):
+        return [{"title": f"{prefix}{i}", "paragraphs": [{"context": f"word{i} alpha beta", "qas": [
+            qa(f"{prefix}q{i}", "Which?", [("beta", len(f'word{i} alpha '))]),
+            qa(f"{prefix}n{i}", "Not?")]}]} for i in range(count)]
+
+    split_file = write_squad(tmp_path / "dev.json", articles("D", 10))
+    extra_file = write_squad(tmp_path / "extra.json", articles("E", 6))
+    settings = DataSettings(split_file=str(split_file), extra_train_files=(str(extra_file),))
+    teacher_data = prepare_data(settings, minilm_tokenizer, tmp_path / "cache", log=lambda m: None)
+    assert {t for t in teacher_data.train.titles if t.startswith("E")} == {f"E{i}" for i in range(6)}
+
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    with pytest.raises(ConfigError, match=TRAIN_TITLES_FILE):
+        load_train_titles(teacher_dir)
+    teacher_data = prepare_data(dataclasses.replace(settings, max_extra_articles=4), minilm_tokenizer,
+                                tmp_path / "cache", log=lambda m: None)
+    save_train_titles(teacher_data, teacher_dir)
+    seen = load_train_titles(teacher_dir)
+    student_data = prepare_data(settings, minilm_tokenizer, tmp_path / "cache", log=lambda m: None,
+                                exclude_titles=seen)
+    student_extra = {t for t in student_data.train.titles if t.startswith("E")}
+    assert len(student_extra) == 2 and not student_extra & set(seen)
+    assert student_data.summary["teacher_articles_left_out"] == 4
+    # The split's own train articles are never left out: only the extra files are a transfer set.
+    assert {t for t in student_data.train.titles if t.startswith("D")} == {
+        t for t in teacher_data.train.titles if t.startswith("D")}
+    with pytest.raises(ConfigError, match="every article"):
+        prepare_data(settings, minilm_tokenizer, tmp_path / "cache", log=lambda m: None,
+                     exclude_titles=[f"E{i}" for i in range(6)])

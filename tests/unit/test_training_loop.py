@@ -138,3 +138,39 @@ def test_optimizer_receives_every_setting():
     assert decayed["lr"] == 1e-3 and decayed["betas"] == (0.8, 0.95) and decayed["eps"] == 1e-7
     assert decayed["weight_decay"] == 0.05 and plain["weight_decay"] == 0.0
     assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+
+
+class _RunsCodeWhenUnpickled:
+    """What a planted state file would hold: unpickling it calls a function of the attacker's choice."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path(__import__('os').environ['PLANTED_MARKER']).touch()",))
+
+
+def test_a_planted_state_file_runs_no_code(tmp_path, monkeypatch):
+    marker = tmp_path / "code-ran"
+    monkeypatch.setenv("PLANTED_MARKER", str(marker))
+    torch.save({"step": 3, "payload": _RunsCodeWhenUnpickled()}, tmp_path / loop.STATE_FILE)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
+    with pytest.raises(RuntimeError, match="not a training state paretodistill wrote"):
+        train(tiny_model(), synthetic_features(), hard_target_loss, settings, state_dir=tmp_path, log=lambda m: None)
+    assert not marker.exists()
+
+
+def test_progress_lines_give_an_eta():
+    messages = []
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "log_every_steps": 4})
+    train(tiny_model(), synthetic_features(), hard_target_loss, settings, log=messages.append)
+    progress = [m for m in messages if m.startswith("step ")]
+    assert [m.split()[1] for m in progress] == ["4/8", "8/8"]
+    assert all(", ETA " in m for m in progress) and progress[-1].endswith("ETA 0 s")
+
+
+def test_durations_read_at_a_glance():
+    from paretodistill.progress import format_duration, remaining_seconds, stage_eta
+
+    assert remaining_seconds(elapsed=30.0, steps_done=10, steps_left=40) == 120.0
+    assert [format_duration(s) for s in (12.4, 250, 3900, -3)] == ["12 s", "4 min 10 s", "1 h 05 min", "0 s"]
+    # 6 trials left at 60 s each: 2 workers (1 running + the freed slot) take 3 minutes; none left: 0
+    assert stage_eta(60.0, remaining=6, running=1) == 180.0 and stage_eta(60.0, remaining=0, running=2) == 0.0
+    assert stage_eta(60.0, remaining=1, running=3) == 60.0

@@ -61,6 +61,7 @@ COVERED = {
     "attention_dropout": "test_student_parameter_changes_the_student",
     "qa_dropout": "test_student_parameter_changes_the_student",
     "initializer_range": "test_student_parameter_changes_the_student",
+    "layer_selection": "test_student_parameter_changes_the_student",
 }
 
 
@@ -246,6 +247,7 @@ NO_DROPOUT = dict(hidden_dropout=0.0, attention_dropout=0.0, qa_dropout=0.0)
          lambda s: (s.config.attention_probs_dropout_prob, train_mode_logits(s).sum().item())),
         ("qa_dropout", 0.0, 0.5, lambda s: (getattr(s.config, "qa_dropout", 0.0), train_mode_logits(s).sum().item())),
         ("initializer_range", 0.02, 0.5, lambda s: weights(s).std().item()),
+        ("layer_selection", "spread", "bottom", lambda s: (s.config.seeded_from, weights(s).sum().item())),
     ],
 )
 def test_student_parameter_changes_the_student(name, a, b, differs):
@@ -263,7 +265,7 @@ EVERY_PARAMETER = {
     "learning_rate": 3e-4, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7, "weight_decay": 0.01, "warmup_steps": 3,
     "train_batch_size": 4, "eval_batch_size": 16, "epochs": 2.0, "max_steps": 5,
     "soft_weight": 0.3, "hard_weight": 0.7, "temperature": 3.0, "hidden_weight": 0.4, "attention_weight": 0.6,
-    "progressive": True,
+    "progressive": True, "layer_selection": "ends",
 }
 
 
@@ -306,6 +308,7 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
     assert student.num_hidden_layers == 2 and student.hidden_size == 32
     assert student.heads_per_layer == [2, 2] and student.intermediate_sizes == [96, 96]
     assert student.pruning_seed == 7 and student.qa_dropout == 0.05 and student.initializer_range == 0.03
+    assert student.layer_selection == "ends"
     assert student.hidden_dropout_prob == 0.2 and student.attention_probs_dropout_prob == 0.15
 
     with pytest.raises(_Stop):

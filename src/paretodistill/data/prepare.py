@@ -11,8 +11,11 @@ being starved.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -46,8 +49,14 @@ def question_counts(data: SquadData) -> dict[str, int]:
     }
 
 
-def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -> PreparedData:
-    """Read, split, tokenize (through the cache) and oversample; everything a training run needs."""
+def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
+                 exclude_titles: Collection[str] = ()) -> PreparedData:
+    """Read, split, tokenize (through the cache) and oversample; everything a training run needs.
+
+    ``exclude_titles`` are extra-file articles to leave out before sampling: a distillation run
+    passes its teacher's training articles when ``unseen_by_teacher`` asks for a transfer set the
+    teacher never saw.
+    """
     if settings.split_train_repeats < 1:
         raise ConfigError(f"split_train_repeats must be at least 1, got {settings.split_train_repeats}")
     source = load_squad(settings.split_file)
@@ -63,11 +72,18 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
 
     extra_parts = [load_squad(path) for path in settings.extra_train_files]
     extra = combine(extra_parts) if extra_parts else None
+    left_out: set[str] = set()
     if extra is not None:
         held_out = set(split.validation) | set(split.test)
         leaked = held_out & set(extra.titles)
         if leaked:
             raise ConfigError(f"training files contain held-out articles {sorted(leaked)[:5]}: remove them")
+        left_out = set(exclude_titles) & set(extra.titles)
+        if left_out:
+            if len(left_out) == len(extra.titles):
+                raise ConfigError("every article of the extra training files is one the teacher trained on")
+            log(f"extra training files: {len(left_out)} articles the teacher trained on left out")
+            extra = extra.select_titles([title for title in extra.titles if title not in left_out])
         if settings.max_extra_articles is not None and settings.max_extra_articles < len(extra.titles):
             extra = extra.select_titles(_sample_articles(extra, settings.max_extra_articles, settings.split_seed))
         if settings.synthetic_unanswerable_fraction:
@@ -101,9 +117,30 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print) -
         "split_train_repeats": settings.split_train_repeats,
         "max_extra_articles": settings.max_extra_articles,
         "synthetic_unanswerable_fraction": settings.synthetic_unanswerable_fraction,
+        "teacher_articles_left_out": len(left_out),
         "feature_settings": asdict(features),
     }
     return PreparedData(split, train, train_features, validation, validation_features, test, test_features, summary)
+
+
+TRAIN_TITLES_FILE = "train_titles.json"  # beside a trained model: the articles it was trained on
+
+
+def save_train_titles(data: PreparedData, folder: str | Path) -> None:
+    """Record the training articles, so a later distillation can pick a transfer set the model never saw."""
+    Path(folder, TRAIN_TITLES_FILE).write_text(json.dumps(data.train.titles, indent=0))
+
+
+def load_train_titles(folder: str | Path) -> list[str]:
+    """The training articles recorded beside a model; a clear error when it recorded none."""
+    path = Path(folder, TRAIN_TITLES_FILE)
+    if not path.exists():
+        raise ConfigError(f"{folder} does not record its training articles ({TRAIN_TITLES_FILE}): "
+                          "data.unseen_by_teacher needs a teacher that `paretodistill teacher` trained")
+    titles = json.loads(path.read_text())
+    if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+        raise ConfigError(f"{path}: expected a JSON list of article titles")
+    return titles
 
 
 def _sample_articles(data: SquadData, count: int, seed: int) -> list[str]:

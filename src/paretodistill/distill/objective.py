@@ -10,7 +10,7 @@ Soft targets come from the cached teacher logits (``teacher_cache``): the teache
 Layer-wise transfer (only when ``hidden_weight`` or ``attention_weight`` > 0) pairs student layer
 ``i`` with teacher layer ``layer_map(teacher_layers, student_layers)[i]``, the layer it was
 seeded from; student layers with no teacher layer (a deeper student's extra top layers) are not
-paired. For each pair:
+paired (``layer_selection`` chooses the teacher layers, as for seeding). For each pair:
 
 * hidden: MSE between the student layer's output and the teacher layer's output, over real
   (non-padding) tokens. When the widths differ, the student's states go through one learned
@@ -86,7 +86,8 @@ class LayerPair:
 
 def layer_pairs(student_config, teacher_config) -> list[LayerPair]:
     """The (student layer, teacher layer) pairs of layer-wise transfer, bottom first."""
-    mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers)
+    mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers,
+                        getattr(student_config, "layer_selection", "spread"))
     seeded_from = getattr(student_config, "seeded_from", None) or [None] * len(mapping)
     kept_heads = getattr(student_config, "kept_heads", None) or [None] * len(mapping)
     student_heads = getattr(student_config, "heads_per_layer", None) or [student_config.num_attention_heads] * len(mapping)

@@ -40,11 +40,19 @@ from typing import Any, Callable
 import torch
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
-from paretodistill.data.prepare import prepare_data
+from paretodistill.data.prepare import load_train_titles, prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.errors import ModelMismatchError
-from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
+from paretodistill.evaluation.inference import (
+    curve_metrics,
+    evaluate_model,
+    no_answer_rate,
+    predict_logits,
+    score_answers,
+)
+from paretodistill.evaluation.postprocess import extract_answers
+from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
@@ -102,6 +110,7 @@ def student_architecture(settings: StudentSettings, teacher_config) -> StudentAr
         attention_dropout=settings.attention_dropout,
         qa_dropout=settings.qa_dropout,
         initializer_range=settings.initializer_range,
+        layer_selection=settings.layer_selection,
     )
 
 
@@ -219,12 +228,13 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
 
     progress.stage = Stage.PREPARING_DATA
-    data = prepare_data(config.data, tokenizer, config.cache_dir, log)
+    teacher_titles = load_train_titles(config.teacher.path) if config.data.unseen_by_teacher else ()
+    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=teacher_titles)
     progress.stage = Stage.TEACHER_LOGITS
-    teacher_logits = cached_teacher_logits(
-        teacher, data.train_features, config.cache_dir, teacher_dir=config.teacher.path,
+    teacher_logits, teacher_validation_logits = (cached_teacher_logits(
+        teacher, features, config.cache_dir, teacher_dir=config.teacher.path,
         batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
-    )
+    ) for features in (data.train_features, data.validation_features))
 
     progress.stage = Stage.BUILDING_STUDENT
     student = build_student(teacher, architecture)
@@ -264,8 +274,15 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     final_step = trained.steps
 
     progress.stage = Stage.EVALUATING
-    validation = evaluate_model(student, data.validation, data.validation_features,
-                                config.training.eval_batch_size, use_bf16, threshold=None)
+    student_logits = predict_logits(student, data.validation_features, config.training.eval_batch_size, use_bf16)
+    answers = extract_answers(data.validation.examples, data.validation_features, *student_logits)
+    validation = score_answers(data.validation, answers, threshold=None)
+    signals = {  # what the threshold hides: candidate flash metrics (evaluation/signals.py)
+        "span_f1": span_f1(data.validation, answers),
+        "no_answer_auc": no_answer_auc(data.validation, answers),
+        "teacher_kl": window_kl(student_logits, (teacher_validation_logits.start, teacher_validation_logits.end),
+                                data.validation_features.row_starts),
+    }
     test = None
     if evaluate_test:
         test = evaluate_model(student, data.test, data.test_features,
@@ -286,6 +303,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         # Answering "no answer" to everything scores the no-answer rate: a student is only useful
         # above it, so thresholds can be set on the margin (e.g. exact_over_no_answer >= 1).
         metrics["exact_over_no_answer"] = metrics["exact"] - no_answer_rate(metrics)
+    metrics.update(signals)
     metrics["num_parameters"] = float(count_parameters(student))
     if latency is not None:
         metrics.update(

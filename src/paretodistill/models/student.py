@@ -50,6 +50,7 @@ class StudentArchitecture:
     attention_dropout: float = 0.1
     qa_dropout: float = 0.0
     initializer_range: float = 0.02
+    layer_selection: str = "spread"  # which teacher layers seed the student: see layer_map
 
     def __post_init__(self) -> None:
         for name in ("num_layers", "heads_per_layer", "pruning_seed", "intermediate_size", "hidden_size"):
@@ -76,21 +77,32 @@ class StudentArchitecture:
                 raise ModelMismatchError(f"{name} must be in [0, 1), got {value}")
         if not self.initializer_range > 0.0:
             raise ModelMismatchError(f"initializer_range must be > 0, got {self.initializer_range}")
+        if self.layer_selection not in LAYER_SELECTIONS:
+            raise ModelMismatchError(
+                f"layer_selection must be one of {LAYER_SELECTIONS}, got {self.layer_selection!r}"
+            )
 
     def validate(self, teacher_config: PreTrainedConfig) -> None:
         """Raise ``ModelMismatchError`` if this architecture cannot be built from that teacher."""
         _resolve(teacher_config, self)
 
 
-def layer_map(teacher_layers: int, student_layers: int) -> list[int | None]:
+LAYER_SELECTIONS = ("spread", "bottom", "ends")
+
+
+def layer_map(teacher_layers: int, student_layers: int, selection: str = "spread") -> list[int | None]:
     """Which teacher layer seeds each student layer (``None``: freshly initialised).
 
-    Fewer student layers: student layer ``i`` copies teacher layer ``(i * teacher_layers) //
-    student_layers``, the first layer of the ``i``-th of ``student_layers`` equal blocks of the
-    teacher. Exact halving gives 0, 2, 4, ...: DistilBERT's "one layer out of two" as the paper
-    states it (its extraction script took 0, 2, 4, 7, 9, 11 for 12 -> 6 instead; we keep the rule
-    that generalises). Layer 0 is always kept, since it is the one trained on the embeddings
-    the student also copies; e.g. 6 -> 3 is [0, 2, 4], 12 -> 4 is [0, 3, 6, 9], 6 -> 1 is [0].
+    Fewer student layers, by ``selection`` (layer 0 is always kept: it is the one trained on the
+    embeddings the student also copies):
+
+    * ``spread`` (default): student layer ``i`` copies teacher layer ``(i * teacher_layers) //
+      student_layers``, the first layer of the ``i``-th of ``student_layers`` equal blocks. Exact
+      halving gives 0, 2, 4, ...: DistilBERT's "one layer out of two" as the paper states it (its
+      extraction script took 0, 2, 4, 7, 9, 11 for 12 -> 6 instead). 6 -> 3 is [0, 2, 4].
+    * ``bottom``: the teacher's first layers, 6 -> 3 is [0, 1, 2] (a truncated teacher).
+    * ``ends``: evenly spaced from the first to the last layer, rounded down, so the layer that
+      feeds the teacher's QA head seeds the student's top: 6 -> 3 is [0, 2, 5], 6 -> 1 is [0].
 
     As many or more student layers: the teacher's layers are copied in order and the extra top
     layers are ``None``; e.g. 6 -> 8 is [0, 1, 2, 3, 4, 5, None, None].
@@ -99,8 +111,14 @@ def layer_map(teacher_layers: int, student_layers: int) -> list[int | None]:
         raise ModelMismatchError(
             f"layer counts must be >= 1, got teacher {teacher_layers} and student {student_layers}"
         )
+    if selection not in LAYER_SELECTIONS:
+        raise ModelMismatchError(f"layer selection must be one of {LAYER_SELECTIONS}, got {selection!r}")
     if student_layers >= teacher_layers:
         return list(range(teacher_layers)) + [None] * (student_layers - teacher_layers)
+    if selection == "bottom":
+        return list(range(student_layers))
+    if selection == "ends" and student_layers > 1:
+        return [(i * (teacher_layers - 1)) // (student_layers - 1) for i in range(student_layers)]
     return [(i * teacher_layers) // student_layers for i in range(student_layers)]
 
 
@@ -144,7 +162,7 @@ def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Ge
         raise ModelMismatchError(
             f"heads_per_layer {k} exceeds the teacher's {max_heads} attention heads per layer"
         )
-    mapping = layer_map(teacher_config.num_hidden_layers, arch.num_layers)
+    mapping = layer_map(teacher_config.num_hidden_layers, arch.num_layers, arch.layer_selection)
     same_width = arch.hidden_size in (None, teacher_hidden)
     if same_width:
         hidden, head_size, seeded_from = teacher_hidden, teacher_head_size, mapping
@@ -204,6 +222,7 @@ def _student_config(
         attn_implementation="sdpa",
         # provenance, saved in config.json
         pruning_seed=arch.pruning_seed,
+        layer_selection=arch.layer_selection,
         seeded_from=geo.seeded_from,
         kept_heads=kept_heads,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from paretodistill.config import DataSettings, TrainSettings
-from paretodistill.data.prepare import prepare_data
+from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
 from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
@@ -56,6 +56,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     tokenizer = load_tokenizer(settings.base)
     data = prepare_data(settings.data, tokenizer, cache_dir, log)
     data.split.save(out_dir / "split.json")
+    save_train_titles(data, out_dir)
     log(f"data: {json.dumps(data.summary)}")
 
     model = load_qa_model(settings.base).to(device)

@@ -35,6 +35,7 @@ KNOWN_METRICS = (
     "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "HasAns_total", "NoAns_total",
     "total", "num_parameters", "latency_ms", "train_seconds", "eval_seconds", "best_exact", "best_f1",
     "exact_over_no_answer",  # exact minus the no-answer rate of the validation questions
+    "span_f1", "no_answer_auc", "teacher_kl",  # what the threshold hides (evaluation/signals.py)
 )
 
 _DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}

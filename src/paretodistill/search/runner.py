@@ -30,6 +30,7 @@ from typing import Any, Callable
 from optuna.trial import TrialState
 
 from paretodistill.errors import ConfigError
+from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
 from paretodistill.search.study import (
     INTERRUPTED,
@@ -218,7 +219,8 @@ class Progress:
             head = f"FAILED {kind}{f' at step {step}' if step is not None else ''}: {reason[0][:120] if reason else ''}"
         self.log(
             f"[{stage}] trial {frozen.number} {head} in {seconds:.1f} s | {tally['finished']}/{n_target} done, "
-            f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial"
+            f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial, "
+            f"stage ETA {format_duration(stage_eta(mean, n_target - tally['finished'], tally['running']))}"
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from transformers import get_linear_schedule_with_warmup
 from paretodistill.config import TrainSettings
 from paretodistill.data.features import Features
 from paretodistill.hardware.device import autocast_context
+from paretodistill.progress import format_duration, remaining_seconds
 from paretodistill.training.batching import Batch, collate, training_batches
 
 LossFunction = Callable[[object, Batch], torch.Tensor]
@@ -143,7 +145,8 @@ def train(
             elapsed = time.perf_counter() - started
             log(
                 f"step {done}/{steps} epoch {done / per_epoch:.2f} loss {running_loss / running_count:.4f} "
-                f"{result.examples_seen / elapsed:.1f} examples/s"
+                f"{result.examples_seen / elapsed:.1f} examples/s, "
+                f"ETA {format_duration(remaining_seconds(elapsed, done, steps - done))}"
             )
         end_of_epoch = done % per_epoch == 0 or done == steps
         periodic = settings.eval_every_steps and done % settings.eval_every_steps == 0
@@ -190,7 +193,13 @@ def _save_state(path: Path, step: int, model, optimizer, scheduler, result: Trai
 
 
 def _load_state(path: Path, model, optimizer, scheduler, result: TrainResult, settings) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    # weights_only: a state file is data; a planted or tampered one must not run code when loaded.
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).splitlines()[0]
+        raise RuntimeError(f"{path} is not a training state paretodistill wrote ({reason}); "
+                           "remove it to start afresh") from None
     if state["settings"] != asdict(settings):
         raise RuntimeError(f"{path} was written by a run with other settings; remove it to start afresh")
     model.load_state_dict(state["model"])

@@ -1,0 +1,53 @@
+"""The teacher shipped with the repository: it loads as committed and answers real questions correctly.
+
+The questions come from the test articles of its split (no training or threshold tuning saw them);
+the no-answer threshold is the one recorded in its metrics.json, as a user would apply it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from paretodistill.config import FeatureSettings
+from paretodistill.data.features import build_features
+from paretodistill.data.splits import ArticleSplit
+from paretodistill.data.squad import load_squad
+from paretodistill.evaluation.inference import predict_logits
+from paretodistill.evaluation.postprocess import extract_answers
+from paretodistill.evaluation.squad_metric import normalize_answer
+from paretodistill.models.loading import load_qa_model, load_tokenizer
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
+
+SHIPPED = Path(__file__).resolve().parents[2] / "teachers" / "minilm-l6-squad2"
+ANSWERABLE = "{ANSWERABLE}"  # a test-article question with a gold answer
+UNANSWERABLE = "{UNANSWERABLE}"  # a test-article question marked impossible
+
+
+def test_the_shipped_teacher_is_small_and_carded():
+    weights = SHIPPED / "model.safetensors"
+    assert weights.exists(), "the shipped teacher is missing"
+    assert weights.stat().st_size <= 50 * 2**20
+    metrics = json.loads((SHIPPED / "metrics.json").read_text())
+    assert metrics["na_threshold_chosen_on"] == "validation" and metrics["test_f1_above_no_answer_baseline"] > 5
+    card = (SHIPPED / "README.md").read_text()
+    assert "license: apache-2.0" in card and f"{metrics['test']['f1']:.2f}" in card
+    assert (SHIPPED / "LICENSE").exists() and (SHIPPED / "train_titles.json").exists()
+
+
+def test_the_shipped_teacher_answers_real_test_questions(dev_v2):
+    split = ArticleSplit.load(SHIPPED / "split.json")
+    test = split.select(load_squad(dev_v2), "test")
+    examples = [e for e in test.examples if e.id in (ANSWERABLE, UNANSWERABLE)]
+    assert len(examples) == 2
+    metrics = json.loads((SHIPPED / "metrics.json").read_text())
+    tokenizer, model = load_tokenizer(SHIPPED), load_qa_model(SHIPPED).eval()
+    features = build_features(examples, tokenizer, FeatureSettings(**metrics["data"]["feature_settings"]))
+    answers = extract_answers(examples, features, *predict_logits(model, features))
+    predictions = answers.predictions(metrics["na_threshold"])
+    answerable = next(e for e in examples if e.id == ANSWERABLE)
+    assert normalize_answer(predictions[ANSWERABLE]) in {normalize_answer(a.text) for a in answerable.answers}
+    assert predictions[UNANSWERABLE] == ""

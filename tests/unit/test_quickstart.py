@@ -1,0 +1,25 @@
+"""The main job's choice of teacher: the shipped one by default, a given one, or a quick one trained here."""
+
+from __future__ import annotations
+
+import pytest
+
+from paretodistill.cli import main
+from paretodistill.errors import ModelMismatchError
+from paretodistill.recipes import shipped_teacher
+
+
+def test_teacher_and_train_teacher_exclude_each_other(tmp_path, capsys):
+    assert main(["quickstart", "--teacher", str(tmp_path), "--train-teacher", "--out", str(tmp_path / "q")]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
+
+def test_a_missing_shipped_teacher_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(shipped_teacher, "REPOSITORY", tmp_path)
+    with pytest.raises(ModelMismatchError, match="--train-teacher"):
+        shipped_teacher.shipped_teacher_dir()
+
+
+def test_the_shipped_teacher_is_found_in_the_checkout():
+    folder = shipped_teacher.shipped_teacher_dir()
+    assert folder.name == shipped_teacher.SHIPPED_TEACHER_NAME and (folder / "config.json").exists()
