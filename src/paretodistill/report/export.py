@@ -16,11 +16,10 @@ from typing import Any
 
 from paretodistill.errors import ParetodistillError
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
+from paretodistill.serving.runtime import ONNX_INPUTS, ONNX_OUTPUTS
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-ONNX_OUTPUTS = ("start_logits", "end_logits")
 
 
 class ExportError(ParetodistillError):
