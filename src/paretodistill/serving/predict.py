@@ -14,7 +14,7 @@ from typing import Iterable
 from paretodistill.data.features import build_features
 from paretodistill.data.squad import Example
 from paretodistill.errors import DataFormatError
-from paretodistill.evaluation.postprocess import extract_answers
+from paretodistill.evaluation.postprocess import Answers, extract_answers
 from paretodistill.models.loading import load_tokenizer
 from paretodistill.serving.runtime import load_logits, recorded_settings
 
@@ -57,16 +57,20 @@ class Predictor:
         self.runtime, self.file, self._logits = load_logits(model_dir, runtime, int8, device)
         self.batch_size = batch_size
 
+    def span_answers(self, examples: list[Example]) -> Answers:
+        """The postprocessing's best spans and no-answer scores, before the threshold (what scoring takes)."""
+        features = build_features(examples, self.tokenizer, self.features)
+        start, end = self._logits(features, self.batch_size)
+        return extract_answers(examples, features, start, end)
+
     def answer_examples(self, examples: Iterable[Example]) -> list[Answer]:
         examples = list(examples)
         if not examples:
             return []
-        features = build_features(examples, self.tokenizer, self.features)
-        start, end = self._logits(features, self.batch_size)
-        answers = extract_answers(examples, features, start, end)
+        answers = self.span_answers(examples)
         return [self._answer(e.id, answers) for e in examples]
 
-    def _answer(self, qid: str, answers) -> Answer:
+    def _answer(self, qid: str, answers: Answers) -> Answer:
         na_score = answers.na_score[qid]
         no_answer = na_score > self.threshold
         span = answers.best_span[qid]
