@@ -138,3 +138,19 @@ def test_optimizer_receives_every_setting():
     assert decayed["lr"] == 1e-3 and decayed["betas"] == (0.8, 0.95) and decayed["eps"] == 1e-7
     assert decayed["weight_decay"] == 0.05 and plain["weight_decay"] == 0.0
     assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+
+
+def test_fp16_trains_with_a_grad_scaler(monkeypatch):
+    """fp16 (a GPU without native bf16) scales the loss: every step goes through the scaler, and it learns."""
+    steps = []
+    real_step = torch.amp.GradScaler.step
+
+    def counting_step(self, optimizer, *args, **kwargs):
+        steps.append(self.get_scale())
+        return real_step(self, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", counting_step)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 3})
+    result = train(tiny_model(), synthetic_features(), hard_target_loss, settings, precision="fp16", log=lambda m: None)
+    assert len(steps) == result.steps == 24
+    assert result.curve[-1]["loss"] < 0.8 * result.curve[0]["loss"]

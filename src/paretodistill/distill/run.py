@@ -44,7 +44,7 @@ from paretodistill.distill.objective import DistillationObjective, check_distill
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.errors import ModelMismatchError
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
-from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
+from paretodistill.hardware.device import device_name, pick_device, training_precision
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
@@ -188,7 +188,8 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     if config.threads:
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
-    use_bf16 = config.training.bf16 and supports_fast_bf16(device)
+    precision = training_precision(device, config.training.bf16)
+    use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
     layerwise = needs_teacher_forward(config.distillation)
 
     progress.stage = "loading the teacher"
@@ -233,9 +234,9 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
 
     progress.stage = "training"
     log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
-        f"{device_name(device)}, bf16={use_bf16}")
+        f"{device_name(device)}, {precision}")
     trained = train(
-        objective.model, data.train_features, objective, config.training, use_bf16=use_bf16,
+        objective.model, data.train_features, objective, config.training, precision=precision,
         evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None, log=log,
     )
     progress.curve = trained.curve
@@ -291,6 +292,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
             **metrics,
             "device": device_name(device),
             "bf16": use_bf16,
+            "precision": precision,
             "latency": latency,
             "test": test_metrics,
             "params": params,

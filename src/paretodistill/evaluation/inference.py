@@ -30,9 +30,14 @@ def no_answer_rate(metrics: dict) -> float:
     return 100.0 * float(metrics.get("NoAns_total", 0.0)) / float(metrics["total"])
 
 
-def autocast_context(device: torch.device, bf16: bool):
-    if bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_context(device: torch.device, precision: bool | str):
+    """Autocast to ``precision`` ("bf16", "fp16"; "fp32" or False: none; True means bf16)."""
+    name = "bf16" if precision is True else precision
+    if name in AUTOCAST_DTYPES:
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[name])
     return contextlib.nullcontext()
 
 
