@@ -48,7 +48,7 @@ from paretodistill.hardware.device import device_name, pick_device, training_pre
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
-from paretodistill.models.student import StudentArchitecture, build_student, count_parameters
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.trial import TrialResult
 from paretodistill.training.loop import TrainingDiverged, train
 
@@ -193,8 +193,9 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     layerwise = needs_teacher_forward(config.distillation)
 
     progress.stage = "loading the teacher"
-    tokenizer = teacher_tokenizer(config.teacher.path, log)
-    teacher = load_qa_model(config.teacher.path, fast_attention=config.distillation.attention_weight == 0)
+    teacher_path = resolve_teacher(config.teacher.path)  # a hub id: its snapshot, for tokenizer, weights, fingerprint
+    tokenizer = teacher_tokenizer(teacher_path, log)
+    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0)
     teacher = teacher.to(device).eval()
     check_tokenizer_fits(tokenizer, teacher, "teacher")
     progress.stage = "building the student"
@@ -205,7 +206,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     data = prepare_data(config.data, tokenizer, config.cache_dir, log)
     progress.stage = "computing the teacher logits"
     teacher_logits = cached_teacher_logits(
-        teacher, data.train_features, config.cache_dir, teacher_dir=config.teacher.path,
+        teacher, data.train_features, config.cache_dir, teacher_dir=teacher_path,
         batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
     )
 
@@ -213,6 +214,7 @@ def _run(config, params, trial_dir, evaluate_test, log, progress: _Progress, sta
     student = build_student(teacher, architecture)
     teacher_summary = {
         "path": str(config.teacher.path),
+        "resolved": teacher_path,
         "num_parameters": count_parameters(teacher),
         "layers": teacher.config.num_hidden_layers,
         "hidden_size": teacher.config.hidden_size,
