@@ -45,7 +45,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ConfigError("search: give --config FILE, --preset NAME, or both")
     base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
+        ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
     if config.teacher.path:
@@ -80,6 +81,8 @@ def register(commands) -> None:
     search.add_argument("--teacher", help="teacher QA checkpoint (sets teacher.path; --preset smoke builds a tiny one)")
     search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir)")
     search.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    search.add_argument("--mlflow-uri", help="also log every trial to MLflow here (sets search.mlflow_uri), "
+                        "e.g. file:./mlruns or http://host:5000; needs paretodistill[mlflow]")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 

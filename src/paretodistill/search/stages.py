@@ -42,7 +42,7 @@ from paretodistill.search.runner import DEFAULT_TRIAL_FUNCTION
 SEARCH_KEYS = {
     "name", "storage", "sampler", "seed", "n_startup_trials", "dedupe", "trial_function", "workers", "backend",
     "address", "ray", "heartbeat_interval", "grace_period", "flash", "regular", "baseline", "objectives",
-    "thresholds", "space_preset", "space",
+    "thresholds", "space_preset", "space", "mlflow_uri",
 }
 _FLASH_KEYS = {"n_trials", "budget", "thresholds", "evaluate_test"}
 _REGULAR_KEYS = {"top_k", "budget"}
@@ -266,6 +266,7 @@ def run_search(
     import optuna
 
     from paretodistill.search.runner import Progress, drive, make_backend
+    from paretodistill.search.tracking import trackers
     from paretodistill.search.space import build_space, resolve_params, teacher_shape
     from paretodistill.search.study import (
         is_finished,
@@ -310,7 +311,7 @@ def run_search(
     )
     threads = config.threads or engine.threads_per_trial()
     base = {**config.to_dict(), "threads": threads}  # what each trial gets, as stored on the studies
-    progress = Progress(objectives, log)
+    progress = Progress(objectives, log, listeners=trackers(config.search, settings.name, log))
 
     def spec_factory(stage: str, values: dict, evaluate_test: bool):
         def make_spec(trial) -> dict:
