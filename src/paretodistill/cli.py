@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Subsystems that add their own subcommands: each has ``register(commands)`` and imports its
 # heavy dependencies only inside the command function, so `paretodistill --help` stays fast.
 COMMAND_MODULES = ("paretodistill.distill.cli", "paretodistill.search.cli", "paretodistill.report.cli",
-                   "paretodistill.recipes.cli")
+                   "paretodistill.recipes.cli", "paretodistill.serving.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

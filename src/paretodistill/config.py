@@ -177,6 +177,7 @@ class SearchSettings:
     thresholds: dict[str, Any] = field(default_factory=lambda: {"exact": 50.0})
     space_preset: str | None = None
     space: dict[str, Any] = field(default_factory=dict)
+    mlflow_uri: str | None = None  # also log every finished trial to MLflow there (search/tracking.py)
 
     def validate(self) -> None:
         if not self.name or "/" in self.name:

@@ -138,3 +138,37 @@ def test_combine_deduplicates_by_title_first_file_wins(tmp_path):
     assert [e.id for e in combined.examples] == ["q1", "q2", "q3", "z2"]
     assert combined.titles == ["Normans", "Other", "New"]
     assert combined.fingerprint not in (first.fingerprint, second.fingerprint)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("squad_v2", ("squad_v2", "validation")),
+    ("squad_v2:train", ("squad_v2", "train")),
+    ("rajpurkar/squad_v2:validation", ("rajpurkar/squad_v2", "validation")),
+])
+def test_dataset_ids_take_a_split(source, expected):
+    from paretodistill.data.squad import parse_dataset_id
+
+    assert parse_dataset_id(source) == expected
+
+
+@pytest.mark.parametrize("source", ["squad_v2:", ":train", "squad_v2:train:x"])
+def test_malformed_dataset_split_is_named(source):
+    with pytest.raises(DataFormatError, match="a dataset id takes one split, as in squad_v2:train"):
+        load_squad(source)
+
+
+def test_dataset_id_split_reaches_the_loader(monkeypatch):
+    """With a stand-in ``datasets`` module (the hub extra may not be installed): the split asked for is loaded."""
+    import sys
+    import types
+
+    calls = []
+    rows = [{"id": "r1", "title": "T", "context": CONTEXT, "question": "Who?",
+             "answers": {"text": ["a people"], "answer_start": [17]}},
+            {"id": "r2", "title": "T", "context": CONTEXT, "question": "When?", "answers": {"text": [], "answer_start": []}}]
+    fake = types.SimpleNamespace(load_dataset=lambda dataset_id, split: calls.append((dataset_id, split)) or rows)
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    data = load_squad("squad_v2:train")
+    assert calls == [("squad_v2", "train")]
+    assert data.source == "squad_v2[train]" and data.version == "v2.0" and [e.id for e in data.examples] == ["r1", "r2"]
+    assert load_squad("squad_v2").source == "squad_v2[validation]"

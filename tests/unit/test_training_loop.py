@@ -174,3 +174,18 @@ def test_durations_read_at_a_glance():
     # 6 trials left at 60 s each: 2 workers (1 running + the freed slot) take 3 minutes; none left: 0
     assert stage_eta(60.0, remaining=6, running=1) == 180.0 and stage_eta(60.0, remaining=0, running=2) == 0.0
     assert stage_eta(60.0, remaining=1, running=3) == 60.0
+
+def test_fp16_trains_with_a_grad_scaler(monkeypatch):
+    """fp16 (a GPU without native bf16) scales the loss: every step goes through the scaler, and it learns."""
+    steps = []
+    real_step = torch.amp.GradScaler.step
+
+    def counting_step(self, optimizer, *args, **kwargs):
+        steps.append(self.get_scale())
+        return real_step(self, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", counting_step)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 3})
+    result = train(tiny_model(), synthetic_features(), hard_target_loss, settings, precision="fp16", log=lambda m: None)
+    assert len(steps) == result.steps == 24
+    assert result.curve[-1]["loss"] < 0.8 * result.curve[0]["loss"]

@@ -12,7 +12,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from paretodistill.data.squad import SquadData
+from paretodistill.data.squad import SquadData, load_squad
 from paretodistill.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
@@ -95,3 +95,14 @@ def split_by_article(
         validation=tuple(validation),
         test=tuple(test),
     )
+
+
+def load_part(data_file: str, part: str = "all", split_file: str | None = None, model_dir: str | None = None) -> SquadData:
+    """The data (or one split part of it) a model is run on; the split defaults to the model's split.json."""
+    data = load_squad(data_file)
+    if part == "all":
+        return data
+    split_path = Path(split_file) if split_file else (Path(model_dir) / "split.json" if model_dir else None)
+    if split_path is None or not split_path.exists():
+        raise ConfigError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
+    return ArticleSplit.load(split_path).select(data, part)

@@ -154,16 +154,27 @@ def parse_squad(document: dict, source: str, fingerprint: str) -> SquadData:
 
 
 def load_squad(source: str | Path, split: str = "validation") -> SquadData:
-    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as ``squad_v2``.
+    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as ``squad_v2:train``.
 
     A path that exists (or looks like a file name) is read as a file; anything else is taken to be
-    a dataset id, which needs the optional ``datasets`` package and a network connection.
+    a dataset id, optionally with ``:split`` (default ``split``), which needs the optional
+    ``datasets`` package and a network connection (or its cache).
     """
     path = Path(source)
     if path.exists() or path.suffix in {".json", ".gz"}:
         document, raw = read_json_file(path)
         return parse_squad(document, str(path), hashlib.sha256(raw).hexdigest())
-    return _load_hub_dataset(str(source), split)
+    return _load_hub_dataset(*parse_dataset_id(str(source), split))
+
+
+def parse_dataset_id(source: str, default_split: str = "validation") -> tuple[str, str]:
+    """``squad_v2:train`` -> (``squad_v2``, ``train``); without ``:split``, the default split."""
+    dataset_id, colon, split = source.partition(":")
+    if not colon:
+        return source, default_split
+    if not dataset_id or not split or ":" in split:
+        raise DataFormatError(f"{source!r}: a dataset id takes one split, as in squad_v2:train")
+    return dataset_id, split
 
 
 def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:

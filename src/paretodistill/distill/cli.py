@@ -18,6 +18,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.distill.presets import PRESETS, RECIPES
     from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, run_trial
     from paretodistill.errors import ConfigError
+    from paretodistill.models.student import resolve_teacher
 
     base: dict = {}
     if args.preset:
@@ -32,6 +33,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     config = load_config(args.config, flags, base=base)
     if not config.teacher.path:
         raise ConfigError("no teacher: pass --teacher DIR (a QA checkpoint), or --preset smoke for a tiny one")
+    resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family: one line, exit 2
     if args.recipe:
         config = with_parameters(config, RECIPES[args.recipe](config.teacher.path))
     if args.set:

@@ -53,11 +53,11 @@ from paretodistill.evaluation.inference import (
 )
 from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
-from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
+from paretodistill.hardware.device import device_name, pick_device, training_precision
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
-from paretodistill.models.student import StudentArchitecture, build_student, count_parameters
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.training.loop import TrainingDiverged, train
 from paretodistill.trial import TrialResult
 
@@ -215,12 +215,14 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     if config.threads:
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
-    use_bf16 = config.training.bf16 and supports_fast_bf16(device)
+    precision = training_precision(device, config.training.bf16)
+    use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
     layerwise = needs_teacher_forward(config.distillation)
 
     progress.stage = Stage.LOADING_TEACHER
-    tokenizer = teacher_tokenizer(config.teacher.path, log)
-    teacher = load_qa_model(config.teacher.path, fast_attention=config.distillation.attention_weight == 0)
+    teacher_path = resolve_teacher(config.teacher.path)  # a hub id: its snapshot, for tokenizer, weights, fingerprint
+    tokenizer = teacher_tokenizer(teacher_path, log)
+    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0)
     teacher = teacher.to(device).eval()
     check_tokenizer_fits(tokenizer, teacher, "teacher")
     progress.stage = Stage.BUILDING_STUDENT
@@ -228,11 +230,11 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
 
     progress.stage = Stage.PREPARING_DATA
-    teacher_titles = load_train_titles(config.teacher.path) if config.data.unseen_by_teacher else ()
+    teacher_titles = load_train_titles(teacher_path) if config.data.unseen_by_teacher else ()
     data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=teacher_titles)
     progress.stage = Stage.TEACHER_LOGITS
     teacher_logits, teacher_validation_logits = (cached_teacher_logits(
-        teacher, features, config.cache_dir, teacher_dir=config.teacher.path,
+        teacher, features, config.cache_dir, teacher_dir=teacher_path,
         batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
     ) for features in (data.train_features, data.validation_features))
 
@@ -240,6 +242,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     student = build_student(teacher, architecture)
     teacher_summary = {
         "path": str(config.teacher.path),
+        "resolved": teacher_path,
         "num_parameters": count_parameters(teacher),
         "layers": teacher.config.num_hidden_layers,
         "hidden_size": teacher.config.hidden_size,
@@ -261,9 +264,9 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
 
     progress.stage = Stage.TRAINING
     log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
-        f"{device_name(device)}, bf16={use_bf16}")
+        f"{device_name(device)}, {precision}")
     trained = train(
-        objective.model, data.train_features, objective, config.training, use_bf16=use_bf16,
+        objective.model, data.train_features, objective, config.training, precision=precision,
         evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None, log=log,
     )
     progress.curve = trained.curve
@@ -327,6 +330,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
             **metrics,
             "device": device_name(device),
             "bf16": use_bf16,
+            "precision": precision,
             "latency": latency,
             "test": test_metrics,
             "parameters": effective_parameters(config),  # every searchable parameter, as the trial ran

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from paretodistill.data.squad import SquadData
 from paretodistill.evaluation.postprocess import Answers, extract_answers
 from paretodistill.evaluation.squad_metric import evaluate
 from paretodistill.hardware.device import autocast_context
-from paretodistill.training.batching import collate, evaluation_batches
+from paretodistill.training.batching import Batch, collate, evaluation_batches
 
 HEADLINE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 
@@ -29,31 +30,44 @@ def no_answer_rate(metrics: dict) -> float:
     return 100.0 * float(metrics.get("NoAns_total", 0.0)) / float(metrics["total"])
 
 
+def logits_over_features(
+    forward: Callable[[Batch], tuple[np.ndarray, np.ndarray]], features: Features, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits for every feature token, flat and aligned with ``features``' tokens.
+
+    ``forward`` maps a padded batch to (start, end) logits as float32 arrays (batch, width); it is
+    the only thing that differs between runtimes (PyTorch here, ONNX Runtime in ``serving``).
+    """
+    start_logits = np.zeros(features.num_tokens(), dtype=np.float32)
+    end_logits = np.zeros(features.num_tokens(), dtype=np.float32)
+    for indices in evaluation_batches(features.lengths, batch_size):
+        starts, ends = forward(collate(features, indices))
+        for row, feature in enumerate(indices):
+            span = features.row(int(feature))
+            length = span.stop - span.start
+            start_logits[span] = starts[row, :length]
+            end_logits[span] = ends[row, :length]
+    return start_logits, end_logits
+
+
 @torch.inference_mode()
 def predict_logits(
     model: torch.nn.Module, features: Features, batch_size: int = 64, bf16: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits for every feature token, flat and aligned with ``features``' tokens."""
+    """Start and end logits of a PyTorch model for every feature token (see ``logits_over_features``)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    start_logits = np.zeros(features.num_tokens(), dtype=np.float32)
-    end_logits = np.zeros(features.num_tokens(), dtype=np.float32)
+
+    def forward(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        with autocast_context(device, bf16):
+            outputs = model(**batch.to(device).model_inputs())
+        return outputs.start_logits.float().cpu().numpy(), outputs.end_logits.float().cpu().numpy()
+
     try:
-        for indices in evaluation_batches(features.lengths, batch_size):
-            batch = collate(features, indices).to(device)
-            with autocast_context(device, bf16):
-                outputs = model(**batch.model_inputs())
-            starts = outputs.start_logits.float().cpu().numpy()
-            ends = outputs.end_logits.float().cpu().numpy()
-            for row, feature in enumerate(indices):
-                span = features.row(int(feature))
-                length = span.stop - span.start
-                start_logits[span] = starts[row, :length]
-                end_logits[span] = ends[row, :length]
+        return logits_over_features(forward, features, batch_size)
     finally:
         model.train(was_training)
-    return start_logits, end_logits
 
 
 @dataclass

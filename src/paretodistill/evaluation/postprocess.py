@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,15 @@ NO_SPAN_SCORE = 1e9
 
 @dataclass
 class Answers:
-    """Per question: the best non-empty span and the no-answer score (null minus best span)."""
+    """Per question: the best non-empty span and the no-answer score (null minus best span).
+
+    ``span_score`` (start + end logit of the best span) is what ``paretodistill predict`` reports
+    as the answer's score; the official files do not need it.
+    """
 
     best_span: dict[str, str]
     na_score: dict[str, float]
+    span_score: dict[str, float] = field(default_factory=dict)
 
     def predictions(self, threshold: float = 0.0) -> dict[str, str]:
         """Final answers: "" where the no-answer score is above ``threshold``."""
@@ -70,6 +75,7 @@ def extract_answers(
 
     best_span: dict[str, str] = {}
     na_score: dict[str, float] = {}
+    span_score: dict[str, float] = {}
     for example_index, example in enumerate(examples):
         best_score, best_text, null_score = -math.inf, "", math.inf
         for feature in by_example.get(example_index, []):
@@ -89,10 +95,11 @@ def extract_answers(
                         best_score = score
                         best_text = example.context[offsets[s, 0] : offsets[e, 1]]
         best_span[example.id] = best_text
+        span_score[example.id] = best_score if best_score > -math.inf else -NO_SPAN_SCORE
         # With no valid span at all the question can only be answered with "": a huge finite
         # score keeps the JSON file standard (no Infinity).
         na_score[example.id] = null_score - best_score if best_score > -math.inf else NO_SPAN_SCORE
-    return Answers(best_span, na_score)
+    return Answers(best_span, na_score, span_score)
 
 
 def _top_context_tokens(logits: np.ndarray, in_context: np.ndarray, n_best: int) -> np.ndarray:

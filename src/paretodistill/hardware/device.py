@@ -1,4 +1,11 @@
-"""Which device to run on and whether bf16 autocast pays off there."""
+"""Which device to run on, and in which precision.
+
+Reduced precision is used only where the hardware computes in it: bf16 where the GPU (or CPU)
+has native bf16 units; on a GPU without them (T4, V100) fp16 with a gradient scaler, which their
+tensor cores compute natively; otherwise fp32. ``torch.cuda.is_bf16_supported()`` counts
+emulation by default, so it is asked with ``including_emulation=False``: emulated bf16 trains
+and times slower than fp32 and would put wrong latencies into the search.
+"""
 
 from __future__ import annotations
 
@@ -27,20 +34,49 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+PRECISIONS = ("bf16", "fp16", "fp32")
+FP16_TENSOR_CORES = (7, 0)  # Volta and later compute fp16 matmuls natively
+
+
+def _cuda_native_bf16() -> bool:
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument counted only native support
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def supports_fast_bf16(device: torch.device) -> bool:
     """bf16 autocast is only a speed-up where the hardware computes in bf16 natively."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return _cuda_native_bf16()
     if device.type == "cpu":
         return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
     return False
 
 
-def autocast_context(device: torch.device, bf16: bool):
-    """bf16 autocast on ``device`` when asked (see :func:`supports_fast_bf16`), else a no-op context."""
-    if bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_context(device: torch.device, precision: bool | str):
+    """Autocast to ``precision`` ("bf16", "fp16"; "fp32" or False: none; True means bf16)."""
+    name = "bf16" if precision is True else precision
+    if name in AUTOCAST_DTYPES:
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[name])
     return contextlib.nullcontext()
+
+
+def training_precision(device: torch.device, reduced: bool = True) -> str:
+    """``bf16`` where native, else ``fp16`` (with a GradScaler) on a GPU with fp16 tensor cores, else ``fp32``.
+
+    ``reduced=False`` (``training.bf16 = false``) asks for fp32 everywhere.
+    """
+    if not reduced:
+        return "fp32"
+    if supports_fast_bf16(device):
+        return "bf16"
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) >= FP16_TENSOR_CORES:
+        return "fp16"
+    return "fp32"
 
 
 def device_name(device: torch.device) -> str:

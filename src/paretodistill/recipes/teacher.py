@@ -21,7 +21,7 @@ from paretodistill.config import DataSettings, TrainSettings
 from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
-from paretodistill.hardware.device import device_name, pick_device, supports_fast_bf16
+from paretodistill.hardware.device import device_name, pick_device, training_precision
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer, resolve_model_path
 from paretodistill.training.loop import train
 
@@ -51,7 +51,8 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
-    use_bf16 = settings.training.bf16 and supports_fast_bf16(device)
+    precision = training_precision(device, settings.training.bf16)
+    use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
 
     tokenizer = load_tokenizer(settings.base)
     data = prepare_data(settings.data, tokenizer, cache_dir, log)
@@ -67,10 +68,10 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
                                 settings.training.eval_batch_size, use_bf16, threshold=0.0)
         return curve_metrics(scored.metrics)
 
-    log(f"training on {device_name(device)}, bf16={use_bf16}, {len(data.train_features)} windows")
+    log(f"training on {device_name(device)}, {precision}, {len(data.train_features)} windows")
     result = train(
         model, data.train_features, hard_target_loss, settings.training,
-        use_bf16=use_bf16, evaluator=evaluate_validation, state_dir=out_dir / ".state", log=log,
+        precision=precision, evaluator=evaluate_validation, state_dir=out_dir / ".state", log=log,
     )
 
     log("choosing the no-answer threshold on the validation articles")
@@ -92,7 +93,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
         "test_all_no_answer_baseline_f1": no_answer_baseline,
         "test_f1_above_no_answer_baseline": test.metrics["f1"] - no_answer_baseline,
         "num_parameters": sum(p.numel() for p in model.parameters()),
-        "training": {**result.to_dict(), "settings": asdict(settings.training), "bf16": use_bf16},
+        "training": {**result.to_dict(), "settings": asdict(settings.training), "bf16": use_bf16, "precision": precision},
         "base": resolve_model_path(settings.base),
         "data": data.summary,
         "device": device_name(device),

@@ -27,9 +27,7 @@ import random
 from pathlib import Path
 from typing import Mapping
 
-from paretodistill.data.splits import ArticleSplit
-from paretodistill.data.squad import Example, SquadData, load_squad
-from paretodistill.errors import ConfigError
+from paretodistill.data.squad import Example, SquadData
 from paretodistill.evaluation.squad_metric import compute_f1, normalize_answer, per_question_scores
 from paretodistill.report.frontier import ReportError
 
@@ -180,15 +178,6 @@ def analyze_predictions(
     }
 
 
-def load_part(data_file: str, part: str = "all", split_file: str | None = None, model_dir: str | None = None) -> SquadData:
-    """The data (or one split part of it) the predictions were made on; the split defaults to the model's split.json."""
-    data = load_squad(data_file)
-    if part == "all":
-        return data
-    split_path = Path(split_file) if split_file else (Path(model_dir) / "split.json" if model_dir else None)
-    if split_path is None or not split_path.exists():
-        raise ConfigError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
-    return ArticleSplit.load(split_path).select(data, part)
 
 
 def load_analysis(path: str | Path) -> dict:

@@ -17,10 +17,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from paretodistill.report.export import export_trial
 
     result = export_trial(args.directory, args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
-                          overwrite=args.force, atol=args.atol)
+                          overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data)
     print(f"exported {result['stage']} trial {result['trial']} to {result['out']}: {', '.join(result['files'])}")
     if result.get("onnx"):
         print(f"ONNX logits match PyTorch within {result['onnx']['max_abs_diff']:.2e}")
+    for name, row in (result.get("variants") or {}).items():
+        print(f"{name}: {row['file']} {row['size_mb']:.1f} MB, test exact {row.get('exact', '-')}, "
+              f"f1 {row.get('f1', '-')}, {row['latency_ms']:.2f} ms (batch 1)")
     for warning in result.get("warnings", []):
         print(f"WARNING: {warning}")
     return 0
@@ -45,5 +48,8 @@ def register(commands) -> None:
     export.add_argument("--name", help="which search, when study.db holds several")
     export.add_argument("--onnx", action="store_true", help="also write model.onnx, checked against PyTorch")
     export.add_argument("--atol", type=float, default=1e-4, help="ONNX logit tolerance")
+    export.add_argument("--int8", action="store_true",
+                        help="also write model.int8.onnx (dynamic int8) and measure it against model.onnx (implies --onnx)")
+    export.add_argument("--data", help="--int8: the SQuAD file of the split (default: the split's source file)")
     export.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     export.set_defaults(run=cmd_export)

@@ -16,11 +16,10 @@ from typing import Any
 
 from paretodistill.errors import ParetodistillError
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
+from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_INPUTS, ONNX_OUTPUTS
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-ONNX_OUTPUTS = ("start_logits", "end_logits")
 
 
 class ExportError(ParetodistillError):
@@ -60,8 +59,14 @@ def export_trial(
     onnx: bool = False,
     overwrite: bool = False,
     atol: float = 1e-4,
+    int8: bool = False,
+    data_file: str | None = None,
 ) -> dict:
-    """Copy a trial's checkpoint to ``out`` with a model card (README.md) and export.json; optionally model.onnx."""
+    """Copy a trial's checkpoint to ``out`` with a model card (README.md) and export.json; optionally model.onnx.
+
+    ``int8`` also writes model.int8.onnx and measures it against the float ONNX file (test exact/F1
+    on the split's test part of ``data_file``, default the split's source file; batch-1 latency).
+    """
     directory = Path(directory)
     data = load_study_dir(directory, name)
     record = find_record(data, trial, stage)
@@ -75,14 +80,39 @@ def export_trial(
 
     config = json.loads((out / "config.json").read_text())
     saved_metrics = _read_json(out / "metrics.json")
-    onnx_check = export_onnx(out, out / "model.onnx", atol=atol) if onnx else None
+    onnx_check = export_onnx(out, out / ONNX_FILE, atol=atol) if onnx or int8 else None
     info = export_info(data, record, source, config, saved_metrics, onnx_check)
     info["path"] = str(out)
+    info["warnings"] = []
     if not any((out / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-        info["warnings"] = ["the checkpoint holds no tokenizer: load the teacher's"]
+        info["warnings"].append("the checkpoint holds no tokenizer: load the teacher's")
+    if int8:
+        info["variants"] = int8_variants(out, info, config, data_file)
     (out / "export.json").write_text(json.dumps(info, indent=1, default=str))
     (out / "README.md").write_text(model_card(info), encoding="utf-8")
     return {"out": str(out), "files": sorted(p.name for p in out.iterdir()), **info}
+
+
+def int8_variants(out: Path, info: dict, config: dict, data_file: str | None) -> dict:
+    """Quantize model.onnx to int8 and measure both files; the test part comes from the folder's split.json."""
+    from paretodistill.data.splits import ArticleSplit
+    from paretodistill.data.squad import load_squad
+    from paretodistill.serving.variants import measure_variants, quantize_int8
+
+    quantize_int8(out / ONNX_FILE, out / INT8_ONNX_FILE)
+    test = None
+    if not (out / "split.json").exists():
+        info["warnings"].append("no split.json beside the checkpoint: int8 test exact/F1 not measured")
+    else:
+        split = ArticleSplit.load(out / "split.json")
+        source = data_file or split.source
+        if data_file is None and not Path(source).exists():
+            info["warnings"].append(f"the split's data file {source} is not here: int8 test exact/F1 not measured (pass --data)")
+        else:
+            test = split.select(load_squad(source), "test")
+    threshold = info.get("na_threshold")
+    return measure_variants(out, test, 0.0 if threshold is None else float(threshold), int(config["vocab_size"]),
+                            info.get("latency_settings"))
 
 
 def _read_json(path: Path) -> dict:
@@ -194,15 +224,45 @@ def model_card(info: dict) -> str:
         lines += ["This student keeps a different number of heads or FFN neurons per layer, which plain BERT cannot "
                   "describe; the model code is in `pruned_bert.py` next to the weights (torch and transformers only), "
                   "hence `trust_remote_code=True`.", ""]
+    lines += ["## How to ask it a question", "",
+              "With paretodistill installed (`pip install 'paretodistill[onnx]'` for the ONNX files); the answer is \"\" "
+              "when the no-answer score is above the threshold recorded here:", "",
+              "```bash",
+              f'paretodistill predict --model {path} --question "Who was the Norse leader?" --context "..."'
+              + ("  # --runtime onnx [--int8]" if info.get("onnx") else ""),
+              "```", "", "```python", "from paretodistill.serving.predict import answer", "",
+              f'print(answer("{path}", "Who was the Norse leader?", context))  # Answer(text=..., score=..., no_answer=...)',
+              "```", ""]
     onnx = info.get("onnx")
     if onnx:
         lines += ["## ONNX", "", f"`model.onnx` (opset {onnx['opset']}, inputs {', '.join(ONNX_INPUTS)}; dynamic batch "
                   f"and sequence axes). Checked against the PyTorch logits on a batch of shape {onnx['checked_shape']}: "
                   f"largest absolute difference {onnx['max_abs_diff']:.2e} (tolerance {onnx['atol']:g}).", ""]
+    if info.get("variants"):
+        lines += variants_table(info["variants"], info.get("na_threshold"))
     lines += ["## Provenance", "", f"- study directory: `{info['study_directory']}`",
               f"- source checkpoint: `{info['source_checkpoint']}`",
               f"- objectives: {', '.join(info.get('objectives') or [])}; thresholds: {json.dumps(info.get('thresholds') or {})}", ""]
     return "\n".join(lines)
+
+
+def variants_table(variants: dict, threshold: float | None) -> list[str]:
+    """The float-against-int8 table of the model card, with how it was measured."""
+    rows = ["## int8 variant", "",
+            f"`{INT8_ONNX_FILE}`: `model.onnx` dynamically quantized to int8 weights (onnxruntime `quantize_dynamic`). "
+            "Both files measured the same way in ONNX Runtime on the CPU:", "",
+            "| variant | file | size (MB) | test exact | test F1 | latency (ms, batch 1) |", "|---|---|---:|---:|---:|---:|"]
+    for name, row in variants.items():
+        rows.append(f"| {name} | `{row['file']}` | {row['size_mb']:.1f} | {_number(row.get('exact'))} | "
+                    f"{_number(row.get('f1'))} | {_number(row.get('latency_ms'))} |")
+    first = next(iter(variants.values()))
+    latency = first.get("latency", {})
+    questions = first.get("questions")
+    rows += ["", (f"Test exact/F1: {questions} questions of the split's test part at the recorded no-answer threshold "
+                  f"{_number(threshold)}. " if questions else "Test exact/F1: not measured (see the warnings). ")
+             + f"Latency: median of the timed calls, sequence length {latency.get('sequence_length')}, "
+             f"{latency.get('threads')} thread(s), {latency.get('device')}.", ""]
+    return rows
 
 
 def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17) -> dict:

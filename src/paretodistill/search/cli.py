@@ -37,15 +37,19 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
 def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config
     from paretodistill.errors import ConfigError
+    from paretodistill.models.student import resolve_teacher
     from paretodistill.search.stages import run_search
 
     if args.config is None and args.preset is None:
         raise ConfigError("search: give --config FILE, --preset NAME, or both")
     base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
+        ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
+    if config.teacher.path:
+        resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family: one line before any trial
     try:
         run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
                    n_trials=args.n_trials, log=_log)
@@ -81,6 +85,8 @@ def register(commands) -> None:
                                             "default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
     search.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="config override, e.g. search.flash.n_trials=40 (repeatable; default: none)")
+    search.add_argument("--mlflow-uri", help="also log every trial to MLflow here (sets search.mlflow_uri), "
+                        "e.g. file:./mlruns or http://host:5000; needs paretodistill[mlflow]")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 

@@ -191,10 +191,11 @@ def make_backend(kind: str, workers: int, *, address: str | None = None, device:
 class Progress:
     """One line per event (works the same on a terminal and in a log file)."""
 
-    def __init__(self, objectives, log: Callable[[str], None] = print):
+    def __init__(self, objectives, log: Callable[[str], None] = print, listeners: list | None = None):
         self.objectives = objectives
         self.log = log
         self.durations: list[float] = []
+        self.listeners = list(listeners or [])  # e.g. search.tracking's MLflow tracker: trial_finished(stage, frozen)
 
     @staticmethod
     def _short(value: Any) -> str:
@@ -222,6 +223,8 @@ class Progress:
             f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial, "
             f"stage ETA {format_duration(stage_eta(mean, n_target - tally['finished'], tally['running']))}"
         )
+        for listener in self.listeners:
+            listener.trial_finished(stage, frozen)
 
     @staticmethod
     def _fmt_metric(name: str, value: float) -> str:

@@ -44,6 +44,7 @@ from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
 from paretodistill.search.runner import Progress, drive, make_backend
+from paretodistill.search.tracking import trackers
 from paretodistill.search.study import (
     feasible_trials,
     is_finished,
@@ -109,7 +110,7 @@ class StageRunner:
                                ray_options=settings.ray.options())
         threads = config.threads or backend.threads_per_trial()
         return cls(plan, study_dir, url, storage, backend, {**config.to_dict(), "threads": threads}, threads,
-                   uuid.uuid4().hex, Progress(plan.objectives, log), log)
+                   uuid.uuid4().hex, Progress(plan.objectives, log, trackers(settings.mlflow_uri, settings.name, log)), log)
 
     def stage_config(self, budget: dict, where: str) -> dict:
         return apply_budget(self.trial_config, budget, where)

@@ -92,12 +92,19 @@ def train(
     settings: TrainSettings,
     *,
     use_bf16: bool = False,
+    precision: str | None = None,
     evaluator: Evaluator | None = None,
     state_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train ``model`` in place; resumes from ``state_dir`` when a state from the same run is there."""
+    """Train ``model`` in place; resumes from ``state_dir`` when a state from the same run is there.
+
+    ``precision`` ("bf16", "fp16", "fp32"; default from ``use_bf16``) is the autocast dtype; fp16
+    scales the loss with a GradScaler, since fp16 gradients underflow without it.
+    """
     device = next(model.parameters()).device
+    precision = precision or ("bf16" if use_bf16 else "fp32")
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     torch.manual_seed(settings.seed)
     optimizer = build_optimizer(model, settings)
     steps = total_steps(len(features), settings)
@@ -123,16 +130,24 @@ def train(
             epoch_batches = {epoch: training_batches(lengths, settings.train_batch_size, settings.seed, epoch)}
         batch = collate(features, epoch_batches[epoch][position]).to(device)
 
-        with autocast_context(device, use_bf16):
+        with autocast_context(device, precision):
             outputs = model(**batch.model_inputs())
             loss = loss_function(outputs, batch)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(step, loss_value)
-        loss.backward()
+        if scaler is None:
+            loss.backward()
+        else:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients
         if settings.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)  # skips the step when the scaled gradients overflowed
+            scaler.update()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -1,0 +1,72 @@
+"""Optional MLflow logging of every finished trial, for users who follow runs in MLflow.
+
+One MLflow run per trial (experiment = the study's name): the parameters, the final metrics
+(validation, ``test_``-prefixed test figures), the learning curve as stepped metrics
+(``curve/<metric>``), and tags naming the study, the stage, the trial number, its state and, for
+a failure, its kind and reason. Enabled by ``[search] mlflow_uri = "..."`` or ``--mlflow-uri``;
+MLflow (``pip install 'paretodistill[mlflow]'``) is imported only then. The study database stays
+the record: tracking is a copy for viewing, so a tracking error is logged and never stops a search.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from paretodistill.errors import ConfigError
+
+SETTING = "mlflow_uri"
+
+
+def _numbers(values: dict | None, prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in (values or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+class MlflowTracker:
+    """Logs each finished trial of one study as an MLflow run."""
+
+    def __init__(self, uri: str, study_name: str, log: Callable[[str], None] = print):
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise ConfigError(f"search.{SETTING} needs MLflow: pip install 'paretodistill[mlflow]'") from None
+        self.study_name = study_name
+        self.log = log
+        try:
+            self.client = MlflowClient(tracking_uri=uri)
+            found = self.client.get_experiment_by_name(study_name)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(study_name)
+        except Exception as error:  # noqa: BLE001 -- a store MLflow refuses (e.g. file: without MLFLOW_ALLOW_FILE_STORE)
+            message = " ".join(str(error).split())[:400]
+            raise ConfigError(f"search.{SETTING}: MLflow cannot use {uri}: {message}") from None
+
+    def trial_finished(self, stage: str, frozen) -> None:
+        try:
+            self._log_trial(stage, frozen)
+        except Exception as error:  # noqa: BLE001 -- tracking is a copy; the search goes on
+            self.log(f"warning: MLflow logging of {stage} trial {frozen.number} failed: {error}")
+
+    def _log_trial(self, stage: str, frozen) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        attrs = frozen.user_attrs
+        tags = {"study": self.study_name, "stage": stage, "trial": str(frozen.number), "state": frozen.state.name}
+        for key in ("failure_kind", "failure_reason"):
+            if attrs.get(key):
+                tags[key] = str(attrs[key])[:5000]
+        run = self.client.create_run(self.experiment_id, run_name=f"{stage}-{frozen.number}", tags=tags)
+        run_id = run.info.run_id
+        metrics = [Metric(k, v, 0, 0) for k, v in {**_numbers(attrs.get("metrics")),
+                                                   **_numbers(attrs.get("test_metrics"), "test_")}.items()]
+        for point in attrs.get("curve") or []:
+            step = int(point.get("step", 0))
+            metrics += [Metric(f"curve/{k}", v, 0, step) for k, v in _numbers(point).items() if k != "step"]
+        params = [Param(k, str(v)) for k, v in frozen.params.items()]
+        self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.set_terminated(run_id, "FINISHED" if frozen.values is not None else "FAILED")
+
+
+def trackers(uri: str | None, study_name: str, log: Callable[[str], None] = print) -> list:
+    """The trackers ``search.mlflow_uri`` asks for (none, or MLflow)."""
+    return [MlflowTracker(uri, study_name, log)] if uri else []

@@ -1,0 +1,88 @@
+"""The ``predict`` subcommand: answers as JSON lines, from one question, a SQuAD file or stdin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+
+def read_json_lines(stream: TextIO) -> list:
+    """Questions given as JSON lines ``{"id", "question", "context"}`` (the id is optional)."""
+    from paretodistill.errors import DataFormatError
+    from paretodistill.serving.predict import question
+
+    examples = []
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(f"stdin line {number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict) or not {"question", "context"} <= set(row):
+            raise DataFormatError(f'stdin line {number}: expected an object with "question" and "context"')
+        examples.append(question(str(row.get("id", number)), row["question"], row["context"]))
+    if not examples:
+        raise DataFormatError('no questions on stdin: give JSON lines {"id", "question", "context"}, '
+                              "or --question with --context, or --data FILE")
+    return examples
+
+
+def _examples(args: argparse.Namespace) -> list:
+    from paretodistill.data.splits import load_part
+    from paretodistill.errors import ConfigError
+    from paretodistill.serving.predict import question
+
+    if args.data is not None:
+        if args.question is not None or args.context is not None:
+            raise ConfigError("give --data or --question/--context, not both")
+        return list(load_part(args.data, args.part, args.split, args.model).examples)
+    if args.part != "all":
+        raise ConfigError("--part selects from a --data file")
+    if (args.question is None) != (args.context is None):
+        raise ConfigError("--question and --context go together")
+    if args.question is not None:
+        return [question("0", args.question, args.context)]
+    return read_json_lines(sys.stdin)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from paretodistill.serving.predict import Predictor
+
+    examples = _examples(args)
+    predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.batch_size)
+    print(f"{predictor.runtime}: {predictor.file}, no-answer threshold {predictor.threshold:g} "
+          f"({predictor.threshold_source}), {len(examples)} question(s)", file=sys.stderr)
+    answers = predictor.answer_examples(examples)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        for result in answers:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def register(commands) -> None:
+    predict = commands.add_parser(
+        "predict", help="answer questions with a student folder (PyTorch or ONNX); JSON lines out",
+        description="Questions from --question/--context, a SQuAD --data file, or JSON lines "
+                    '{"id", "question", "context"} on stdin. One JSON line per answer: text ("" = no answer), '
+                    "score, no_answer, na_score, threshold, best_span.")
+    predict.add_argument("--model", required=True, help="a checkpoint or export folder")
+    predict.add_argument("--question")
+    predict.add_argument("--context")
+    predict.add_argument("--data", help="a SQuAD file: answer all its questions (or one --part)")
+    predict.add_argument("--part", choices=("all", "train", "validation", "test"), default="all")
+    predict.add_argument("--split", help="split.json for --part (default: the model folder's)")
+    predict.add_argument("--runtime", choices=("torch", "onnx"),
+                         help="default: torch, or onnx when the folder has only model.onnx")
+    predict.add_argument("--int8", action="store_true", help="run model.int8.onnx (ONNX Runtime)")
+    predict.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's recorded one)")
+    predict.add_argument("--device", default="cpu", help="torch runtime: cpu, cuda or auto")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--out", help="write the JSON lines here instead of stdout")
+    predict.set_defaults(run=cmd_predict)

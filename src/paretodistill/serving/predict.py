@@ -1,0 +1,84 @@
+"""Answers to questions from a student folder: ``answer(model_dir, question, context)``.
+
+The same path as evaluation, so an answer here is the answer the model was scored with: the
+project's feature building (doc-stride windows), the runtime's logits, the project's
+postprocessing (best span, no-answer score), then the no-answer threshold the model recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from paretodistill.data.features import build_features
+from paretodistill.data.squad import Example
+from paretodistill.errors import DataFormatError
+from paretodistill.evaluation.postprocess import Answers, extract_answers
+from paretodistill.models.loading import load_tokenizer
+from paretodistill.serving.runtime import load_logits, recorded_settings
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question's answer: ``text`` is "" when the model says the question has no answer."""
+
+    id: str
+    text: str
+    score: float  # start + end logit of the best span
+    no_answer: bool
+    na_score: float  # null score minus best span score; above ``threshold`` means no answer
+    threshold: float
+    best_span: str  # the best span even when it is not given as the answer
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def question(qid: str, question_text: str, context: str) -> Example:
+    """An example with no gold answer, as the feature builder takes it."""
+    for name, value in (("question", question_text), ("context", context)):
+        if not isinstance(value, str) or not value.strip():
+            raise DataFormatError(f"question {qid!r}: the {name} is empty")
+    return Example(str(qid), "", context, question_text, (), True)
+
+
+class Predictor:
+    """A loaded student: tokenizer, runtime and recorded threshold, to answer many questions."""
+
+    def __init__(self, model_dir: str | Path, runtime: str | None = None, int8: bool = False,
+                 threshold: float | None = None, device: str = "cpu", batch_size: int = 32):
+        self.model_dir = Path(model_dir)
+        recorded = recorded_settings(model_dir)
+        self.features = recorded.features
+        self.threshold = recorded.na_threshold if threshold is None else float(threshold)
+        self.threshold_source = recorded.threshold_source if threshold is None else "given"
+        self.tokenizer = load_tokenizer(model_dir)
+        self.runtime, self.file, self._logits = load_logits(model_dir, runtime, int8, device)
+        self.batch_size = batch_size
+
+    def span_answers(self, examples: list[Example]) -> Answers:
+        """The postprocessing's best spans and no-answer scores, before the threshold (what scoring takes)."""
+        features = build_features(examples, self.tokenizer, self.features)
+        start, end = self._logits(features, self.batch_size)
+        return extract_answers(examples, features, start, end)
+
+    def answer_examples(self, examples: Iterable[Example]) -> list[Answer]:
+        examples = list(examples)
+        if not examples:
+            return []
+        answers = self.span_answers(examples)
+        return [self._answer(e.id, answers) for e in examples]
+
+    def _answer(self, qid: str, answers: Answers) -> Answer:
+        na_score = answers.na_score[qid]
+        no_answer = na_score > self.threshold
+        span = answers.best_span[qid]
+        return Answer(qid, "" if no_answer else span, answers.span_score[qid], no_answer, na_score, self.threshold, span)
+
+
+def answer(model_dir: str | Path, question_text: str, context: str, runtime: str | None = None,
+           int8: bool = False, threshold: float | None = None) -> Answer:
+    """The model's answer to one question about ``context``, with its saved no-answer threshold applied."""
+    predictor = Predictor(model_dir, runtime, int8, threshold)
+    return predictor.answer_examples([question("0", question_text, context)])[0]
