@@ -14,7 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
 from conftest import article, qa, write_squad  # noqa: E402
-
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.distill.teacher_cache import weights_fingerprint  # noqa: E402
 from paretodistill.errors import ModelMismatchError  # noqa: E402

@@ -13,7 +13,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
 from conftest import article, qa, write_squad  # noqa: E402
-
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import ConfigError, ModelMismatchError  # noqa: E402
 from paretodistill.serving.predict import Predictor, answer, question  # noqa: E402

@@ -12,9 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import search_fakes  # noqa: E402,F401  (the trial_function path below resolves)
 from test_search import _search_config  # noqa: E402
 
+import search_fakes  # noqa: E402,F401  (the trial_function path below resolves)
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.stages import run_search  # noqa: E402

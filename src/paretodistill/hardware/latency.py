@@ -168,7 +168,7 @@ def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
 
 def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401  (checked here, before an export that would fail late)
     except ImportError:
         raise ConfigError(
             "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"

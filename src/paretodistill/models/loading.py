@@ -7,10 +7,9 @@ read one and the same folder.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import re
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer

@@ -11,9 +11,9 @@ import json
 import tempfile
 from pathlib import Path
 
+from paretodistill.data.splits import load_part
 from paretodistill.errors import ConfigError
 from paretodistill.recipes.evaluate import evaluate_checkpoint
-from paretodistill.data.splits import load_part
 from paretodistill.report.analysis import analyze_predictions
 from paretodistill.report.html import write_analysis
 

@@ -44,7 +44,6 @@ from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
 from paretodistill.search.runner import Progress, drive, make_backend
-from paretodistill.search.tracking import trackers
 from paretodistill.search.study import (
     feasible_trials,
     is_finished,
@@ -54,6 +53,7 @@ from paretodistill.search.study import (
     open_study,
     ranked,
 )
+from paretodistill.search.tracking import trackers
 from paretodistill.search.worker import WorkerSpec
 
 

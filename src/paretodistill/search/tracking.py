@@ -11,7 +11,7 @@ the record: tracking is a copy for viewing, so a tracking error is logged and ne
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 from paretodistill.errors import ConfigError
 

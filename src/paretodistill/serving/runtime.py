@@ -118,7 +118,8 @@ def onnx_logits(onnx_path: str | Path, threads: int | None = None) -> LogitsFunc
     return lambda features, batch_size: logits_over_features(forward, features, batch_size)
 
 
-def load_logits(model_dir: str | Path, runtime: str | None = None, int8: bool = False, device: str = "cpu") -> tuple[str, Path, LogitsFunction]:
+def load_logits(model_dir: str | Path, runtime: str | None = None, int8: bool = False,
+                device: str = "cpu") -> tuple[str, Path, LogitsFunction]:
     """The chosen runtime, the file it runs and its logits function."""
     chosen, path = choose_runtime(model_dir, runtime, int8)
     return chosen, path, (onnx_logits(path) if chosen == "onnx" else torch_logits(path, device))
