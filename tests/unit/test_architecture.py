@@ -44,3 +44,15 @@ def test_no_module_imports_itself_through_others():
 def test_ruff_is_clean():
     run = subprocess.run([tool("ruff"), "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_every_room_has_a_place_in_the_layer_order():
+    """A new module or package outside the contract would escape it: each must be named in a layer."""
+    import tomllib
+
+    layers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
+    named = {part.strip() for layer in layers for part in layer.replace("|", ":").split(":")}
+    package = ROOT / "src" / "paretodistill"
+    rooms = {f"paretodistill.{p.stem}" for p in package.iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    assert rooms - named == set(), "add these to [tool.importlinter] layers in pyproject.toml"
