@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from paretodistill.config import FeatureSettings
-from paretodistill.data.features import build_features
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
-from paretodistill.evaluation.inference import predict_logits
-from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.evaluation.squad_metric import normalize_answer
-from paretodistill.models.loading import load_qa_model, load_tokenizer
+from paretodistill.serving.predict import answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -39,15 +35,14 @@ def test_the_shipped_teacher_is_small_and_carded():
 
 
 def test_the_shipped_teacher_answers_real_test_questions(dev_v2):
+    """Through the user's path, ``serving.answer``: the recorded threshold and feature lengths applied."""
     split = ArticleSplit.load(SHIPPED / "split.json")
-    test = split.select(load_squad(dev_v2), "test")
-    examples = [e for e in test.examples if e.id in (ANSWERABLE, UNANSWERABLE)]
-    assert len(examples) == 2
-    metrics = json.loads((SHIPPED / "metrics.json").read_text())
-    tokenizer, model = load_tokenizer(SHIPPED), load_qa_model(SHIPPED).eval()
-    features = build_features(examples, tokenizer, FeatureSettings(**metrics["data"]["feature_settings"]))
-    answers = extract_answers(examples, features, *predict_logits(model, features))
-    predictions = answers.predictions(metrics["na_threshold"])
-    answerable = next(e for e in examples if e.id == ANSWERABLE)
-    assert normalize_answer(predictions[ANSWERABLE]) in {normalize_answer(a.text) for a in answerable.answers}
-    assert predictions[UNANSWERABLE] == ""
+    test = {e.id: e for e in split.select(load_squad(dev_v2), "test").examples}
+    answerable, unanswerable = test[ANSWERABLE], test[UNANSWERABLE]
+    assert answerable.answers and unanswerable.is_impossible
+
+    reply = answer(SHIPPED, answerable.question, answerable.context)
+    assert not reply.no_answer
+    assert normalize_answer(reply.text) in {normalize_answer(a.text) for a in answerable.answers}
+    assert reply.threshold == json.loads((SHIPPED / "metrics.json").read_text())["na_threshold"]
+    assert answer(SHIPPED, unanswerable.question, unanswerable.context).no_answer
