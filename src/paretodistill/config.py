@@ -131,6 +131,10 @@ class FlashSettings:
     budget: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, Any] | None = None  # None: the search's thresholds
     evaluate_test: bool = False
+    # What the flash stage optimizes and chooses candidates by (None: the search's objectives). A
+    # short budget leaves most students abstaining, so exact ranks nothing there; a signal such as
+    # "span_f1:maximize" can. The frontier stays on the search's objectives.
+    objectives: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -463,3 +463,33 @@ def test_a_stale_trial_check_that_fails_is_logged(storage, monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="paretodistill.search"):
         assert recover_interrupted(study, token="me") == []
     assert "could not read stale trials" in caplog.text and "database went away" in caplog.text
+
+
+def signal_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print):
+    """The fake student, also reporting a flash signal: span_f1 follows exact, teacher_kl opposes it."""
+    import search_fakes
+
+    result = search_fakes.fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+    result.metrics.update(span_f1=result.metrics["exact"] + 10.0, teacher_kl=100.0 - result.metrics["exact"])
+    return result
+
+
+def test_flash_objectives_drive_the_flash_stage_and_every_signal_is_correlated(tmp_path):
+    """search.flash.objectives: the flash stage optimizes and picks candidates by span_f1; the frontier
+    stays on exact; pareto.json gives each candidate flash metric's rank correlation with the regular stage."""
+    config = _search_config(tmp_path, trial_function="test_search:signal_trial",
+                            flash={"n_trials": 8, "budget": {"training.max_steps": 10},
+                                   "objectives": ["span_f1:maximize", "num_parameters:minimize"]},
+                            regular={"top_k": 4})
+    pareto = run_search(config, tmp_path / "s", log=lambda m: None)
+    flash = optuna.load_study(study_name="t-flash", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert flash.metric_names == ["span_f1", "num_parameters"]
+    assert pareto["objectives"] == ["exact:maximize", "num_parameters:minimize"] and pareto["frontier_stage"] == "regular"
+    assert set(pareto["frontier"][0]["objective_values"]) == {"exact", "num_parameters"}
+    correlations = pareto["flash_metric_correlations"]
+    assert correlations["span_f1"]["pairs"] == correlations["teacher_kl"]["pairs"] >= 3
+    assert correlations["span_f1"]["spearman"] == pytest.approx(correlations["exact"]["spearman"])
+    assert correlations["teacher_kl"]["spearman"] == pytest.approx(-correlations["exact"]["spearman"])
+    assert "no_answer_auc" not in correlations  # not reported by this trial function
+    with pytest.raises(ConfigError, match="search.flash.objectives"):
+        load_config(None, ["search.flash.objectives=3"])

@@ -133,6 +133,12 @@ def correlation_metric(objective_metrics: Sequence[str]) -> str:
     return objective_metrics[0]
 
 
+# Flash metrics whose rank correlation with the regular stage pareto.json reports, to choose
+# search.flash.objectives on evidence: the headline scores and what the threshold hides
+# (evaluation/signals.py). teacher_kl is lower-is-better, so a useful one correlates negatively.
+FLASH_METRIC_CANDIDATES = ("exact", "f1", "best_f1", "HasAns_f1", "span_f1", "no_answer_auc", "teacher_kl")
+
+
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Spearman's rank correlation; None for fewer than 3 pairs (two points always give +-1,
     which says nothing) or a constant side."""

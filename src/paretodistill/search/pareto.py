@@ -2,18 +2,21 @@
 
 It names the frontier of the stage that counts (:func:`search.domain.frontier_stage`), each
 frontier trial with its validation and test metrics, the baseline, and the flash/regular rank
-correlation over the students completed in both stages (:func:`search.domain.pair_flash_regular`).
+correlation over the students completed in both stages (:func:`search.domain.pair_flash_regular`),
+and that correlation for each candidate flash metric, to choose ``search.flash.objectives`` by.
 The report reads it back and recomputes the same figures with the same functions.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 
 from optuna.trial import TrialState
 
 from paretodistill.search.domain import (
     FLASH,
+    FLASH_METRIC_CANDIDATES,
     REGULAR,
     SEARCH_STAGES,
     STAGES,
@@ -43,6 +46,24 @@ def _entry(t, stage: str, objectives: ObjectiveSet) -> dict:
     return entry
 
 
+def flash_metric_correlations(pairs: list, regular_metric: str) -> dict[str, dict]:
+    """For each candidate flash metric: Spearman's rho between its flash values and the regular
+    stage's ``regular_metric``, over the pairs that report both (None below 3 pairs)."""
+    result = {}
+    for name in FLASH_METRIC_CANDIDATES:
+        values = [((f.user_attrs.get("metrics") or {}).get(name), (r.user_attrs.get("metrics") or {}).get(regular_metric))
+                  for f, r in pairs]
+        values = [(float(a), float(b)) for a, b in values if _finite(a) and _finite(b)]
+        if values:
+            rho = spearman([a for a, _ in values], [b for _, b in values])
+            result[name] = {"pairs": len(values), "spearman": None if rho is None else round(rho, 6)}
+    return result
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives: ObjectiveSet,
                  candidates: list, split: dict, url: str) -> dict:
     """The ``pareto.json`` document (see the study-directory contract in the package docs)."""
@@ -64,6 +85,7 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
             pairs.append((float(a), float(b)))
             rows.append({"flash_trial": source.number, "regular_trial": t.number, "flash": a, "regular": b})
     rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+    candidates_rho = flash_metric_correlations(pair_flash_regular(completed[FLASH], completed[REGULAR]), metric)
 
     baseline = None
     finished_baseline = [t for t in trials["baseline"] if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
@@ -92,6 +114,7 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
         "flash_regular_spearman": None if rho is None else round(rho, 6),
         "spearman_metric": metric,
         "flash_regular_pairs": rows,
+        "flash_metric_correlations": candidates_rho,
         "counts": {stage: counts(ts) for stage, ts in trials.items() if studies[stage] is not None},
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -37,7 +37,7 @@ class Baseline:
 class SearchPlan:
     settings: SearchSettings
     objectives: ObjectiveSet  # regular and baseline stages
-    flash_objectives: ObjectiveSet  # the same objectives, with the flash stage's thresholds
+    flash_objectives: ObjectiveSet  # search.flash.objectives (else the search's), with the flash stage's thresholds
     space: SearchSpace
     flash_budget: dict[str, Any]  # dotted config overrides
     regular_budget: dict[str, Any]
@@ -66,9 +66,14 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
     """The checked plan of a search (raises ConfigError naming the key that is wrong)."""
     objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
     flash_objectives = objectives
-    if settings.flash.thresholds is not None:
-        flash_objectives = ObjectiveSet.parse(settings.objectives, settings.flash.thresholds)
-    for name in objectives.unknown_metrics():
+    if settings.flash.thresholds is not None or settings.flash.objectives is not None:
+        # inherited thresholds are spelled out (">= 50") by the search's objectives, whose
+        # directions a bare number refers to
+        flash_objectives = ObjectiveSet.parse(
+            settings.flash.objectives or settings.objectives,
+            objectives.describe_thresholds() if settings.flash.thresholds is None else settings.flash.thresholds,
+        )
+    for name in sorted(set(objectives.unknown_metrics()) | set(flash_objectives.unknown_metrics())):
         log(f"warning: {name!r} is not a metric the distillation trial is known to report")
     teacher = teacher_shape(config)
     space = build_space(config, teacher)
