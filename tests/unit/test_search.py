@@ -467,7 +467,6 @@ def test_a_stale_trial_check_that_fails_is_logged(storage, monkeypatch, caplog):
 
 def signal_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print):
     """The fake student, also reporting a flash signal: span_f1 follows exact, teacher_kl opposes it."""
-    import search_fakes
 
     result = search_fakes.fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
     result.metrics.update(span_f1=result.metrics["exact"] + 10.0, teacher_kl=100.0 - result.metrics["exact"])
