@@ -19,8 +19,8 @@ from paretodistill.serving.predict import answer
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "teachers" / "minilm-l6-squad2"
-ANSWERABLE = "{ANSWERABLE}"  # a test-article question with a gold answer
-UNANSWERABLE = "{UNANSWERABLE}"  # a test-article question marked impossible
+ANSWERABLE = "56e17a7ccd28a01900c679a1"  # "What is the name given to the input string of a computational problem?"
+UNANSWERABLE = "5ad532575b96ef001a10ab80"  # "What number is used in perpendicular computing?" (impossible)
 
 
 def test_the_shipped_teacher_is_small_and_carded():
