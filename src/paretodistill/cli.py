@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -227,8 +228,20 @@ COMMAND_MODULES = ("paretodistill.distill.cli", "paretodistill.search.cli", "par
                    "paretodistill.recipes.cli", "paretodistill.serving.cli")
 
 
+# transformers' per-load reports ("LOAD REPORT", missing/unexpected keys) and weight-loading
+# progress bars would drown the main job's own progress lines; a user can still ask for them by
+# setting these variables. Set before transformers is imported; worker processes inherit them.
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def quiet_libraries() -> None:
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         return args.run(args)
     except ParetodistillError as error:

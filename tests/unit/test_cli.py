@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -77,3 +78,28 @@ def test_tokenizer_that_does_not_fit_the_model_is_refused(tmp_path, minilm_token
                                                 num_attention_heads=2, intermediate_size=32))
     with pytest.raises(ModelMismatchError, match="30522 tokens but the teacher embeds only 1000"):
         check_tokenizer_fits(minilm_tokenizer, small, "teacher")
+
+
+def test_library_chatter_is_off_unless_the_user_asks(monkeypatch):
+    """transformers' load reports and progress bars stay out of the main job's output; a user's own setting wins."""
+    import subprocess
+    import sys
+
+    from paretodistill.cli import quiet_libraries
+
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")
+    quiet_libraries()
+    assert os.environ["TRANSFORMERS_VERBOSITY"] == "error" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "0"
+
+    def stderr_of_loading(quiet: bool) -> str:
+        script = ("from paretodistill.cli import quiet_libraries; "
+                  + ("quiet_libraries(); " if quiet else "")
+                  + "from paretodistill.models.loading import load_qa_model; load_qa_model('minilm')")
+        env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stderr
+
+    assert "LOAD REPORT" in stderr_of_loading(quiet=False)  # the MiniLM encoder has no QA head: reported
+    assert "LOAD REPORT" not in stderr_of_loading(quiet=True) and "Loading weights" not in stderr_of_loading(quiet=True)
