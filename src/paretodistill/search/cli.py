@@ -37,7 +37,6 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
 def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config
     from paretodistill.errors import ConfigError
-    from paretodistill.models.student import resolve_teacher
     from paretodistill.search.stages import run_search
 
     if args.config is None and args.preset is None:
@@ -48,8 +47,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
-    if config.teacher.path:
-        resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family: one line before any trial
+    if config.teacher.path:  # a missing hub id or an unsupported family: one line before any trial
+        from paretodistill.models.student import resolve_teacher  # (torch and transformers: only when needed)
+
+        resolve_teacher(config.teacher.path)
     try:
         run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
                    n_trials=args.n_trials, log=_log)
