@@ -126,6 +126,19 @@ class DropoutLinear(nn.Linear):
         return super().forward(self.dropout(hidden_states))
 
 
+class FeedForwardOutput(nn.Module):
+    """Linear, dropout, residual, LayerNorm: BERT's ``BertOutput`` between any two widths."""
+
+    def __init__(self, width_in: int, width_out: int, config: PrunedBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(width_in, width_out)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.LayerNorm = nn.LayerNorm(width_out, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(residual + self.dropout(self.dense(hidden_states)))
+
+
 class FeedForward(nn.Module):
     """One FFN block with its own residual and LayerNorm: BERT's intermediate + output."""
 
@@ -133,13 +146,10 @@ class FeedForward(nn.Module):
         super().__init__()
         self.intermediate = nn.Linear(width, ffn)
         self.activation = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
-        self.output = nn.Linear(ffn, width)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.output = FeedForwardOutput(ffn, width, config)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        inner = self.activation(self.intermediate(hidden_states))
-        return self.LayerNorm(hidden_states + self.dropout(self.output(inner)))
+        return self.output(self.activation(self.intermediate(hidden_states)), hidden_states)
 
 
 class TemplateBertLayer(BertLayer):
@@ -169,19 +179,6 @@ class TemplateBertLayer(BertLayer):
         for block in self.stacked_ffn_blocks:
             inner = block(inner)
         return inner if self.bottleneck_out is None else self.bottleneck_out(inner, hidden_states)
-
-
-class FeedForwardOutput(nn.Module):
-    """Linear, dropout, residual, LayerNorm: BERT's ``BertOutput`` between any two widths."""
-
-    def __init__(self, width_in: int, width_out: int, config: PrunedBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(width_in, width_out)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.LayerNorm = nn.LayerNorm(width_out, eps=config.layer_norm_eps)
-
-    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(residual + self.dropout(self.dense(hidden_states)))
 
 
 class TemplateWordEmbeddings(nn.Module):
