@@ -198,8 +198,6 @@ def test_autodistill_preset_samples_only_buildable_template_students(teacher_dir
     from transformers import BertConfig
 
     from paretodistill.models.student import StudentArchitecture, expected_parameter_count
-    from paretodistill.search.objectives import ObjectiveSet
-    from paretodistill.search.presets import SEARCH_PRESETS
 
     space = _space(None, teacher_dir, space_preset="autodistill")
     d = space.distributions()
@@ -215,5 +213,15 @@ def test_autodistill_preset_samples_only_buildable_template_students(teacher_dir
     smallest = StudentArchitecture(1, 2, hidden_size=144, bottleneck_size=48, intermediate_size=144, embedding_size=48)
     whole = expected_parameter_count(teacher, StudentArchitecture(6, 12))  # the teacher's own size
     assert expected_parameter_count(teacher, smallest) < whole / 4 < 5.7e6
-    objectives = ObjectiveSet.from_search(SEARCH_PRESETS["autodistill"]["search"])
-    assert objectives.metric_names == ["exact", "num_parameters", "latency_ms"]
+
+
+def test_autodistill_config_searches_the_template_on_exact_size_and_latency(teacher_dir):
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "search-autodistill.toml"
+    config = load_config(path, [f'teacher.path="{teacher_dir}"'])
+    assert set(build_space(config).names) >= {"bottleneck_size", "stacked_ffn", "embedding_size", "vocabulary"}
+    search = tomllib.loads(path.read_text())["search"]
+    assert search["objectives"] == ["exact:maximize", "num_parameters:minimize", "latency_ms:minimize"]
+    assert config.latency.enabled

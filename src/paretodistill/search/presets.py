@@ -20,7 +20,8 @@ slower training here).
 bottleneck size, heads, intermediate size, stacked FFNs, layers) scaled to a MiniLM-L6-H384 teacher,
 plus the two embedding levers that hold most of this teacher's size (``embedding_size``,
 ``vocabulary``). Widths are multiples of 48, so that every head count offered (the divisors of 48
-from 2 to 12) divides every width: no sampled combination is impossible.
+from 2 to 12) divides every width: no sampled combination is impossible. ``configs/search-autodistill.toml``
+searches it on exact, num_parameters and latency_ms.
 """
 
 from __future__ import annotations
@@ -117,14 +118,5 @@ SEARCH_PRESETS: dict[str, dict] = {
             "heartbeat_interval": 5,
             "grace_period": 20,
         }
-    },
-    # the template search: measured latency is an objective next to exactness and size
-    "autodistill": {
-        "search": {
-            "name": "autodistill",
-            "space_preset": "autodistill",
-            "objectives": ["exact:maximize", "num_parameters:minimize", "latency_ms:minimize"],
-        },
-        "latency": {"enabled": True},
     },
 }
