@@ -95,6 +95,11 @@ class StudentSettings:
     qa_dropout: float = 0.0
     initializer_range: float = 0.02
     layer_selection: str = "spread"  # which teacher layers seed the student: spread | bottom | ends
+    # AutoDistill's template (models/pruned_bert.py); the defaults leave a pruned BERT
+    bottleneck_size: int | None = None  # None: no bottleneck; else attention and FFNs run at this width
+    stacked_ffn: int = 1  # FFN blocks per layer (MobileBERT: 4)
+    embedding_size: int | None = None  # None: the hidden size; smaller: factorized, SVD of the teacher's table
+    vocabulary: str = "full"  # full | corpus: only the tokens of the training and evaluation text
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,10 @@ def test_both_weights_zero_without_layerwise_is_a_config_error():
         (StudentArchitecture(num_layers=2, heads_per_layer=4, pruning_seed=1), "same"),
         (StudentArchitecture(num_layers=2, heads_per_layer=2, pruning_seed=1), "kept"),
         (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16), "mean"),
+        # AutoDistill template students: attention at the bottleneck width, hidden states between layers
+        (StudentArchitecture(num_layers=2, heads_per_layer=4, bottleneck_size=16, stacked_ffn=2), "same"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16, bottleneck_size=8, stacked_ffn=2,
+                             embedding_size=8), "mean"),
     ],
 )
 def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
@@ -234,6 +238,10 @@ def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
     objective(outputs, batch).backward()
     trained = objective.model.projection or student.bert.encoder.layer[0].attention.self.query
     assert trained.weight.grad is not None and trained.weight.grad.abs().sum() > 0
+    if arch.bottleneck_size is not None:
+        for layer in student.bert.encoder.layer:
+            assert layer.bottleneck_in[0].weight.grad.abs().sum() > 0
+            assert layer.stacked_ffn_blocks[0].output.dense.weight.grad.abs().sum() > 0
     objective.finish()
     assert student.config._attn_implementation == "sdpa"
 

@@ -189,3 +189,36 @@ def test_gpu_search_and_ablation_configs_load(teacher_dir):
     assert build_space(gpu).distributions()["layer_selection"].choices == ("spread", "bottom", "ends")
     ablation = load_config(configs / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
     assert ablation.student.num_layers == 3 and ablation.training.max_steps == 400 and not ablation.latency.enabled
+
+
+def test_autodistill_preset_samples_only_buildable_template_students(teacher_dir):
+    from transformers import BertConfig
+
+    from paretodistill.models.student import StudentArchitecture, expected_parameter_count
+
+    space = _space(None, teacher_dir, space_preset="autodistill")
+    d = space.distributions()
+    assert d["num_layers"] == IntDistribution(1, 6)
+    assert d["hidden_size"] == IntDistribution(144, 384, step=48)
+    assert d["vocabulary"] == CategoricalDistribution(["full", "corpus"])
+    teacher = BertConfig(vocab_size=30522, hidden_size=384, num_attention_heads=12, num_hidden_layers=6,
+                         intermediate_size=1536)
+    for width in space["hidden_size"].candidate_values():
+        for bottleneck in space["bottleneck_size"].candidate_values():
+            for heads in space["heads_per_layer"].candidate_values():
+                StudentArchitecture(1, heads, hidden_size=width, bottleneck_size=bottleneck).validate(teacher)
+    smallest = StudentArchitecture(1, 2, hidden_size=144, bottleneck_size=48, intermediate_size=144, embedding_size=48)
+    whole = expected_parameter_count(teacher, StudentArchitecture(6, 12))  # the teacher's own size
+    assert expected_parameter_count(teacher, smallest) < whole / 4 < 5.7e6
+
+
+def test_autodistill_config_searches_the_template_on_exact_size_and_latency(teacher_dir):
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "search-autodistill.toml"
+    config = load_config(path, [f'teacher.path="{teacher_dir}"'])
+    assert set(build_space(config).names) >= {"bottleneck_size", "stacked_ffn", "embedding_size", "vocabulary"}
+    search = tomllib.loads(path.read_text())["search"]
+    assert search["objectives"] == ["exact:maximize", "num_parameters:minimize", "latency_ms:minimize"]
+    assert config.latency.enabled

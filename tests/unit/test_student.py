@@ -28,8 +28,10 @@ from paretodistill.models.student import (
     build_student,
     count_parameters,
     expected_parameter_count,
+    factorize_table,
     layer_map,
 )
+from paretodistill.models.vocabulary import KeptVocabulary, corpus_token_ids, corpus_vocabulary
 
 HIDDEN, HEADS, LAYERS, FFN, VOCAB = 64, 4, 4, 128, 100
 HEAD_SIZE = HIDDEN // HEADS
@@ -514,3 +516,220 @@ def test_a_bf16_checkpoint_loads_as_float32_with_the_same_rounded_weights(teache
     expected = dict(halved.named_parameters())
     for name, parameter in loaded.named_parameters():
         assert torch.equal(parameter, expected[name].float()), name
+
+
+# --- AutoDistill's template: bottleneck, stacked FFNs, factorized and pruned embeddings -------
+
+KEPT = KeptVocabulary(tuple(range(0, VOCAB, 3)), unknown_id=3)  # 0, 3, ..., 99: 34 tokens
+
+TEMPLATES = [
+    (StudentArchitecture(2, 4, bottleneck_size=32), None),
+    (StudentArchitecture(3, 2, bottleneck_size=32, intermediate_size=48, stacked_ffn=4), None),
+    (StudentArchitecture(2, 2, stacked_ffn=3), None),  # seeded layers, extra FFN blocks
+    (StudentArchitecture(2, 4, embedding_size=16), None),
+    (StudentArchitecture(2, 4, vocabulary="corpus"), KEPT),
+    (StudentArchitecture(2, 4, embedding_size=HIDDEN, vocabulary="corpus"), KEPT),  # E = hidden: no projection
+    (StudentArchitecture(3, 4, hidden_size=48, bottleneck_size=24, stacked_ffn=2, embedding_size=12,
+                         vocabulary="corpus"), KEPT),
+    (StudentArchitecture(2, 2, bottleneck_size=HIDDEN, embedding_size=8, vocabulary="corpus"), KEPT),
+]
+
+
+@pytest.mark.parametrize(("arch", "vocabulary"), TEMPLATES, ids=repr)
+def test_template_parameter_count_matches_closed_form(teacher, arch, vocabulary):
+    student = build_student(teacher, arch, vocabulary)
+    assert type(student) is PrunedBertForQuestionAnswering
+    assert count_parameters(student) == expected_parameter_count(teacher.config, arch, vocabulary)
+
+
+def test_template_closed_form_by_hand(teacher):
+    # 1 layer, hidden 64, bottleneck 32 (2 heads of 16), FFN 40 stacked twice, E = 8, 34 kept rows.
+    h, b, f, e, rows = HIDDEN, 32, 40, 8, len(KEPT)
+    embeddings = rows * e + (e * h + h) + 32 * h + 2 * h + 2 * h
+    bottleneck = (h * b + b) + 2 * b + (b * h + h) + 2 * h
+    attention = 3 * (b * b + b) + (b * b + b) + 2 * b
+    ffn = (b * f + f) + (f * b + b) + 2 * b
+    arch = StudentArchitecture(1, 2, intermediate_size=f, bottleneck_size=b, stacked_ffn=2, embedding_size=e,
+                               vocabulary="corpus")
+    expected = embeddings + bottleneck + attention + 2 * ffn + 2 * h + 2
+    assert expected_parameter_count(teacher.config, arch, KEPT) == expected == 17_346
+
+
+def test_template_parts_shrink_the_student(teacher):
+    plain = expected_parameter_count(teacher.config, StudentArchitecture(2, 4))
+    factorized = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, embedding_size=8))
+    pruned = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, vocabulary="corpus"), KEPT)
+    assert plain - pruned == (VOCAB - len(KEPT)) * HIDDEN
+    assert plain - factorized == VOCAB * (HIDDEN - 8) - (8 * HIDDEN + HIDDEN)
+
+
+def test_template_layers_change_width_inside_only(teacher, batch):
+    arch = StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=3, intermediate_size=24)
+    student = build_student(teacher, arch)
+    layer = student.bert.encoder.layer[0]
+    assert (layer.bottleneck_in[0].in_features, layer.bottleneck_in[0].out_features) == (HIDDEN, 32)
+    assert layer.attention.self.query.in_features == 32 and layer.attention.self.attention_head_size == 16
+    assert [block.intermediate.out_features for block in layer.stacked_ffn_blocks] == [24, 24]
+    assert student.config.seeded_from == [None, None]  # a bottlenecked layer has no teacher counterpart
+    out = student(**batch, output_hidden_states=True)
+    assert [tuple(h.shape) for h in out.hidden_states] == [(2, 9, HIDDEN)] * 3  # between layers: the hidden size
+    # embeddings and the QA head are still the teacher's
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(student.qa_outputs.weight, teacher.qa_outputs.weight)
+
+
+def test_stacked_ffn_keeps_the_seeded_layer_and_adds_blocks(teacher, batch):
+    plain = build_student(teacher, StudentArchitecture(2, 4, **NO_DROPOUT))
+    stacked = build_student(teacher, StudentArchitecture(2, 4, stacked_ffn=2, **NO_DROPOUT))
+    for name, parameter in plain.named_parameters():  # every teacher copy is still there
+        assert torch.equal(dict(stacked.named_parameters())[name], parameter), name
+    assert len(stacked.bert.encoder.layer[1].stacked_ffn_blocks) == 1
+    with torch.no_grad():
+        assert not torch.allclose(logits(stacked, batch), logits(plain, batch))
+
+
+@pytest.mark.parametrize("arch", [StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=2, embedding_size=8),
+                                  StudentArchitecture(2, 4, stacked_ffn=3)], ids=repr)
+def test_sdpa_and_eager_agree_for_template_student(teacher, batch, arch):
+    student = build_student(teacher, arch)
+    assert student.config._attn_implementation == "sdpa"
+    eager = copy.deepcopy(student)
+    eager.set_attn_implementation("eager")
+    with torch.no_grad():
+        torch.testing.assert_close(logits(student, batch), logits(eager, batch), atol=1e-5, rtol=1e-5)
+
+
+def _low_rank_teacher(teacher, rank: int):
+    """The teacher with a word table of exactly ``rank``."""
+    low = copy.deepcopy(teacher)
+    generator = torch.Generator().manual_seed(7)
+    table = torch.randn(VOCAB, rank, generator=generator) @ torch.randn(rank, HIDDEN, generator=generator)
+    with torch.no_grad():
+        low.bert.embeddings.word_embeddings.weight.copy_(table / rank)
+    return low
+
+
+def test_factorized_embeddings_are_the_teachers_at_full_rank(teacher, batch):
+    low = _low_rank_teacher(teacher, 12)
+    student = build_student(low, StudentArchitecture(LAYERS, HEADS, embedding_size=12))
+    words = student.bert.embeddings.word_embeddings
+    assert words.table.weight.shape == (VOCAB, 12) and words.projection.weight.shape == (HIDDEN, 12)
+    ids = torch.arange(VOCAB)
+    with torch.no_grad():
+        torch.testing.assert_close(words(ids), low.bert.embeddings.word_embeddings(ids), atol=1e-5, rtol=0)
+        torch.testing.assert_close(logits(student, batch), logits(low, batch), atol=1e-4, rtol=0)
+
+
+def test_factorized_embedding_error_falls_with_its_size(teacher):
+    table = teacher.bert.embeddings.word_embeddings.weight.detach()
+    errors = []
+    for size in (4, 8, 16, 32, 48):
+        student = build_student(teacher, StudentArchitecture(2, HEADS, embedding_size=size))
+        with torch.no_grad():
+            approximation = student.bert.embeddings.word_embeddings(torch.arange(VOCAB))
+        errors.append(float((approximation - table).norm()))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 0.5 * errors[0]
+    # Eckart-Young: the error is the norm of the dropped singular values
+    singular = torch.linalg.svdvals(table.double())
+    assert errors[1] == pytest.approx(float(singular[8:].norm()), rel=1e-4)
+
+
+def test_factorize_table_is_the_truncated_svd():
+    table = torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    narrow, up = factorize_table(table, 6)
+    assert narrow.shape == (20, 6) and up.shape == (6, 6)
+    torch.testing.assert_close(narrow @ up.T, table, atol=1e-5, rtol=0)
+    narrow, up = factorize_table(table, 2)
+    assert torch.linalg.matrix_rank(narrow @ up.T) == 2
+
+
+def test_corpus_vocabulary_answers_as_the_full_one_on_text_it_covers(teacher):
+    covered = torch.tensor([[0, 3, 6, 9, 99, 51, 3, 0], [0, 12, 15, 18, 21, 0, 0, 0]])
+    batch = dict(input_ids=covered, attention_mask=(covered != 0).long())
+    # every part seeded from the teacher (fresh parts would draw differently after a smaller table)
+    full = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100))
+    pruned = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100, vocabulary="corpus"), KEPT)
+    with torch.no_grad():
+        torch.testing.assert_close(logits(pruned, batch), logits(full, batch), atol=1e-6, rtol=0)
+        # an id outside the kept set reads the [UNK] row
+        unknown = dict(batch, input_ids=covered.masked_fill(covered == 6, 7))
+        as_unk = dict(batch, input_ids=covered.masked_fill(covered == 6, 3))
+        torch.testing.assert_close(logits(pruned, unknown), logits(full, as_unk), atol=1e-6, rtol=0)
+    assert pruned.bert.embeddings.word_embeddings.table.weight.shape == (len(KEPT), HIDDEN)
+
+
+def test_corpus_vocabulary_needs_its_ids(teacher):
+    with pytest.raises(ModelMismatchError, match="needs a KeptVocabulary"):
+        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"))
+    with pytest.raises(ModelMismatchError, match="needs no KeptVocabulary"):
+        build_student(teacher, StudentArchitecture(2, 2), KEPT)
+    with pytest.raises(ModelMismatchError, match="outside the teacher's vocabulary"):
+        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"), KeptVocabulary((0, 3, 500), 3))
+    with pytest.raises(ModelMismatchError, match="unknown token id 1"):
+        KeptVocabulary((0, 3), 1)
+    with pytest.raises(ModelMismatchError, match="bottleneck_size 30 is not divisible"):
+        StudentArchitecture(2, 4, bottleneck_size=30).validate(teacher.config)
+
+
+def test_corpus_token_ids_keep_special_tokens_and_the_pieces_used():
+    from transformers import BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "dog", "##s", "on", "mat"]
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)})
+    ids = corpus_token_ids(["the cats sat", "The cat sat on the zebra", "the cats sat"], tokenizer)
+    assert [words[i] for i in ids] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "##s", "on"]
+    vocabulary = corpus_vocabulary(["dog"], tokenizer)
+    assert vocabulary.unknown_id == 1 and words[vocabulary.token_ids[-1]] == "dog"
+    assert vocabulary.token_map(len(words)).tolist() == [0, 1, 2, 3, 4, 1, 1, 1, 5, 1, 1, 1]
+
+
+_TEMPLATE_RELOAD = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from paretodistill.models.loading import load_qa_model
+
+    checkpoint, inputs, output = sys.argv[1:4]
+    model = load_qa_model(checkpoint).eval()
+    with torch.no_grad():
+        out = model(**torch.load(inputs))
+    torch.save({"class": type(model).__name__, "attention": model.config._attn_implementation,
+                "logits": torch.stack([out.start_logits, out.end_logits])}, output)
+    """
+)
+
+
+def test_template_student_reloads_in_a_fresh_process_with_the_same_logits(teacher, batch, tmp_path):
+    arch = StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=2, embedding_size=16, vocabulary="corpus",
+                               **NO_DROPOUT)
+    student = build_student(teacher, arch, KEPT)
+    covered = dict(batch, input_ids=batch["input_ids"] // 3 * 3)  # ids the vocabulary kept, and others
+    mixed = dict(batch, input_ids=batch["input_ids"])
+    checkpoint = save_with_code(student, tmp_path / "student")
+    with torch.no_grad():
+        expected = {name: logits(student, b) for name, b in (("covered", covered), ("mixed", mixed))}
+    torch.save(mixed, tmp_path / "batch.pt")
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _TEMPLATE_RELOAD, str(checkpoint), str(tmp_path / "batch.pt"), str(tmp_path / "a.pt")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = torch.load(tmp_path / "a.pt")
+    assert out["class"] == "PrunedBertForQuestionAnswering" and out["attention"] == "sdpa"
+    torch.testing.assert_close(out["logits"], expected["mixed"], rtol=0, atol=0)
+
+    # without paretodistill, through the copied model file
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"HF_MODULES_CACHE": str(tmp_path / "modules")}
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD_SCRIPT, str(checkpoint), str(tmp_path / "batch.pt"), str(tmp_path / "b.pt")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    torch.testing.assert_close(torch.load(tmp_path / "b.pt")["logits"], expected["mixed"], rtol=0, atol=0)
+
+    reloaded = AutoModelForQuestionAnswering.from_pretrained(checkpoint).eval()
+    assert torch.equal(reloaded.bert.embeddings.word_embeddings.token_map, KEPT.token_map(VOCAB))
+    with torch.no_grad():
+        torch.testing.assert_close(logits(reloaded, covered), expected["covered"], rtol=0, atol=0)

@@ -24,7 +24,8 @@ from paretodistill.data.features import Features
 from paretodistill.distill.losses import hard_loss
 from paretodistill.distill.objective import DistillationObjective
 from paretodistill.distill.teacher_cache import TeacherLogits
-from paretodistill.models.student import build_student
+from paretodistill.models.student import build_student, count_parameters
+from paretodistill.models.vocabulary import KeptVocabulary
 from paretodistill.training.batching import Batch
 from paretodistill.training.loop import train
 
@@ -62,6 +63,10 @@ COVERED = {
     "qa_dropout": "test_student_parameter_changes_the_student",
     "initializer_range": "test_student_parameter_changes_the_student",
     "layer_selection": "test_student_parameter_changes_the_student",
+    "bottleneck_size": "test_student_parameter_changes_the_student",
+    "stacked_ffn": "test_student_parameter_changes_the_student",
+    "embedding_size": "test_student_parameter_changes_the_student",
+    "vocabulary": "test_student_parameter_changes_the_student",
 }
 
 
@@ -216,7 +221,8 @@ def test_distillation_parameter_changes_the_loss(name, a, b, base):
 def student_with(**settings):
     teacher = tiny_model(layers=4, hidden=32, heads=4).eval()
     arch = run_module.student_architecture(StudentSettings(**{"num_layers": 2, **settings}), teacher.config)
-    return build_student(teacher, arch)
+    kept = KeptVocabulary(tuple(range(0, VOCAB, 2)), unknown_id=2) if arch.vocabulary == "corpus" else None
+    return build_student(teacher, arch, kept)
 
 
 def train_mode_logits(model) -> torch.Tensor:
@@ -248,6 +254,10 @@ NO_DROPOUT = dict(hidden_dropout=0.0, attention_dropout=0.0, qa_dropout=0.0)
         ("qa_dropout", 0.0, 0.5, lambda s: (getattr(s.config, "qa_dropout", 0.0), train_mode_logits(s).sum().item())),
         ("initializer_range", 0.02, 0.5, lambda s: weights(s).std().item()),
         ("layer_selection", "spread", "bottom", lambda s: (s.config.seeded_from, weights(s).sum().item())),
+        ("bottleneck_size", None, 16, lambda s: s.bert.encoder.layer[0].attention.self.query.in_features),
+        ("stacked_ffn", 1, 3, lambda s: sum(1 for n, _ in s.named_modules() if n.endswith("intermediate"))),
+        ("embedding_size", None, 8, lambda s: count_parameters(s)),
+        ("vocabulary", "full", "corpus", lambda s: count_parameters(s)),
     ],
 )
 def test_student_parameter_changes_the_student(name, a, b, differs):
@@ -266,6 +276,7 @@ EVERY_PARAMETER = {
     "train_batch_size": 4, "eval_batch_size": 16, "epochs": 2.0, "max_steps": 5,
     "soft_weight": 0.3, "hard_weight": 0.7, "temperature": 3.0, "hidden_weight": 0.4, "attention_weight": 0.6,
     "progressive": True, "layer_selection": "ends",
+    "bottleneck_size": 16, "stacked_ffn": 2, "embedding_size": 16, "vocabulary": "corpus",
 }
 
 
@@ -309,6 +320,8 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
     assert student.heads_per_layer == [2, 2] and student.intermediate_sizes == [96, 96]
     assert student.pruning_seed == 7 and student.qa_dropout == 0.05 and student.initializer_range == 0.03
     assert student.layer_selection == "ends"
+    assert student.bottleneck_size == 16 and student.stacked_ffn == 2 and student.embedding_size == 16
+    assert student.vocabulary == "corpus" and student.embedded_vocab_size < student.vocab_size
     assert student.hidden_dropout_prob == 0.2 and student.attention_probs_dropout_prob == 0.15
 
     with pytest.raises(_Stop):

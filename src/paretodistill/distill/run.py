@@ -58,6 +58,7 @@ from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
+from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
 from paretodistill.trial import TrialResult
 
@@ -111,6 +112,10 @@ def student_architecture(settings: StudentSettings, teacher_config) -> StudentAr
         qa_dropout=settings.qa_dropout,
         initializer_range=settings.initializer_range,
         layer_selection=settings.layer_selection,
+        bottleneck_size=settings.bottleneck_size,
+        stacked_ffn=settings.stacked_ffn,
+        embedding_size=settings.embedding_size,
+        vocabulary=settings.vocabulary,
     )
 
 
@@ -239,7 +244,12 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     ) for features in (data.train_features, data.validation_features))
 
     progress.stage = Stage.BUILDING_STUDENT
-    student = build_student(teacher, architecture)
+    vocabulary = None  # vocabulary "corpus": the tokens of every question and context the run reads
+    if architecture.vocabulary == "corpus":
+        parts = (data.train, data.validation, data.test)
+        texts = (text for part in parts for e in part.examples for text in (e.question, e.context))
+        vocabulary = corpus_vocabulary(texts, tokenizer)
+    student = build_student(teacher, architecture, vocabulary)
     teacher_summary = {
         "path": str(config.teacher.path),
         "resolved": teacher_path,

@@ -4,6 +4,19 @@ A :class:`StudentArchitecture` is what the search proposes. :func:`build_student
 model whose embeddings, layers and QA head start as copies (or seeded slices) of the teacher's,
 which is what makes a few epochs of distillation enough. Everything that cannot be copied (extra
 layers, a different hidden width, extra FFN neurons) is initialised the BERT way.
+
+AutoDistill's template parts (``pruned_bert`` module docstring) are seeded as follows:
+
+* ``embedding_size``: the teacher's word table (its kept rows) by truncated SVD, table ~ U S V^T:
+  the student's table is ``U_E S_E`` and its projection ``V_E^T`` (bias 0): the best rank-E
+  approximation of the teacher's embeddings, exact when E reaches the table's rank. Needs the
+  teacher's hidden width (at another width nothing is copied).
+* ``vocabulary="corpus"``: the kept rows of the teacher's table (``KeptVocabulary``).
+* ``bottleneck_size``: a layer at the bottleneck width has no teacher counterpart: such layers,
+  with their two linear maps, get BERT's init; embeddings and QA head are still copied (the width
+  between layers is the hidden size).
+* ``stacked_ffn``: the first FFN block of a seeded layer is the teacher's; the extra blocks get
+  BERT's init (small weights: near a residual pass-through that LayerNorm rescales).
 """
 
 import json
@@ -18,6 +31,7 @@ from transformers import BertConfig, BertForQuestionAnswering, PreTrainedConfig,
 from paretodistill.errors import ModelMismatchError
 from paretodistill.models.loading import resolve_model_path
 from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
+from paretodistill.models.vocabulary import KeptVocabulary
 
 # The families whose layers build_student can copy: BERT and the pruned BERT it writes itself.
 # Other encoders (RoBERTa, DistilBERT, ELECTRA, ...) name their weights and layers differently.
@@ -33,6 +47,10 @@ _INHERITED_FIELDS = (
     "pad_token_id",
 )
 
+LAYER_SELECTIONS = ("spread", "bottom", "ends")
+VOCABULARIES = ("full", "corpus")
+_OPTIONAL_SIZES = ("intermediate_size", "hidden_size", "bottleneck_size", "embedding_size")
+
 
 @dataclass(frozen=True)
 class StudentArchitecture:
@@ -44,6 +62,12 @@ class StudentArchitecture:
     neurons and initialises the rest. ``hidden_size=None`` (or the teacher's) keeps the teacher's
     width; any other width cannot be seeded, so the whole student is freshly initialised, with
     ``hidden_size / heads_per_layer``-sized heads.
+
+    Template fields: ``bottleneck_size`` (None: off; else attention and FFNs run at that width
+    between two linear maps, with ``bottleneck_size / heads_per_layer``-sized heads, and layers are
+    freshly initialised), ``stacked_ffn`` FFN blocks per layer, ``embedding_size`` (None or the
+    hidden size: no factorization) and ``vocabulary`` (``"full"``, or ``"corpus"``: only the
+    tokens of a :class:`KeptVocabulary` given to :func:`build_student`).
 
     Checks that need no teacher run at construction; :meth:`validate` adds the teacher's.
     """
@@ -58,11 +82,15 @@ class StudentArchitecture:
     qa_dropout: float = 0.0
     initializer_range: float = 0.02
     layer_selection: str = "spread"  # which teacher layers seed the student: see layer_map
+    bottleneck_size: int | None = None
+    stacked_ffn: int = 1
+    embedding_size: int | None = None
+    vocabulary: str = "full"  # "full" or "corpus"
 
     def __post_init__(self) -> None:
-        for name in ("num_layers", "heads_per_layer", "pruning_seed", "intermediate_size", "hidden_size"):
+        for name in ("num_layers", "heads_per_layer", "pruning_seed", "stacked_ffn", *_OPTIONAL_SIZES):
             value = getattr(self, name)
-            if value is None and name in ("intermediate_size", "hidden_size"):
+            if value is None and name in _OPTIONAL_SIZES:
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ModelMismatchError(f"{name} must be an integer, got {value!r}")
@@ -74,10 +102,14 @@ class StudentArchitecture:
             raise ModelMismatchError(f"num_layers must be >= 1, got {self.num_layers}")
         if self.heads_per_layer < 1:
             raise ModelMismatchError(f"heads_per_layer must be >= 1, got {self.heads_per_layer}")
-        for name in ("intermediate_size", "hidden_size"):
+        for name in _OPTIONAL_SIZES:
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ModelMismatchError(f"{name} must be >= 1 (or None for the teacher's), got {value}")
+                raise ModelMismatchError(f"{name} must be >= 1 (or None for the default), got {value}")
+        if self.stacked_ffn < 1:
+            raise ModelMismatchError(f"stacked_ffn must be >= 1, got {self.stacked_ffn}")
+        if self.vocabulary not in VOCABULARIES:
+            raise ModelMismatchError(f"vocabulary must be one of {VOCABULARIES}, got {self.vocabulary!r}")
         for name in ("hidden_dropout", "attention_dropout", "qa_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -92,9 +124,6 @@ class StudentArchitecture:
     def validate(self, teacher_config: PreTrainedConfig) -> None:
         """Raise ``ModelMismatchError`` if this architecture cannot be built from that teacher."""
         _resolve(teacher_config, self)
-
-
-LAYER_SELECTIONS = ("spread", "bottom", "ends")
 
 
 def layer_map(teacher_layers: int, student_layers: int, selection: str = "spread") -> list[int | None]:
@@ -138,13 +167,23 @@ class _Geometry:
     heads: list[int]
     intermediate_sizes: list[int]
     seeded_from: list[int | None]  # teacher layer copied into each student layer
+    bottleneck_size: int | None
+    embedding_size: int  # hidden_size when not factorized
+    vocabulary_rows: int
+
+    @property
+    def layer_width(self) -> int:
+        """The width attention and FFNs run at."""
+        return self.bottleneck_size or self.hidden_size
 
     @property
     def is_plain_bert(self) -> bool:
-        """True when ``BertConfig`` can describe it: all heads kept, one FFN width."""
+        """True when ``BertConfig`` can describe it: all heads kept, one FFN width, no template part."""
         return (
             all(k * self.head_size == self.hidden_size for k in self.heads)
             and len(set(self.intermediate_sizes)) == 1
+            and self.bottleneck_size is None
+            and self.embedding_size == self.hidden_size
         )
 
 
@@ -159,8 +198,10 @@ def _teacher_layers(config: PreTrainedConfig) -> tuple[int, list[int], list[int]
     return head_size, list(heads), list(ffn)
 
 
-def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Geometry:
-    """Check ``arch`` against the teacher and work out the student's shape."""
+def _resolve(
+    teacher_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+) -> _Geometry:
+    """Check ``arch`` (and the kept vocabulary) against the teacher and work out the student's shape."""
     teacher_hidden = teacher_config.hidden_size
     teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher_config)
     max_heads = teacher_config.num_attention_heads
@@ -171,7 +212,15 @@ def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Ge
         )
     mapping = layer_map(teacher_config.num_hidden_layers, arch.num_layers, arch.layer_selection)
     same_width = arch.hidden_size in (None, teacher_hidden)
-    if same_width:
+    if arch.bottleneck_size is not None:
+        hidden = arch.hidden_size or teacher_hidden
+        if arch.bottleneck_size % k != 0:
+            raise ModelMismatchError(
+                f"bottleneck_size {arch.bottleneck_size} is not divisible by heads_per_layer {k}; "
+                "a bottlenecked layer uses heads of size bottleneck_size / heads"
+            )
+        head_size, seeded_from = arch.bottleneck_size // k, [None] * arch.num_layers
+    elif same_width:
         hidden, head_size, seeded_from = teacher_hidden, teacher_head_size, mapping
         for student_layer, teacher_layer in enumerate(mapping):
             if teacher_layer is not None and k > teacher_heads[teacher_layer]:
@@ -191,7 +240,11 @@ def _resolve(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> _Ge
         ffn = [arch.intermediate_size] * arch.num_layers
     else:  # the teacher's width of the seeding layer (its nominal width for unseeded layers)
         ffn = [teacher_config.intermediate_size if t is None else teacher_ffn[t] for t in mapping]
-    return _Geometry(hidden, head_size, [k] * arch.num_layers, ffn, seeded_from)
+    rows = len(vocabulary) if vocabulary is not None else teacher_config.vocab_size
+    return _Geometry(
+        hidden, head_size, [k] * arch.num_layers, ffn, seeded_from,
+        bottleneck_size=arch.bottleneck_size, embedding_size=arch.embedding_size or hidden, vocabulary_rows=rows,
+    )
 
 
 def _check_teacher(teacher: PreTrainedModel) -> None:
@@ -200,6 +253,53 @@ def _check_teacher(teacher: PreTrainedModel) -> None:
             f"the teacher must be a question-answering model of model type {' or '.join(TEACHER_MODEL_TYPES)} "
             f"(BertForQuestionAnswering or PrunedBertForQuestionAnswering), got {type(teacher).__name__}"
         )
+    if getattr(teacher.config, "is_template", False):
+        raise ModelMismatchError("a teacher with bottleneck or stacked-FFN layers cannot seed a student")
+
+
+def _check_vocabulary(teacher_config, arch: StudentArchitecture, vocabulary: KeptVocabulary | None) -> None:
+    """A corpus vocabulary needs the kept ids, and only it takes them."""
+    if (arch.vocabulary == "corpus") != (vocabulary is not None):
+        raise ModelMismatchError(
+            f"vocabulary {arch.vocabulary!r} needs {'a' if vocabulary is None else 'no'} KeptVocabulary "
+            "(the token ids of the corpus)"
+        )
+    if vocabulary is not None and vocabulary.token_ids[-1] >= teacher_config.vocab_size:
+        raise ModelMismatchError(
+            f"kept token id {vocabulary.token_ids[-1]} is outside the teacher's vocabulary of {teacher_config.vocab_size}"
+        )
+
+
+def factorize_table(table: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Truncated SVD of an embedding table: ``(U_E S_E, V_E)`` with ``table ~ U_E S_E @ V_E.T``.
+
+    The first is the narrow table (rows x rank), the second the projection's weight (width x
+    rank, as ``nn.Linear(rank, width)`` stores it): the best rank-``rank`` approximation of the
+    table in the Frobenius norm (Eckart-Young). Computed in float64.
+    """
+    u, s, vh = torch.linalg.svd(table.double(), full_matrices=False)
+    return (u[:, :rank] * s[:rank]).to(table.dtype), vh[:rank].T.contiguous().to(table.dtype)
+
+
+@torch.no_grad()
+def _copy_embeddings(teacher, student, vocabulary: KeptVocabulary | None) -> None:
+    """The teacher's word rows (kept ones; factorized by SVD for a narrower table), positions, types, LayerNorm."""
+    source, target = teacher.bert.embeddings, student.bert.embeddings
+    for name in ("position_embeddings", "token_type_embeddings", "LayerNorm"):
+        getattr(target, name).load_state_dict(getattr(source, name).state_dict())
+    words = source.word_embeddings  # a (possibly template) teacher's effective table, one row per tokenizer id
+    table = words(torch.arange(teacher.config.vocab_size, device=teacher.device))
+    if vocabulary is not None:
+        table = table[list(vocabulary.token_ids)]
+        target.word_embeddings.token_map.copy_(vocabulary.token_map(teacher.config.vocab_size))
+    projection = getattr(target.word_embeddings, "projection", None)
+    if projection is None:
+        getattr(target.word_embeddings, "table", target.word_embeddings).weight.copy_(table)
+        return
+    narrow, up = factorize_table(table, projection.in_features)
+    target.word_embeddings.table.weight.copy_(narrow)
+    projection.weight.copy_(up)
+    projection.bias.zero_()
 
 
 def resolve_teacher(name: str | Path) -> str:
@@ -250,7 +350,7 @@ def _student_config(
         seeded_from=geo.seeded_from,
         kept_heads=kept_heads,
     )
-    if geo.is_plain_bert and arch.qa_dropout == 0:
+    if geo.is_plain_bert and arch.qa_dropout == 0 and arch.stacked_ffn == 1 and arch.vocabulary == "full":
         return BertConfig(**fields)
     return PrunedBertConfig(
         **fields,
@@ -258,6 +358,11 @@ def _student_config(
         intermediate_sizes=geo.intermediate_sizes,
         attention_head_size=geo.head_size,
         qa_dropout=float(arch.qa_dropout),
+        bottleneck_size=arch.bottleneck_size,
+        stacked_ffn=arch.stacked_ffn,
+        embedding_size=geo.embedding_size if geo.embedding_size != geo.hidden_size else None,
+        embedded_vocab_size=geo.vocabulary_rows if arch.vocabulary == "corpus" else None,
+        vocabulary=arch.vocabulary,
     )
 
 
@@ -288,7 +393,9 @@ def _copy_layer(teacher_layer, student_layer, heads: list[int], neurons: list[in
     student_layer.output.LayerNorm.load_state_dict(teacher_layer.output.LayerNorm.state_dict())
 
 
-def build_student(teacher: PreTrainedModel, arch: StudentArchitecture) -> BertForQuestionAnswering:
+def build_student(
+    teacher: PreTrainedModel, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+) -> BertForQuestionAnswering:
     """A student QA model seeded from ``teacher``, in eval mode, float32, on the teacher's device.
 
     Embeddings and the QA head are copied when the width matches; student layer ``i`` gets the
@@ -298,12 +405,16 @@ def build_student(teacher: PreTrainedModel, arch: StudentArchitecture) -> BertFo
     parameters get BERT's init with ``arch.initializer_range``, drawn from a generator seeded
     with ``pruning_seed``, so the same teacher and architecture always give the same student.
 
+    Template parts are seeded as the module docstring says; ``vocabulary`` (the kept token ids)
+    is required with ``arch.vocabulary == "corpus"`` and refused otherwise.
+
     Returns a plain ``BertForQuestionAnswering`` when BERT can describe the student (every layer
-    keeps all its heads, one FFN width) and ``qa_dropout == 0``; otherwise a
+    keeps all its heads, one FFN width, no template part) and ``qa_dropout == 0``; otherwise a
     ``PrunedBertForQuestionAnswering``, which is also the only one with a QA-head dropout.
     """
     _check_teacher(teacher)
-    geo = _resolve(teacher.config, arch)
+    _check_vocabulary(teacher.config, arch, vocabulary)
+    geo = _resolve(teacher.config, arch, vocabulary)
     teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher.config)
     kept_heads, kept_neurons = [], []
     for i, t in enumerate(geo.seeded_from):
@@ -322,7 +433,7 @@ def build_student(teacher: PreTrainedModel, arch: StudentArchitecture) -> BertFo
         student = model_class(config)
 
     if geo.hidden_size == teacher.config.hidden_size:
-        student.bert.embeddings.load_state_dict(teacher.bert.embeddings.state_dict())
+        _copy_embeddings(teacher, student, vocabulary)
         student.qa_outputs.load_state_dict(teacher.qa_outputs.state_dict())
     for i, t in enumerate(geo.seeded_from):
         if t is not None:
@@ -338,12 +449,16 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def expected_parameter_count(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> int:
+def expected_parameter_count(
+    teacher_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+) -> int:
     """Parameters of the student ``build_student`` would build, in closed form, without building it."""
-    geo = _resolve(teacher_config, arch)
-    h, d = geo.hidden_size, geo.head_size
+    _check_vocabulary(teacher_config, arch, vocabulary)
+    geo = _resolve(teacher_config, arch, vocabulary)
+    h, d, b, e = geo.hidden_size, geo.head_size, geo.layer_width, geo.embedding_size
     embeddings = (
-        teacher_config.vocab_size * h
+        geo.vocabulary_rows * e
+        + (e * h + h if e != h else 0)  # factorized: the projection up to the hidden size
         + teacher_config.max_position_embeddings * h
         + teacher_config.type_vocab_size * h
         + 2 * h  # LayerNorm
@@ -352,12 +467,16 @@ def expected_parameter_count(teacher_config: PreTrainedConfig, arch: StudentArch
     for k, f in zip(geo.heads, geo.intermediate_sizes, strict=True):
         width = k * d
         layers += (
-            3 * (h * width + width)  # query, key, value
-            + (width * h + h)  # attention output dense
-            + 2 * h  # attention LayerNorm
-            + (h * f + f)  # intermediate dense
-            + (f * h + h)  # output dense
-            + 2 * h  # output LayerNorm
+            3 * (b * width + width)  # query, key, value
+            + (width * b + b)  # attention output dense
+            + 2 * b  # attention LayerNorm
+            + arch.stacked_ffn * (
+                (b * f + f)  # intermediate dense
+                + (f * b + b)  # output dense
+                + 2 * b  # output LayerNorm
+            )
         )
+        if geo.bottleneck_size is not None:  # the bottleneck's two maps: Linear + LayerNorm down, Linear + LayerNorm up
+            layers += (h * b + b) + 2 * b + (b * h + h) + 2 * h
     qa_head = 2 * h + 2  # no pooler in a QA model
     return embeddings + layers + qa_head

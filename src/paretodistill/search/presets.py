@@ -15,6 +15,13 @@ it only changes speed, not the model.
 for size and latency, the learning rate and the distillation mix. Attention dropout is fixed at 0
 because dropout inside attention takes the student off PyTorch's fused attention path (about 3.7x
 slower training here).
+
+``autodistill`` is AutoDistill's MobileBERT-like template (Table 1 of the paper: hidden size,
+bottleneck size, heads, intermediate size, stacked FFNs, layers) scaled to a MiniLM-L6-H384 teacher,
+plus the two embedding levers that hold most of this teacher's size (``embedding_size``,
+``vocabulary``). Widths are multiples of 48, so that every head count offered (the divisors of 48
+from 2 to 12) divides every width: no sampled combination is impossible. ``configs/search-autodistill.toml``
+searches it on exact, num_parameters and latency_ms.
 """
 
 from __future__ import annotations
@@ -55,6 +62,18 @@ SPACE_PRESETS: dict[str, dict[str, dict]] = {
         "train_batch_size": {"type": "categorical", "choices": [16, 32]},
         "qa_dropout": {"type": "float", "low": 0.0, "high": 0.3},
         "hidden_dropout": {"type": "float", "low": 0.0, "high": 0.3},
+        "attention_dropout": {"type": "fixed", "value": 0.0},  # keeps the fused attention path
+    },
+    "autodistill": {
+        "num_layers": {"type": "int", "low": 1, "high": "teacher_layers"},
+        "hidden_size": {"type": "int", "low": 144, "high": 384, "step": 48},
+        "bottleneck_size": {"type": "int", "low": 48, "high": 240, "step": 48},
+        "heads_per_layer": {"type": "categorical", "choices": [2, 3, 4, 6, 8, 12]},
+        "intermediate_size": {"type": "int", "low": 144, "high": 1536, "step": 48},
+        "stacked_ffn": {"type": "int", "low": 1, "high": 4},
+        "embedding_size": {"type": "categorical", "choices": [48, 96, 144, 192, 288, 384]},
+        "vocabulary": {"type": "categorical", "choices": ["full", "corpus"]},
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 5e-4, "log": True},
         "attention_dropout": {"type": "fixed", "value": 0.0},  # keeps the fused attention path
     },
 }
