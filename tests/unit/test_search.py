@@ -492,3 +492,19 @@ def test_flash_objectives_drive_the_flash_stage_and_every_signal_is_correlated(t
     assert "no_answer_auc" not in correlations  # not reported by this trial function
     with pytest.raises(ConfigError, match="search.flash.objectives"):
         load_config(None, ["search.flash.objectives=3"])
+
+
+def test_each_stage_has_its_own_pace_and_eta():
+    """A regular trial takes many flash trials' time: the stage ETA uses its own stage's mean."""
+    from types import SimpleNamespace
+
+    from paretodistill.search.runner import Progress
+
+    lines = []
+    progress = Progress(SimpleNamespace(metric_names=["exact"]), lines.append)
+    done = SimpleNamespace(number=0, values=[50.0], user_attrs={})
+    for seconds in (10.0, 10.0):
+        progress.finished("flash", done, seconds, {"finished": 1, "running": 0, "failed": 0}, 1, 4)
+    progress.finished("regular", done, 300.0, {"finished": 1, "running": 0, "failed": 0}, 1, 3)
+    assert "10.0 s/trial, stage ETA 30 s" in lines[1]
+    assert "300.0 s/trial, stage ETA 10 min 00 s" in lines[2]

@@ -194,7 +194,7 @@ class Progress:
     def __init__(self, objectives, log: Callable[[str], None] = print, listeners: list | None = None):
         self.objectives = objectives
         self.log = log
-        self.durations: list[float] = []
+        self.durations: dict[str, list[float]] = {}  # per stage: their budgets differ
         self.listeners = list(listeners or [])  # e.g. search.tracking's MLflow tracker: trial_finished(stage, frozen)
 
     @staticmethod
@@ -208,8 +208,9 @@ class Progress:
         self.log(f"[{stage}] trial {number} started: {shown}")
 
     def finished(self, stage: str, frozen, seconds: float, tally: dict, frontier_size: int, n_target: int) -> None:
-        self.durations.append(seconds)
-        mean = sum(self.durations) / len(self.durations)
+        durations = self.durations.setdefault(stage, [])
+        durations.append(seconds)
+        mean = sum(durations) / len(durations)
         if frozen.values is not None:
             what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(self.objectives.metric_names, frozen.values))
             head = f"ok ({what})"
