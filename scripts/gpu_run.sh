@@ -16,11 +16,13 @@ if [ -d .gpu/whl ] && ! python3 -c "import optuna" 2>/dev/null; then
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PARETODISTILL_CACHE=${PARETODISTILL_CACHE:-/tmp/pd-cache}
 PY=${PYTHON:-python3}
-DATA=.gpu/data
-[ -f "$DATA/dev-v2.0.json.gz" ] || DATA=../shared/data/squad2  # a CPU smoke run reads the shared data
-DEV=$(ls $DATA/dev-v2.0.json* | head -1)
-TRAIN10=$(ls $DATA/train-v2.0-first10articles.json* ../shared/data/squad2/train-v2.0-first10articles.json 2>/dev/null | head -1)
-SQUAD1=$(ls $DATA/train-v1.1.explorer-rebuilt.json.gz ../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz 2>/dev/null | head -1)
+first_existing() {  # the carried copy (.gpu/data) on the GPU machine, else the shared data beside the checkout
+  for path in "$@"; do [ -f "$path" ] && { echo "$path"; return; }; done
+  echo "none of $* exists" >&2; exit 2
+}
+DEV=$(first_existing .gpu/data/dev-v2.0.json.gz ../shared/data/squad2/dev-v2.0.json)
+TRAIN10=$(first_existing .gpu/data/train-v2.0-first10articles.json.gz ../shared/data/squad2/train-v2.0-first10articles.json)
+SQUAD1=$(first_existing .gpu/data/train-v1.1.explorer-rebuilt.json.gz ../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz)
 
 if [ "${1:-}" = "--smoke" ]; then
   TEACHER_SCALE=(--max-steps 4 --max-train-questions 200 --max-eval-articles 1 --max-seq-length 128 --doc-stride 48 --max-extra-articles 3)

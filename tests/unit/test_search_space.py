@@ -187,6 +187,10 @@ def test_gpu_search_and_ablation_configs_load(teacher_dir):
     gpu = load_config(configs / "search-gpu.toml", [f'teacher.path="{teacher_dir}"'])
     assert gpu.data.unseen_by_teacher and gpu.data.synthetic_unanswerable_fraction == 0.5
     assert build_space(gpu).distributions()["layer_selection"].choices == ("spread", "bottom", "ends")
+    from paretodistill.search.objectives import ObjectiveSet
+
+    assert ObjectiveSet.parse(gpu.search.objectives, gpu.search.thresholds).describe_thresholds() == {
+        "exact_over_no_answer": ">= 0"}
     ablation = load_config(configs / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
     assert ablation.student.num_layers == 3 and ablation.training.max_steps == 400 and not ablation.latency.enabled
 
