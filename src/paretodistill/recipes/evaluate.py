@@ -25,8 +25,12 @@ def evaluate_checkpoint(
     cache_dir: str | None = None,
     features: FeatureSettings | None = None,
     log=print,
+    trust_remote_code: bool = False,
 ) -> dict:
-    """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with."""
+    """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with.
+
+    ``trust_remote_code`` runs Python files the checkpoint ships; only when the user asked (``models.loading``).
+    """
     data = load_squad(data_file)
     split_info = None
     if part != "all":
@@ -43,8 +47,8 @@ def evaluate_checkpoint(
     if features is None:  # the lengths the checkpoint was evaluated with, so its figures reproduce
         features = FeatureSettings(**recorded.get("data", {}).get("feature_settings", {}))
 
-    tokenizer = load_tokenizer(model_dir)
-    model = load_qa_model(model_dir).to(pick_device())
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).to(pick_device())
     check_tokenizer_fits(tokenizer, model)
     bf16 = supports_fast_bf16(pick_device())
     log(f"evaluating {model_dir} on {len(data.examples)} questions of {data.source} ({part})")
