@@ -90,7 +90,7 @@ def base_head_state(base: str | Path) -> dict[str, torch.Tensor]:
 
 def token_log_frequencies(token_ids: np.ndarray, vocab_size: int) -> torch.Tensor:
     """Log of add-one-smoothed token frequencies: the bias of a head that knows only the prior."""
-    counts = np.bincount(np.asarray(token_ids, dtype=np.int64), minlength=vocab_size)[:vocab_size] + 1.0
+    counts = np.bincount(np.asarray(token_ids, dtype=np.int64).ravel(), minlength=vocab_size)[:vocab_size] + 1.0
     return torch.from_numpy(np.log(counts / counts.sum())).float()
 
 
@@ -108,8 +108,8 @@ def initial_head(config, base: str | Path | None, token_ids: np.ndarray) -> tupl
     head.reset_to_identity()
     with torch.no_grad():
         head.bias.copy_(token_log_frequencies(token_ids, config.vocab_size))
-    return head, (f"built: {base} has no MLM head (no {HEAD_PREFIX}*); identity transform, "
-                  "log token frequencies as bias, decoder tied to the word table")
+    missing = f"{base} has no MLM head (no {HEAD_PREFIX}*)" if base is not None else "no base encoder given"
+    return head, f"built: {missing}; identity transform, log token frequencies as bias, decoder tied to the word table"
 
 
 def student_head(student_config, teacher_head: MaskedLMHead) -> MaskedLMHead:
