@@ -132,7 +132,7 @@ class PretrainSettings:
     hidden_weight: float | None = None  # layer-wise MSE of hidden states; None: 1 when the widths differ, else 0
     attention_weight: float | None = None  # layer-wise KL of attention maps; None: 1 when the widths differ, else 0
     base_encoder: str = "minilm"  # the teacher's base encoder: its MLM head (cls.predictions.*), if it has one, is the start
-    head_steps: int = 200  # steps fitting the teacher's MLM head on the text, its encoder frozen (0: use it as it starts)
+    head_steps: int = 100  # steps fitting the teacher's MLM head on the text, its encoder frozen (0: use it as it starts)
     head_learning_rate: float = 1e-3
     training: TrainSettings = field(default_factory=lambda: TrainSettings(
         learning_rate=5e-4, warmup_steps=50, weight_decay=0.01, train_batch_size=32, epochs=1.0, eval_every_steps=250,

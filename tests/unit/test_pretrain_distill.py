@@ -387,3 +387,20 @@ def test_heldout_metrics_repeat_exactly(minilm_tokenizer):
     state = torch.get_rng_state()
     assert masked_lm_metrics(model, features) == first and first["masked_tokens"] > 0
     assert torch.equal(torch.get_rng_state(), state)  # the training run's masks are not disturbed
+
+
+def test_the_command_runs_and_prints_what_it_measured(teacher_dir, cache_dir, tmp_path, capsys):
+    if not (DEV.exists() and SQUAD1_EXTRA.exists()):
+        pytest.skip(f"{SHARED} is not there")
+    from paretodistill.cli import main
+
+    code = main(["pretrain-distill", "--teacher", str(teacher_dir), "--data", str(DEV), "--out", str(tmp_path),
+                 "--text", str(SQUAD1_EXTRA), "--cache-dir", str(cache_dir), "--set", "threads=1",
+                 "--set", "student.num_layers=1", "--set", "pretrain.max_paragraphs=12",
+                 "--set", "pretrain.heldout_paragraphs=4", "--set", "pretrain.max_seq_length=48",
+                 "--set", "pretrain.head_steps=1", "--set", "pretrain.training.max_steps=2",
+                 "--set", "pretrain.training.train_batch_size=4"])
+    out = capsys.readouterr().out
+    assert code == 0 and "--set student.init_from=" in out and '"pretrain_seconds"' in out
+    assert StudentArchitecture(**json.loads((tmp_path / PRETRAIN_FILE).read_text())["architecture"]).num_layers == 1
+    assert main(["pretrain-distill", "--data", str(DEV), "--out", str(tmp_path / "x")]) == 2  # no teacher: one line
