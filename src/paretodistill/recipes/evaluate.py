@@ -9,6 +9,7 @@ from paretodistill.config import FeatureSettings
 from paretodistill.data.features import cached_features
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
+from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
 from paretodistill.hardware.device import pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
@@ -36,7 +37,7 @@ def evaluate_checkpoint(
     if part != "all":
         split_path = Path(split_file) if split_file else Path(model_dir) / "split.json"
         if not split_path.exists():
-            raise FileNotFoundError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
+            raise ConfigError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
         split = ArticleSplit.load(split_path)
         data = split.select(data, part)
         split_info = {"split_file": str(split_path), "part": part, "titles": list(split.titles(part))}
