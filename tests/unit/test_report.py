@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fix
 import report_fixtures as fx  # noqa: E402
 from paretodistill.report import frontier as fr  # noqa: E402
 from paretodistill.report.frontier import (  # noqa: E402
-    Bound,
     Objective,
     Reference,
     ReportError,
     TrialRecord,
+    accuracy_floor,
     classify,
     comparison_table,
     dominates,
@@ -45,8 +45,10 @@ from paretodistill.report.frontier import (  # noqa: E402
     load_study_dir,
     parse_objectives,
     parse_thresholds,
+    threshold_miss,
 )
 from paretodistill.search.domain import spearman  # noqa: E402
+from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
 
 M = 1_000_000
 
@@ -107,15 +109,18 @@ def test_dominance_and_ties():
     assert not dominates([70, 20], [65, 10], objectives)
 
 
-def test_threshold_forms():
+def test_thresholds_are_read_as_the_search_writes_them():
     objectives = [Objective("exact", "maximize"), Objective("latency_ms", "minimize")]
-    bounds = parse_thresholds({"exact": 50, "latency_ms": 20, "f1": ">= 40", "NoAns_exact": "<= 90",
-                               "HasAns_exact": {"min": 10, "max": 80}}, objectives)
-    assert bounds == [Bound("exact", low=50.0), Bound("latency_ms", high=20.0), Bound("f1", low=40.0),
-                      Bound("NoAns_exact", high=90.0), Bound("HasAns_exact", 10.0, 80.0)]
-    assert Bound("exact", low=50).check(49.9) == "exact 49.9 < 50" and Bound("exact", low=50).check(50) is None
-    assert Bound("latency_ms", high=20).check(None) == "latency_ms not measured"
-    with pytest.raises(ReportError):
+    written = ObjectiveSet.parse(["exact:maximize", "latency_ms:minimize"],
+                                 {"exact": 50, "latency_ms": 20, "f1": ">= 40", "NoAns_exact": "<= 90"})
+    thresholds = parse_thresholds(written.describe_thresholds(), objectives)  # what a study stores
+    assert thresholds == list(written.thresholds)
+    assert [str(t) for t in thresholds] == ["exact >= 50", "latency_ms <= 20", "f1 >= 40", "NoAns_exact <= 90"]
+    exact, latency = thresholds[0], thresholds[1]
+    assert threshold_miss(exact, 49.9) == "exact 49.9 < 50" and threshold_miss(exact, 50) is None
+    assert threshold_miss(latency, 20.5) == "latency_ms 20.5 > 20" and threshold_miss(latency, None) == "latency_ms not measured"
+    assert accuracy_floor(thresholds) == 50.0 and accuracy_floor(thresholds[1:]) is None
+    with pytest.raises(ReportError, match="about 50"):
         parse_thresholds({"exact": "about 50"}, objectives)
 
 

@@ -22,12 +22,12 @@ from paretodistill.report.frontier import (
     LATENCY,
     SIZE,
     Baseline,
-    Bound,
     Objective,
     Reference,
     TrialRecord,
     two_d_frontier,
 )
+from paretodistill.search.objectives import Threshold
 
 STYLE = {
     FRONTIER: dict(name="Pareto frontier", color="#d62728", symbol="diamond", size=12),
@@ -100,7 +100,7 @@ def baseline_hover(baseline: Baseline) -> str:
 
 def frontier_figure(
     records: Sequence[TrialRecord],
-    bounds: Sequence[Bound],
+    bounds: Sequence[Threshold],
     baseline: Baseline | None,
     title: str,
     with_latency: bool,
@@ -142,9 +142,9 @@ def frontier_figure(
             ), row=1, col=col)
         fig.update_xaxes(title_text=AXIS_TITLES[x], row=1, col=col)
     for bound in bounds:
-        if bound.metric == ACCURACY and bound.low is not None:
-            fig.add_hline(y=bound.low, line=dict(color=STYLE[BELOW_THRESHOLD]["color"], dash="dash", width=1),
-                          annotation_text=f"threshold: {bound.describe()}", annotation_position="bottom right")
+        if bound.metric == ACCURACY and bound.operator == ">=":
+            fig.add_hline(y=bound.value, line=dict(color=STYLE[BELOW_THRESHOLD]["color"], dash="dash", width=1),
+                          annotation_text=f"threshold: {bound}", annotation_position="bottom right")
     fig.update_yaxes(title_text=AXIS_TITLES[ACCURACY], row=1, col=1)
     fig.update_layout(**LAYOUT, title=title, height=520, hovermode="closest",
                       legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from paretodistill.search.domain import (
     spearman,
     stage_study_name,
 )
-from paretodistill.search.objectives import DEFAULT_OBJECTIVES, Objective, ObjectiveSet, dominates_in
+from paretodistill.search.objectives import DEFAULT_OBJECTIVES, Objective, ObjectiveSet, Threshold, dominates_in
 from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
 
 FRONTIER = "frontier"
@@ -68,61 +67,27 @@ def parse_objectives(specs: Sequence[str] | None) -> list[Objective]:
         raise ReportError(f"the study's objectives: {error}") from None
 
 
-@dataclass(frozen=True)
-class Bound:
-    """``low <= value <= high`` (either side may be open)."""
-
-    metric: str
-    low: float | None = None
-    high: float | None = None
-
-    def check(self, value: float | None) -> str | None:
-        """None when ``value`` passes, else the reason it does not."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return f"{self.metric} not measured"
-        if self.low is not None and value < self.low:
-            return f"{self.metric} {value:g} < {self.low:g}"
-        if self.high is not None and value > self.high:
-            return f"{self.metric} {value:g} > {self.high:g}"
-        return None
-
-    def describe(self) -> str:
-        parts = []
-        if self.low is not None:
-            parts.append(f"{self.metric} ≥ {self.low:g}")
-        if self.high is not None:
-            parts.append(f"{self.metric} ≤ {self.high:g}")
-        return " and ".join(parts)
+def parse_thresholds(thresholds: dict | None, objectives: Sequence[Objective]) -> list[Threshold]:
+    """The study's thresholds as the search parsed them (``ObjectiveSet``): one language for both."""
+    try:
+        return list(ObjectiveSet.parse([str(o) for o in objectives] or list(DEFAULT_OBJECTIVES), thresholds or {}).thresholds)
+    except ConfigError as error:
+        raise ReportError(f"the study's thresholds: {error}") from None
 
 
-def parse_thresholds(thresholds: dict | None, objectives: Sequence[Objective]) -> list[Bound]:
-    """Threshold bounds from the study attr.
+def threshold_miss(threshold: Threshold, value: float | None) -> str | None:
+    """None when ``value`` meets ``threshold``, else the reason shown next to the trial."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{threshold.metric} not measured"
+    if threshold.violation(value) > 0:
+        return f"{threshold.metric} {value:g} {'<' if threshold.operator == '>=' else '>'} {threshold.value:g}"
+    return None
 
-    ``">= 50"`` / ``"<= 20"`` (what the search writes) say the side. A plain number bounds a
-    metric on its good side: a lower bound (``{"exact": 50}`` is exact ≥ 50) unless the metric is
-    a minimized objective, where it is an upper bound (``{"latency_ms": 20}`` is latency ≤ 20 ms).
-    ``{"min": a, "max": b}`` states both explicitly.
-    """
-    minimized = {o.metric for o in objectives if not o.maximize}
-    bounds = []
-    for metric, value in (thresholds or {}).items():
-        if isinstance(value, str):  # the search writes ">= 50" / "<= 20"
-            match = re.fullmatch(r"\s*(>=|<=|>|<)?\s*([-+0-9.eE]+)\s*", value)
-            if not match:
-                raise ReportError(f"threshold {metric}: {value!r} is not a number, '>= X' or '<= X'")
-            operator, number = match.group(1) or "", float(match.group(2))
-            if operator.startswith(">") or (not operator and metric not in minimized):
-                bounds.append(Bound(metric, low=number))
-            else:
-                bounds.append(Bound(metric, high=number))
-        elif isinstance(value, dict):
-            low, high = value.get("min"), value.get("max")
-            bounds.append(Bound(metric, None if low is None else float(low), None if high is None else float(high)))
-        elif metric in minimized:
-            bounds.append(Bound(metric, high=float(value)))
-        else:
-            bounds.append(Bound(metric, low=float(value)))
-    return bounds
+
+def accuracy_floor(thresholds: Iterable[Threshold]) -> float | None:
+    """The lowest ``exact >= X`` among ``thresholds`` (where the frontier figure draws its line)."""
+    lows = [t.value for t in thresholds if t.metric == ACCURACY and t.operator == ">="]
+    return min(lows) if lows else None
 
 
 # ---------------------------------------------------------------- trials
@@ -228,7 +193,7 @@ def objective_vector(record: TrialRecord, objectives: Sequence[Objective]) -> li
 
 
 def classify(
-    records: Sequence[TrialRecord], objectives: Sequence[Objective], bounds: Sequence[Bound]
+    records: Sequence[TrialRecord], objectives: Sequence[Objective], bounds: Sequence[Threshold]
 ) -> dict[int, str]:
     """Put each record of ONE stage in its class (sets ``record.category``); returns number -> class.
 
@@ -254,7 +219,7 @@ def classify(
             record.failure_reason = record.failure_reason or f"no value for {', '.join(missing)}"
             continue
         for bound in bounds:
-            reason = bound.check(record.metric(bound.metric))
+            reason = threshold_miss(bound, record.metric(bound.metric))
             if reason:
                 record.violations.append(reason)
         if not record.violations:  # thresholds met as read here; the search's own constraints may know more
@@ -333,13 +298,13 @@ class StudyData:
     directory: Path
     name: str
     objectives: list[Objective]
-    bounds: list[Bound]
+    bounds: list[Threshold]
     thresholds: dict
     config: dict
     split: Any
     stages: dict[str, list[TrialRecord]]  # search stages that exist, in STAGES order
     studies: dict[str, Any]  # stage -> optuna Study
-    stage_bounds: dict[str, list[Bound]]  # each stage's own thresholds (flash may be laxer)
+    stage_bounds: dict[str, list[Threshold]]  # each stage's own thresholds (flash may be laxer)
     baseline: Baseline | None
     pareto: dict | None
     notes: list[str] = field(default_factory=list)
@@ -363,7 +328,7 @@ class StudyData:
     def has_latency(self) -> bool:
         return any(r.metric(LATENCY) is not None for r in self.records() if r.is_feasible)
 
-    def bounds_of(self, stage: str) -> list[Bound]:
+    def bounds_of(self, stage: str) -> list[Threshold]:
         return self.stage_bounds.get(stage, self.bounds)
 
 
@@ -417,7 +382,7 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
         raise ReportError(f"{directory}: the search {name!r} has no flash or regular stage yet")
     primary = "regular" if "regular" in studies else "flash"
 
-    def stage_setup(stage: str) -> tuple[list[Objective], dict, list[Bound]]:
+    def stage_setup(stage: str) -> tuple[list[Objective], dict, list[Threshold]]:
         attrs = studies[stage].user_attrs
         objectives = parse_objectives(attrs.get("objectives") or (pareto or {}).get("objectives"))
         fallback = (pareto or {}).get("flash_thresholds" if stage == "flash" else "thresholds")
@@ -426,7 +391,7 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
 
     objectives, thresholds, bounds = stage_setup(primary)
     stages: dict[str, list[TrialRecord]] = {}
-    stage_bounds: dict[str, list[Bound]] = {}
+    stage_bounds: dict[str, list[Threshold]] = {}
     for stage in SEARCH_STAGES:
         if stage in studies:
             stage_objectives, _, stage_bounds[stage] = stage_setup(stage)
@@ -632,9 +597,8 @@ def exact_size_hypervolume(points: Iterable[tuple[float, float]], reference: Ref
 
 def default_reference(data: StudyData) -> Reference:
     """Exact: its lowest threshold over the stages (else 0); size: 1.1 x the largest size seen (trials and baseline)."""
-    lows = [b.low for bounds in [data.bounds, *data.stage_bounds.values()] for b in bounds
-            if b.metric == ACCURACY and b.low is not None]
-    exact = min(lows) if lows else 0.0
+    floor = accuracy_floor(t for bounds in [data.bounds, *data.stage_bounds.values()] for t in bounds)
+    exact = 0.0 if floor is None else floor
     sizes = [r.metric(SIZE) for r in data.records() if r.category in (FRONTIER, DOMINATED, BELOW_THRESHOLD)]
     if data.baseline is not None and data.baseline.value(SIZE) is not None:
         sizes.append(data.baseline.value(SIZE))

@@ -209,7 +209,7 @@ def overview_section(data: StudyData, page: Page) -> None:
         ("study", esc(f"{data.name} ({', '.join(f'{data.name}-{s}' for s in data.studies)})")),
         ("objectives", esc(", ".join(f"{o.metric} ({o.direction})" for o in data.objectives))),
         ("thresholds", esc("; ".join(
-            f"{stage}: " + (" and ".join(b.describe() for b in data.bounds_of(stage)) or "none") for stage in data.stages))),
+            f"{stage}: " + (" and ".join(str(b) for b in data.bounds_of(stage)) or "none") for stage in data.stages))),
         ("split", _split_text(data.split)),
         ("teacher", esc(teacher or "not recorded")),
         ("results from", esc(f"the {data.final_stage} stage" if data.final_stage else "no stage")),
