@@ -60,7 +60,7 @@ from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
-from paretodistill.trial import TrialResult
+from paretodistill.trial import ENVIRONMENT, TrialResult
 
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
@@ -150,6 +150,8 @@ def _classify(error: BaseException, stage: Stage) -> str:
         return "out_of_memory"
     if isinstance(error, ModelMismatchError) and stage is Stage.BUILDING_STUDENT:
         return "impossible_architecture"
+    if isinstance(error, OSError):  # a full disk, an unreadable file: the machine, not the settings
+        return ENVIRONMENT
     return "error"
 
 
