@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig
 from paretodistill.data.squad import load_squad
-from paretodistill.distill.teacher_cache import weights_fingerprint
 from paretodistill.errors import ConfigError, ModelMismatchError
-from paretodistill.models.student import resolve_teacher
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,9 @@ def check_inputs(config: ExperimentConfig) -> Inputs:
         raise ConfigError("no data: give --data FILE or data.split_file (a SQuAD 2.0 file to split by article)")
     teacher = None
     if config.teacher.path:
+        from paretodistill.distill.teacher_cache import weights_fingerprint  # torch and transformers:
+        from paretodistill.models.student import resolve_teacher  # only when there is a teacher to read
+
         folder = resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family
         try:
             teacher = weights_fingerprint(folder)
