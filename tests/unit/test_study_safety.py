@@ -399,3 +399,14 @@ def test_an_oserror_anywhere_is_one_line_and_exit_status_one(tmp_path, capsys, m
     monkeypatch.setattr(stages, "check_inputs", full)
     code, _, err = search(capsys, config_file(tmp_path), tmp_path / "s")
     assert code == FAILED and one_line(err) and "No space left on device" in err
+
+
+def test_distill_refuses_a_bad_data_file_in_one_line(tmp_path, capsys):
+    """`distill` on the malformed files the search refuses: the same one line and exit status 2."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(BAD_FILES["is_impossible with answers"][0]))
+    code = main(["distill", "--teacher", str(REPO / "teachers" / "minilm-l6-squad2"), "--data", str(bad),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == BAD_INPUT and one_line(err) and "is_impossible disagrees" in err
+    assert not (tmp_path / "out").exists()
