@@ -322,6 +322,7 @@ def test_a_moved_study_reports_and_resolves_from_its_own_copy(tmp_path, capsys):
     assert search(capsys, config_file(tmp_path), tmp_path / "a")[0] == OK
     meta = json.loads((tmp_path / "a" / "search.json").read_text())
     assert meta == {"name": "t", "storage": None}  # the folder's own study.db; no absolute path
+    assert str(tmp_path) not in (tmp_path / "a" / "pareto.json").read_text()
     shutil.move(tmp_path / "a", tmp_path / "b")
     assert main(["status", str(tmp_path / "b")]) == OK
     assert "flash    3 trials: 3 complete" in capsys.readouterr().out
@@ -410,3 +411,21 @@ def test_distill_refuses_a_bad_data_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == BAD_INPUT and one_line(err) and "is_impossible disagrees" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_on_a_shared_database_a_search_whose_trials_still_beat_is_not_joined(tmp_path):
+    """Another folder's lock cannot be seen from here; the heartbeats of its running trials can."""
+    from paretodistill.errors import StudyError
+    from paretodistill.search.objectives import ObjectiveSet
+    from paretodistill.search.study import open_study, refuse_live_coordinators
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'shared.db'}", heartbeat_interval=1, grace_period=2)
+    study = open_study(storage, "t", "flash", ObjectiveSet.from_search({}))
+    trial = study.ask({"num_layers": optuna.distributions.IntDistribution(1, 4)})
+    trial.set_user_attr("coordinator", {"run": "elsewhere"})
+    storage.record_heartbeat(trial._trial_id)
+    with pytest.raises(StudyError, match="being run by another search .run elsewhere"):
+        refuse_live_coordinators(storage, "t", "mine", "the shared database")
+    refuse_live_coordinators(storage, "t", "elsewhere", "the shared database")  # its own trial
+    time.sleep(3.2)  # no heartbeat for longer than the grace period: that search is gone
+    refuse_live_coordinators(storage, "t", "mine", "the shared database")

@@ -261,7 +261,7 @@ def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None
 def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> dict:
     plan = stages.plan
     pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
-                          split, stages.url)
+                          split, None if stages.exclusive else stages.url)
     path = stages.study_dir / "pareto.json"
     path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
     stages.log(f"wrote {path}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "
