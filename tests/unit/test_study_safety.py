@@ -249,6 +249,11 @@ def test_an_oserror_in_the_distillation_trial_is_an_environment_failure():
 
     assert _classify(OSError(28, "No space left on device"), Stage.SAVING) == "environment"
     assert _classify(PermissionError(13, "Permission denied"), Stage.PREPARING_DATA) == "environment"
+    torch_save = RuntimeError("[enforce fail at inline_container.cc:595] . PytorchStreamWriter failed writing file "
+                              "data/0: file write failed")
+    safetensors_save = Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                                 '"No space left on device" })')
+    assert _classify(torch_save, Stage.TRAINING) == _classify(safetensors_save, Stage.SAVING) == "environment"
     assert _classify(ValueError("x"), Stage.TRAINING) == "error"
 
 
