@@ -89,18 +89,20 @@ def run_search(
 ) -> dict:
     """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``.
 
-    Before the first trial, in this order: the plan (config), the study folder's lock (one
-    coordinator per study), the inputs (data and teacher read once), the storage, the study's
-    identity. Each refuses with one line; none spends a trial.
+    Before the first trial, in this order: the inputs (data and teacher, read once: a teacher
+    that is not there is named before the space that needs its shape), the plan (config), the
+    study folder's lock (one coordinator per study), the storage, the study's identity. Each
+    refuses with one line; none spends a trial.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
+    inputs = check_inputs(config)
     plan = plan_search(config, settings, log)
     study_dir = Path(study_dir)
     token = uuid.uuid4().hex
     with StudyLock.acquire(study_dir, token, log):
-        identity = study_identity(config, plan, check_inputs(config))
+        identity = study_identity(config, plan, inputs)
         stages = StageRunner.open(config, plan, study_dir, token, log)
         try:
             check_identity(stages.storage, settings.name, identity, stages.where, log)
