@@ -106,6 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         features=_feature_settings(args),
         log=_log,
+        trust_remote_code=args.trust_remote_code,
     )
     print(json.dumps(metrics, indent=2))
     return 0
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-seq-length", type=int, help="default: the lengths recorded with the checkpoint")
     evaluate.add_argument("--doc-stride", type=int)
     evaluate.add_argument("--max-query-length", type=int)
+    evaluate.add_argument("--trust-remote-code", action="store_true",
+                          help="run Python files shipped in the checkpoint (auto_map); off by default: paretodistill's "
+                          "own students load with the installed code. Only for a folder whose code you have read")
     evaluate.set_defaults(run=cmd_evaluate)
 
     quickstart = commands.add_parser(

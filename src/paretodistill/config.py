@@ -100,6 +100,9 @@ class StudentSettings:
     stacked_ffn: int = 1  # FFN blocks per layer (MobileBERT: 4)
     embedding_size: int | None = None  # None: the hidden size; smaller: factorized, SVD of the teacher's table
     vocabulary: str = "full"  # full | corpus: only the tokens of the training and evaluation text
+    # a `paretodistill pretrain-distill` folder: the student starts from its weights instead of the
+    # teacher's; the fields above must describe the same student (dropouts excepted). Not searchable.
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,30 @@ class DistillSettings:
     hidden_weight: float = 0.0  # layer-wise transfer of hidden states (MSE, projected if widths differ)
     attention_weight: float = 0.0  # layer-wise transfer of attention distributions
     progressive: bool = False  # transfer layer by layer, bottom first, over the first epoch
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Task-agnostic distillation (``paretodistill pretrain-distill``, ``distill/pretrain.py``):
+    DistilBERT's losses on unlabeled text, plus layer-wise transfer when the widths differ."""
+
+    text_files: tuple[str, ...] = ()  # SQuAD-format files whose paragraphs are the text (the split file's articles left out)
+    max_paragraphs: int | None = None  # quick runs: a seeded sample of the paragraphs
+    heldout_paragraphs: int = 200  # kept out of training: the masked-LM accuracy of the curve is measured on them
+    max_seq_length: int = 256  # a paragraph longer than this is cut into several sequences
+    mask_probability: float = 0.15  # BERT's masking: of these, 80% [MASK], 10% a random token, 10% unchanged
+    soft_weight: float = 5.0  # DistilBERT's L_ce: KL of the softened MLM distributions at the masked tokens, x T²
+    hard_weight: float = 2.0  # L_mlm: cross-entropy against the masked tokens
+    cosine_weight: float = 1.0  # L_cos: 1 - cos between the last hidden states
+    temperature: float = 2.0
+    hidden_weight: float | None = None  # layer-wise MSE of hidden states; None: 1 when the widths differ, else 0
+    attention_weight: float | None = None  # layer-wise KL of attention maps; None: 1 when the widths differ, else 0
+    base_encoder: str = "minilm"  # the teacher's base encoder: its MLM head (cls.predictions.*), if it has one, is the start
+    head_steps: int = 100  # steps fitting the teacher's MLM head on the text, its encoder frozen (0: use it as it starts)
+    head_learning_rate: float = 1e-3
+    training: TrainSettings = field(default_factory=lambda: TrainSettings(
+        learning_rate=5e-4, warmup_steps=50, weight_decay=0.01, train_batch_size=32, epochs=1.0, eval_every_steps=250,
+        log_every_steps=20, state_every_seconds=120.0))
 
 
 @dataclass(frozen=True)
@@ -216,6 +243,7 @@ class ExperimentConfig:
     student: StudentSettings = field(default_factory=StudentSettings)
     training: TrainSettings = field(default_factory=TrainSettings)
     distillation: DistillSettings = field(default_factory=DistillSettings)
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     latency: LatencySettings = field(default_factory=LatencySettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     device: str = "auto"
@@ -226,9 +254,9 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
-# Every searchable parameter and the one config field it sets.
+# Every searchable parameter and the one config field it sets (a path to start from is not searched).
 PARAMETER_TARGETS: dict[str, str] = {
-    **{name: f"student.{name}" for name in (f.name for f in dataclasses.fields(StudentSettings))},
+    **{name: f"student.{name}" for name in (f.name for f in dataclasses.fields(StudentSettings)) if name != "init_from"},
     **{
         name: f"training.{name}"
         for name in (

@@ -103,3 +103,10 @@ def test_library_chatter_is_off_unless_the_user_asks(monkeypatch):
 
     assert "LOAD REPORT" in stderr_of_loading(quiet=False)  # the MiniLM encoder has no QA head: reported
     assert "LOAD REPORT" not in stderr_of_loading(quiet=True) and "Loading weights" not in stderr_of_loading(quiet=True)
+
+
+def test_evaluate_a_part_without_a_split_is_one_line(tmp_path, capsys, data_file):
+    model_dir = tmp_path / "model"  # no split.json in it, and no --split
+    model_dir.mkdir()
+    code, _, err = run(capsys, "evaluate", "--model", model_dir, "--data", data_file, "--part", "test")
+    assert code == 2 and "--part test needs a split" in err and "Traceback" not in err

@@ -63,7 +63,7 @@ def test_plain_export_loads_and_matches(study, tmp_path):
     assert "- no-answer threshold: -1.50" in card  # from the checkpoint's metrics.json
     assert "runs/teacher-minilm" in card and "validation: 1 article (D)" in card and "seed: 13" in card
     assert "| num_layers |" in card and "baseline student: exact 64.00 (validation), 22,000,000 parameters" in card
-    assert f'from_pretrained("{out}")' in card and "trust_remote_code" not in card
+    assert 'from_pretrained("out")' in card and "trust_remote_code" not in card  # the folder's name, not its path
     info = json.loads((out / "export.json").read_text())
     assert (info["stage"], info["trial"], info["category"], info["test"]["exact"]) == ("regular", 0, "frontier", 68.0)
 
@@ -106,12 +106,17 @@ def test_what_cannot_be_exported(study, tmp_path):
         export_trial(study, 7, tmp_path / "a")
     with pytest.raises(ExportError, match="has no checkpoint"):
         export_trial(study, 0, tmp_path / "a", stage="flash")
+    export_trial(study, 0, tmp_path / "earlier")
+    (tmp_path / "earlier" / "stale.txt").write_text("x")
+    with pytest.raises(ExportError, match="--force"):
+        export_trial(study, 0, tmp_path / "earlier")
+    assert "README.md" in export_trial(study, 0, tmp_path / "earlier", overwrite=True)["files"]
+    assert not (tmp_path / "earlier" / "stale.txt").exists()  # the earlier export was replaced as a whole
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")
-    with pytest.raises(ExportError, match="--force"):
-        export_trial(study, 0, tmp_path / "busy")
-    assert "README.md" in export_trial(study, 0, tmp_path / "busy", overwrite=True)["files"]
-    assert not (tmp_path / "busy" / "keep.txt").exists()
+    with pytest.raises(ExportError, match="not an export"):  # not an earlier export: never deleted, even with --force
+        export_trial(study, 0, tmp_path / "busy", overwrite=True)
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
 
 
 def test_export_command(study, tmp_path, capsys):

@@ -172,3 +172,37 @@ def test_dataset_id_split_reaches_the_loader(monkeypatch):
     assert calls == [("squad_v2", "train")]
     assert data.source == "squad_v2[train]" and data.version == "v2.0" and [e.id for e in data.examples] == ["r1", "r2"]
     assert load_squad("squad_v2").source == "squad_v2[validation]"
+
+
+# --- fields of the wrong type or meaning: one DataFormatError naming the question, never a traceback
+def _broken(change) -> list[dict]:
+    articles = good_articles()
+    change(articles[0], articles[0]["paragraphs"][0]["qas"][0])
+    return articles
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a, q: a.update(title=["Nor", "mans"]), r"article 1: the title must be a string, got list \['Nor', 'mans'\]"),
+        (lambda a, q: q.update(id=7), r"question id 7 \(article 'Normans'\): the id must be a string, got int"),
+        (lambda a, q: q.update(question=None), "question q1: the question must be a string, got NoneType"),
+        (lambda a, q: q["answers"][0].update(text="", answer_start=1000), "question q1: an answer has empty text"),
+        (lambda a, q: q["answers"][0].update(text=" ", answer_start=3), "question q1: an answer has empty text"),
+        (lambda a, q: q["answers"][0].update(text=12), "question q1: an answer text must be a string, got int"),
+        (lambda a, q: q["answers"][0].update(answer_start="17"), "question q1: answer_start must be an integer, got str"),
+        (lambda a, q: q["answers"][0].update(answer_start=-5), "question q1: answer_start -5 lies outside the context"),
+    ],
+)
+def test_fields_of_the_wrong_kind_name_the_question(tmp_path, change, message):
+    with pytest.raises(DataFormatError, match=message):
+        load_squad(write_squad(tmp_path / "d.json", _broken(change)))
+
+
+def test_a_list_title_is_one_line_on_the_command_line(tmp_path, capsys):
+    from paretodistill.cli import main
+
+    path = write_squad(tmp_path / "d.json", _broken(lambda a, q: a.update(title=["x"])))
+    assert main(["predict", "--model", str(tmp_path), "--data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the title must be a string" in err and "Traceback" not in err

@@ -73,6 +73,36 @@ def _describe_ids(ids: list[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _string(value, what: str) -> str:
+    """``value`` when it is a string; titles and ids are compared, hashed and printed as text downstream."""
+    if not isinstance(value, str):
+        raise DataFormatError(f"{what} must be a string, got {type(value).__name__} {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _answer(raw: dict, context: str, where: str) -> Answer:
+    """An answer whose text is not empty and whose start lies inside the context.
+
+    An empty text matches the context at any offset, even past its end, and the feature builder
+    would then train it as "no answer": such an answer is a broken file, not an unanswerable question.
+    """
+    text = _string(raw["text"], f"{where}: an answer text")
+    start = raw["answer_start"]
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise DataFormatError(f"{where}: answer_start must be an integer, got {type(start).__name__} {_short(start)}")
+    if not text.strip():
+        raise DataFormatError(f"{where}: an answer has empty text (at answer_start {start}); "
+                              "an unanswerable question has no answers")
+    if not 0 <= start < len(context):
+        raise DataFormatError(f"{where}: answer_start {start} lies outside the context ({len(context)} characters)")
+    return Answer(text, start)
+
+
 def read_json_file(path: str | Path) -> tuple[dict, bytes]:
     """The parsed JSON object of a plain or gzip file, and its raw bytes (for hashing)."""
     path = Path(path)
@@ -115,16 +145,17 @@ def parse_squad(document: dict, source: str, fingerprint: str) -> SquadData:
     bad_flags: list[str] = []
     duplicate_ids: list[str] = []
     try:
-        for article in articles:
-            title = article["title"]
+        for number, article in enumerate(articles, 1):
+            title = _string(article["title"], f"{source}: article {number}: the title")
             for paragraph in article["paragraphs"]:
-                context = paragraph["context"]
+                context = _string(paragraph["context"], f"{source}: article {title!r}: a context")
                 for qa in paragraph["qas"]:
-                    qid = qa["id"]
+                    qid = _string(qa["id"], f"{source}: question id {qa['id']!r} (article {title!r}): the id")
+                    _string(qa["question"], f"{source}: question {qid}: the question")
                     if qid in seen_ids:
                         duplicate_ids.append(qid)
                     seen_ids.add(qid)
-                    answers = tuple(Answer(a["text"], int(a["answer_start"])) for a in qa["answers"])
+                    answers = tuple(_answer(a, context, f"{source}: question {qid}") for a in qa["answers"])
                     for answer in answers:
                         if context[answer.start : answer.start + len(answer.text)] != answer.text:
                             bad_offsets.append(qid)

@@ -1,15 +1,28 @@
-"""Span losses: hard targets (gold start/end) and soft targets (the teacher's distributions).
+"""Distillation losses, shared by task-specific (``objective``) and task-agnostic (``pretrain``) distillation.
 
-Padding positions are masked out before any softmax, so a batch's padding never takes probability
-mass: a window gives the same loss whatever it was batched with.
+* span losses: hard targets (gold start/end) and soft targets (the teacher's distributions);
+  padding positions are masked out before any softmax, so a batch's padding never takes
+  probability mass: a window gives the same loss whatever it was batched with;
+* :func:`distillation_kl`: KL(teacher || student) of temperature-softened distributions, x T², over
+  any rows of logits (start/end positions, or a vocabulary at masked tokens);
+* :func:`cosine_loss`: DistilBERT's cosine term between hidden states;
+* layer-wise transfer between paired layers (:func:`layer_pairs`): :func:`hidden_state_loss`
+  (MSE, through a width projection when widths differ) and :func:`attention_map_loss` (KL of
+  attention distributions).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from paretodistill.models.student import layer_map
 
 MASKED = -1e4  # finite, so that 0 * masked stays 0 in the KL sum
+ATTENTION_FLOOR = 1e-8  # log of a zero student probability (masked key, dropped entry) stays finite
 
 
 def masked_logits(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -38,15 +51,105 @@ def soft_loss(
     attention_mask: torch.Tensor,
     temperature: float,
 ) -> torch.Tensor:
-    """KL(teacher || student) of the temperature-softened start and end distributions, times T².
-
-    The T² factor (Hinton et al., 2015) keeps the gradient scale of the soft term independent of
-    the temperature, so the soft and hard weights mean the same thing at every temperature.
-    """
+    """KL(teacher || student) of the temperature-softened start and end distributions, times T²
+    (:func:`distillation_kl`), so the soft and hard weights mean the same thing at every temperature."""
 
     def kl(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        student_log = F.log_softmax(masked_logits(student, attention_mask) / temperature, dim=-1)
-        teacher_log = F.log_softmax(masked_logits(teacher, attention_mask) / temperature, dim=-1)
-        return F.kl_div(student_log, teacher_log, log_target=True, reduction="batchmean")
+        return distillation_kl(masked_logits(student, attention_mask), masked_logits(teacher, attention_mask), temperature)
 
-    return (kl(student_start, teacher_start) + kl(student_end, teacher_end)) / 2 * temperature**2
+    return (kl(student_start, teacher_start) + kl(student_end, teacher_end)) / 2
+
+
+def distillation_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the softened distributions over the last dimension, mean over rows, x T².
+
+    The T² factor (Hinton et al., 2015) keeps the gradient scale of a soft term independent of
+    the temperature, so its weight means the same thing at every temperature.
+    """
+    student_log = F.log_softmax(student.float() / temperature, dim=-1)
+    teacher_log = F.log_softmax(teacher.float() / temperature, dim=-1)
+    return F.kl_div(student_log.flatten(0, -2), teacher_log.flatten(0, -2), log_target=True,
+                    reduction="batchmean") * temperature**2
+
+
+def cosine_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens of 1 - cos(student state, teacher state): DistilBERT's L_cos, which
+    aligns the directions of the hidden states and leaves their norms free."""
+    cosine = F.cosine_similarity(student.float(), teacher.float(), dim=-1)
+    weights = mask.float()
+    return ((1 - cosine) * weights).sum() / weights.sum()
+
+
+# ---------------------------------------------------------------- layer-wise transfer
+@dataclass(frozen=True)
+class LayerPair:
+    student_layer: int
+    teacher_layer: int
+    teacher_heads: tuple[int, ...] | None  # teacher head for each student head; None: compare head means
+
+
+def layer_pairs(student_config, teacher_config) -> list[LayerPair]:
+    """The (student layer, teacher layer) pairs of layer-wise transfer, bottom first (see ``objective``)."""
+    mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers,
+                        getattr(student_config, "layer_selection", "spread"))
+    seeded_from = getattr(student_config, "seeded_from", None) or [None] * len(mapping)
+    kept_heads = getattr(student_config, "kept_heads", None) or [None] * len(mapping)
+    student_heads = getattr(student_config, "heads_per_layer", None) or [student_config.num_attention_heads] * len(mapping)
+    teacher_heads = getattr(teacher_config, "heads_per_layer", None) or (
+        [teacher_config.num_attention_heads] * teacher_config.num_hidden_layers
+    )
+    pairs = []
+    for i, t in enumerate(mapping):
+        if t is None:
+            continue
+        if seeded_from[i] == t and kept_heads[i] is not None:
+            heads = tuple(int(h) for h in kept_heads[i])
+        elif student_heads[i] == teacher_heads[t]:
+            heads = tuple(range(student_heads[i]))
+        else:
+            heads = None
+        pairs.append(LayerPair(i, t, heads))
+    return pairs
+
+
+def hidden_state_loss(student_states, teacher_states, mask: torch.Tensor, pairs: list[LayerPair],
+                      projection: nn.Module | None = None) -> torch.Tensor:
+    """Mean over pairs of the per-token MSE of layer outputs (``hidden_states[i + 1]`` is layer i's),
+    the student's through ``projection`` (TinyBERT's W_h) when the widths differ."""
+    weights = mask.unsqueeze(-1).float()
+    losses = []
+    for pair in pairs:
+        student = student_states[pair.student_layer + 1]
+        if projection is not None:
+            student = projection(student)
+        difference = (student.float() - teacher_states[pair.teacher_layer + 1].float()) ** 2
+        losses.append((difference * weights).sum() / (weights.sum() * difference.shape[-1]))
+    return torch.stack(losses).mean()
+
+
+def attention_map_loss(student_maps, teacher_maps, mask: torch.Tensor, pairs: list[LayerPair]) -> torch.Tensor:
+    """Mean over pairs of KL(teacher || student) per head and real query token."""
+    query_weights = mask[:, None, :].float()  # (batch, 1, query)
+    losses = []
+    for pair in pairs:
+        student = student_maps[pair.student_layer].float()
+        teacher = teacher_maps[pair.teacher_layer].float()
+        if pair.teacher_heads is not None:
+            teacher = teacher[:, list(pair.teacher_heads)]
+        else:
+            student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
+        kl = (torch.xlogy(teacher, teacher) - teacher * student.clamp_min(ATTENTION_FLOOR).log()).sum(-1)
+        losses.append((kl * query_weights).sum() / (query_weights.sum() * kl.shape[1]))
+    return torch.stack(losses).mean()
+
+
+def width_projection(student_config, teacher_config) -> nn.Linear | None:
+    """``Linear(student width, teacher width)`` for hidden-state transfer between different widths
+    (None at equal widths), initialised from the student's pruning seed so a trial is repeatable."""
+    if student_config.hidden_size == teacher_config.hidden_size:
+        return None
+    projection = nn.Linear(student_config.hidden_size, teacher_config.hidden_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(getattr(student_config, "pruning_seed", 0))
+        projection.reset_parameters()
+    return projection

@@ -41,18 +41,24 @@ a saved state restarts the schedule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from paretodistill.config import DistillSettings
-from paretodistill.distill.losses import hard_loss, soft_loss
+from paretodistill.distill.losses import (
+    LayerPair,
+    attention_map_loss,
+    hard_loss,
+    hidden_state_loss,
+    layer_pairs,
+    soft_loss,
+    width_projection,
+)
 from paretodistill.distill.teacher_cache import TeacherLogits
 from paretodistill.errors import ConfigError
-from paretodistill.models.student import layer_map
 
-ATTENTION_FLOOR = 1e-8  # log of a zero student probability (masked key, dropped entry) stays finite
+__all__ = ["DistillationObjective", "DistillationModel", "LayerPair", "layer_pairs", "check_distill_settings",
+           "needs_teacher_forward"]
 
 
 def check_distill_settings(settings: DistillSettings) -> None:
@@ -75,37 +81,6 @@ def check_distill_settings(settings: DistillSettings) -> None:
 def needs_teacher_forward(settings: DistillSettings) -> bool:
     """Whether every step must run the teacher (layer-wise transfer), not only read cached logits."""
     return settings.hidden_weight > 0 or settings.attention_weight > 0
-
-
-@dataclass(frozen=True)
-class LayerPair:
-    student_layer: int
-    teacher_layer: int
-    teacher_heads: tuple[int, ...] | None  # teacher head for each student head; None: compare head means
-
-
-def layer_pairs(student_config, teacher_config) -> list[LayerPair]:
-    """The (student layer, teacher layer) pairs of layer-wise transfer, bottom first."""
-    mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers,
-                        getattr(student_config, "layer_selection", "spread"))
-    seeded_from = getattr(student_config, "seeded_from", None) or [None] * len(mapping)
-    kept_heads = getattr(student_config, "kept_heads", None) or [None] * len(mapping)
-    student_heads = getattr(student_config, "heads_per_layer", None) or [student_config.num_attention_heads] * len(mapping)
-    teacher_heads = getattr(teacher_config, "heads_per_layer", None) or (
-        [teacher_config.num_attention_heads] * teacher_config.num_hidden_layers
-    )
-    pairs = []
-    for i, t in enumerate(mapping):
-        if t is None:
-            continue
-        if seeded_from[i] == t and kept_heads[i] is not None:
-            heads = tuple(int(h) for h in kept_heads[i])
-        elif student_heads[i] == teacher_heads[t]:
-            heads = tuple(range(student_heads[i]))
-        else:
-            heads = None
-        pairs.append(LayerPair(i, t, heads))
-    return pairs
 
 
 class DistillationModel(nn.Module):
@@ -169,12 +144,8 @@ class DistillationObjective:
                 self._original_attention = student.config._attn_implementation
                 student.set_attn_implementation("eager")
                 teacher.set_attn_implementation("eager")
-            projection = None
-            if settings.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
-                projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(getattr(student.config, "pruning_seed", 0))
-                    projection.reset_parameters()
+            projection = width_projection(student.config, teacher.config) if settings.hidden_weight > 0 else None
+            if projection is not None:
                 projection.to(next(student.parameters()).device)
             self.model = DistillationModel(
                 student, projection, hidden=settings.hidden_weight > 0, attentions=settings.attention_weight > 0
@@ -231,35 +202,8 @@ class DistillationObjective:
         if self.layerwise:
             pairs = self.active_pairs(self.calls)
             if s.hidden_weight > 0:
-                terms["hidden"] = self._hidden_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask, pairs)
+                terms["hidden"] = hidden_state_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask, pairs,
+                                                    self.model.projection)
             if s.attention_weight > 0:
-                terms["attention"] = self._attention_loss(outputs.attentions, teacher_outputs.attentions, mask, pairs)
+                terms["attention"] = attention_map_loss(outputs.attentions, teacher_outputs.attentions, mask, pairs)
         return terms
-
-    def _hidden_loss(self, student_states, teacher_states, mask, pairs) -> torch.Tensor:
-        """Mean over pairs of the per-token MSE of layer outputs (``hidden_states[i + 1]`` is layer i's)."""
-        projection = self.model.projection
-        weights = mask.unsqueeze(-1).float()
-        losses = []
-        for pair in pairs:
-            student = student_states[pair.student_layer + 1]
-            if projection is not None:
-                student = projection(student)
-            difference = (student.float() - teacher_states[pair.teacher_layer + 1].float()) ** 2
-            losses.append((difference * weights).sum() / (weights.sum() * difference.shape[-1]))
-        return torch.stack(losses).mean()
-
-    def _attention_loss(self, student_maps, teacher_maps, mask, pairs) -> torch.Tensor:
-        """Mean over pairs of KL(teacher || student) per head and real query token."""
-        query_weights = mask[:, None, :].float()  # (batch, 1, query)
-        losses = []
-        for pair in pairs:
-            student = student_maps[pair.student_layer].float()
-            teacher = teacher_maps[pair.teacher_layer].float()
-            if pair.teacher_heads is not None:
-                teacher = teacher[:, list(pair.teacher_heads)]
-            else:
-                student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
-            kl = (torch.xlogy(teacher, teacher) - teacher * student.clamp_min(ATTENTION_FLOOR).log()).sum(-1)
-            losses.append((kl * query_weights).sum() / (query_weights.sum() * kl.shape[1]))
-        return torch.stack(losses).mean()

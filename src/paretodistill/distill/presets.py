@@ -113,7 +113,7 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
 
         import paretodistill.models.pruned_bert  # noqa: F401  (registers the pruned config type)
 
-        teacher_config = AutoConfig.from_pretrained(str(teacher_config))
+        teacher_config = AutoConfig.from_pretrained(str(teacher_config), trust_remote_code=False)
     return {
         "num_layers": max(1, teacher_config.num_hidden_layers // 2),
         "heads_per_layer": teacher_config.num_attention_heads,

@@ -42,6 +42,7 @@ import torch
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
 from paretodistill.data.prepare import load_train_titles, prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
+from paretodistill.distill.pretrained_student import check_init_from, start_from_pretrained
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.errors import ModelMismatchError
 from paretodistill.evaluation.inference import (
@@ -248,6 +249,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     progress.stage = Stage.BUILDING_STUDENT
     architecture = student_architecture(config.student, teacher.config)
     architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
+    pretrained = check_init_from(config.student.init_from, architecture) if config.student.init_from else None
 
     progress.stage = Stage.PREPARING_DATA
     teacher_titles = load_train_titles(teacher_path) if config.data.unseen_by_teacher else ()
@@ -265,6 +267,9 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         texts = (text for part in parts for e in part.examples for text in (e.question, e.context))
         vocabulary = corpus_vocabulary(texts, tokenizer)
     student = build_student(teacher, architecture, vocabulary)
+    if pretrained is not None:
+        start_from_pretrained(student, config.student.init_from)
+        log(f"the student starts from the pretrain-distilled {config.student.init_from}")
     teacher_summary = {
         "path": str(config.teacher.path),
         "resolved": teacher_path,
@@ -333,6 +338,8 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         metrics["exact_over_no_answer"] = metrics["exact"] - no_answer_rate(metrics)
     metrics.update(signals)
     metrics["num_parameters"] = float(count_parameters(student))
+    if pretrained is not None:  # what the starting point cost, for comparisons at equal total time
+        metrics["pretrain_seconds"] = float(pretrained["pretrain_seconds"])
     if latency is not None:
         metrics.update(
             latency_ms=latency["median_ms"], latency_p10_ms=latency["p10_ms"], latency_p90_ms=latency["p90_ms"],

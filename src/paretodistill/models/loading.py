@@ -3,6 +3,11 @@
 A hub id is resolved to its local snapshot folder first (downloaded when there is a network, read
 from the cache with ``HF_HUB_OFFLINE=1``), so tokenizer, weights and the teacher fingerprint all
 read one and the same folder.
+
+Loading never runs Python code that a checkpoint ships (``auto_map`` in its config): a folder is
+data the user meant to read. paretodistill's own students load through the classes
+``models.pruned_bert`` registers with the Auto classes; any other custom architecture needs the
+caller's explicit ``trust_remote_code=True`` (the commands' ``--trust-remote-code`` flag).
 """
 
 from __future__ import annotations
@@ -59,36 +64,49 @@ def hub_snapshot(repo_id: str) -> str:
         ) from None
 
 
-def load_tokenizer(name: str | Path):
+def load_tokenizer(name: str | Path, *, trust_remote_code: bool = False):
     path = resolve_model_path(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
-        raise ModelMismatchError(f"could not load a tokenizer from {path}: {error}") from None
+        raise ModelMismatchError(f"could not load a tokenizer from {path}: {_first_line(error)}") from None
     if not tokenizer.is_fast:
         raise ModelMismatchError(f"{path}: no fast tokenizer; answer offsets need one")
     return tokenizer
 
 
-def load_qa_model(name: str | Path, *, fast_attention: bool = True, **config_overrides) -> torch.nn.Module:
+def load_qa_model(name: str | Path, *, fast_attention: bool = True, trust_remote_code: bool = False,
+                  **config_overrides) -> torch.nn.Module:
     """A QA model from a QA checkpoint, or from a bare encoder (the QA head is then new).
 
     ``fast_attention`` selects PyTorch's fused sdpa attention and sets attention dropout to 0:
     dropout inside attention falls off the fused path, which costs about 3.7x in training speed here.
     Weights load as float32 whatever they were saved in (the shipped teacher is bf16 to halve its
     size): training and timing choose their own precision (bf16 autocast only where it is native).
+    ``trust_remote_code`` (module docstring) stays False unless the user asked for it.
     """
     path = resolve_model_path(name)
     overrides = dict(config_overrides)
     if fast_attention:
         overrides.setdefault("attention_probs_dropout_prob", 0.0)
     try:
-        config = AutoConfig.from_pretrained(path, **overrides)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
         return AutoModelForQuestionAnswering.from_pretrained(
-            path, config=config, attn_implementation="sdpa" if fast_attention else "eager", dtype=torch.float32
+            path, config=config, attn_implementation="sdpa" if fast_attention else "eager", dtype=torch.float32,
+            trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError) as error:
-        raise ModelMismatchError(f"could not load a question-answering model from {path}: {error}") from None
+        raise ModelMismatchError(f"could not load a question-answering model from {path}: {_first_line(error)}"
+                                 + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
+
+
+REMOTE_CODE_HINT = ("; paretodistill does not run code shipped in a checkpoint unless you pass --trust-remote-code "
+                    "(only for a folder whose Python files you have read)")
+
+
+def _first_line(error: Exception) -> str:
+    """A library error's first line: the CLI prints one line, and transformers' messages run to several."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def check_tokenizer_fits(tokenizer, model: torch.nn.Module, what: str = "model") -> None:

@@ -26,7 +26,9 @@ default, so a student that uses none of them is exactly a pruned BERT):
 
 This file imports only torch and transformers: :func:`save_with_code` copies it next to the
 weights so that ``AutoModelForQuestionAnswering.from_pretrained(dir, trust_remote_code=True)``
-loads the checkpoint without paretodistill installed.
+loads the checkpoint without paretodistill installed. paretodistill itself never runs that copy:
+the registration at the bottom of this file lets the Auto classes load ``paretodistill_bert``
+checkpoints with the installed code (``models.loading``), whatever a folder's copy says.
 """
 
 import json
@@ -262,8 +264,18 @@ def save_with_code(model: BertForQuestionAnswering, out_dir: str | Path, **save_
     """
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir, **save_kwargs)
-    if getattr(model.config, "model_type", None) != MODEL_TYPE:
-        return out_dir
+    if getattr(model.config, "model_type", None) == MODEL_TYPE:
+        write_model_code(out_dir)
+    return out_dir
+
+
+def write_model_code(out_dir: str | Path) -> Path:
+    """Put this file into a saved pruned student and point its ``auto_map`` at it.
+
+    Also what an export does to a checkpoint's copy: it ships the installed code, never a file
+    found in the checkpoint (which may not be the one paretodistill wrote).
+    """
+    out_dir = Path(out_dir)
     source = Path(__file__)
     shutil.copyfile(source, out_dir / source.name)
     config_path = out_dir / "config.json"

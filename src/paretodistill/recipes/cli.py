@@ -1,5 +1,5 @@
-"""The ``analyze`` subcommand; the recipe (and torch) is imported only when it runs, so that
-``paretodistill --help`` stays instant."""
+"""The ``analyze`` and ``pretrain-distill`` subcommands; the recipes (and torch) are imported only
+when they run, so that ``paretodistill --help`` stays instant."""
 
 from __future__ import annotations
 
@@ -23,7 +23,51 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+# beside a clone of this repository: the SQuAD 1.1 articles, none of which is in the SQuAD 2.0 dev set
+DEFAULT_TEXT_FILES = ("../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz",
+                      "../shared/data/squad1/dev-v1.1-extra13.explorer-rebuilt.json.gz")
+
+
+def cmd_pretrain_distill(args: argparse.Namespace) -> int:
+    from paretodistill.config import load_config
+    from paretodistill.recipes.pretrain_distill import pretrain_distill
+
+    flags = [f"{key}={json.dumps(value)}" for key, value in (
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
+        ("pretrain.text_files", args.text),
+    ) if value]
+    config = load_config(args.config, flags + list(args.set or ()))
+    if not config.pretrain.text_files:
+        config = load_config(None, [f"pretrain.text_files={json.dumps(list(DEFAULT_TEXT_FILES))}"], base=config.to_dict())
+    if not config.teacher.path:
+        from paretodistill.errors import ConfigError
+
+        raise ConfigError("no teacher: pass --teacher DIR (a QA checkpoint)")
+    record = pretrain_distill(config, args.out, log=lambda message: print(message, flush=True))
+    print(json.dumps({"student_heldout": record["student_heldout"], "teacher_head": record["teacher_head"]["heldout_after"],
+                      "pretrain_seconds": record["pretrain_seconds"]}, indent=1))
+    return 0
+
+
 def register(commands) -> None:
+    pretrain = commands.add_parser(
+        "pretrain-distill", help="task-agnostic distillation of a student on unlabeled text (DistilBERT's losses)",
+        epilog="example: paretodistill pretrain-distill --teacher teachers/minilm-l6-squad2 "
+               "--data ../shared/data/squad2/dev-v2.0.json --out runs/pretrained --set student.num_layers=3; then "
+               "paretodistill distill ... --set student.num_layers=3 --set student.init_from=runs/pretrained",
+    )
+    pretrain.add_argument("--teacher", help="teacher QA checkpoint folder (the one `distill` will use)")
+    pretrain.add_argument("--data", help="the SQuAD file evaluation is split from: its articles are left out of the text")
+    pretrain.add_argument("--out", required=True, help="the student folder (resumes when re-run)")
+    pretrain.add_argument("--text", action="append",
+                          help="SQuAD-format file whose paragraphs are the text (repeatable; default: the SQuAD 1.1 files "
+                               "in ../shared/data/squad1)")
+    pretrain.add_argument("--config", help="TOML config file: the same one `distill` will use ([student], [pretrain])")
+    pretrain.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="dotted override, e.g. student.num_layers=3 or pretrain.training.max_steps=500 (repeatable)")
+    pretrain.add_argument("--cache-dir", help="default $PARETODISTILL_CACHE or ~/.cache/paretodistill")
+    pretrain.set_defaults(run=cmd_pretrain_distill)
+
     analyze = commands.add_parser(
         "analyze", help="error analysis of a student's answers (four error categories)",
         epilog="example: paretodistill analyze --model runs/search-cpu/trials/regular-0/checkpoint "

@@ -9,6 +9,7 @@ from paretodistill.config import FeatureSettings
 from paretodistill.data.features import cached_features
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
+from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
 from paretodistill.hardware.device import pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
@@ -25,14 +26,18 @@ def evaluate_checkpoint(
     cache_dir: str | None = None,
     features: FeatureSettings | None = None,
     log=print,
+    trust_remote_code: bool = False,
 ) -> dict:
-    """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with."""
+    """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with.
+
+    ``trust_remote_code`` runs Python files the checkpoint ships; only when the user asked (``models.loading``).
+    """
     data = load_squad(data_file)
     split_info = None
     if part != "all":
         split_path = Path(split_file) if split_file else Path(model_dir) / "split.json"
         if not split_path.exists():
-            raise FileNotFoundError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
+            raise ConfigError(f"--part {part} needs a split: {split_path} does not exist (pass --split)")
         split = ArticleSplit.load(split_path)
         data = split.select(data, part)
         split_info = {"split_file": str(split_path), "part": part, "titles": list(split.titles(part))}
@@ -43,8 +48,8 @@ def evaluate_checkpoint(
     if features is None:  # the lengths the checkpoint was evaluated with, so its figures reproduce
         features = FeatureSettings(**recorded.get("data", {}).get("feature_settings", {}))
 
-    tokenizer = load_tokenizer(model_dir)
-    model = load_qa_model(model_dir).to(pick_device())
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).to(pick_device())
     check_tokenizer_fits(tokenizer, model)
     bf16 = supports_fast_bf16(pick_device())
     log(f"evaluating {model_dir} on {len(data.examples)} questions of {data.source} ({part})")

@@ -187,6 +187,58 @@ def load_analysis(path: str | Path) -> dict:
         path = path / "analysis.json"
     if not path.exists():
         raise ReportError(f"{path}: no analysis.json (write one with `paretodistill analyze ... --out DIR`)")
-    analysis = json.loads(path.read_text())
+    try:
+        analysis = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"{path}: not an analysis.json paretodistill wrote ({error})") from None
+    problem = analysis_problem(analysis)
+    if problem:
+        raise ReportError(f"{path}: not an analysis.json paretodistill wrote ({problem})")
     analysis.setdefault("source_file", str(path))
     return analysis
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def analysis_problem(analysis) -> str | None:
+    """What is wrong with an analysis document's shape, or None.
+
+    The report computes with its counts and scores; a file that holds text where a number
+    belongs (hand-edited, or from elsewhere) is named here rather than failing mid-page. Texts
+    are not checked: the report escapes every one of them.
+    """
+    if not isinstance(analysis, dict):
+        return "not a JSON object"
+    for key, kind in (("counts", dict), ("categories", dict), ("by_topic", list), ("examples", dict)):
+        if not isinstance(analysis.get(key), kind):
+            return f"{key} is not a {'list' if kind is list else 'JSON object'}"
+    categories = list(analysis["categories"])
+    counts = analysis["counts"]
+    for key in ("questions", "scored", "correct", "errors", *categories):
+        if not _is_count(counts.get(key)):
+            return f"counts.{key} is not a whole number"
+    if not all(_is_number(v) for v in (analysis.get("metrics") or {}).values()):
+        return "a metric is not a number"
+    for topic in analysis["by_topic"]:
+        if not isinstance(topic, dict) or not isinstance(topic.get("title"), str):
+            return "a by_topic entry has no title text"
+        if not all(_is_count(topic.get(k)) for k in ("questions", "errors", *categories)):
+            return f"by_topic {topic['title'][:40]!r} lacks whole-number counts"
+    for group in analysis["examples"].values():
+        if not isinstance(group, list):
+            return "examples holds something other than lists"
+        for example in group:
+            if not isinstance(example, dict) or not _is_number(example.get("f1")):
+                return "an example has no numeric f1"
+            if not isinstance(example.get("gold"), list) or not isinstance(example.get("context"), dict):
+                return f"example {str(example.get('id'))[:40]!r} lacks its gold list or context"
+            spans = [example["context"].get(k) for k in ("gold_span", "prediction_span") if example["context"].get(k)]
+            if not all(isinstance(s, list) and len(s) == 2 and all(_is_count(i) for i in s) for s in spans):
+                return f"example {str(example.get('id'))[:40]!r} has a span that is not two whole numbers"
+    return None

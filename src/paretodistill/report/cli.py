@@ -17,7 +17,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from paretodistill.report.export import export_trial
 
     result = export_trial(args.directory, args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
-                          overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data)
+                          overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data,
+                          trust_remote_code=args.trust_remote_code)
     print(f"exported {result['stage']} trial {result['trial']} to {result['out']}: {', '.join(result['files'])}")
     if result.get("onnx"):
         print(f"ONNX logits match PyTorch within {result['onnx']['max_abs_diff']:.2e}")
@@ -33,7 +34,8 @@ def register(commands) -> None:
     report = commands.add_parser("report", help="a self-contained HTML report of a study directory",
                                  epilog="example: paretodistill report runs/search-cpu --out runs/search-cpu/report.html")
     report.add_argument("directory", help="the study directory (study.db, pareto.json)")
-    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--out", default="report.html",
+                        help="the HTML file to write (default report.html); never the study itself or a file that is not HTML")
     report.add_argument("--name", help="which search, when study.db holds several (default: the only one)")
     report.add_argument("--analysis", action="append",
                         help="an analysis folder or analysis.json to include (repeatable; default: DIR/analysis/*/)")
@@ -51,5 +53,9 @@ def register(commands) -> None:
     export.add_argument("--int8", action="store_true",
                         help="also write model.int8.onnx (dynamic int8) and measure it against model.onnx (implies --onnx)")
     export.add_argument("--data", help="--int8: the SQuAD file of the split (default: the split's source file)")
-    export.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    export.add_argument("--force", action="store_true",
+                        help="replace an earlier export at --out (a folder holding export.json; nothing else is ever deleted)")
+    export.add_argument("--trust-remote-code", action="store_true",
+                        help="ship and run Python files found in the checkpoint (auto_map); off by default: a pruned "
+                        "student gets the installed model code. Only for a checkpoint whose code you have read")
     export.set_defaults(run=cmd_export)

@@ -1,24 +1,37 @@
 """Shipping a chosen student: its checkpoint, a model card with its measured figures, optionally ONNX.
 
 The export is a plain Hugging Face folder (weights, config, tokenizer and, for pruned students,
-the model code that ``save_with_code`` put there), so it loads without paretodistill. The model
-card repeats the numbers measured by the search (validation and test, size, latency), the split
-they were measured on and the teacher, because a checkpoint separated from its numbers is how
-wrong claims are made.
+the model code), so it loads without paretodistill. The model card repeats the numbers measured
+by the search (validation and test, size, latency), the split they were measured on and the
+teacher, because a checkpoint separated from its numbers is how wrong claims are made.
+
+What can go wrong is guarded (``report.paths``): ``--out`` never touches the study or the
+checkpoint; the export is built in a hidden sibling folder and renamed into place, so a crash
+leaves the earlier export or the new one, never half of one, and ``--force`` replaces only an
+earlier export. Only the checkpoint's regular files are copied: a symbolic link is skipped (it
+may point anywhere), and Python files are not shipped: a pruned student gets the installed
+``pruned_bert.py``, and code of any other kind needs ``--trust-remote-code``. Paths in the card,
+export.json and the copied JSON files are relative to the study, or names only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from paretodistill.errors import ParetodistillError
+from paretodistill.models.pruned_bert import MODEL_TYPE, write_model_code
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
-from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_INPUTS, ONNX_OUTPUTS
+from paretodistill.report.paths import check_export_out, public, public_text, relative_name
+from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_INPUTS, ONNX_OUTPUTS, WEIGHT_FILES
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
+EXPORT_FILE = "export.json"  # marks a folder as an export: the only kind --force replaces
+PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
 METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 
 
@@ -61,39 +74,128 @@ def export_trial(
     atol: float = 1e-4,
     int8: bool = False,
     data_file: str | None = None,
+    trust_remote_code: bool = False,
 ) -> dict:
     """Copy a trial's checkpoint to ``out`` with a model card (README.md) and export.json; optionally model.onnx.
 
     ``int8`` also writes model.int8.onnx and measures it against the float ONNX file (test exact/F1
     on the split's test part of ``data_file``, default the split's source file; batch-1 latency).
+    ``overwrite`` replaces an earlier export at ``out``; ``trust_remote_code`` (module docstring)
+    ships and runs Python files found in the checkpoint.
     """
     directory = Path(directory)
     data = load_study_dir(directory, name)
     record = find_record(data, trial, stage)
     source = resolve_checkpoint(record, directory)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ExportError(f"{out} exists and is not empty; pass --force to replace it")
-        shutil.rmtree(out)
-    shutil.copytree(source, out, ignore=shutil.ignore_patterns(*COPY_IGNORE), dirs_exist_ok=True)
-
-    config = json.loads((out / "config.json").read_text())
-    saved_metrics = _read_json(out / "metrics.json")
-    onnx_check = export_onnx(out, out / ONNX_FILE, atol=atol) if onnx or int8 else None
-    info = export_info(data, record, source, config, saved_metrics, onnx_check)
-    info["path"] = str(out)
-    info["warnings"] = []
-    if not any((out / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-        info["warnings"].append("the checkpoint holds no tokenizer: load the teacher's")
-    if int8:
-        info["variants"] = int8_variants(out, info, config, data_file)
-    (out / "export.json").write_text(json.dumps(info, indent=1, default=str))
-    (out / "README.md").write_text(model_card(info), encoding="utf-8")
+    check_export_out(out, {"the study": directory, "the trial's checkpoint": source})
+    _check_replaceable(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    try:
+        info = _write_export(staging, data, record, source, out.name, onnx or int8, atol, int8, data_file,
+                             trust_remote_code)
+        _put_in_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return {"out": str(out), "files": sorted(p.name for p in out.iterdir()), **info}
 
 
-def int8_variants(out: Path, info: dict, config: dict, data_file: str | None) -> dict:
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """An empty or new folder is fine; an earlier export only with ``overwrite``; anything else never."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / EXPORT_FILE).is_file():
+        raise ExportError(f"{out} holds files that are not an export (no {EXPORT_FILE}); export never deletes "
+                          "them, even with --force: choose another --out")
+    if not overwrite:
+        raise ExportError(f"{out} holds an earlier export; pass --force to replace it")
+
+
+def _put_in_place(staging: Path, out: Path) -> None:
+    """Rename the finished export to ``out``; an earlier one is first renamed aside, then removed."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, aside)  # onto the empty folder just made
+    os.replace(staging, out)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Path, name: str, onnx: bool,
+                  atol: float, int8: bool, data_file: str | None, trust_remote_code: bool) -> dict:
+    """Everything an export holds, written into ``folder`` (the staging folder); returns export.json's content."""
+    warnings = copy_checkpoint(source, folder, trust_remote_code)
+    config = json.loads((folder / "config.json").read_text())
+    saved_metrics = _read_json(folder / "metrics.json")
+    onnx_check = export_onnx(folder, folder / ONNX_FILE, atol=atol, trust_remote_code=trust_remote_code) if onnx else None
+    info = export_info(data, record, source, config, saved_metrics, onnx_check)
+    info["name"] = name
+    info["warnings"] = warnings
+    if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        info["warnings"].append("the checkpoint holds no tokenizer: load the teacher's")
+    if int8:
+        info["variants"] = int8_variants(folder, info, config, data_file, trust_remote_code)
+    for file_name in PUBLIC_JSON:  # after int8_variants, which reads split.json's source file
+        if (folder / file_name).is_file():
+            (folder / file_name).write_text(json.dumps(public(_read_json(folder / file_name)), indent=1))
+    info = public(info)
+    (folder / EXPORT_FILE).write_text(json.dumps(info, indent=1, default=str))
+    (folder / "README.md").write_text(public_text(model_card(info)), encoding="utf-8")
+    return info
+
+
+def copy_checkpoint(source: Path, folder: Path, trust_remote_code: bool = False) -> list[str]:
+    """Copy the checkpoint's regular files into ``folder``; returns warnings for what was left out.
+
+    Symbolic links are skipped, not followed: a checkpoint is exported, not what its links point
+    at. Python files are not copied unless ``trust_remote_code``: a pruned student gets the
+    installed model code (``write_model_code``); any other ``auto_map`` is refused.
+    """
+    config = _read_json(source / "config.json")
+    pruned = config.get("model_type") == MODEL_TYPE
+    if "auto_map" in config and not pruned and not trust_remote_code:
+        raise ExportError(f"{source}: config.json maps its classes to Python files in the checkpoint (auto_map) and it "
+                          "is not a paretodistill student; paretodistill neither runs nor ships such code unless you "
+                          "pass --trust-remote-code (only for a checkpoint whose code you have read)")
+    skipped: dict[str, list[str]] = {"links": [], "code": []}
+    patterns = shutil.ignore_patterns(*COPY_IGNORE)
+
+    def ignore(where: str, names: list[str]) -> set[str]:
+        left_out = set(patterns(where, names))
+        for entry in names:
+            path = Path(where) / entry
+            relative = path.relative_to(source).as_posix()
+            if entry in left_out:
+                continue
+            if path.is_symlink():
+                skipped["links"].append(relative)
+                left_out.add(entry)
+            elif not trust_remote_code and path.suffix == ".py":
+                skipped["code"].append(relative)
+                left_out.add(entry)
+        return left_out
+
+    shutil.copytree(source, folder, ignore=ignore, dirs_exist_ok=True)
+    if not (folder / "config.json").is_file() or not any((folder / f).is_file() for f in WEIGHT_FILES):
+        raise ExportError(f"{source}: no config.json and weights as regular files in the checkpoint"
+                          + (f" (symbolic links are not followed: {', '.join(skipped['links'])})" if skipped["links"] else ""))
+    if pruned and not trust_remote_code:
+        write_model_code(folder)
+        skipped["code"] = [f for f in skipped["code"] if f != "pruned_bert.py"]
+    warnings = []
+    if skipped["links"]:
+        warnings.append(f"symbolic links in the checkpoint were not copied (an export holds the checkpoint's own files "
+                        f"only): {', '.join(skipped['links'])}")
+    if skipped["code"]:
+        warnings.append(f"Python files in the checkpoint were not copied (pass --trust-remote-code to ship them): "
+                        f"{', '.join(skipped['code'])}")
+    return warnings
+
+
+def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, trust_remote_code: bool = False) -> dict:
     """Quantize model.onnx to int8 and measure both files; the test part comes from the folder's split.json."""
     from paretodistill.data.splits import ArticleSplit
     from paretodistill.data.squad import load_squad
@@ -107,12 +209,13 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None) ->
         split = ArticleSplit.load(out / "split.json")
         source = data_file or split.source
         if data_file is None and not Path(source).exists():
-            info["warnings"].append(f"the split's data file {source} is not here: int8 test exact/F1 not measured (pass --data)")
+            info["warnings"].append(f"the split's data file {Path(source).name} is not here: int8 test exact/F1 not "
+                                    "measured (pass --data)")
         else:
             test = split.select(load_squad(source), "test")
     threshold = info.get("na_threshold")
     return measure_variants(out, test, 0.0 if threshold is None else float(threshold), int(config["vocab_size"]),
-                            info.get("latency_settings"))
+                            info.get("latency_settings"), trust_remote_code=trust_remote_code)
 
 
 def _read_json(path: Path) -> dict:
@@ -123,17 +226,17 @@ def _read_json(path: Path) -> dict:
 
 
 def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict, saved: dict, onnx_check: dict | None) -> dict:
-    """Everything the model card says, as data (export.json)."""
+    """Everything the model card says, as data (export.json); the study by name, the checkpoint relative to it."""
     teacher = data.config.get("teacher") if isinstance(data.config.get("teacher"), dict) else {}
     validation = {k: v for k, v in record.metrics.items()}
     threshold = validation.get("na_threshold", saved.get("na_threshold"))
     return {
         "study": data.name,
-        "study_directory": str(data.directory),
+        "study_directory": Path(data.directory).resolve().name,
         "stage": record.stage,
         "trial": record.number,
         "category": record.category,
-        "source_checkpoint": str(source),
+        "source_checkpoint": relative_name(source, data.directory),
         "params": record.params,
         "validation": validation,
         "test": record.test_metrics or saved.get("test"),
@@ -146,7 +249,7 @@ def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict
         "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
         "objectives": [f"{o.metric}:{o.direction}" for o in data.objectives],
         "thresholds": data.thresholds,
-        "remote_code": "auto_map" in config,
+        "remote_code": "auto_map" in config or config.get("model_type") == MODEL_TYPE,
         "architecture": {k: config.get(k) for k in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
                                                     "intermediate_size", "heads_per_layer", "intermediate_sizes") if k in config},
         "onnx": onnx_check,
@@ -208,14 +311,15 @@ def model_card(info: dict) -> str:
     if info.get("architecture"):
         lines += ["Architecture: " + ", ".join(f"{k}={v}" for k, v in info["architecture"].items()), ""]
     remote = info.get("remote_code")
-    path = info.get("path") or "PATH"
+    path = info.get("name") or "PATH"
     lines += [
         "## How to load", "",
         *[line for w in info.get("warnings", []) for line in (f"Warning: {w}.", "")],
         "```python",
         "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
         "",
-        f'model = AutoModelForQuestionAnswering.from_pretrained("{path}"{", trust_remote_code=True" if remote else ""})',
+        f'model = AutoModelForQuestionAnswering.from_pretrained("{path}"{", trust_remote_code=True" if remote else ""})'
+        + "  # the folder's path or hub id",
         f'tokenizer = AutoTokenizer.from_pretrained("{path}")',
         "```",
         "",
@@ -223,7 +327,9 @@ def model_card(info: dict) -> str:
     if remote:
         lines += ["This student keeps a different number of heads or FFN neurons per layer, which plain BERT cannot "
                   "describe; the model code is in `pruned_bert.py` next to the weights (torch and transformers only), "
-                  "hence `trust_remote_code=True`.", ""]
+                  "hence `trust_remote_code=True`: read that file first. With paretodistill installed, "
+                  "`import paretodistill.models.pruned_bert` registers the same classes and the folder loads "
+                  "without `trust_remote_code`.", ""]
     lines += ["## How to ask it a question", "",
               "With paretodistill installed (`pip install 'paretodistill[onnx]'` for the ONNX files); the answer is \"\" "
               "when the no-answer score is above the threshold recorded here:", "",
@@ -265,12 +371,15 @@ def variants_table(variants: dict, threshold: float | None) -> list[str]:
     return rows
 
 
-def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17) -> dict:
+def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17,
+                trust_remote_code: bool = False) -> dict:
     """Export ``model_dir`` to ONNX and check its logits against PyTorch's on a fresh batch shape.
 
     Uses the TorchScript exporter (``dynamo=False``: no onnxscript dependency) with dynamic batch
     and sequence axes; the check runs a different shape than the export trace so that a baked-in
-    shape fails it. Raises ExportError when a logit differs by more than ``atol``.
+    shape fails it. Raises ExportError when a logit differs by more than ``atol``. The model loads
+    through ``load_qa_model``: a pruned student with the installed code, never a checkpoint's copy
+    unless ``trust_remote_code``.
     """
     try:
         import onnx  # noqa: F401  (the checker below)
@@ -281,11 +390,11 @@ def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4
 
     import numpy as np
     import torch
-    from transformers import AutoModelForQuestionAnswering
+
+    from paretodistill.models.loading import load_qa_model
 
     model_dir, onnx_path = Path(model_dir), Path(onnx_path)
-    remote = "auto_map" in json.loads((model_dir / "config.json").read_text())
-    model = AutoModelForQuestionAnswering.from_pretrained(model_dir, trust_remote_code=remote).eval()
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).eval()
     vocab = model.config.vocab_size
     generator = torch.Generator().manual_seed(0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +36,7 @@ from paretodistill.report.frontier import (
     load_study_dir,
     parameter_importances,
 )
+from paretodistill.report.paths import check_report_out
 
 esc = html.escape
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
@@ -161,6 +163,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequen
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def text(value) -> str:
+    """Any value from a file, as escaped HTML text: what a study or analysis file holds is never markup."""
+    return esc(str(value))
 
 
 def kv(pairs: Sequence[tuple[str, str]]) -> str:
@@ -390,7 +397,7 @@ def progress_section(data: StudyData, page: Page) -> None:
 # ---------------------------------------------------------------- error analysis
 def _marked_snippet(context: dict) -> str:
     """The context snippet with the gold answer and the prediction highlighted (overlap in a third colour)."""
-    text = context.get("text", "")
+    text = str(context.get("text", ""))
     flags = [0] * len(text)
     for name, bit in (("gold_span", 1), ("prediction_span", 2)):
         if context.get(name):
@@ -410,39 +417,39 @@ def analysis_body(analysis: dict, page: Page, key: str = "analysis") -> str:
     counts = analysis["counts"]
     categories = analysis.get("categories") or {}
     errors = max(1, counts["errors"])
-    where = ", ".join(f"{k} {esc(str(analysis.get(k)))}"
+    where = ", ".join(f"{k} {text(analysis.get(k))}"
                       for k in ("model", "predictions", "data", "part", "threshold") if analysis.get(k) is not None)
     body = f'<p class="note">{where}</p>'
     metrics = analysis.get("metrics") or {}
     body += kv([
         ("questions", f"{counts['questions']}"
-         + (f" ({counts['missing_predictions']} without prediction)" if counts.get("missing_predictions") else "")),
+         + (f" ({text(counts['missing_predictions'])} without prediction)" if counts.get("missing_predictions") else "")),
         ("correct (exact)", f"{counts['correct']} ({100 * counts['correct'] / max(1, counts['scored']):.2f}%)"),
         ("wrong", f"{counts['errors']}"),
         *([("official exact / f1", f"{metrics['exact']:.2f} / {metrics['f1']:.2f}")] if "exact" in metrics and "f1" in metrics else []),
     ])
     body += "<h3>Wrong answers by category</h3>" + table(
         ["category", "count", "share of errors"],
-        [[esc(label), str(counts[k]), f"{100 * counts[k] / errors:.1f}%"] for k, label in categories.items()], numeric=(1, 2))
-    body += f'<p class="note">Rule: {esc(analysis.get("rule", ""))}.</p>'
+        [[text(label), str(counts[k]), f"{100 * counts[k] / errors:.1f}%"] for k, label in categories.items()], numeric=(1, 2))
+    body += f'<p class="note">Rule: {text(analysis.get("rule", ""))}.</p>'
     body += page.figure(figures.topic_errors_figure(analysis["by_topic"], categories), f"{key}-topics")
     topics = analysis["by_topic"][:20]
     body += "<details><summary>Errors per topic (top 20)</summary>" + table(
-        ["topic", "questions", "errors", "error rate", *categories.values()],
-        [[esc(t["title"]), str(t["questions"]), str(t["errors"]), f"{100 * t['errors'] / max(1, t['questions']):.1f}%",
+        ["topic", "questions", "errors", "error rate", *map(text, categories.values())],
+        [[text(t.get("title")), str(t["questions"]), str(t["errors"]), f"{100 * t['errors'] / max(1, t['questions']):.1f}%",
           *[str(t[k]) for k in categories]] for t in topics], numeric=range(1, 4 + len(categories))) + "</details>"
     body += "<h3>Examples</h3>"
     for k, label in categories.items():
         examples = analysis["examples"].get(k) or []
         opened = "open" if k in ("mostly_correct", "mostly_wrong") else ""
-        body += f"<details {opened}><summary>{esc(label)}: {len(examples)} of {counts[k]}</summary>"
+        body += f"<details {opened}><summary>{text(label)}: {len(examples)} of {counts[k]}</summary>"
         for e in examples:
-            gold = " | ".join(e["gold"]) if e["gold"] else "(no answer)"
+            gold = " | ".join(map(str, e["gold"])) if e["gold"] else "(no answer)"
             body += (
-                f'<div class="example"><div class="q">{esc(e["question"])}</div>'
-                f'<div><mark class="gold">gold</mark> {esc(gold)} &nbsp; <mark class="pred">prediction</mark> '
-                f'{esc(e["prediction"] or "(no answer)")} &nbsp; '
-                f'<span class="note">F1 {e["f1"]:.2f} · {esc(e["title"])} · {esc(e["id"])}</span></div>'
+                f'<div class="example"><div class="q">{text(e.get("question"))}</div>'
+                f'<div><mark class="gold">gold</mark> {text(gold)} &nbsp; <mark class="pred">prediction</mark> '
+                f'{text(e.get("prediction") or "(no answer)")} &nbsp; '
+                f'<span class="note">F1 {e["f1"]:.2f} · {text(e.get("title"))} · {text(e.get("id"))}</span></div>'
                 f'<div class="note">{_marked_snippet(e["context"])}</div></div>'
             )
         body += "</details>"
@@ -498,12 +505,19 @@ def find_analyses(directory: Path) -> list[Path]:
 
 
 def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequence[str | Path] = (), name: str | None = None) -> Path:
-    """Write the report of a study directory to ``out``; returns its path."""
+    """Write the report of a study directory to ``out``; returns its path.
+
+    ``out`` is checked before anything is read (``report.paths``) and written through a temporary
+    file and a rename, so a failed report never leaves half a page over an earlier one.
+    """
     directory = Path(directory)
+    out = Path(out)
+    check_report_out(out, directory)
     data = load_study_dir(directory, name)
     paths = [Path(p) for p in analysis_paths] or find_analyses(directory)
     analyses = [load_analysis(p) for p in paths]
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(data, analyses), encoding="utf-8")
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(render_report(data, analyses), encoding="utf-8")
+    os.replace(temporary, out)
     return out

@@ -7,6 +7,9 @@ import json
 import sys
 from typing import TextIO
 
+TRUST_REMOTE_CODE_HELP = ("run Python files shipped in the model folder (auto_map); off by default: paretodistill's "
+                          "own students load with the installed code. Only for a folder whose code you have read")
+
 
 def read_json_lines(stream: TextIO) -> list:
     """Questions given as JSON lines ``{"id", "question", "context"}`` (the id is optional)."""
@@ -52,7 +55,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from paretodistill.serving.predict import Predictor
 
     examples = _examples(args)
-    predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.batch_size)
+    predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.batch_size,
+                          trust_remote_code=args.trust_remote_code)
     print(f"{predictor.runtime}: {predictor.file}, no-answer threshold {predictor.threshold:g} "
           f"({predictor.threshold_source}), {len(examples)} question(s)", file=sys.stderr)
     answers = predictor.answer_examples(examples)
@@ -85,4 +89,5 @@ def register(commands) -> None:
     predict.add_argument("--device", default="cpu", help="torch runtime: cpu, cuda or auto")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--out", help="write the JSON lines here instead of stdout")
+    predict.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     predict.set_defaults(run=cmd_predict)

@@ -47,14 +47,15 @@ class Predictor:
     """A loaded student: tokenizer, runtime and recorded threshold, to answer many questions."""
 
     def __init__(self, model_dir: str | Path, runtime: str | None = None, int8: bool = False,
-                 threshold: float | None = None, device: str = "cpu", batch_size: int = 32):
+                 threshold: float | None = None, device: str = "cpu", batch_size: int = 32,
+                 trust_remote_code: bool = False):
         self.model_dir = Path(model_dir)
         recorded = recorded_settings(model_dir)
         self.features = recorded.features
         self.threshold = recorded.na_threshold if threshold is None else float(threshold)
         self.threshold_source = recorded.threshold_source if threshold is None else "given"
-        self.tokenizer = load_tokenizer(model_dir)
-        self.runtime, self.file, self._logits = load_logits(model_dir, runtime, int8, device)
+        self.tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+        self.runtime, self.file, self._logits = load_logits(model_dir, runtime, int8, device, trust_remote_code)
         self.batch_size = batch_size
 
     def span_answers(self, examples: list[Example]) -> Answers:

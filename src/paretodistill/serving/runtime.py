@@ -89,12 +89,15 @@ def choose_runtime(model_dir: str | Path, runtime: str | None = None, int8: bool
 LogitsFunction = Callable[[Features, int], tuple[np.ndarray, np.ndarray]]
 
 
-def torch_logits(model_dir: str | Path, device: str = "cpu") -> LogitsFunction:
-    """Logits of the folder's PyTorch model, in float32 (the same numbers ONNX gives, not bf16's)."""
+def torch_logits(model_dir: str | Path, device: str = "cpu", trust_remote_code: bool = False) -> LogitsFunction:
+    """Logits of the folder's PyTorch model, in float32 (the same numbers ONNX gives, not bf16's).
+
+    ``trust_remote_code``: run Python files the folder ships (only when the user asked; ``models.loading``).
+    """
     from paretodistill.hardware.device import pick_device
     from paretodistill.models.loading import load_qa_model
 
-    model = load_qa_model(model_dir).to(pick_device(device)).eval()
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).to(pick_device(device)).eval()
     return lambda features, batch_size: predict_logits(model, features, batch_size, bf16=False)
 
 
@@ -118,8 +121,8 @@ def onnx_logits(onnx_path: str | Path, threads: int | None = None) -> LogitsFunc
     return lambda features, batch_size: logits_over_features(forward, features, batch_size)
 
 
-def load_logits(model_dir: str | Path, runtime: str | None = None, int8: bool = False,
-                device: str = "cpu") -> tuple[str, Path, LogitsFunction]:
+def load_logits(model_dir: str | Path, runtime: str | None = None, int8: bool = False, device: str = "cpu",
+                trust_remote_code: bool = False) -> tuple[str, Path, LogitsFunction]:
     """The chosen runtime, the file it runs and its logits function."""
     chosen, path = choose_runtime(model_dir, runtime, int8)
-    return chosen, path, (onnx_logits(path) if chosen == "onnx" else torch_logits(path, device))
+    return chosen, path, (onnx_logits(path) if chosen == "onnx" else torch_logits(path, device, trust_remote_code))

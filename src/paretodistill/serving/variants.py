@@ -31,11 +31,11 @@ def quantize_int8(onnx_path: str | Path, int8_path: str | Path) -> Path:
 
 
 def measure_variants(model_dir: str | Path, test: SquadData | None, threshold: float, vocab_size: int,
-                     latency: dict | None = None, batch_size: int = 32) -> dict[str, dict]:
+                     latency: dict | None = None, batch_size: int = 32, trust_remote_code: bool = False) -> dict[str, dict]:
     """Per variant (float32, int8): file, size, test exact/F1 at ``threshold`` (if ``test``) and latency.
 
     ``latency`` takes the search's latency settings (sequence_length, warmup, repeats, threads);
-    the batch is always 1, the serving case.
+    the batch is always 1, the serving case. ``trust_remote_code`` reaches the tokenizer's loading.
     """
     settings = {k: v for k, v in (latency or {}).items() if k in ("sequence_length", "warmup", "repeats", "threads")}
     settings = {k: v for k, v in settings.items() if v is not None}
@@ -47,7 +47,8 @@ def measure_variants(model_dir: str | Path, test: SquadData | None, threshold: f
             continue
         row: dict = {"file": file_name, "size_mb": path.stat().st_size / 1e6}
         if test is not None:
-            predictor = Predictor(folder, "onnx", int8=int8, threshold=threshold, batch_size=batch_size)
+            predictor = Predictor(folder, "onnx", int8=int8, threshold=threshold, batch_size=batch_size,
+                                  trust_remote_code=trust_remote_code)
             scored = score_answers(test, predictor.span_answers(list(test.examples)), threshold)
             row.update({k: scored.metrics[k] for k in ("exact", "f1", "HasAns_f1", "NoAns_f1") if k in scored.metrics})
             row["questions"] = len(test.examples)

@@ -1,0 +1,80 @@
+"""The folder ``pretrain-distill`` writes, and how a later distillation starts from it.
+
+The folder is a Hugging Face QA checkpoint (the student: its encoder distilled on text, its QA
+head still the teacher's copy) with the tokenizer, both MLM heads and ``pretrain.json``, written
+last: the run's record, with the student's :class:`StudentArchitecture`. ``student.init_from =
+FOLDER`` makes ``run_trial`` build the student from the teacher as usual and then replace every
+weight with the folder's (:func:`start_from_pretrained`). The config's student settings must
+describe the same student, dropouts excepted (they are training settings): a searched or set
+architecture field that differs would be silently ignored otherwise, so it is refused instead,
+naming the fields (a search records such a trial as an impossible architecture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from paretodistill.errors import ConfigError, ModelMismatchError
+from paretodistill.models.loading import load_qa_model
+from paretodistill.models.pruned_bert import save_with_code
+from paretodistill.models.student import StudentArchitecture
+
+PRETRAIN_FILE = "pretrain.json"
+STUDENT_HEAD_FILE = "student_mlm_head.safetensors"
+FREE_FIELDS = ("hidden_dropout", "attention_dropout", "qa_dropout")  # may differ between the two stages
+
+
+def save_pretrained_student(student, tokenizer, student_head, record: dict, out_dir: str | Path) -> Path:
+    """Write the student, tokenizer and MLM head into ``out_dir`` (staged, then moved in), then
+    ``pretrain.json``: a folder with ``pretrain.json`` is complete."""
+    out_dir = Path(out_dir)
+    staging = out_dir / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    save_with_code(student, staging)
+    tokenizer.save_pretrained(staging)
+    save_file(student_head.prefixed_state(), staging / STUDENT_HEAD_FILE)
+    for path in staging.iterdir():
+        path.replace(out_dir / path.name)
+    staging.rmdir()
+    temporary = out_dir / f".{PRETRAIN_FILE}.tmp"
+    temporary.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(temporary, out_dir / PRETRAIN_FILE)
+    return out_dir
+
+
+def read_record(folder: str | Path) -> dict:
+    path = Path(folder) / PRETRAIN_FILE
+    if not path.exists():
+        raise ConfigError(f"student.init_from {folder}: no {PRETRAIN_FILE}; expected a folder that "
+                          "`paretodistill pretrain-distill` finished")
+    return json.loads(path.read_text())
+
+
+def check_init_from(folder: str | Path, wanted: StudentArchitecture) -> dict:
+    """The folder's record, once its student is known to be ``wanted`` in all but dropouts (else
+    ``ModelMismatchError`` naming the fields and the ``--set`` that matches them)."""
+    record = read_record(folder)
+    recorded = StudentArchitecture(**record["architecture"])
+    differing = [f.name for f in dataclasses.fields(StudentArchitecture)
+                 if f.name not in FREE_FIELDS and getattr(recorded, f.name) != getattr(wanted, f.name)]
+    if differing:
+        details = ", ".join(f"{name} {getattr(recorded, name)!r} there, {getattr(wanted, name)!r} here"
+                            for name in differing)
+        hint = " ".join(f"student.{name}={json.dumps(getattr(recorded, name))}" for name in differing)
+        raise ModelMismatchError(f"student.init_from {folder} holds another student ({details}); "
+                                 f"set {hint} to start from it")
+    return record
+
+
+@torch.no_grad()
+def start_from_pretrained(student: torch.nn.Module, folder: str | Path) -> None:
+    """Replace every weight of ``student`` (checked with :func:`check_init_from`) by the folder's."""
+    pretrained = load_qa_model(folder)
+    student.load_state_dict(pretrained.state_dict())  # strict: same names and shapes, or an error
