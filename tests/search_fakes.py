@@ -106,3 +106,17 @@ def crashing_trial(config, params, *, trial_dir=None, evaluate_test=False, log=p
     if c.student.num_layers == 1:
         os._exit(3)
     raise RuntimeError("fake bug in the trial function")
+
+
+def full_disk_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """The disk is full while the file ``FAKE_FULL_DISK`` names exists (an OSError, as writing a
+    checkpoint on a full disk raises); afterwards the fake student."""
+    flag = os.environ.get("FAKE_FULL_DISK")
+    if flag and Path(flag).exists():
+        raise OSError(28, "No space left on device", str(Path(trial_dir or ".") / "checkpoint"))
+    return fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+
+
+def interrupted_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """What run_trial returns when Ctrl-C reaches it mid-trial."""
+    return TrialResult.failed(params, "interrupted", "KeyboardInterrupt while training")

@@ -1,7 +1,9 @@
 """The ``paretodistill`` command line: one thin function per subcommand.
 
-Errors caused by the user's input (``ParetodistillError``) are printed as one clear line and exit
-with status 2; anything else is a bug and keeps its traceback.
+Exit status (``paretodistill.errors``): 0 done; 2 the input is wrong (``ParetodistillError``: one
+line naming it); 1 the environment failed (``EnvironmentFailure`` or an ``OSError``: a full disk, an
+unreadable file; one line) or a bug (its traceback); 130 interrupted. ``PARETODISTILL_TRACEBACK=1``
+shows the traceback of the one-line errors too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from paretodistill.errors import ParetodistillError
+from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError
 
 
 DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
@@ -249,8 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except ParetodistillError as error:
-        print(f"paretodistill {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return _one_line(args.command, error, BAD_INPUT)
+    except (EnvironmentFailure, OSError) as error:
+        return _one_line(args.command, error, FAILED)
+
+
+def _one_line(command: str, error: BaseException, status: int) -> int:
+    """The error as one line on stderr (its traceback only when asked for), and the exit status."""
+    if os.environ.get("PARETODISTILL_TRACEBACK"):
+        raise error
+    print(f"paretodistill {command}: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

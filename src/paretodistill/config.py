@@ -381,9 +381,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         try:
-            values = _merge(values, tomllib.loads(path.read_text()))
+            values = _merge(values, tomllib.loads(path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text, as TOML must be ({error})") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: a folder, not a config file") from None
     values = apply_overrides(values, overrides)
     config = build_section(ExperimentConfig, _lowercase_choices(values))
     config.data.features.validate()

@@ -1,9 +1,16 @@
-"""Errors a user can act on.
+"""Errors a user can act on, and the exit status each one ends a command with.
 
-Every problem with the user's input (a data file, a config, an architecture, a search space)
-raises a subclass of ``ParetodistillError``; the command line prints its message and exits with
-status 2 instead of showing a traceback.
+Every problem with the user's input (a data file, a config, an architecture, a search space, a
+study folder) raises a subclass of ``ParetodistillError``; the command line prints its message
+as one line and exits with status 2 (``BAD_INPUT``). A failure of the machine rather than of the
+input (a full disk, an unreadable file, a database that went away) is an ``EnvironmentFailure``
+(or an ``OSError``): one line, exit status 1 (``FAILED``). Only a bug shows a traceback.
 """
+
+OK = 0
+FAILED = 1  # the environment failed (or a bug: then with its traceback); the input may be fine
+BAD_INPUT = 2  # the input is wrong: one line naming it; nothing was spent
+INTERRUPTED = 130  # Ctrl-C: what ran is kept; the same command continues
 
 
 class ParetodistillError(Exception):
@@ -20,3 +27,13 @@ class ConfigError(ParetodistillError):
 
 class ModelMismatchError(ParetodistillError):
     """A tokenizer, checkpoint or architecture that does not fit what it is combined with."""
+
+
+class StudyError(ParetodistillError):
+    """A study folder that cannot be used as asked: in use by another search, started with other
+    settings, not a folder, or holding a database that cannot be read or written."""
+
+
+class EnvironmentFailure(Exception):
+    """The machine failed the run, not the input: a full disk, an unreadable file, a lost database.
+    Shown as one line with exit status 1; the work done so far is kept and the same command continues."""

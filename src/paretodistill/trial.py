@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAILURE_KINDS = ("out_of_memory", "diverged", "impossible_architecture", "interrupted", "error")
+# "environment": the machine failed the trial, not its settings (a full disk, an unreadable file:
+# an OSError); the search stops rather than spend its budget on trials that cannot succeed.
+ENVIRONMENT = "environment"
+FAILURE_KINDS = ("out_of_memory", "diverged", "impossible_architecture", "interrupted", ENVIRONMENT, "error")
 
 
 @dataclass

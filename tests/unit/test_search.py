@@ -3,7 +3,6 @@ failures are stored, what the sampler learns from failures, dedupe, recovery of 
 trials, candidate selection, and a whole flash -> regular -> pareto.json run (in-process)."""
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -303,25 +302,28 @@ def test_perturbation_respects_steps_logs_and_choices():
 
 
 # ---------------------------------------------------------------- interrupted trials
-def test_trials_of_a_dead_coordinator_are_marked_interrupted(storage):
+def test_trials_left_running_are_recovered_by_heartbeat_or_at_once_under_the_lock(storage):
+    """A shared database: a trial is dead only once its heartbeat is older than the grace period.
+    The study folder's own database, whose lock this run holds: every trial but ours at once."""
     objectives = _objectives()
     study, space, _ = _study(storage, objectives)
     mine = study.ask(space.distributions())
-    mine.set_user_attr("coordinator", {"host": os.uname().nodename, "pid": os.getpid(), "run": "me"})
-    dead = study.ask(space.distributions())
-    dead.set_user_attr("coordinator", {"host": os.uname().nodename, "pid": 2**22 + 12345, "run": "gone"})
-    remote = study.ask(space.distributions())
-    remote.set_user_attr("coordinator", {"host": "elsewhere", "pid": 1, "run": "far"})
-    storage.record_heartbeat(remote._trial_id)
+    mine.set_user_attr("coordinator", {"run": "me"})
+    gone = study.ask(space.distributions())
+    gone.set_user_attr("coordinator", {"run": "gone"})
+    storage.record_heartbeat(gone._trial_id)
     orphan = study.ask(space.distributions())  # its coordinator died before recording anything
-    assert recover_interrupted(study, token="me") == [dead.number]  # at once: its process is gone
-    assert recover_interrupted(study, token="me") == []  # the remote one still beats recently enough
+    assert recover_interrupted(study, token="me") == []  # it beat recently: perhaps alive elsewhere
     time.sleep(3.2)  # grace period 2 s (SQLite timestamps have 1 s resolution)
-    assert recover_interrupted(study, token="me") == [remote.number, orphan.number]
+    assert recover_interrupted(study, token="me") == [gone.number, orphan.number]
+    fresh = study.ask(space.distributions())
+    fresh.set_user_attr("coordinator", {"run": "killed just now"})
+    storage.record_heartbeat(fresh._trial_id)
+    assert recover_interrupted(study, token="me", exclusive=True) == [fresh.number]
     states = {t.number: (t.state, t.user_attrs.get("failure_kind")) for t in study.get_trials()}
     assert states[mine.number] == (TrialState.RUNNING, None)
-    assert states[dead.number] == (TrialState.FAIL, "interrupted")
-    assert "interrupted" in study.get_trials()[dead.number].user_attrs["failure_reason"]
+    assert states[gone.number] == states[fresh.number] == (TrialState.FAIL, "interrupted")
+    assert "this run holds the study's lock" in study.get_trials()[fresh.number].user_attrs["failure_reason"]
 
 
 # ---------------------------------------------------------------- stages
@@ -386,7 +388,8 @@ def test_flash_then_regular_writes_pareto_json(tmp_path):
     for entry in pareto["frontier"]:
         assert entry["stage"] == "regular" and entry["validation"]["exact"] >= 40
         assert entry["test"]["exact"] == pytest.approx(entry["validation"]["exact"] - 1.0)  # the fake's test score
-        assert Path(entry["checkpoint"]).is_dir() and entry["flash_trial"] in pareto["candidates"]
+        assert not Path(entry["checkpoint"]).is_absolute()  # relative to the study folder: a copy reads its own
+        assert (tmp_path / "s" / entry["checkpoint"]).is_dir() and entry["flash_trial"] in pareto["candidates"]
     assert isinstance(pareto["flash_regular_spearman"], float) and -1 <= pareto["flash_regular_spearman"] <= 1
     assert len(pareto["candidates"]) == 3
     assert pareto["baseline"]["params"] == {"num_layers": 3} and pareto["baseline"]["test"]["exact"] > 0
@@ -404,7 +407,7 @@ def test_flash_then_regular_writes_pareto_json(tmp_path):
         assert t.user_attrs["trial_dir"].endswith(f"trials/regular-{t.number}")
         assert t.params == flash.trials[t.user_attrs["flash_trial"]].params
         assert t.user_attrs["test_metrics"]["exact"] > 0 and t.user_attrs["curve"][0]["step"] == 1
-    assert all(Path(t.user_attrs["trial_dir"]).is_dir() for t in flash.get_trials())
+    assert all((tmp_path / "s" / t.user_attrs["trial_dir"]).is_dir() for t in flash.get_trials())
     failed = [t for t in flash.get_trials() if t.state == TrialState.FAIL]
     assert all(t.user_attrs["failure_kind"] == "out_of_memory" for t in failed)
     assert len([line for line in lines if "FAILED out_of_memory" in line]) == len(failed)

@@ -55,7 +55,9 @@ def test_names_and_storage(tmp_path):
     assert recorded_storage_url(tmp_path) is None  # a redacted URL cannot be opened
     (tmp_path / "study.db").write_text("")
     assert recorded_storage_url(tmp_path) == storage_url(tmp_path)
-    assert redact_url("postgresql://user:secret@host/db") == "postgresql://***@host/db"
+    assert redact_url("postgresql://user:secret@host/db") == "postgresql://user:***@host/db"  # SQLAlchemy's redaction
+    assert redact_url("mysql+pymysql://u:p%40ss@h:3306/d?charset=utf8") == "mysql+pymysql://u:***@h:3306/d?charset=utf8"
+    assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
     assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
 
 

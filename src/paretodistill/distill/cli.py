@@ -15,6 +15,7 @@ import json
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
+    from paretodistill.data.squad import load_squad
     from paretodistill.distill.presets import PRESETS, RECIPES
     from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, run_trial
     from paretodistill.errors import ConfigError
@@ -40,6 +41,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         config = load_config(None, args.set, base=config.to_dict())
     if not config.data.split_file:
         raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
+    for data_file in (config.data.split_file, *config.data.extra_train_files):
+        load_squad(data_file)  # a malformed file: one line, exit 2, before any model is loaded
 
     def log(message: str) -> None:
         print(message, flush=True)

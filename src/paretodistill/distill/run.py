@@ -61,7 +61,7 @@ from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
-from paretodistill.trial import TrialResult
+from paretodistill.trial import ENVIRONMENT, TrialResult
 
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
@@ -151,7 +151,22 @@ def _classify(error: BaseException, stage: Stage) -> str:
         return "out_of_memory"
     if isinstance(error, ModelMismatchError) and stage is Stage.BUILDING_STUDENT:
         return "impossible_architecture"
+    if _is_environment(error):
+        return ENVIRONMENT
     return "error"
+
+
+# A full disk as libraries report it without an OSError: torch.save (PytorchStreamWriter) and
+# safetensors (a Rust io error) raise their own types with these words.
+_DISK_FULL_WORDS = ("no space left on device", "file write failed", "os { code: 28", "disk quota exceeded")
+
+
+def _is_environment(error: BaseException) -> bool:
+    """A full disk, an unreadable file: the machine failed the trial, not its settings."""
+    if isinstance(error, OSError):
+        return True
+    text = str(error).lower()
+    return any(words in text for words in _DISK_FULL_WORDS)
 
 
 def _write_json_atomically(path: Path, values: Any) -> None:

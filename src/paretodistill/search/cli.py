@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from paretodistill.errors import FAILED, INTERRUPTED, OK
 
 
 def _log(message: str) -> None:
@@ -47,24 +50,26 @@ def cmd_search(args: argparse.Namespace) -> int:
         ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
-    if config.teacher.path:  # a missing hub id or an unsupported family: one line before any trial
-        from paretodistill.models.student import resolve_teacher  # (torch and transformers: only when needed)
-
-        resolve_teacher(config.teacher.path)
-    try:
-        run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
-                   n_trials=args.n_trials, log=_log)
+    try:  # data, teacher, storage and the study folder are checked inside, before the first trial
+        pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
+                            n_trials=args.n_trials, log=_log)
     except KeyboardInterrupt:
         _log("stopped; the running trials are marked interrupted. Run the same command again to continue.")
-        return 130
-    return 0
+        return INTERRUPTED
+    flash = (pareto.get("counts") or {}).get("flash") or {}
+    if flash.get("finished") and not flash.get("complete"):
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
+        print(f"paretodistill search: error: every flash trial failed ({kinds}); no student was found. "
+              f"See paretodistill status {args.study}", file=sys.stderr)
+        return FAILED
+    return OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from paretodistill.search.status import study_status
 
-    print(study_status(args.study_dir))
-    return 0
+    print(study_status(args.study_dir, args.storage))
+    return OK
 
 
 def register(commands) -> None:
@@ -75,7 +80,8 @@ def register(commands) -> None:
         epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
-    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json")
+    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json. One search "
+                        "at a time; one started with other settings is refused (use a new folder for those)")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
@@ -94,4 +100,6 @@ def register(commands) -> None:
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",
                                  epilog="example: paretodistill status runs/search-cpu")
     status.add_argument("study_dir", help="the --study directory of a search (it holds search.json)")
+    status.add_argument("--storage", help="the database URL of a search on a shared database, with its password "
+                        "(search.json records it without; default: the folder's study.db, else search.json's URL)")
     status.set_defaults(run=cmd_status)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar
 
 from paretodistill.config import ExperimentConfig
+from paretodistill.errors import StudyError
 
 STUDY_DB = "study.db"
 SEARCH_META = "search.json"
@@ -61,8 +62,9 @@ def storage_url(study_dir: str | Path, configured: str | None = None) -> str:
 
 
 def recorded_storage_url(study_dir: str | Path) -> str | None:
-    """Where a finished search stored its studies: ``study.db`` in the directory, else the URL
-    ``search.json`` records (a search run on a shared database); None when neither is usable."""
+    """Where a search stored its studies: ``study.db`` in the directory (wherever the directory
+    has been moved or copied to), else the URL ``search.json`` records (a search run on a shared
+    database); None when neither is usable (no database, or a URL recorded without its password)."""
     directory = Path(study_dir)
     if (directory / STUDY_DB).exists():
         return storage_url(directory)
@@ -73,18 +75,71 @@ def recorded_storage_url(study_dir: str | Path) -> str | None:
     return None
 
 
+def search_meta(name: str, configured_storage: str | None) -> dict:
+    """What ``search.json`` holds: the search's name and, for a shared database, its URL without
+    the password (``None``: the folder's own study.db). No absolute path, pid or host."""
+    return {"name": name, "storage": None if not configured_storage else redact_url(configured_storage)}
+
+
 def read_search_meta(study_dir: str | Path) -> dict | None:
-    """``search.json`` (the search's name and storage URL), or None when the directory has none."""
+    """``search.json`` (the search's name and storage URL), or None when the directory has none.
+
+    Raises ``StudyError`` for a file that is not what a search writes."""
     path = Path(study_dir) / SEARCH_META
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StudyError(f"{path}: not readable as the JSON a search writes ({error})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(
+        meta.get("storage"), (str, type(None))
+    ):
+        raise StudyError(f"{path}: expected {{\"name\": text, \"storage\": text or null}}, got {meta!r}"[:300])
+    return meta
 
 
 def redact_url(url: str) -> str:
-    """A storage URL with its credentials replaced by ``***`` (it is written to files users share)."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """A storage URL with its password replaced by ``***`` (it is written to files users share)."""
+    from sqlalchemy.engine import make_url  # the URL grammar is SQLAlchemy's; it is Optuna's dependency
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"{url.split('://', 1)[0]}://***" if "@" in url else url
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def redact_config(values: dict) -> dict:
+    """A config's plain values with the secrets a URL may carry (storage, MLflow) redacted."""
+    search = dict(values.get("search") or {})
+    for key in ("storage", "mlflow_uri"):
+        if isinstance(search.get(key), str):
+            search[key] = redact_url(search[key])
+    return {**values, "search": search} if "search" in values else values
+
+
+def path_in_study(study_dir: str | Path, path: str | Path | None) -> str | None:
+    """How a trial folder or checkpoint is recorded: relative to the study folder when inside it,
+    so that a moved or copied study points into its own copy; a path elsewhere as given."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path(study_dir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def resolve_in_study(study_dir: str | Path, recorded: str | Path | None) -> Path | None:
+    """A path recorded in a study, on this machine: a relative one is inside the study folder it
+    was read from; an absolute one (studies written before paths were relative) as it is."""
+    if recorded is None or recorded == "":
+        return None
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(study_dir) / path
 
 
 # ---------------------------------------------------------------- trials across stages

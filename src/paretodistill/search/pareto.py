@@ -65,8 +65,13 @@ def _finite(value) -> bool:
 
 
 def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives: ObjectiveSet,
-                 candidates: list, split: dict, url: str) -> dict:
-    """The ``pareto.json`` document (see the study-directory contract in the package docs)."""
+                 candidates: list, split: dict, url: str | None) -> dict:
+    """The ``pareto.json`` document (see the study-directory contract in the package docs).
+
+    ``url``: a shared database (written without its password); None for the study folder's own
+    study.db, so that the document names no absolute path. Trial folders and checkpoints are as
+    the study records them: relative to the study folder.
+    """
     studies = {stage: load_stage(storage, name, stage) for stage in STAGES}
     trials = {stage: (s.get_trials(deepcopy=False) if s is not None else []) for stage, s in studies.items()}
     stage_objectives = {FLASH: flash_objectives, REGULAR: objectives}
@@ -102,7 +107,7 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
             baseline["objective_values"] = None
     return {
         "study": name,
-        "storage": redact_url(url),
+        "storage": None if url is None else redact_url(url),
         "objectives": objectives.describe_objectives(),
         "thresholds": objectives.describe_thresholds(),
         "flash_thresholds": flash_objectives.describe_thresholds(),

@@ -50,13 +50,17 @@ def command_line_settings(settings: SearchSettings, *, workers: int | None = Non
     """The settings with ``paretodistill search`` flags applied (a flag beats the config)."""
     changes: dict[str, Any] = {}
     if workers is not None:
-        changes["workers"] = max(1, int(workers))
+        if workers < 1:
+            raise ConfigError(f"--workers: expected an integer >= 1, got {workers}")
+        changes["workers"] = workers
     if backend is not None:
         changes["backend"] = backend
     if address is not None:
         changes["address"] = address
     if n_trials is not None:
-        changes["flash"] = dataclasses.replace(settings.flash, n_trials=max(0, int(n_trials)))
+        if n_trials < 0:
+            raise ConfigError(f"--n-trials: expected an integer >= 0, got {n_trials}")
+        changes["flash"] = dataclasses.replace(settings.flash, n_trials=n_trials)
     settings = dataclasses.replace(settings, **changes)
     settings.validate()
     return settings

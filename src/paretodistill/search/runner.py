@@ -23,13 +23,14 @@ import multiprocessing.connection
 import os
 import shutil
 import signal
+import threading
 import time
 import warnings
 from typing import Any, Callable
 
 from optuna.trial import TrialState
 
-from paretodistill.errors import ConfigError
+from paretodistill.errors import ConfigError, EnvironmentFailure
 from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
 from paretodistill.search.study import (
@@ -42,7 +43,7 @@ from paretodistill.search.study import (
     recover_interrupted,
 )
 from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
-from paretodistill.trial import TrialResult
+from paretodistill.trial import ENVIRONMENT, TrialResult
 
 _logger = logging.getLogger("paretodistill.search")
 
@@ -254,67 +255,130 @@ def drive(
     progress: Progress,
     heartbeat_interval: float = 30.0,
     only_enqueued: bool = False,
+    exclusive: bool = False,
+    stored_path: Callable[[str | None], str | None] = lambda path: path,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run trials of ``study`` until ``n_target`` of them have finished (interrupted ones not counted).
 
     ``only_enqueued``: take only trials waiting in the queue (regular and baseline stages), never
-    ask the sampler for new ones. Returns the final tally.
+    ask the sampler for new ones. ``exclusive``: this run holds the study's lock (see
+    ``study.recover_interrupted``). ``stored_path``: how a trial folder or checkpoint is recorded
+    (relative to the study folder). A trial that failed for its environment (``environment``:
+    disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
+    interrupted so that it does not count toward the budget. Returns the final tally.
     """
     storage = storage_of(study)
     running: dict[int, tuple[Any, float]] = {}
-    last_recover = last_beat = -float("inf")
-    try:
-        while True:
-            now = time.monotonic()
-            if now - last_recover >= heartbeat_interval:
-                recover_interrupted(study, token, log)
-                last_recover = now
-            trials = study.get_trials(deepcopy=False)
-            finished = sum(1 for t in trials if is_finished(t))
-            waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
-            to_start = min(backend.capacity - len(running), n_target - finished - len(running))
-            if only_enqueued:
-                to_start = min(to_start, waiting)
-            for _ in range(max(0, to_start)):
-                trial = ask(study, distributions)
-                trial.set_user_attr("coordinator", owner_record(token))
-                spec = make_spec(trial)
-                trial.set_user_attr("trial_dir", spec.trial_dir)
-                _beat(storage, trial)
-                running[trial.number] = (trial, time.time())
-                progress.started(stage, trial.number, trial.params)
-                backend.submit(trial.number, spec)
-            if not running:
-                break
-            for key, payload in backend.wait(timeout=min(heartbeat_interval, 5.0) if backend.name != "inline" else 0):
-                trial, started = running[key]  # stays among the running until recorded: see _abandon
-                result = TrialResult.from_dict(payload["result"])
-                frozen = record_result(
-                    study, trial, result, objectives,
-                    extra_attrs={"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)},
-                )
-                del running[key]
-                all_trials = study.get_trials(deepcopy=False)
-                tally = counts(all_trials)
-                progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target)
-                if result.failure_kind == INTERRUPTED:
-                    # run_trial turns Ctrl-C into an "interrupted" result: stop, as its contract asks
-                    raise KeyboardInterrupt(f"trial {frozen.number} was interrupted")
-            if running and time.monotonic() - last_beat >= heartbeat_interval / 2:
-                for trial, _ in running.values():
-                    _beat(storage, trial)
-                last_beat = time.monotonic()
-    except BaseException:
-        _abandon(study, running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
-        raise
+    last_recover = -float("inf")
+    with Heartbeats(storage, heartbeat_interval) as heartbeats:
+        try:
+            while True:
+                now = time.monotonic()
+                if now - last_recover >= heartbeat_interval:
+                    recover_interrupted(study, token, log, exclusive=exclusive)
+                    last_recover = now
+                trials = study.get_trials(deepcopy=False)
+                finished = sum(1 for t in trials if is_finished(t))
+                waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
+                to_start = min(backend.capacity - len(running), n_target - finished - len(running))
+                if only_enqueued:
+                    to_start = min(to_start, waiting)
+                for _ in range(max(0, to_start)):
+                    trial = ask(study, distributions)
+                    trial.set_user_attr("coordinator", owner_record(token))
+                    spec = make_spec(trial)
+                    trial.set_user_attr("trial_dir", stored_path(spec.trial_dir))
+                    heartbeats.add(trial)
+                    running[trial.number] = (trial, time.time())
+                    progress.started(stage, trial.number, trial.params)
+                    backend.submit(trial.number, spec)
+                if not running:
+                    break
+                for key, payload in backend.wait(timeout=min(heartbeat_interval, 5.0) if backend.name != "inline" else 0):
+                    trial, started = running[key]  # stays among the running until recorded: see _abandon
+                    result = TrialResult.from_dict(payload["result"])
+                    result.checkpoint = stored_path(result.checkpoint)
+                    environment = result.failure_kind == ENVIRONMENT
+                    if environment:  # the machine failed, not the configuration: it was never evaluated
+                        result = TrialResult.failed(result.params, INTERRUPTED, f"interrupted: {result.failure_reason}",
+                                                    step=result.failure_step, curve=result.curve)
+                    frozen = record_result(
+                        study, trial, result, objectives,
+                        extra_attrs={"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)},
+                    )
+                    del running[key]
+                    heartbeats.remove(trial)
+                    all_trials = study.get_trials(deepcopy=False)
+                    tally = counts(all_trials)
+                    progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target)
+                    if environment:
+                        raise EnvironmentFailure(
+                            f"[{stage}] trial {frozen.number} failed for its environment, not its settings: "
+                            f"{result.failure_reason.removeprefix('interrupted: ')}; the search stopped (the trial does "
+                            "not count toward the budget): fix that and run the same command again"
+                        )
+                    if result.failure_kind == INTERRUPTED:
+                        # run_trial turns Ctrl-C into an "interrupted" result: stop, as its contract asks
+                        raise KeyboardInterrupt(f"trial {frozen.number} was interrupted")
+        except BaseException:
+            _abandon(study, running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
+            raise
     return counts(study.get_trials(deepcopy=False))
 
 
-def _beat(storage, trial) -> None:
-    """Record a heartbeat where the storage keeps them (RDBStorage with heartbeat_interval)."""
-    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
-        storage.record_heartbeat(trial_id(trial))
+class Heartbeats:
+    """Heartbeats for the running trials, from a thread of their own.
+
+    An inline trial holds the coordinator for its whole run (and a local one leaves it waiting),
+    yet a trial without a recent heartbeat looks dead to any other reader of its database. So a
+    thread beats every ``interval / 2`` seconds for every running trial, for exactly as long as
+    the coordinating process lives. Storages that keep no heartbeats (in memory) get no thread.
+    """
+
+    def __init__(self, storage, interval: float):
+        self._storage = storage
+        self._period = max(0.05, float(interval) / 2)
+        self._ids: set[int] = set()
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._keeps = getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+
+    def add(self, trial) -> None:
+        with self._guard:
+            self._ids.add(trial_id(trial))
+        self._beat([trial_id(trial)])
+
+    def remove(self, trial) -> None:
+        with self._guard:
+            self._ids.discard(trial_id(trial))
+
+    def _beat(self, ids) -> None:
+        if not self._keeps:
+            return
+        for identifier in ids:
+            try:
+                self._storage.record_heartbeat(identifier)
+            except Exception as error:  # noqa: BLE001 - a missed beat is retried; the trial's own record decides
+                _logger.warning("heartbeat of trial id %d not recorded (%s: %s)", identifier, type(error).__name__, error)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            with self._guard:
+                ids = list(self._ids)
+            self._beat(ids)
+
+    def __enter__(self) -> "Heartbeats":
+        if self._keeps:
+            self._thread = threading.Thread(target=self._run, name="paretodistill-heartbeats", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 def _abandon(study, running: dict, backend, reason: str) -> None:

@@ -18,8 +18,10 @@ stored (``test_metrics``) and reported, never given to the optimizer or used for
 the candidates: how far the flash stage can be trusted to rank students.
 
 The three stages are Optuna studies ``<name>-flash``, ``<name>-regular`` and ``<name>-baseline``
-in one storage (default ``STUDY_DIR/study.db``); trial folders are ``STUDY_DIR/trials/<stage>-<n>/``.
-Running the same command again continues where it stopped.
+in one storage (default ``STUDY_DIR/study.db``); trial folders are ``STUDY_DIR/trials/<stage>-<n>/``,
+recorded relative to the study folder. Running the same command again continues where it stopped;
+with other settings it is refused (``search.identity``), and one search at a time holds a study
+folder (``search.lock``).
 """
 
 
@@ -36,9 +38,25 @@ from typing import Any, Callable
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import ExperimentConfig
-from paretodistill.search.domain import BASELINE, FLASH, REGULAR, storage_url
+from paretodistill.errors import EnvironmentFailure
+from paretodistill.search.domain import (
+    BASELINE,
+    FLASH,
+    REGULAR,
+    SEARCH_META,
+    path_in_study,
+    redact_config,
+    redact_url,
+    resolve_in_study,
+    search_meta,
+    storage_url,
+)
+from paretodistill.search.identity import IDENTITY_ATTR, check_identity, study_identity
+from paretodistill.search.inputs import check_inputs
+from paretodistill.search.lock import StudyLock
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
@@ -49,9 +67,10 @@ from paretodistill.search.study import (
     is_finished,
     load_stage,
     make_sampler,
-    open_storage,
+    open_checked_storage,
     open_study,
     ranked,
+    refuse_live_coordinators,
 )
 from paretodistill.search.tracking import trackers
 from paretodistill.search.worker import WorkerSpec
@@ -68,20 +87,38 @@ def run_search(
     n_trials: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``."""
+    """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``.
+
+    Before the first trial, in this order: the inputs (data and teacher, read once: a teacher
+    that is not there is named before the space that needs its shape), the plan (config), the
+    study folder's lock (one coordinator per study), the storage, the study's identity. Each
+    refuses with one line; none spends a trial.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
+    inputs = check_inputs(config)
     plan = plan_search(config, settings, log)
-    stages = StageRunner.open(config, plan, Path(study_dir), log)
-    try:
-        flash, split = run_flash_stage(stages)
-        candidates = select_candidates(flash.get_trials(deepcopy=False), plan.flash_objectives, settings.regular.top_k)
-        run_regular_stage(stages, candidates, split)
-        run_baseline_stage(stages, split)
-    finally:
-        stages.backend.close()
-    return write_pareto(stages, candidates, split)
+    study_dir = Path(study_dir)
+    token = uuid.uuid4().hex
+    with StudyLock.acquire(study_dir, token, log):
+        identity = study_identity(config, plan, inputs)
+        stages = StageRunner.open(config, plan, study_dir, token, log)
+        try:
+            check_identity(stages.storage, settings.name, identity, stages.where, log)
+            if not stages.exclusive:
+                refuse_live_coordinators(stages.storage, settings.name, token, stages.where)
+            flash, split = run_flash_stage(stages, identity)
+            candidates = select_candidates(flash.get_trials(deepcopy=False), plan.flash_objectives, settings.regular.top_k)
+            run_regular_stage(stages, candidates, split, identity)
+            run_baseline_stage(stages, split, identity)
+            return write_pareto(stages, candidates, split)
+        except OperationalError as error:  # the database's disk is full, gone or locked: the machine, not the input
+            reason = " ".join(str(error.orig or error).split())[:300]
+            raise EnvironmentFailure(f"the study database {stages.where} failed: {reason}; what ran is kept: "
+                                     "fix that and run the same command again") from error
+        finally:
+            stages.backend.close()
 
 
 @dataclass
@@ -93,27 +130,37 @@ class StageRunner:
     url: str
     storage: Any
     backend: Any
-    trial_config: dict  # the config every trial gets, before its stage's budget
+    trial_config: dict  # the config every trial gets, before its stage's budget (secrets redacted)
     threads: int | None
     token: str  # this run's mark on the trials it owns (see study.recover_interrupted)
+    exclusive: bool  # the study lives in the locked folder: no other coordinator can run it
     progress: Progress
     log: Callable[[str], None]
 
+    @property
+    def where(self) -> str:
+        return redact_url(self.url)
+
     @classmethod
-    def open(cls, config: ExperimentConfig, plan: SearchPlan, study_dir: Path, log: Callable[[str], None]) -> "StageRunner":
+    def open(cls, config: ExperimentConfig, plan: SearchPlan, study_dir: Path, token: str,
+             log: Callable[[str], None]) -> "StageRunner":
         settings = plan.settings
-        (study_dir / "trials").mkdir(parents=True, exist_ok=True)
         url = storage_url(study_dir, settings.storage)
-        (study_dir / "search.json").write_text(json.dumps({"name": settings.name, "storage": url}, indent=1) + "\n")
-        storage = open_storage(url, settings.heartbeat_interval, settings.grace_period)
+        storage = open_checked_storage(url, settings.heartbeat_interval, settings.grace_period)
+        (study_dir / "trials").mkdir(parents=True, exist_ok=True)
+        (study_dir / SEARCH_META).write_text(json.dumps(search_meta(settings.name, settings.storage), indent=1) + "\n")
         backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
                                ray_options=settings.ray.options())
         threads = config.threads or backend.threads_per_trial()
-        return cls(plan, study_dir, url, storage, backend, {**config.to_dict(), "threads": threads}, threads,
-                   uuid.uuid4().hex, Progress(plan.objectives, log, trackers(settings.mlflow_uri, settings.name, log)), log)
+        trial_config = redact_config({**config.to_dict(), "threads": threads})
+        return cls(plan, study_dir, url, storage, backend, trial_config, threads, token, settings.storage is None,
+                   Progress(plan.objectives, log, trackers(settings.mlflow_uri, settings.name, log)), log)
 
     def stage_config(self, budget: dict, where: str) -> dict:
         return apply_budget(self.trial_config, budget, where)
+
+    def stored_path(self, path: str | None) -> str | None:
+        return path_in_study(self.study_dir, path)
 
     def run(self, study: optuna.Study, stage: str, *, n_target: int, objectives: ObjectiveSet, values: dict,
             evaluate_test: bool, distributions: dict, only_enqueued: bool = False) -> None:
@@ -129,11 +176,12 @@ class StageRunner:
 
         drive(study, stage=stage, n_target=n_target, distributions=distributions, make_spec=make_spec,
               backend=self.backend, objectives=objectives, token=self.token, progress=self.progress,
-              heartbeat_interval=self.plan.settings.heartbeat_interval, only_enqueued=only_enqueued, log=self.log)
+              heartbeat_interval=self.plan.settings.heartbeat_interval, only_enqueued=only_enqueued,
+              exclusive=self.exclusive, stored_path=self.stored_path, log=self.log)
 
 
 # ---------------------------------------------------------------- the stages
-def run_flash_stage(stages: StageRunner) -> tuple[optuna.Study, dict]:
+def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, dict]:
     """The sampler's trials on the short budget; returns the study and the split with its article titles."""
     plan, settings = stages.plan, stages.plan.settings
     values = stages.stage_config(plan.flash_budget, "search.flash.budget")
@@ -144,14 +192,15 @@ def run_flash_stage(stages: StageRunner) -> tuple[optuna.Study, dict]:
     sampler = make_sampler(settings.sampler, settings.seed + already, settings.n_startup_trials, dedupe=settings.dedupe)
     flash = open_study(stages.storage, settings.name, FLASH, plan.flash_objectives, sampler=sampler,
                        space=plan.space.to_dict(), distributions=plan.space.distributions(),
-                       attrs={"config": values, "split": plan.split, "budget": plan.flash_budget})
+                       attrs={"config": values, "split": plan.split, "budget": plan.flash_budget,
+                              IDENTITY_ATTR: identity})
     done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
     stages.log(f"[flash] {settings.flash.n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
                f"backend {stages.backend.name} x{stages.backend.capacity}, {stages.threads or 'default'} thread(s) per trial")
     stages.run(flash, FLASH, n_target=settings.flash.n_trials, objectives=plan.flash_objectives, values=values,
                evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions())
     split = plan.split
-    found = found_split(flash.get_trials(deepcopy=False))
+    found = found_split(flash.get_trials(deepcopy=False), stages.study_dir)
     if found:
         split = {**split, "articles": found}
         flash.set_user_attr("split", split)
@@ -178,7 +227,7 @@ def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: in
     return chosen
 
 
-def run_regular_stage(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> None:
+def run_regular_stage(stages: StageRunner, candidates: list[FrozenTrial], split: dict, identity: dict) -> None:
     """The candidates again on the full budget (enqueued: the sampler is never asked)."""
     plan, settings = stages.plan, stages.plan.settings
     if settings.regular.top_k <= 0:
@@ -186,14 +235,15 @@ def run_regular_stage(stages: StageRunner, candidates: list[FrozenTrial], split:
     values = stages.stage_config(plan.regular_budget, "search.regular.budget")
     regular = open_study(stages.storage, settings.name, REGULAR, plan.objectives,
                          sampler=optuna.samplers.RandomSampler(seed=settings.seed), space=plan.space.to_dict(),
-                         attrs={"config": values, "split": split, "budget": plan.regular_budget})
+                         attrs={"config": values, "split": split, "budget": plan.regular_budget,
+                                IDENTITY_ATTR: identity})
     n_target = enqueue_candidates(regular, candidates)
     stages.log(f"[regular] {len(candidates)} flash candidate(s) {[t.number for t in candidates]} with the full budget")
     stages.run(regular, REGULAR, n_target=n_target, objectives=plan.objectives, values=values, evaluate_test=True,
                distributions=plan.space.distributions(), only_enqueued=True)
 
 
-def run_baseline_stage(stages: StageRunner, split: dict) -> None:
+def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None:
     """The reference student, once, on the regular budget."""
     plan, settings, baseline = stages.plan, stages.plan.settings, stages.plan.baseline
     if baseline is None:
@@ -202,7 +252,7 @@ def run_baseline_stage(stages: StageRunner, split: dict) -> None:
     study = open_study(stages.storage, settings.name, BASELINE, plan.objectives,
                        sampler=optuna.samplers.RandomSampler(seed=settings.seed),
                        attrs={"config": values, "split": split, "baseline": baseline.name,
-                              "baseline_params": baseline.params})
+                              "baseline_params": baseline.params, IDENTITY_ATTR: identity})
     if not any(is_finished(t) or not t.state.is_finished() for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
     stages.log(f"[baseline] {baseline.name}: {baseline.params or '(the config as it is)'}")
@@ -213,7 +263,7 @@ def run_baseline_stage(stages: StageRunner, split: dict) -> None:
 def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> dict:
     plan = stages.plan
     pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
-                          split, stages.url)
+                          split, None if stages.exclusive else stages.url)
     path = stages.study_dir / "pareto.json"
     path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
     stages.log(f"wrote {path}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "
@@ -222,13 +272,14 @@ def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict
 
 
 # ---------------------------------------------------------------- helpers of the stages
-def found_split(trials: list[FrozenTrial]) -> dict | None:
+def found_split(trials: list[FrozenTrial], study_dir: Path) -> dict | None:
     """The ``split.json`` a trial wrote (its trial folder or checkpoint), if any."""
     for t in trials:
-        for folder in (t.user_attrs.get("trial_dir"), t.user_attrs.get("checkpoint")):
-            if folder and (Path(folder) / "split.json").is_file():
+        for recorded in (t.user_attrs.get("trial_dir"), t.user_attrs.get("checkpoint")):
+            folder = resolve_in_study(study_dir, recorded)
+            if folder and (folder / "split.json").is_file():
                 try:
-                    return json.loads((Path(folder) / "split.json").read_text())
+                    return json.loads((folder / "split.json").read_text())
                 except (OSError, ValueError) as error:
                     logging.getLogger("paretodistill.search").warning("%s/split.json unreadable: %s", folder, error)
                     continue

@@ -8,21 +8,32 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from paretodistill.errors import ConfigError
-from paretodistill.search.domain import STAGES, read_search_meta, redact_url
+from paretodistill.errors import StudyError
+from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url, redact_url
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.study import counts, frontier, is_interrupted, load_stage, open_storage
+from paretodistill.search.study import counts, frontier, is_interrupted, load_stage, open_checked_storage
 
 
-def study_status(study_dir: str | Path) -> str:
-    """Where a search stands, per stage: counts, failures with reasons, frontier, best trials."""
+def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
+    """Where a search stands, per stage: counts, failures with reasons, frontier, best trials.
+
+    Read from the folder's own ``study.db`` (wherever the folder now is), opened read-only; a
+    search on a shared database is read from the URL ``search.json`` records, or ``storage_url``
+    when that was recorded without its password.
+    """
     study_dir = Path(study_dir)
+    if study_dir.exists() and not study_dir.is_dir():
+        raise StudyError(f"{study_dir} is a file, not a study folder")
     meta = read_search_meta(study_dir)
     if meta is None:
-        raise ConfigError(f"{study_dir}: no search.json here; is this a study directory written by paretodistill search?")
+        raise StudyError(f"{study_dir}: no search.json here; is this a study directory written by paretodistill search?")
+    url = storage_url or recorded_storage_url(study_dir)
+    if url is None:
+        raise StudyError(f"{study_dir}: no study.db here, and search.json records the shared database without its "
+                         f"password ({meta['storage']}); give it with --storage URL")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(meta["storage"])
-    lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(meta['storage'])})"]
+    storage = open_checked_storage(url, read_only=True)
+    lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(url) if meta['storage'] else 'study.db'})"]
     for stage in STAGES:
         study = load_stage(storage, meta["name"], stage)
         if study is None:
@@ -54,7 +65,10 @@ def study_status(study_dir: str | Path) -> str:
             lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
     pareto = study_dir / "pareto.json"
     if pareto.is_file():
-        doc = json.loads(pareto.read_text())
+        try:
+            doc = json.loads(pareto.read_text())
+        except ValueError as error:
+            raise StudyError(f"{pareto}: not readable as the JSON a search writes ({error})") from None
         lines.append(
             f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
             f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}"

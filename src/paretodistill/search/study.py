@@ -4,9 +4,11 @@
 URL. Only the coordinating process writes to it (workers return their results), so SQLite is
 safe for local workers and Ray alike. Every trial is told the moment it finishes, so a crash or
 ``kill -9`` loses at most the trials that were running. Those stay RUNNING in the database; the
-next run marks them FAIL with ``failure_kind = "interrupted"`` (at once when the process that owned
-them was on this host and is gone, else after ``grace_period`` seconds without a heartbeat,
-Optuna's RDBStorage heartbeat) and runs their share of the budget again.
+next run marks them FAIL with ``failure_kind = "interrupted"`` (at once when the study lives in
+the folder whose lock that run holds, see :mod:`search.lock`; on a shared database after
+``grace_period`` seconds without a heartbeat, Optuna's RDBStorage heartbeat) and runs their share
+of the budget again. A trial records only the run that owns it (a random token), never a pid or
+a host: a copied study carries nothing of the machine it ran on.
 
 **How failures teach the sampler.** A failed trial is stored as an Optuna FAIL trial with
 ``failure_kind`` / ``failure_reason`` / ``failure_step``, so counts and reports stay honest. But
@@ -40,7 +42,6 @@ import logging
 import math
 import os
 import random
-import socket
 import sqlite3
 import warnings
 from pathlib import Path
@@ -50,10 +51,11 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.config import SAMPLERS
-from paretodistill.errors import ConfigError
-from paretodistill.search.domain import stage_study_name
+from paretodistill.errors import ConfigError, StudyError
+from paretodistill.search.domain import STAGES, redact_url, stage_study_name
 from paretodistill.search.objectives import MetricError, ObjectiveSet, nondominated_ranks
 from paretodistill.search.optuna_adapter import (
     SamplerStudyProxy,
@@ -77,32 +79,46 @@ _CONSTRAINT_PREFIX = "constraints"
 
 # ---------------------------------------------------------------- storage
 class _SqliteConnect:
-    """SQLite connections in WAL mode with ``synchronous=NORMAL``.
+    """SQLite connections in WAL mode with ``synchronous=NORMAL``; read-only ones for readers.
 
     A search commits a few dozen small transactions per trial; with SQLite's default rollback
     journal each one waits for an fsync (about 12 ms on a busy disk, most of a fast trial's
     overhead). In WAL mode with NORMAL sync a commit is in the WAL file before it returns, so it
     survives a crash or ``kill -9`` of the process; only a power cut can lose the last commits,
     never corrupt the file. (Keep a study.db on a local disk: WAL needs shared memory.)
+
+    Setting the journal mode writes to the file, so a reader (``status``, the report) opens it
+    read-only and sets nothing: a study on a read-only disk or shared read-only can be reported on.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, read_only: bool = False):
         self.path = path
+        self.read_only = read_only
 
     def __call__(self):
+        if self.read_only:
+            uri = Path(self.path).resolve().as_uri()
+            try:
+                return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+            except sqlite3.OperationalError:  # a WAL file no one may write beside: read the file as it is
+                return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
         connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
 
-def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120) -> optuna.storages.RDBStorage:
-    """An RDBStorage with heartbeats, so that trials of a dead process can be told apart from slow ones."""
+def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120, *,
+                 read_only: bool = False) -> optuna.storages.RDBStorage:
+    """An RDBStorage with heartbeats, so that trials of a dead process can be told apart from slow ones.
+
+    ``read_only``: for readers of a study; an SQLite file is opened without writing to it.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeat_interval is flagged experimental
         engine_kwargs = None
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            engine_kwargs = {"creator": _SqliteConnect(url[len("sqlite:///"):])}
+            engine_kwargs = {"creator": _SqliteConnect(url[len("sqlite:///"):], read_only)}
         return optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
@@ -110,6 +126,27 @@ def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120
             grace_period=int(grace_period),
             heartbeat_stale_trial_callback=_stale_trial_callback,
         )
+
+
+def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120, *,
+                         read_only: bool = False) -> optuna.storages.RDBStorage:
+    """``open_storage``, with a database that cannot be opened, read (or, for a search, written)
+    refused as one line (``StudyError``) before anything runs."""
+    where = redact_url(url)
+    path = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") and url != "sqlite:///:memory:" else None
+    if path is not None and not read_only and path.exists() and not os.access(path, os.W_OK):
+        raise StudyError(f"{path} is read-only: a search writes to its study; copy the folder somewhere "
+                         "writable to continue it (status and report read it as it is)")
+    if path is not None and read_only and not path.is_file():
+        raise StudyError(f"{path}: no study database here")
+    try:
+        storage = open_storage(url, heartbeat_interval, grace_period, read_only=read_only)
+        storage.get_all_studies()
+    except (SQLAlchemyError, sqlite3.Error, RuntimeError, ImportError, ValueError) as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
+        raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
+                         f"({type(error).__name__}: {reason})") from None
+    return storage
 
 
 def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -436,7 +473,9 @@ def open_study(
     """Create or load ``<name>-<stage>``; refuse to continue a study made with other objectives or space.
 
     ``space`` (its stored form) is recorded on the study; a FailureAwareSampler is configured with
-    ``distributions`` (else the ones ``space`` describes).
+    ``distributions`` (else the ones ``space`` describes). ``attrs`` (the config, the identity...)
+    are recorded when the study is created: they say what it was started with, and a later run
+    (which ``search.identity`` has checked) does not overwrite them.
     """
     study_name = stage_study_name(name, stage)
     existing = {s.study_name for s in storage.get_all_studies()}
@@ -464,8 +503,9 @@ def open_study(
     study.set_user_attr("stage", stage)
     if space is not None:
         study.set_user_attr("space", space)
-    for key, value in (attrs or {}).items():
-        study.set_user_attr(key, value)
+    if study_name not in existing:
+        for key, value in (attrs or {}).items():
+            study.set_user_attr(key, value)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # flagged experimental
@@ -492,7 +532,8 @@ def _distribution_from_dict(values: dict) -> BaseDistribution:
 
 # ---------------------------------------------------------------- recording
 def owner_record(token: str) -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "run": token}
+    """Which run owns a trial: its token only (the lock file says which process that is)."""
+    return {"run": token}
 
 
 def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult, objectives: ObjectiveSet,
@@ -518,15 +559,19 @@ def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult,
         "constraint_violation": objectives.violations(metrics if values is not None else None),
         **(extra_attrs or {}),
     }
-    for key, value in attrs.items():
-        trial.set_user_attr(key, _jsonable(value))
     constraints = objectives.constraints(metrics if values is not None else None)
-    for key in objectives.constraint_keys:
-        trial.set_constraint(key, constraints[key])
     try:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, _jsonable(value))
+        for key in objectives.constraint_keys:
+            trial.set_constraint(key, constraints[key])
         if values is None:
             return study.tell(trial, state=TrialState.FAIL)
         return study.tell(trial, values)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another process finished it meanwhile (it took this run for dead): keep its record, not ours
+        _logger.warning("trial %d was finished by another process; its record is kept", trial.number)
+        return storage_of(study).get_trial(trial_id(trial))
     except (ValueError, TypeError, RuntimeError) as error:  # Optuna refused the values: FAIL, with the reason
         reason = f"the result could not be told to the study: {type(error).__name__}: {error}"
         _logger.error("trial %d: %s", trial.number, reason)
@@ -562,39 +607,31 @@ def is_finished(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and not is_interrupted(trial))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stale_trial_ids(study: optuna.Study) -> set[int]:
     """Trials whose heartbeat is too old; empty for a storage that keeps no heartbeats. A storage
-    that keeps them but cannot answer is logged: recovery then rests on the pid check alone."""
+    that keeps them but cannot answer is logged: recovery then waits for a run that can read them."""
     if getattr(storage_of(study), "get_heartbeat_interval", lambda: None)() is None:
         return set()
     try:
         return set(stale_trial_ids(study))
-    except Exception as error:  # noqa: BLE001 - database errors differ by backend; the pid check still runs
-        _logger.warning("[%s] could not read stale trials (%s: %s); recovering by pid only",
+    except Exception as error:  # noqa: BLE001 - database errors differ by backend; a later check retries
+        _logger.warning("[%s] could not read stale trials (%s: %s); none recovered by heartbeat this time",
                         study.study_name, type(error).__name__, error)
         return set()
 
 
-def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], None] = _logger.warning) -> list[int]:
-    """Mark RUNNING trials of dead coordinators FAIL / interrupted; returns their numbers.
+def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], None] = _logger.warning, *,
+                        exclusive: bool = False) -> list[int]:
+    """Mark RUNNING trials of coordinators that are gone FAIL / interrupted; returns their numbers.
 
-    A trial's ``coordinator`` attribute says which process ran it. On this host a dead pid is
-    certain at once; elsewhere (a shared database) only a heartbeat older than the storage's
-    grace period is.
+    ``exclusive``: this run holds the lock of the folder the study lives in, so no other
+    coordinator can be running it and every RUNNING trial but ours was left by one that ended.
+    Otherwise (a shared database) a trial is taken for dead only when its heartbeat is older than
+    the storage's grace period; a live coordinator beats for its running trials from a thread of
+    its own (``runner.Heartbeats``), however long a trial blocks it, so its trials never are.
     """
     storage = storage_of(study)
-    host = socket.gethostname()
-    stale_ids = _stale_trial_ids(study)
+    stale_ids = set() if exclusive else _stale_trial_ids(study)
     backend = rdb_backend(storage)
     grace = getattr(backend, "grace_period", None) or 2 * (getattr(backend, "heartbeat_interval", None) or 60)
     recovered = []
@@ -602,21 +639,18 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
         owner = trial.user_attrs.get("coordinator") or {}
         if owner.get("run") == token:
             continue  # ours, still running
-        dead_here = owner.get("host") == host and isinstance(owner.get("pid"), int) and (
-            owner["pid"] == os.getpid() or not _pid_alive(owner["pid"])
-        )
         # killed between ask() and its first record: no owner, no heartbeat, only its age tells
         orphan = not owner and trial.datetime_start is not None and (
             (datetime.datetime.now() - trial.datetime_start).total_seconds() > grace
         )
-        if not (dead_here or orphan or trial_id(trial) in stale_ids):
-            continue
-        if dead_here:
-            why = f"the coordinating process {owner.get('pid')} on {host} ended while the trial was running"
+        if exclusive:
+            why = "the search that ran it ended while it was running (this run holds the study's lock)"
+        elif trial_id(trial) in stale_ids:
+            why = "no heartbeat from its coordinating process within the grace period"
         elif orphan:
             why = f"started more than {grace} s ago by a process that never recorded it (killed while asking?)"
         else:
-            why = "no heartbeat from its coordinating process within the grace period"
+            continue
         try:
             storage.set_trial_user_attr(trial_id(trial), "failure_kind", INTERRUPTED)
             storage.set_trial_user_attr(trial_id(trial), "failure_reason", f"interrupted: {why}")
@@ -626,9 +660,31 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # finished meanwhile by whoever was running it
     if recovered:
-        log(f"[{study.study_name}] trial(s) {recovered} were left running by a process that is gone: "
+        log(f"[{study.study_name}] trial(s) {recovered} were left running by a search that is gone: "
             f"marked interrupted; their budget is spent again")
     return recovered
+
+
+def refuse_live_coordinators(storage, name: str, token: str, where: str) -> None:
+    """On a shared database: refuse to run a search whose trials another live search is running.
+
+    Another folder's lock cannot be seen from here; a RUNNING trial of another run whose heartbeat
+    is within the grace period can (that run's thread beats for as long as it lives).
+    """
+    existing = {s.study_name for s in storage.get_all_studies()}
+    for stage in STAGES:
+        if stage_study_name(name, stage) not in existing:
+            continue
+        study = optuna.load_study(study_name=stage_study_name(name, stage), storage=storage)
+        stale = _stale_trial_ids(study)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            run = (trial.user_attrs.get("coordinator") or {}).get("run")
+            if run and run != token and trial_id(trial) not in stale:
+                raise StudyError(
+                    f"search {name!r} on {where} "
+                    f"is being run by another search (run {run}: its {stage} trial {trial.number} beats within the "
+                    "grace period); wait for it to end, or use another search.name"
+                )
 
 
 # ---------------------------------------------------------------- reading a study

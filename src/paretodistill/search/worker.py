@@ -11,7 +11,6 @@ import dataclasses
 import importlib
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
-from paretodistill.trial import TrialResult
+from paretodistill.trial import ENVIRONMENT, TrialResult
 
 
 @dataclass(frozen=True)
@@ -78,15 +77,18 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
             for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ[name] = str(threads)
     trial_dir = Path(spec.trial_dir)
-    trial_dir.mkdir(parents=True, exist_ok=True)
     log_file = trial_dir / "trial.log"
 
     def log(message: str) -> None:
-        with log_file.open("a") as handle:
-            handle.write(f"{message}\n")
+        try:
+            with log_file.open("a") as handle:
+                handle.write(f"{message}\n")
+        except OSError:
+            pass  # a full disk must not turn into a crash of the worker: the result still goes back
 
     params = dict(spec.params)
     try:
+        trial_dir.mkdir(parents=True, exist_ok=True)
         function = load_trial_function(spec.trial_function)
         if in_worker and threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))
@@ -96,6 +98,9 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
             result = TrialResult.from_dict(result)
         if not isinstance(result, TrialResult):
             raise TypeError(f"the trial function returned {type(result).__name__}, not a TrialResult")
+    except OSError as error:  # a full disk, an unreadable file: the machine failed, not the settings
+        log(traceback.format_exc())
+        result = TrialResult.failed(params, ENVIRONMENT, f"{type(error).__name__}: {error}"[:2000])
     except Exception as error:  # noqa: BLE001 - a bug in a trial must not take the search down
         log(traceback.format_exc())
         result = TrialResult.failed(params, "error", f"{type(error).__name__}: {error}"[:2000])
@@ -105,7 +110,7 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
         log(f"result.json not written: {type(error).__name__}: {error}")
     return {
         "result": result.to_dict(),
-        "worker": {"pid": os.getpid(), "host": socket.gethostname(), "seconds": round(time.time() - started, 3)},
+        "worker": {"seconds": round(time.time() - started, 3)},  # no pid or host: a study keeps them only in its lock
     }
 
 

@@ -1,0 +1,97 @@
+"""Which trials may share a study: its identity, recorded with it and checked on every run.
+
+Trials are comparable only when they distilled the same teacher on the same data, with the same
+budgets and fixed settings, in the same space, towards the same objectives. A rerun with any of
+these changed used to add its trials to the old frontier; now the identity is recorded on every
+stage's study (user attribute ``identity``) and a run with another one is refused, naming what
+differs. A new ``--study`` folder is the way to search with the new settings. Left out is what
+does not change what a trial measures: how many trials, the sampler, its seed and start-up,
+workers, backend, threads, the cache, and where the files are (data and teacher are known by
+content: ``search.inputs``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig
+from paretodistill.errors import StudyError
+from paretodistill.search.domain import STAGES, stage_study_name
+from paretodistill.search.inputs import Inputs
+from paretodistill.search.plan import SearchPlan
+
+IDENTITY_ATTR = "identity"
+FIXED_SECTIONS = ("data", "student", "training", "distillation", "latency")
+FILE_KEYS = ("data.split_file", "data.extra_train_files")  # known by content, in "inputs"
+SHOWN_DIFFERENCES = 8
+
+
+def study_identity(config: ExperimentConfig, plan: SearchPlan, inputs: Inputs) -> dict:
+    """The identity of the study this run would add trials to, as plain JSON data."""
+    values = config.to_dict()
+    searched = {PARAMETER_TARGETS[name] for name in plan.space.names}
+    fixed = {
+        section: {key: value for key, value in values[section].items()
+                  if f"{section}.{key}" not in searched and f"{section}.{key}" not in FILE_KEYS}
+        for section in FIXED_SECTIONS
+    }
+    fixed["device"] = values["device"]
+    identity = {
+        "inputs": {"data": inputs.data, "teacher": inputs.teacher},
+        "fixed": fixed,
+        "budgets": {"flash": plan.flash_budget, "regular": plan.regular_budget},
+        "space": plan.space.to_dict(),
+        "objectives": {"search": plan.objectives.describe_objectives(), "thresholds": plan.objectives.describe_thresholds(),
+                       "flash": plan.flash_objectives.describe_objectives(),
+                       "flash_thresholds": plan.flash_objectives.describe_thresholds()},
+        "baseline": None if plan.baseline is None else {"name": plan.baseline.name, "params": plan.baseline.params},
+        "trial_function": plan.settings.trial_function,
+    }
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))  # as the database will return it
+
+
+def differences(recorded: dict, current: dict) -> list[str]:
+    """``key: recorded -> current`` for every dotted key whose value differs."""
+    old, new = _flatten(recorded), _flatten(current)
+    return [f"{key}: {_shown(old.get(key))} -> {_shown(new.get(key))}"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def check_identity(storage, name: str, identity: dict, where: str, log=print) -> None:
+    """Refuse (``StudyError``) when a stage of ``name`` was started with another identity; record
+    it on stages started before identities were recorded."""
+    studies = {s.study_name: s for s in storage.get_all_studies()}
+    for stage in STAGES:
+        study = studies.get(stage_study_name(name, stage))
+        if study is None:
+            continue
+        recorded = study.user_attrs.get(IDENTITY_ATTR)
+        if recorded is None:
+            storage.set_study_user_attr(storage.get_study_id_from_name(study.study_name), IDENTITY_ATTR, identity)
+            log(f"[{stage}] the study recorded no identity (an older search); recorded this run's")
+            continue
+        found = differences(recorded, identity)
+        if found:
+            more = f"; and {len(found) - SHOWN_DIFFERENCES} more" if len(found) > SHOWN_DIFFERENCES else ""
+            raise StudyError(
+                f"{where}: search {name!r} was started with other settings, so its trials would not compare with "
+                f"this run's: {'; '.join(found[:SHOWN_DIFFERENCES])}{more}. Use a new --study folder for these "
+                "settings (or restore the ones it was started with)"
+            )
+
+
+def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(values, dict) and values:
+        flat: dict[str, Any] = {}
+        for key, value in values.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: values}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return f"sha256 {value[:12]}"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
