@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "teachers/minilm-l6-squad2)")
     quickstart.add_argument("--train-teacher", action="store_true",
                             help="fine-tune a quick teacher here instead (2,000 questions: it learns too little to answer)")
-    quickstart.add_argument("--workers", type=int, default=1)
+    quickstart.add_argument("--workers", type=int, default=2, help="trials at once, the cores shared between them (default: 2)")
     quickstart.add_argument("--cache-dir")
     quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     quickstart.set_defaults(run=cmd_quickstart)

@@ -23,3 +23,18 @@ def test_a_missing_shipped_teacher_is_a_clear_error(tmp_path, monkeypatch):
 def test_the_shipped_teacher_is_found_in_the_checkout():
     folder = shipped_teacher.shipped_teacher_dir()
     assert folder.name == shipped_teacher.SHIPPED_TEACHER_NAME and (folder / "config.json").exists()
+
+
+def test_the_quick_search_is_a_valid_config_that_ranks_flash_students_by_span_f1():
+    import json
+
+    from paretodistill.config import load_config
+    from paretodistill.recipes.quickstart import QUICK_SEARCH
+
+    teacher = json.dumps(str(shipped_teacher.shipped_teacher_dir()))
+    config = load_config(None, [f"teacher.path={teacher}"], base=QUICK_SEARCH)
+    search = config.search
+    assert search.flash.objectives == ("span_f1:maximize", "num_parameters:minimize")
+    assert search.objectives[0] == "exact:maximize"  # the frontier stays on the user's objectives
+    assert search.regular.budget["training.max_steps"] > search.flash.budget["training.max_steps"]
+    assert config.training.train_batch_size == 8
