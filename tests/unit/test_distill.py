@@ -293,6 +293,19 @@ def test_smoke_trial_is_ok_and_its_checkpoint_reloads(smoke_result, prepared, co
 
 
 @needs_data
+def test_the_final_scoring_reuses_the_last_curve_pass(config, tmp_path, monkeypatch):
+    """The loop scores the last step for the curve; scoring it again would be a wasted pass."""
+    import paretodistill.distill.run as run_module
+
+    passes = []
+    real = run_module.predict_logits
+    monkeypatch.setattr(run_module, "predict_logits", lambda *a, **k: passes.append(1) or real(*a, **k))
+    result = run_trial(config, {}, trial_dir=tmp_path / "t", evaluate_test=False, log=quiet)
+    assert result.ok and result.curve[-1]["step"] == result.metrics["train_steps"]
+    assert len(passes) == len(result.curve)  # one validation pass per curve point, none after
+
+
+@needs_data
 def test_seeded_trials_are_identical(smoke_result, config, tmp_path):
     again = run_trial(config, {}, trial_dir=tmp_path / "again", evaluate_test=True, log=quiet)
     assert again.ok and again.test_metrics is not None and "f1" in again.test_metrics

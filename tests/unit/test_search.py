@@ -179,7 +179,7 @@ def _flash(root, kind, n, startup, *, seed=3, learn=True, trial_function="search
         study.sampler._objectives = None  # the wrapped sampler sees FAIL trials as Optuna shows them: not at all
     values = config.to_dict()
     drive(study, stage="flash", n_target=n, distributions=space.distributions(), backend=InlineBackend(),
-          objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
+          objectives=objectives, token="test", progress=Progress(lambda message: None),
           make_spec=lambda t: WorkerSpec("flash", t.number, t.params, values, str(root / f"{kind}-{t.number}"),
                                          trial_function=trial_function))
     return study
@@ -269,7 +269,7 @@ def test_failed_configurations_are_not_proposed_again(tmp_path):
     study.sampler.configure(space.distributions(), objectives)
     values = config.to_dict()
     drive(study, stage="flash", n_target=12, distributions=space.distributions(), backend=InlineBackend(),
-          objectives=objectives, token="test", progress=Progress(objectives, lambda message: None),
+          objectives=objectives, token="test", progress=Progress(lambda message: None),
           make_spec=lambda t: WorkerSpec("flash", t.number, t.params, values, str(tmp_path / str(t.number)),
                                          trial_function="search_fakes:failing_trial"))
     trials = study.get_trials()
@@ -504,10 +504,21 @@ def test_each_stage_has_its_own_pace_and_eta():
     from paretodistill.search.runner import Progress
 
     lines = []
-    progress = Progress(SimpleNamespace(metric_names=["exact"]), lines.append)
+    progress = Progress(lines.append)
     done = SimpleNamespace(number=0, values=[50.0], user_attrs={})
+    flash, regular = SimpleNamespace(metric_names=["span_f1"]), SimpleNamespace(metric_names=["exact"])
     for seconds in (10.0, 10.0):
-        progress.finished("flash", done, seconds, {"finished": 1, "running": 0, "failed": 0}, 1, 4)
-    progress.finished("regular", done, 300.0, {"finished": 1, "running": 0, "failed": 0}, 1, 3)
+        progress.finished("flash", done, seconds, {"finished": 1, "running": 0, "failed": 0}, 1, 4, flash)
+    progress.finished("regular", done, 300.0, {"finished": 1, "running": 0, "failed": 0}, 1, 3, regular)
     assert "10.0 s/trial, stage ETA 30 s" in lines[1]
+    assert "ok (span_f1 50)" in lines[0] and "ok (exact 50)" in lines[2]  # each stage names its own objective
     assert "300.0 s/trial, stage ETA 10 min 00 s" in lines[2]
+
+
+def test_a_stage_of_one_trial_gets_every_core():
+    """The baseline stage runs one trial: with two workers it would leave a core idle."""
+    from paretodistill.search.runner import LocalProcessBackend, cpu_count
+
+    backend = LocalProcessBackend(2)
+    assert backend.threads_per_trial() == max(1, cpu_count() // 2) == backend.threads_per_trial(at_once=5)
+    assert backend.threads_per_trial(at_once=1) == cpu_count()

@@ -224,6 +224,37 @@ def run_trial(
     return result
 
 
+def _unseen_titles(config: ExperimentConfig, teacher_path: str) -> tuple[str, ...]:
+    """The teacher's own training titles, when the transfer set must avoid them."""
+    return tuple(load_train_titles(teacher_path)) if config.data.unseen_by_teacher else ()
+
+
+def _teacher_outputs(config: ExperimentConfig, teacher, teacher_path: str, data, use_bf16: bool, log):
+    """The teacher's logits over the training and validation windows (cached; see teacher_cache)."""
+    return tuple(cached_teacher_logits(
+        teacher, features, config.cache_dir, teacher_dir=teacher_path,
+        batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
+    ) for features in (data.train_features, data.validation_features))
+
+
+def label_windows_once(config: ExperimentConfig, log: Callable[[str], None] = print) -> None:
+    """Run the teacher over the training and validation windows now, on every thread, into the cache.
+
+    Every trial of a search reads the same teacher logits. Without this, the first trials of a
+    parallel search would each compute them, on one thread each, at the same time.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    use_bf16 = training_precision(device, config.training.bf16) == "bf16"
+    teacher_path = resolve_teacher(config.teacher.path)
+    tokenizer = teacher_tokenizer(teacher_path, log)
+    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0).to(device).eval()
+    check_tokenizer_fits(tokenizer, teacher, "teacher")
+    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
+    _teacher_outputs(config, teacher, teacher_path, data, use_bf16, log)
+
+
 def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, evaluate_test: bool,
          log: Callable[[str], None], progress: _Progress, started: float) -> TrialResult:
     progress.stage = Stage.APPLYING_PARAMETERS
@@ -252,13 +283,9 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     pretrained = check_init_from(config.student.init_from, architecture) if config.student.init_from else None
 
     progress.stage = Stage.PREPARING_DATA
-    teacher_titles = load_train_titles(teacher_path) if config.data.unseen_by_teacher else ()
-    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=teacher_titles)
+    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
     progress.stage = Stage.TEACHER_LOGITS
-    teacher_logits, teacher_validation_logits = (cached_teacher_logits(
-        teacher, features, config.cache_dir, teacher_dir=teacher_path,
-        batch_size=config.training.eval_batch_size, bf16=use_bf16, log=log,
-    ) for features in (data.train_features, data.validation_features))
+    teacher_logits, teacher_validation_logits = _teacher_outputs(config, teacher, teacher_path, data, use_bf16, log)
 
     progress.stage = Stage.BUILDING_STUDENT
     vocabulary = None  # vocabulary "corpus": the tokens of every question and context the run reads
@@ -287,10 +314,12 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     )
     progress.objective = objective
 
+    latest: dict = {}  # the last curve point's validation logits: the final scoring reuses them
+
     def evaluate_validation(_model) -> dict:
-        scored = evaluate_model(student, data.validation, data.validation_features,
-                                config.training.eval_batch_size, use_bf16, threshold=0.0)
-        return curve_metrics(scored.metrics)
+        latest["logits"] = predict_logits(student, data.validation_features, config.training.eval_batch_size, use_bf16)
+        answers = extract_answers(data.validation.examples, data.validation_features, *latest["logits"])
+        return curve_metrics(score_answers(data.validation, answers, threshold=0.0).metrics)
 
     progress.stage = Stage.TRAINING
     log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
@@ -307,7 +336,11 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     final_step = trained.steps
 
     progress.stage = Stage.EVALUATING
-    student_logits = predict_logits(student, data.validation_features, config.training.eval_batch_size, use_bf16)
+    # The loop always scores the last step for the curve; the weights have not moved since, so
+    # that pass's logits are the final ones (one validation pass less per trial).
+    last_point_is_final = bool(trained.curve) and trained.curve[-1]["step"] == final_step and "logits" in latest
+    student_logits = latest["logits"] if last_point_is_final else predict_logits(
+        student, data.validation_features, config.training.eval_batch_size, use_bf16)
     answers = extract_answers(data.validation.examples, data.validation_features, *student_logits)
     validation = score_answers(data.validation, answers, threshold=None)
     signals = {  # what the threshold hides: candidate flash metrics (evaluation/signals.py)

@@ -55,8 +55,8 @@ class RayBackend:
         self._remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_calls=1)(_ray_trial)
         self._running: dict[Any, tuple[Any, dict]] = {}
 
-    def threads_per_trial(self) -> int:
-        return max(1, int(self.num_cpus))
+    def threads_per_trial(self, at_once: int | None = None) -> int:
+        return max(1, int(self.num_cpus))  # what each Ray task reserved
 
     def submit(self, key: Any, spec: WorkerSpec) -> None:
         # Ray sets CUDA_VISIBLE_DEVICES for the task from num_gpus; do not override it.

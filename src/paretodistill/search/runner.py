@@ -58,7 +58,7 @@ class InlineBackend:
         self.capacity = 1
         self._done: list[tuple[Any, dict]] = []
 
-    def threads_per_trial(self) -> int | None:
+    def threads_per_trial(self, at_once: int | None = None) -> int | None:
         return None
 
     def submit(self, key: Any, spec: WorkerSpec) -> None:
@@ -89,8 +89,10 @@ class LocalProcessBackend:
         self._running: dict[Any, tuple[Any, Any, WorkerSpec, str | None]] = {}
         self._gpus = list(gpus or [])
 
-    def threads_per_trial(self) -> int:
-        return max(1, cpu_count() // self.capacity)
+    def threads_per_trial(self, at_once: int | None = None) -> int:
+        """The cores shared by the trials that run together (``at_once``: fewer than the workers,
+        as in a stage of one trial, the baseline's, which then gets every core)."""
+        return max(1, cpu_count() // min(self.capacity, max(1, at_once or self.capacity)))
 
     def _free_gpu(self) -> str | None:
         if not self._gpus:
@@ -192,8 +194,7 @@ def make_backend(kind: str, workers: int, *, address: str | None = None, device:
 class Progress:
     """One line per event (works the same on a terminal and in a log file)."""
 
-    def __init__(self, objectives, log: Callable[[str], None] = print, listeners: list | None = None):
-        self.objectives = objectives
+    def __init__(self, log: Callable[[str], None] = print, listeners: list | None = None):
         self.log = log
         self.durations: dict[str, list[float]] = {}  # per stage: their budgets differ
         self.listeners = list(listeners or [])  # e.g. search.tracking's MLflow tracker: trial_finished(stage, frozen)
@@ -208,12 +209,14 @@ class Progress:
         shown = ", ".join(f"{k}={self._short(v)}" for k, v in params.items())
         self.log(f"[{stage}] trial {number} started: {shown}")
 
-    def finished(self, stage: str, frozen, seconds: float, tally: dict, frontier_size: int, n_target: int) -> None:
+    def finished(self, stage: str, frozen, seconds: float, tally: dict, frontier_size: int, n_target: int,
+                 objectives) -> None:
+        """``objectives``: the stage's own (the flash stage may rank by a signal such as span_f1)."""
         durations = self.durations.setdefault(stage, [])
         durations.append(seconds)
         mean = sum(durations) / len(durations)
         if frozen.values is not None:
-            what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(self.objectives.metric_names, frozen.values))
+            what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(objectives.metric_names, frozen.values))
             head = f"ok ({what})"
         else:
             kind = frozen.user_attrs.get("failure_kind") or "error"
@@ -311,7 +314,8 @@ def drive(
                     heartbeats.remove(trial)
                     all_trials = study.get_trials(deepcopy=False)
                     tally = counts(all_trials)
-                    progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target)
+                    progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target,
+                                      objectives)
                     if environment:
                         raise EnvironmentFailure(
                             f"[{stage}] trial {frozen.number} failed for its environment, not its settings: "

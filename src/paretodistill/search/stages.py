@@ -132,6 +132,7 @@ class StageRunner:
     backend: Any
     trial_config: dict  # the config every trial gets, before its stage's budget (secrets redacted)
     threads: int | None
+    config_threads: bool  # the user fixed the threads per trial (else: the cores shared by the trials at once)
     token: str  # this run's mark on the trials it owns (see study.recover_interrupted)
     exclusive: bool  # the study lives in the locked folder: no other coordinator can run it
     progress: Progress
@@ -153,8 +154,8 @@ class StageRunner:
                                ray_options=settings.ray.options())
         threads = config.threads or backend.threads_per_trial()
         trial_config = redact_config({**config.to_dict(), "threads": threads})
-        return cls(plan, study_dir, url, storage, backend, trial_config, threads, token, settings.storage is None,
-                   Progress(plan.objectives, log, trackers(settings.mlflow_uri, settings.name, log)), log)
+        return cls(plan, study_dir, url, storage, backend, trial_config, threads, bool(config.threads), token,
+                   settings.storage is None, Progress(log, trackers(settings.mlflow_uri, settings.name, log)), log)
 
     def stage_config(self, budget: dict, where: str) -> dict:
         return apply_budget(self.trial_config, budget, where)
@@ -165,13 +166,15 @@ class StageRunner:
     def run(self, study: optuna.Study, stage: str, *, n_target: int, objectives: ObjectiveSet, values: dict,
             evaluate_test: bool, distributions: dict, only_enqueued: bool = False) -> None:
         """Run trials of one stage until ``n_target`` have finished."""
+        remaining = n_target - sum(1 for t in study.get_trials(deepcopy=False) if is_finished(t))
+        threads = self.threads if self.config_threads else self.backend.threads_per_trial(at_once=remaining)
 
         def make_spec(trial) -> WorkerSpec:
             return WorkerSpec(
-                stage=stage, number=trial.number, params=dict(trial.params), config=values,
+                stage=stage, number=trial.number, params=dict(trial.params), config={**values, "threads": threads},
                 trial_dir=str((self.study_dir / "trials" / f"{stage}-{trial.number}").resolve()),
                 evaluate_test=evaluate_test, trial_function=self.plan.settings.trial_function,
-                threads=self.threads, sys_path=tuple(sys.path),
+                threads=threads, sys_path=tuple(sys.path),
             )
 
         drive(study, stage=stage, n_target=n_target, distributions=distributions, make_spec=make_spec,
