@@ -154,7 +154,7 @@ def cached_teacher_logits(
         log(f"teacher logits from the cache: {directory}")
         return load_teacher_logits(directory, features)
 
-    log(f"running the teacher once over {len(features)} training windows ({features.num_tokens()} tokens)")
+    log(f"running the teacher once over {len(features)} windows ({features.num_tokens()} tokens)")
     start, end = predict_logits(teacher, features, batch_size, bf16)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
