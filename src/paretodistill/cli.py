@@ -137,7 +137,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="SQuAD file to split by article (e.g. dev-v2.0.json)")
     parser.add_argument("--train", action="append", help="extra training file (repeatable; de-duplicated by title)")
-    parser.add_argument("--split-seed", type=int, default=13)
+    parser.add_argument("--split-seed", type=int, default=13, help="seed of the article split (train/validation/test)")
     parser.add_argument("--no-split-train", action="store_true", help="do not train on the split's train articles")
     parser.add_argument("--split-train-repeats", type=int, default=1, help="repeat the split's train articles")
     parser.add_argument("--max-extra-articles", type=int, help="a seeded sample of the extra files' articles")
@@ -145,9 +145,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
     parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=0.0,
                         help="extra files: ask this share of answerable questions of another paragraph too")
-    parser.add_argument("--max-seq-length", type=int, default=384)
-    parser.add_argument("--doc-stride", type=int, default=128)
-    parser.add_argument("--max-query-length", type=int, default=64)
+    parser.add_argument("--max-seq-length", type=int, default=384, help="tokens per window (question + context)")
+    parser.add_argument("--doc-stride", type=int, default=128, help="overlap between a long context's windows")
+    parser.add_argument("--max-query-length", type=int, default=64, help="question tokens kept")
     parser.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
 
 
@@ -159,46 +159,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     score = commands.add_parser("score", help="official SQuAD 2.0 (and 1.1) scoring of a predictions file")
-    score.add_argument("data")
-    score.add_argument("predictions")
-    score.add_argument("--na-prob-file", "-n")
-    score.add_argument("--na-prob-thresh", "-t", type=float, default=1.0)
-    score.add_argument("--out-file", "-o")
+    score.add_argument("data", help="the SQuAD 1.1 or 2.0 file the predictions answer")
+    score.add_argument("predictions", help="JSON {question id: answer text}; \"\" means no answer")
+    score.add_argument("--na-prob-file", "-n", help="JSON {question id: probability of no answer}, as the official script takes")
+    score.add_argument("--na-prob-thresh", "-t", type=float, default=1.0,
+                       help="answers whose no-answer probability is above this count as no answer")
+    score.add_argument("--out-file", "-o", help="also write the metrics JSON here")
     score.add_argument("--strict", action="store_true", help="exit 1 when a question has no prediction")
     score.set_defaults(run=cmd_score)
 
     teacher = commands.add_parser("teacher", help="fine-tune a QA teacher from a pretrained encoder")
     teacher.add_argument("--base", default="minilm", help="encoder folder or hub id (default: packaged MiniLM)")
-    teacher.add_argument("--out", required=True)
+    teacher.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds an unfinished run)")
     _add_data_arguments(teacher)
-    teacher.add_argument("--epochs", type=float, default=1.0)
-    teacher.add_argument("--max-steps", type=int)
-    teacher.add_argument("--lr", type=float, default=1e-4)
-    teacher.add_argument("--weight-decay", type=float, default=0.01)
-    teacher.add_argument("--warmup-steps", type=int, default=200)
-    teacher.add_argument("--batch-size", type=int, default=32)
-    teacher.add_argument("--eval-batch-size", type=int, default=64)
-    teacher.add_argument("--eval-every-steps", type=int)
-    teacher.add_argument("--log-every-steps", type=int, default=100)
-    teacher.add_argument("--seed", type=int, default=42)
-    teacher.add_argument("--no-bf16", action="store_true")
-    teacher.add_argument("--device", default="auto")
-    teacher.add_argument("--threads", type=int)
+    teacher.add_argument("--epochs", type=float, default=1.0, help="passes over the training windows")
+    teacher.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
+    teacher.add_argument("--lr", type=float, default=1e-4, help="AdamW peak learning rate (linear decay)")
+    teacher.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    teacher.add_argument("--warmup-steps", type=int, default=200, help="linear warm-up steps")
+    teacher.add_argument("--batch-size", type=int, default=32, help="training windows per step")
+    teacher.add_argument("--eval-batch-size", type=int, default=64, help="windows per evaluation batch")
+    teacher.add_argument("--eval-every-steps", type=int, help="a validation curve point every N steps (default: once per epoch)")
+    teacher.add_argument("--log-every-steps", type=int, default=100, help="a progress line (loss, speed, ETA) every N steps")
+    teacher.add_argument("--seed", type=int, default=42, help="training seed (initialization of the QA head, batch order)")
+    teacher.add_argument("--no-bf16", action="store_true", help="train in float32 even where bf16 is native")
+    teacher.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    teacher.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's, all cores)")
     teacher.set_defaults(run=cmd_teacher)
 
     evaluate = commands.add_parser("evaluate", help="score any Hugging Face QA checkpoint on a file or split part")
-    evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--part", choices=("all", "train", "validation", "test"), default="all")
+    evaluate.add_argument("--model", required=True, help="a QA checkpoint folder (or hub id in the local cache)")
+    evaluate.add_argument("--data", required=True, help="SQuAD file")
+    evaluate.add_argument("--part", choices=("all", "train", "validation", "test"), default="all",
+                          help="one part of the article split (needs the model's split.json or --split)")
     evaluate.add_argument("--split", help="split.json (default: the model folder's split.json, if any)")
     evaluate.add_argument("--threshold", type=float,
                           help="no-answer threshold (default: the model's metrics.json threshold, else 0)")
     evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics")
-    evaluate.add_argument("--eval-batch-size", type=int, default=64)
-    evaluate.add_argument("--cache-dir")
+    evaluate.add_argument("--eval-batch-size", type=int, default=64, help="windows per batch")
+    evaluate.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     evaluate.add_argument("--max-seq-length", type=int, help="default: the lengths recorded with the checkpoint")
-    evaluate.add_argument("--doc-stride", type=int)
-    evaluate.add_argument("--max-query-length", type=int)
+    evaluate.add_argument("--doc-stride", type=int, help="overlap of a long context's windows (default: as recorded)")
+    evaluate.add_argument("--max-query-length", type=int, help="question tokens kept (default: as recorded)")
     evaluate.add_argument("--trust-remote-code", action="store_true",
                           help="run Python files shipped in the checkpoint (auto_map); off by default: paretodistill's "
                           "own students load with the installed code. Only for a folder whose code you have read")
@@ -207,13 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart = commands.add_parser(
         "quickstart", help="the main job at a quick scale: teacher, flash and regular search, report")
     quickstart.add_argument("--data", default=str(DEFAULT_DEV_FILE), help=f"default: {DEFAULT_DEV_FILE}")
-    quickstart.add_argument("--out", default="runs/quickstart")
+    quickstart.add_argument("--out", default="runs/quickstart", help="folder for the study, the report and quickstart.json")
     quickstart.add_argument("--teacher", help="a QA checkpoint to distil (default: the shipped teacher, "
                             "teachers/minilm-l6-squad2)")
     quickstart.add_argument("--train-teacher", action="store_true",
                             help="fine-tune a quick teacher here instead (2,000 questions: it learns too little to answer)")
     quickstart.add_argument("--workers", type=int, default=2, help="trials at once, the cores shared between them (default: 2)")
-    quickstart.add_argument("--cache-dir")
+    quickstart.add_argument("--cache-dir", help="feature and teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     quickstart.set_defaults(run=cmd_quickstart)
 
@@ -225,7 +227,51 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(commands)
+    _document(commands)
     return parser
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help (when it has one worth showing); the example kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and not isinstance(action.default, list)
+        if shown and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+# One example per command, shown at the end of its --help (paths relative to a clone, beside ../shared).
+EXAMPLES = {
+    "score": "paretodistill score ../shared/data/squad2/dev-v2.0.json predictions.json --na-prob-file na_prob.json",
+    "teacher": "paretodistill teacher --data ../shared/data/squad2/dev-v2.0.json --out $PARETODISTILL_CACHE/teacher \\\n"
+               "    --train ../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz --max-extra-articles 100 \\\n"
+               "    --synthetic-unanswerable-fraction 0.5",
+    "evaluate": "paretodistill evaluate --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json --part test",
+    "quickstart": "paretodistill quickstart --out runs/quickstart",
+    "distill": "paretodistill distill --teacher teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
+               "    --out runs/baseline --recipe sigopt-baseline --test",
+    "search": "paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
+    "status": "paretodistill status runs/search-cpu",
+    "report": "paretodistill report runs/search-cpu --out runs/search-cpu/report.html",
+    "export": "paretodistill export runs/search-cpu --trial 0 --out runs/export/student --onnx --int8",
+    "pretrain-distill": "paretodistill pretrain-distill --teacher teachers/minilm-l6-squad2 \\\n"
+                        "    --data ../shared/data/squad2/dev-v2.0.json --out $PARETODISTILL_CACHE/pretrained-l3 \\\n"
+                        "    --set student.num_layers=3",
+    "analyze": "paretodistill analyze --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
+               "    --part test --out runs/analysis",
+    "predict": "paretodistill predict --model teachers/minilm-l6-squad2 --question \"Where does the Rhine rise?\" \\\n"
+               "    --context \"The Rhine rises in the Swiss canton of Graubünden.\"",
+}
+
+
+def _document(commands: argparse._SubParsersAction) -> None:
+    """Every subcommand's help shows its defaults and ends with its example."""
+    for name, command in commands.choices.items():
+        command.formatter_class = HelpFormatter
+        if name in EXAMPLES:
+            command.epilog = f"example:\n  {EXAMPLES[name]}"
 
 
 # Subsystems that add their own subcommands: each has ``register(commands)`` and imports its

@@ -110,3 +110,19 @@ def test_evaluate_a_part_without_a_split_is_one_line(tmp_path, capsys, data_file
     model_dir.mkdir()
     code, _, err = run(capsys, "evaluate", "--model", model_dir, "--data", data_file, "--part", "test")
     assert code == 2 and "--part test needs a split" in err and "Traceback" not in err
+
+
+def test_every_command_documents_its_options_defaults_and_an_example():
+    import argparse
+
+    from paretodistill.cli import EXAMPLES, build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == set(EXAMPLES)  # a new command needs its example
+    for name, command in commands.choices.items():
+        undocumented = [a.dest for a in command._actions if not a.help]
+        assert not undocumented, f"{name}: {undocumented}"
+        text = command.format_help()
+        assert f"example:\n  paretodistill {name} " in text, name
+    teacher = " ".join(commands.choices["teacher"].format_help().split())  # as read, not as wrapped
+    assert "(default: 0.0001)" in teacher and "(default: None)" not in teacher and "(default: False)" not in teacher

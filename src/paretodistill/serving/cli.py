@@ -77,17 +77,18 @@ def register(commands) -> None:
                     '{"id", "question", "context"} on stdin. One JSON line per answer: text ("" = no answer), '
                     "score, no_answer, na_score, threshold, best_span.")
     predict.add_argument("--model", required=True, help="a checkpoint or export folder")
-    predict.add_argument("--question")
-    predict.add_argument("--context")
+    predict.add_argument("--question", help="one question (with --context)")
+    predict.add_argument("--context", help="the paragraph that may hold its answer")
     predict.add_argument("--data", help="a SQuAD file: answer all its questions (or one --part)")
-    predict.add_argument("--part", choices=("all", "train", "validation", "test"), default="all")
+    predict.add_argument("--part", choices=("all", "train", "validation", "test"), default="all",
+                         help="with --data: one part of the model's article split")
     predict.add_argument("--split", help="split.json for --part (default: the model folder's)")
     predict.add_argument("--runtime", choices=("torch", "onnx"),
                          help="default: torch, or onnx when the folder has only model.onnx")
     predict.add_argument("--int8", action="store_true", help="run model.int8.onnx (ONNX Runtime)")
     predict.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's recorded one)")
     predict.add_argument("--device", default="cpu", help="torch runtime: cpu, cuda or auto")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     predict.add_argument("--out", help="write the JSON lines here instead of stdout")
     predict.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     predict.set_defaults(run=cmd_predict)
