@@ -94,3 +94,19 @@ def test_distill_run_by_hub_id(hub_cache, tmp_path, one_torch_thread):
     assert record["teacher"]["path"] == HUB_ID and Path(record["teacher"]["resolved"]).resolve() == snapshot.resolve()
     saved = json.loads((Path(result.checkpoint) / "tokenizer.json").read_text())
     assert len(saved["model"]["vocab"]) < 100  # the teacher's tiny tokenizer, not MiniLM's 30522 tokens
+
+
+def test_smoke_search_by_hub_id(hub_cache, tmp_path, one_torch_thread):
+    _, snapshot = hub_cache
+    context = "the river thames flows through london . london is a long city of the empire ."
+    articles = [article(f"T{i}", context, [qa(f"{i}a", "what flows through london ?", [("the river thames", 0)]),
+                                          qa(f"{i}b", "who won the battle of hastings ?")]) for i in range(5)]
+    data = write_squad(tmp_path / "d.json", articles)
+    study = tmp_path / "s"
+    assert main(["search", "--preset", "smoke", "--teacher", HUB_ID, "--data", str(data), "--study", str(study),
+                 "--backend", "inline", "--cache-dir", str(tmp_path / "cache")]) == 0
+    pareto = json.loads((study / "pareto.json").read_text())
+    assert pareto["frontier"], pareto.get("frontier_stage")
+    records = [json.loads(p.read_text()) for p in study.glob("trials/*/metrics.json")]
+    assert records and all(r["teacher"]["path"] == HUB_ID for r in records)
+    assert {Path(r["teacher"]["resolved"]).resolve() for r in records} == {snapshot.resolve()}

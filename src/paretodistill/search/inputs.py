@@ -20,6 +20,7 @@ from paretodistill.errors import ConfigError, ModelMismatchError
 class Inputs:
     data: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
     teacher: str | None  # sha256 of the teacher's config and weight files
+    teacher_folder: str | None = None  # where they are (a hub id's cached snapshot), for the teacher's shape
 
 
 def check_inputs(config: ExperimentConfig) -> Inputs:
@@ -45,4 +46,4 @@ def check_inputs(config: ExperimentConfig) -> Inputs:
             raise ModelMismatchError(f"teacher {config.teacher.path}: {error}") from None
     elif needs_both:
         raise ModelMismatchError("no teacher: give --teacher DIR or teacher.path (a QA checkpoint)")
-    return Inputs(data, teacher)
+    return Inputs(data, teacher, folder if config.teacher.path else None)

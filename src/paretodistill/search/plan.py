@@ -66,8 +66,10 @@ def command_line_settings(settings: SearchSettings, *, workers: int | None = Non
     return settings
 
 
-def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callable[[str], None] = print) -> SearchPlan:
-    """The checked plan of a search (raises ConfigError naming the key that is wrong)."""
+def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callable[[str], None] = print,
+                teacher_folder: str | None = None) -> SearchPlan:
+    """The checked plan of a search (raises ConfigError naming the key that is wrong); the teacher's
+    shape comes from ``teacher_folder`` when given (where the inputs check found it)."""
     objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
     flash_objectives = objectives
     if settings.flash.thresholds is not None or settings.flash.objectives is not None:
@@ -79,7 +81,7 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         )
     for name in sorted(set(objectives.unknown_metrics()) | set(flash_objectives.unknown_metrics())):
         log(f"warning: {name!r} is not a metric the distillation trial is known to report")
-    teacher = teacher_shape(config)
+    teacher = teacher_shape(config, teacher_folder)
     space = build_space(config, teacher)
     flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
     regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")

@@ -90,12 +90,13 @@ class TeacherShape:
         )
 
 
-def teacher_shape(config: ExperimentConfig) -> TeacherShape | None:
+def teacher_shape(config: ExperimentConfig, folder: str | None = None) -> TeacherShape | None:
     """The teacher's layers / heads / widths from its ``config.json``; None when it cannot be found.
 
-    Read as JSON (no transformers import), so that checking a space stays instant.
+    Read as JSON (no transformers import), so that checking a space stays instant. ``folder``: where
+    the teacher was found (a hub id's snapshot, see ``search.inputs``), else ``teacher.path``.
     """
-    path = config.teacher.path
+    path = folder or config.teacher.path
     if not path:
         return None
     if path == "minilm":  # the packaged encoder, as paretodistill.models.loading resolves it
