@@ -192,7 +192,7 @@ def test_gpu_search_and_ablation_configs_load(teacher_dir):
     assert ObjectiveSet.parse(gpu.search.objectives, gpu.search.thresholds).describe_thresholds() == {
         "exact_over_no_answer": ">= 0"}
     ablation = load_config(configs / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
-    assert ablation.student.num_layers == 3 and ablation.training.max_steps == 400 and not ablation.latency.enabled
+    assert ablation.student.num_layers == 3 and ablation.training.max_steps == 300 and not ablation.latency.enabled
 
 
 def test_autodistill_preset_samples_only_buildable_template_students(teacher_dir):
