@@ -59,6 +59,8 @@ def test_names_and_storage(tmp_path):
     assert redact_url("mysql+pymysql://u:p%40ss@h:3306/d?charset=utf8") == "mysql+pymysql://u:***@h:3306/d?charset=utf8"
     assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
     assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert redact_url("postgresql://host/db?user=u&password=secret") == "postgresql://host/db?password=redacted&user=u"
+    assert "s3cr3t" not in redact_url("postgresql://u:pw@host/db?sslkey=s3cr3t")
 
 
 def test_param_key_ignores_budget_parameters():

@@ -108,9 +108,15 @@ def redact_url(url: str) -> str:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return f"{url.split('://', 1)[0]}://***" if "@" in url else url
-    if parsed.password is None:
+    secret_keys = [k for k in parsed.query if any(word in k.lower() for word in SECRET_QUERY_WORDS)]
+    if parsed.password is None and not secret_keys:
         return url
+    if secret_keys:  # e.g. postgresql://host/db?password=... (libpq reads it there too)
+        parsed = parsed.update_query_dict({k: "redacted" for k in secret_keys})
     return parsed.render_as_string(hide_password=True)
+
+
+SECRET_QUERY_WORDS = ("password", "passwd", "secret", "token", "key")
 
 
 def redact_config(values: dict) -> dict:
