@@ -182,7 +182,16 @@ def test_the_planted_code_is_live(tmp_path, monkeypatch):
     from paretodistill.models.loading import load_qa_model
 
     marker = tmp_path / "marker"
-    runpy.run_path(str(crafted_pruned(tmp_path / "pruned", marker) / "pruned_bert.py"))
+    try:
+        runpy.run_path(str(crafted_pruned(tmp_path / "pruned", marker) / "pruned_bert.py"))
+    finally:  # the planted copy registered its own classes with transformers: put the installed ones back
+        from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+        from paretodistill.models import pruned_bert
+
+        AutoConfig.register(pruned_bert.MODEL_TYPE, pruned_bert.PrunedBertConfig, exist_ok=True)
+        AutoModelForQuestionAnswering.register(pruned_bert.PrunedBertConfig, pruned_bert.PrunedBertForQuestionAnswering,
+                                               exist_ok=True)
     assert marker.exists()
     marker.unlink()
     monkeypatch.setattr(dynamic, "HF_MODULES_CACHE", str(tmp_path / "modules"))  # keep the copy it imports here

@@ -301,8 +301,13 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
         captured["eval_batch_size"] = batch_size
         raise _Stop("captured")
 
+    def fake_predict(model, features, batch_size, bf16):  # the curve's validation pass
+        captured["eval_batch_size"] = batch_size
+        raise _Stop("captured")
+
     monkeypatch.setattr(run_module, "train", fake_train)
     monkeypatch.setattr(run_module, "evaluate_model", fake_evaluate)
+    monkeypatch.setattr(run_module, "predict_logits", fake_predict)
     result = run_trial_quietly(config, EVERY_PARAMETER)
     assert result.failure_kind == "error" and "_Stop" in result.failure_reason  # stopped where we wanted
 
