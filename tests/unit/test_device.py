@@ -52,3 +52,15 @@ def test_cpu_precision(monkeypatch, flags, expected):
     monkeypatch.setattr(device_module, "_cpu_flags", lambda: frozenset(flags))
     assert training_precision(CPU) == expected
     assert training_precision(CPU, reduced=False) == "fp32"
+
+
+def test_compute_setup_sets_threads_and_asks_for_fp32_when_told(monkeypatch):
+    monkeypatch.setattr(device_module, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    previous = torch.get_num_threads()
+    try:
+        device, precision = device_module.compute_setup("cpu", threads=1, reduced=True)
+        assert device.type == "cpu" and precision == "bf16" and torch.get_num_threads() == 1
+        assert device_module.compute_setup("cpu", threads=None, reduced=False)[1] == "fp32"
+        assert torch.get_num_threads() == 1  # no threads given: left as they were
+    finally:
+        torch.set_num_threads(previous)

@@ -54,7 +54,7 @@ from paretodistill.evaluation.inference import (
 )
 from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
-from paretodistill.hardware.device import device_name, pick_device, training_precision
+from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
@@ -224,6 +224,16 @@ def run_trial(
     return result
 
 
+def _load_teacher(config: ExperimentConfig, device: torch.device, log):
+    """The teacher's folder (a hub id: its snapshot, for tokenizer, weights and fingerprint), its
+    tokenizer and the model in eval mode on ``device``; a tokenizer that does not fit is refused."""
+    teacher_path = resolve_teacher(config.teacher.path)
+    tokenizer = teacher_tokenizer(teacher_path, log)
+    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0).to(device).eval()
+    check_tokenizer_fits(tokenizer, teacher, "teacher")
+    return teacher_path, tokenizer, teacher
+
+
 def _unseen_titles(config: ExperimentConfig, teacher_path: str) -> tuple[str, ...]:
     """The teacher's own training titles, when the transfer set must avoid them."""
     return tuple(load_train_titles(teacher_path)) if config.data.unseen_by_teacher else ()
@@ -243,16 +253,10 @@ def label_windows_once(config: ExperimentConfig, log: Callable[[str], None] = pr
     Every trial of a search reads the same teacher logits. Without this, the first trials of a
     parallel search would each compute them, on one thread each, at the same time.
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    use_bf16 = training_precision(device, config.training.bf16) == "bf16"
-    teacher_path = resolve_teacher(config.teacher.path)
-    tokenizer = teacher_tokenizer(teacher_path, log)
-    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0).to(device).eval()
-    check_tokenizer_fits(tokenizer, teacher, "teacher")
+    device, precision = compute_setup(config.device, config.threads, config.training.bf16)
+    teacher_path, tokenizer, teacher = _load_teacher(config, device, log)
     data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
-    _teacher_outputs(config, teacher, teacher_path, data, use_bf16, log)
+    _teacher_outputs(config, teacher, teacher_path, data, precision == "bf16", log)
 
 
 def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, evaluate_test: bool,
@@ -264,19 +268,12 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         check_runtime(config.latency.runtime)
     if not config.teacher.path:
         raise ModelMismatchError("no teacher: set teacher.path (or --teacher) to a QA checkpoint folder")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    precision = training_precision(device, config.training.bf16)
+    device, precision = compute_setup(config.device, config.threads, config.training.bf16)
     use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
     layerwise = needs_teacher_forward(config.distillation)
 
     progress.stage = Stage.LOADING_TEACHER
-    teacher_path = resolve_teacher(config.teacher.path)  # a hub id: its snapshot, for tokenizer, weights, fingerprint
-    tokenizer = teacher_tokenizer(teacher_path, log)
-    teacher = load_qa_model(teacher_path, fast_attention=config.distillation.attention_weight == 0)
-    teacher = teacher.to(device).eval()
-    check_tokenizer_fits(tokenizer, teacher, "teacher")
+    teacher_path, tokenizer, teacher = _load_teacher(config, device, log)
     progress.stage = Stage.BUILDING_STUDENT
     architecture = student_architecture(config.student, teacher.config)
     architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast

@@ -79,6 +79,15 @@ def training_precision(device: torch.device, reduced: bool = True) -> str:
     return "fp32"
 
 
+def compute_setup(requested: str = "auto", threads: int | None = None, reduced: bool = True) -> tuple[torch.device, str]:
+    """What every training or scoring entry point starts with: its CPU threads (when given), its
+    device and the precision it trains in (``training_precision``)."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device(requested)
+    return device, training_precision(device, reduced)
+
+
 def device_name(device: torch.device) -> str:
     """A human-readable name recorded with every measured number."""
     if device.type == "cuda":

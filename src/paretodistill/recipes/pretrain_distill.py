@@ -38,7 +38,7 @@ from paretodistill.distill.pretrain import (
 from paretodistill.distill.pretrained_student import save_pretrained_student
 from paretodistill.distill.run import student_architecture, teacher_tokenizer
 from paretodistill.errors import ConfigError
-from paretodistill.hardware.device import device_name, pick_device, training_precision
+from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model
 from paretodistill.models.masked_lm import MaskedLMHead, initial_head, student_head
 from paretodistill.models.student import build_student, count_parameters, resolve_teacher
@@ -62,10 +62,7 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
         raise ConfigError("no evaluation file: pass --data FILE (its articles are left out of the text)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    precision = training_precision(device, settings.training.bf16)
+    device, precision = compute_setup(config.device, config.threads, settings.training.bf16)
 
     teacher_path = resolve_teacher(config.teacher.path)
     tokenizer = teacher_tokenizer(teacher_path, log)

@@ -21,7 +21,7 @@ from paretodistill.config import DataSettings, TrainSettings
 from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
-from paretodistill.hardware.device import device_name, pick_device, training_precision
+from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer, resolve_model_path
 from paretodistill.training.loop import train
 
@@ -48,10 +48,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
     """Train, evaluate and save; returns the metrics written to ``out_dir/metrics.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    device = pick_device(settings.device)
-    precision = training_precision(device, settings.training.bf16)
+    device, precision = compute_setup(settings.device, settings.threads, settings.training.bf16)
     use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
 
     tokenizer = load_tokenizer(settings.base)
