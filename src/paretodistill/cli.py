@@ -258,7 +258,8 @@ EXAMPLES = {
     "export": "paretodistill export runs/search-cpu --trial 0 --out runs/export/student --onnx --int8",
     "pretrain-distill": "paretodistill pretrain-distill --teacher teachers/minilm-l6-squad2 \\\n"
                         "    --data ../shared/data/squad2/dev-v2.0.json --out $PARETODISTILL_CACHE/pretrained-l3 \\\n"
-                        "    --set student.num_layers=3",
+                        "    --set student.num_layers=3\n  then: paretodistill distill ... --set student.num_layers=3 \\\n"
+                        "    --set student.init_from=$PARETODISTILL_CACHE/pretrained-l3",
     "analyze": "paretodistill analyze --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
                "    --part test --out runs/analysis",
     "predict": "paretodistill predict --model teachers/minilm-l6-squad2 --question \"Where does the Rhine rise?\" \\\n"

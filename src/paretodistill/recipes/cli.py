@@ -52,10 +52,7 @@ def cmd_pretrain_distill(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     pretrain = commands.add_parser(
         "pretrain-distill", help="task-agnostic distillation of a student on unlabeled text (DistilBERT's losses)",
-        epilog="example: paretodistill pretrain-distill --teacher teachers/minilm-l6-squad2 "
-               "--data ../shared/data/squad2/dev-v2.0.json --out runs/pretrained --set student.num_layers=3; then "
-               "paretodistill distill ... --set student.num_layers=3 --set student.init_from=runs/pretrained",
-    )
+    )  # its example, with the distill run that starts from it, is in cli.EXAMPLES
     pretrain.add_argument("--teacher", help="teacher QA checkpoint folder (the one `distill` will use)")
     pretrain.add_argument("--data", help="the SQuAD file evaluation is split from: its articles are left out of the text")
     pretrain.add_argument("--out", required=True, help="the student folder (resumes when re-run)")
