@@ -522,3 +522,29 @@ def test_a_stage_of_one_trial_gets_every_core():
     backend = LocalProcessBackend(2)
     assert backend.threads_per_trial() == max(1, cpu_count() // 2) == backend.threads_per_trial(at_once=5)
     assert backend.threads_per_trial(at_once=1) == cpu_count()
+
+
+# ---------------------------------------------------------------- teacher logits before the first trials
+@pytest.mark.parametrize("backend, trial_function, expected", [
+    ("local", "paretodistill.distill.run:run_trial", True),
+    ("inline", "paretodistill.distill.run:run_trial", True),
+    ("ray", "paretodistill.distill.run:run_trial", False),  # a cluster's workers have their own caches
+    ("local", "my_trials:run", False),  # a user's trial may have no teacher at all
+])
+def test_the_teacher_labels_the_windows_once_only_for_the_built_in_trial_on_this_machine(
+        monkeypatch, backend, trial_function, expected):
+    from types import SimpleNamespace
+
+    import paretodistill.distill.run as distill_run
+    from paretodistill.config import load_config
+    from paretodistill.search.stages import label_windows_first
+
+    labelled = []
+    monkeypatch.setattr(distill_run, "label_windows_once", lambda config, log: labelled.append(config))
+    values = load_config(None, ["teacher.path=\"some/teacher\"", "data.max_train_questions=7", "threads=1"]).to_dict()
+    stages = SimpleNamespace(backend=SimpleNamespace(name=backend), log=print,
+                             plan=SimpleNamespace(settings=SimpleNamespace(trial_function=trial_function)))
+    label_windows_first(stages, values)
+    assert bool(labelled) == expected
+    if expected:  # the flash stage's data, on every core (threads unset), not one trial's share
+        assert labelled[0].data.max_train_questions == 7 and labelled[0].threads is None

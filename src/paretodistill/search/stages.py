@@ -40,7 +40,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import OperationalError
 
-from paretodistill.config import ExperimentConfig
+from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
 from paretodistill.errors import EnvironmentFailure
 from paretodistill.search.domain import (
     BASELINE,
@@ -200,6 +200,8 @@ def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, 
     done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
     stages.log(f"[flash] {settings.flash.n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
                f"backend {stages.backend.name} x{stages.backend.capacity}, {stages.threads or 'default'} thread(s) per trial")
+    if done < settings.flash.n_trials:
+        label_windows_first(stages, values)
     stages.run(flash, FLASH, n_target=settings.flash.n_trials, objectives=plan.flash_objectives, values=values,
                evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions())
     split = plan.split
@@ -208,6 +210,19 @@ def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, 
         split = {**split, "articles": found}
         flash.set_user_attr("split", split)
     return flash, split
+
+
+def label_windows_first(stages: StageRunner, values: dict) -> None:
+    """The teacher's logits, once, on every core of this machine, before the first trials read them.
+
+    Only for the built-in trial on this machine's workers: a Ray cluster's workers have their own
+    caches, and a user's trial function may have no teacher at all.
+    """
+    if stages.backend.name not in ("inline", "local") or stages.plan.settings.trial_function != DEFAULT_TRIAL_FUNCTION:
+        return
+    from paretodistill.distill.run import label_windows_once  # torch and the model code: only when needed
+
+    label_windows_once(build_section(ExperimentConfig, {**values, "threads": None}), stages.log)
 
 
 def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: int) -> list[FrozenTrial]:
