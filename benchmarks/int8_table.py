@@ -13,6 +13,8 @@ is read back, so a killed run resumes; ``--force`` measures everything again.
 
 ``--out`` defaults to ``<study>-int8`` beside the study (export never writes inside it). ``--threads``
 (default 1, the one-core serving case) is the latency's thread count; 0 keeps the study's setting.
+Latency is only worth reading from an otherwise idle machine: the table records the load average
+at the start of the run beside it.
 """
 
 from __future__ import annotations

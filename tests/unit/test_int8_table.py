@@ -88,6 +88,7 @@ def test_one_row_per_frontier_student_with_the_exports_own_figures(study, made):
     rows = table["rows"]
     assert [(r["stage"], r["trial"]) for r in rows] == [("regular", 3), ("regular", 1), ("regular", 0)]  # by size
     assert (table["study"], table["stage"], table["threads"]) == ("study", "regular", 1)
+    assert table["load_average_at_start"] >= 0
     missing, pruned, plain = rows
     assert "no checkpoint" in missing["error"]
     assert (plain["architecture"], pruned["architecture"]) == ("2 x 4", "1 x 2")
@@ -110,6 +111,7 @@ def test_one_row_per_frontier_student_with_the_exports_own_figures(study, made):
     assert f"{plain['int8']['exact']:.2f} / {plain['int8']['f1']:.2f}" in printed and "| 68.00 / 71.00 |" in printed
     assert "| regular #3 | – | 5.00M | not exported:" in printed
     assert "4 questions of the split's test part" in printed and "1 thread(s)" in printed
+    assert "load average" in printed
 
 
 def test_a_second_run_reads_the_exports_back(study, made, monkeypatch):

@@ -108,6 +108,7 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
     from paretodistill.report.export import ExportError, export_trial  # torch: only when exporting
     study = Path(study)
     out = Path(out) if out is not None else default_out(study)
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # timings need an idle machine
     check_export_out(out, {"the study": study})
     data = load_study_dir(study, name)
     students = frontier_students(data)
@@ -139,6 +140,7 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
         "stage": data.final_stage,
         "data": Path(data_file).name if data_file else "the split's source file",
         "threads": threads,
+        "load_average_at_start": load,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "rows": rows,
     }
@@ -192,8 +194,10 @@ def measured_how(table: dict) -> str | None:
              "recorded no-answer threshold, in ONNX Runtime. " if questions else
              "Test exact/F1: not measured (no test data; see each export's warnings). ")
             + f"Latency: median, batch 1, sequence length {latency.get('sequence_length')}, {latency.get('threads')} "
-            f"thread(s), {latency.get('device')}. Frontier of the {table.get('stage')} stage of {table.get('study')}, "
-            "chosen on validation figures.")
+            f"thread(s), {latency.get('device')}"
+            + (f", load average {table['load_average_at_start']:g} when the run started (timings need an idle machine)"
+               if table.get("load_average_at_start") is not None else "")
+            + f". Frontier of the {table.get('stage')} stage of {table.get('study')}, chosen on validation figures.")
 
 
 # ---------------------------------------------------------------- the report's side
