@@ -8,7 +8,7 @@ import argparse
 def cmd_report(args: argparse.Namespace) -> int:
     from paretodistill.report.html import build_report
 
-    out = build_report(args.directory, args.out, args.analysis or (), args.name)
+    out = build_report(args.directory, args.out, args.analysis or (), args.name, args.int8_table)
     print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
 
@@ -18,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     result = export_trial(args.directory, args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
                           overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data,
-                          trust_remote_code=args.trust_remote_code)
+                          trust_remote_code=args.trust_remote_code, threads=args.threads)
     print(f"exported {result['stage']} trial {result['trial']} to {result['out']}: {', '.join(result['files'])}")
     if result.get("onnx"):
         print(f"ONNX logits match PyTorch within {result['onnx']['max_abs_diff']:.2e}")
@@ -39,6 +39,8 @@ def register(commands) -> None:
     report.add_argument("--name", help="which search, when study.db holds several (default: the only one)")
     report.add_argument("--analysis", action="append",
                         help="an analysis folder or analysis.json to include (repeatable; default: DIR/analysis/*/)")
+    report.add_argument("--int8-table", help="int8_table.json of benchmarks/int8_table.py: the frontier students' int8 "
+                        "variants beside them (default: DIR-int8/int8_table.json, when there is one)")
     report.set_defaults(run=cmd_report)
 
     export = commands.add_parser("export", help="copy a trial's checkpoint with a model card (and optionally ONNX)",
@@ -53,6 +55,8 @@ def register(commands) -> None:
     export.add_argument("--int8", action="store_true",
                         help="also write model.int8.onnx (dynamic int8) and measure it against model.onnx (implies --onnx)")
     export.add_argument("--data", help="--int8: the SQuAD file of the split (default: the split's source file)")
+    export.add_argument("--threads", type=int,
+                        help="--int8: time both ONNX files on this many threads (default: the study's latency settings)")
     export.add_argument("--force", action="store_true",
                         help="replace an earlier export at --out (a folder holding export.json; nothing else is ever deleted)")
     export.add_argument("--trust-remote-code", action="store_true",

@@ -26,11 +26,10 @@ from typing import Any
 from paretodistill.errors import ParetodistillError
 from paretodistill.models.pruned_bert import MODEL_TYPE, write_model_code
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
-from paretodistill.report.paths import check_export_out, public, public_text, relative_name
+from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text, relative_name
 from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_INPUTS, ONNX_OUTPUTS, WEIGHT_FILES
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
-EXPORT_FILE = "export.json"  # marks a folder as an export: the only kind --force replaces
 PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
 METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 
@@ -75,11 +74,13 @@ def export_trial(
     int8: bool = False,
     data_file: str | None = None,
     trust_remote_code: bool = False,
+    threads: int | None = None,
 ) -> dict:
     """Copy a trial's checkpoint to ``out`` with a model card (README.md) and export.json; optionally model.onnx.
 
     ``int8`` also writes model.int8.onnx and measures it against the float ONNX file (test exact/F1
-    on the split's test part of ``data_file``, default the split's source file; batch-1 latency).
+    on the split's test part of ``data_file``, default the split's source file; batch-1 latency
+    with the study's latency settings, ``threads`` replacing its thread count when given).
     ``overwrite`` replaces an earlier export at ``out``; ``trust_remote_code`` (module docstring)
     ships and runs Python files found in the checkpoint.
     """
@@ -94,7 +95,7 @@ def export_trial(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
     try:
         info = _write_export(staging, data, record, source, out.name, onnx or int8, atol, int8, data_file,
-                             trust_remote_code)
+                             trust_remote_code, threads)
         _put_in_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -125,7 +126,8 @@ def _put_in_place(staging: Path, out: Path) -> None:
 
 
 def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Path, name: str, onnx: bool,
-                  atol: float, int8: bool, data_file: str | None, trust_remote_code: bool) -> dict:
+                  atol: float, int8: bool, data_file: str | None, trust_remote_code: bool,
+                  threads: int | None = None) -> dict:
     """Everything an export holds, written into ``folder`` (the staging folder); returns export.json's content."""
     warnings = copy_checkpoint(source, folder, trust_remote_code)
     config = json.loads((folder / "config.json").read_text())
@@ -137,7 +139,7 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
     if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
         info["warnings"].append("the checkpoint holds no tokenizer: load the teacher's")
     if int8:
-        info["variants"] = int8_variants(folder, info, config, data_file, trust_remote_code)
+        info["variants"] = int8_variants(folder, info, config, data_file, trust_remote_code, threads)
     for file_name in PUBLIC_JSON:  # after int8_variants, which reads split.json's source file
         if (folder / file_name).is_file():
             (folder / file_name).write_text(json.dumps(public(_read_json(folder / file_name)), indent=1))
@@ -195,8 +197,12 @@ def copy_checkpoint(source: Path, folder: Path, trust_remote_code: bool = False)
     return warnings
 
 
-def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, trust_remote_code: bool = False) -> dict:
-    """Quantize model.onnx to int8 and measure both files; the test part comes from the folder's split.json."""
+def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, trust_remote_code: bool = False,
+                  threads: int | None = None) -> dict:
+    """Quantize model.onnx to int8 and measure both files; the test part comes from the folder's split.json.
+
+    ``threads`` times both files on that many threads (serving often gets one core) instead of the study's.
+    """
     from paretodistill.data.splits import ArticleSplit
     from paretodistill.data.squad import load_squad
     from paretodistill.serving.variants import measure_variants, quantize_int8
@@ -214,8 +220,9 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
         else:
             test = split.select(load_squad(source), "test")
     threshold = info.get("na_threshold")
+    latency = {**(info.get("latency_settings") or {}), **({"threads": threads} if threads else {})}
     return measure_variants(out, test, 0.0 if threshold is None else float(threshold), int(config["vocab_size"]),
-                            info.get("latency_settings"), trust_remote_code=trust_remote_code)
+                            latency, trust_remote_code=trust_remote_code)
 
 
 def _read_json(path: Path) -> dict:

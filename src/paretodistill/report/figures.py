@@ -2,7 +2,7 @@
 
 Colours and markers tell the trial classes apart in every figure (and in print, by shape too):
 frontier red diamonds, dominated grey circles, below-threshold orange triangles, failed black
-crosses, the baseline a blue star.
+crosses, the baseline a blue star; a frontier student's int8 variant a green open diamond.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ STYLE = {
     FAILED: dict(name="failed (drawn at the bottom; reasons in the table)", color="#222222", symbol="x-thin-open", size=10),
 }
 BASELINE_STYLE = dict(name="baseline", color="#1f77b4", symbol="star", size=18)
+VARIANT_STYLE = {
+    "float32": dict(name="float32 (ONNX)", color="#d62728", symbol="diamond", size=12),
+    "int8": dict(name="int8 (ONNX dynamic)", color="#2ca02c", symbol="diamond-open", size=14),
+}
 CURVE_METRICS = ("exact", "f1", "HasAns_exact", "NoAns_exact")
 CURVE_COLORS = {"loss": "#444444", "exact": "#d62728", "f1": "#1f77b4", "HasAns_exact": "#2ca02c", "NoAns_exact": "#9467bd"}
 AXIS_TITLES = {ACCURACY: "exact (validation)", SIZE: "parameters (millions)", LATENCY: "latency (ms)"}
@@ -148,6 +152,56 @@ def frontier_figure(
     fig.update_yaxes(title_text=AXIS_TITLES[ACCURACY], row=1, col=1)
     fig.update_layout(**LAYOUT, title=title, height=520, hovermode="closest",
                       legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
+    return fig
+
+
+def variant_hover(record: TrialRecord, row: dict, variant: str) -> str:
+    figures = row[variant]
+    lines = [f"<b>{record.label}</b> {VARIANT_STYLE[variant]['name']}", f"file: {figures.get('file')}",
+             f"size: {format_value(figures.get('size_mb'))} MB",
+             f"test exact: {format_value(figures.get('exact'))}", f"test f1: {format_value(figures.get('f1'))}",
+             f"latency: {format_value(figures.get('latency_ms'))} ms (batch 1)"]
+    if row.get("architecture"):
+        lines.append(f"layers x heads: {row['architecture']}")
+    if row.get("num_parameters") is not None:
+        lines.append(f"{SIZE}: {format_value(row['num_parameters'], SIZE)}")
+    return "<br>".join(lines)
+
+
+def int8_figure(pairs: Sequence[tuple[TrialRecord, dict]]) -> go.Figure | None:
+    """Test exact against ONNX file size and batch-1 latency: each frontier student's float32 and int8
+    files as their own points, joined by a dotted line.
+
+    Its own figure, not points on the frontier plot: that plot is validation exact against parameters
+    (an int8 file has as many) and the search's latency, while both files here are measured alike,
+    on the test part, in ONNX Runtime.
+    """
+    rows = [(r, row) for r, row in pairs
+            if all((row.get(v) or {}).get(k) is not None for v in VARIANT_STYLE for k in ("exact", "size_mb", "latency_ms"))]
+    if not rows:
+        return None
+    panels = (("size_mb", "ONNX file size (MB)"), ("latency_ms", "latency (ms, batch 1, ONNX Runtime)"))
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"test exact vs {title}" for _, title in panels])
+    for col, (key, title) in enumerate(panels, start=1):
+        xs, ys = [], []
+        for _, row in rows:
+            xs += [row["float32"][key], row["int8"][key], None]
+            ys += [row["float32"]["exact"], row["int8"]["exact"], None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#bbbbbb", width=1, dash="dot"),
+                                 name="same student", legendgroup="pair", showlegend=col == 1, hoverinfo="skip"),
+                      row=1, col=col)
+        for variant, style in VARIANT_STYLE.items():
+            fig.add_trace(go.Scatter(
+                x=[row[variant][key] for _, row in rows], y=[row[variant]["exact"] for _, row in rows], mode="markers",
+                name=f"{style['name']} ({len(rows)})", legendgroup=variant, showlegend=col == 1,
+                marker=dict(color=style["color"], symbol=style["symbol"], size=style["size"], line=dict(width=2, color=style["color"])),
+                text=[variant_hover(r, row, variant) for r, row in rows], hovertemplate="%{text}<extra></extra>",
+            ), row=1, col=col)
+        fig.update_xaxes(title_text=title, rangemode="tozero", row=1, col=col)
+    fig.update_yaxes(title_text="exact (test)", row=1, col=1)
+    fig.update_layout(**LAYOUT, title=f"Frontier students as float32 and int8 ONNX files ({len(rows)})", height=460,
+                      hovermode="closest", legend=dict(orientation="h", yanchor="top", y=-0.16, x=0))
     return fig
 
 

@@ -36,6 +36,7 @@ from paretodistill.report.frontier import (
     load_study_dir,
     parameter_importances,
 )
+from paretodistill.report.int8 import default_table, load_int8_table, matched_rows, measured_how
 from paretodistill.report.paths import check_report_out
 
 esc = html.escape
@@ -279,7 +280,39 @@ def comparison_section(data: StudyData, page: Page) -> list[ComparisonRow]:
     return rows
 
 
-def frontier_section(data: StudyData, page: Page) -> None:
+def _two(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def int8_block(data: StudyData, int8: dict | None, page: Page) -> str:
+    """The frontier students' int8 variants beside their float ONNX files, when an int8 table was made."""
+    command = f"python benchmarks/int8_table.py --study {esc(str(data.directory))}"
+    if int8 is None:
+        return (f'<p class="note">No int8 variants measured. <code>{command}</code> exports every frontier student '
+                "with <code>--int8</code> and writes <code>int8_table.json</code> beside the study, where the report "
+                "finds it (or pass <code>--int8-table FILE</code>).</p>")
+    pairs, notes = matched_rows(data, int8)
+    body = "<h3>int8 variants of the frontier students</h3>"
+    body += ('<p class="note">Each frontier student exported as <code>model.onnx</code> (float32) and '
+             "<code>model.int8.onnx</code> (onnxruntime dynamic int8 weights), both measured the same way by "
+             f"<code>export --int8</code>, made by <code>{command}</code>. "
+             f"{esc(measured_how(int8) or '')}</p>")
+    body += page.figure(figures.int8_figure(pairs), "int8")
+    rows = []
+    for record, row in pairs:
+        low, high = row["float32"], row["int8"]
+        rows.append([esc(record.label), esc(row.get("architecture") or "–"), fmt(row.get("num_parameters"), SIZE),
+                     *[f"{_two(low.get(k))} → {_two(high.get(k))}" for k in ("size_mb", "exact", "f1", "latency_ms")]])
+    if rows:
+        body += table(["trial", "layers x heads", "parameters", "file (MB)", "exact (test)", "f1 (test)",
+                       "latency (ms, batch 1)"], rows, numeric=range(2, 7))
+        body += '<p class="note">Cells read float32 → int8.</p>'
+    for note in notes:
+        body += f'<p class="note">Note: {esc(note)}</p>'
+    return body
+
+
+def frontier_section(data: StudyData, page: Page, int8_table: dict | None = None) -> None:
     body = ('<p class="note">Hover a point for its metrics and parameters; click a legend entry to hide a class. '
             "The dotted staircase is the 2-D frontier of each panel; red diamonds are the frontier over all objectives.</p>")
     order = sorted(data.stages, key=lambda s: s != data.final_stage)
@@ -298,6 +331,8 @@ def frontier_section(data: StudyData, page: Page) -> None:
         body += f"<details><summary>{len(front)} frontier trials of the {esc(stage)} stage</summary>" + table(
             ["trial", "exact (val)", "exact (test)", "f1 (val)", "parameters", "latency (ms)", "params", "checkpoint"],
             rows, numeric=range(1, 6)) + "</details>"
+        if stage == data.final_stage:
+            body += int8_block(data, int8_table, page)
     below = [r for r in data.records() if r.category == BELOW_THRESHOLD]
     if below:
         body += f"<details><summary>{len(below)} trials below the threshold</summary>" + table(
@@ -464,12 +499,12 @@ def analysis_page(analysis: dict) -> str:
 
 
 # ---------------------------------------------------------------- the whole report
-def render_report(data: StudyData, analyses: Sequence[dict] = ()) -> str:
+def render_report(data: StudyData, analyses: Sequence[dict] = (), int8_table: dict | None = None) -> str:
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     page = Page(f"paretodistill report: {data.name}", esc(f"{data.directory} · generated {when}"))
     overview_section(data, page)
     comparison_section(data, page)
-    frontier_section(data, page)
+    frontier_section(data, page, int8_table)
     failures_section(data, page)
     importance_section(data, page)
     parallel_section(data, page)
@@ -504,8 +539,12 @@ def find_analyses(directory: Path) -> list[Path]:
     return sorted((directory / "analysis").glob("*/analysis.json")) if (directory / "analysis").is_dir() else []
 
 
-def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequence[str | Path] = (), name: str | None = None) -> Path:
+def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequence[str | Path] = (), name: str | None = None,
+                 int8_table: str | Path | None = None) -> Path:
     """Write the report of a study directory to ``out``; returns its path.
+
+    ``int8_table``: an ``int8_table.json`` (``benchmarks/int8_table.py``); by default the one in
+    ``<study>-int8/`` beside the study, when there is one.
 
     ``out`` is checked before anything is read (``report.paths``) and written through a temporary
     file and a rename, so a failed report never leaves half a page over an earlier one.
@@ -516,8 +555,10 @@ def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequenc
     data = load_study_dir(directory, name)
     paths = [Path(p) for p in analysis_paths] or find_analyses(directory)
     analyses = [load_analysis(p) for p in paths]
+    table_path = Path(int8_table) if int8_table is not None else default_table(directory)
+    table = load_int8_table(table_path) if int8_table is not None or table_path.is_file() else None
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(render_report(data, analyses), encoding="utf-8")
+    temporary.write_text(render_report(data, analyses, table), encoding="utf-8")
     os.replace(temporary, out)
     return out

@@ -18,6 +18,7 @@ from typing import Any
 from paretodistill.errors import ParetodistillError
 
 HTML_STARTS = ("<!doctype html", "<html")
+EXPORT_FILE = "export.json"  # marks a folder as an export: the only kind export --force replaces
 
 
 class OutputRefused(ParetodistillError):

@@ -1,0 +1,238 @@
+"""The int8 table: every frontier student of a study exported with ``--int8``, float against int8.
+
+Each student goes through ``export_trial(..., int8=True)``, so the figures are the export's own
+(model card and export.json): test exact/F1 of ``model.onnx`` and ``model.int8.onnx`` on the split's
+test part at the recorded no-answer threshold, file sizes, batch-1 latency in ONNX Runtime. Nothing
+is measured twice or computed here. Exports go to ``OUT/<stage>-<trial>/`` and the rows to
+``OUT/int8_table.json``; ``OUT`` lies outside the study (export never writes into what it reads),
+by default beside it as ``<study>-int8/``, which is where the report looks for the table.
+
+An export that already holds int8 figures of the same trial is read back, not redone, so a killed
+run resumes. Test figures are reported only: the students were chosen on validation figures.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from paretodistill.report.frontier import FRONTIER, SIZE, ReportError, StudyData, TrialRecord, load_study_dir
+from paretodistill.report.paths import EXPORT_FILE, check_export_out, relative_name
+
+TABLE_FILE = "int8_table.json"
+VARIANTS = ("float32", "int8")
+
+
+def default_out(study: str | Path) -> Path:
+    """``<study>-int8/`` beside the study folder: outside it, and where the report looks by default."""
+    study = Path(study).resolve()
+    return study.parent / f"{study.name}-int8"
+
+
+def default_table(study: str | Path) -> Path:
+    return default_out(study) / TABLE_FILE
+
+
+def trial_name(record: TrialRecord) -> str:
+    """The export folder of a trial, named as the search names its trial folder."""
+    return f"{record.stage}-{record.number}"
+
+
+def frontier_students(data: StudyData) -> list[TrialRecord]:
+    """The frontier of the stage whose results count (as the report draws it), smallest first."""
+    stage = data.final_stage
+    front = [r for r in data.records(stage) if r.category == FRONTIER] if stage else []
+    return sorted(front, key=lambda r: (r.metric(SIZE) or 0.0, r.number))
+
+
+def layers_by_heads(architecture: dict) -> str | None:
+    """``"6 x 6"``; a student pruned unevenly shows its heads per layer: ``"3 x 12/8/6"``."""
+    layers = architecture.get("num_hidden_layers")
+    heads = architecture.get("heads_per_layer") or architecture.get("num_attention_heads")
+    if layers is None or heads is None:
+        return None
+    if isinstance(heads, (list, tuple)):
+        heads = str(heads[0]) if len(set(heads)) == 1 else "/".join(map(str, heads))
+    return f"{layers} x {heads}"
+
+
+def _read_export(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / EXPORT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _is_export_of(info: dict | None, data: StudyData, record: TrialRecord) -> bool:
+    return bool(info) and (info.get("study"), info.get("stage"), info.get("trial"), info.get("params")) == (
+        data.name, record.stage, record.number, json.loads(json.dumps(record.params)))
+
+
+def _has_int8(info: dict | None) -> bool:
+    return bool(info) and "int8" in (info.get("variants") or {})
+
+
+def row_from_export(record: TrialRecord, info: dict, folder: str) -> dict:
+    """One table row from an export's export.json (the figures its model card shows)."""
+    variants = info.get("variants") or {}
+    test = info.get("test") or {}
+    row = {
+        "stage": record.stage, "trial": record.number, "label": record.label, "export": folder,
+        "architecture": layers_by_heads(info.get("architecture") or {}),
+        "params": info.get("params"),
+        "num_parameters": info.get("num_parameters"),
+        "validation_exact": (info.get("validation") or {}).get("exact"),
+        "search_test": {k: test[k] for k in ("exact", "f1") if k in test} or None,
+        "na_threshold": info.get("na_threshold"),
+    }
+    for name in VARIANTS:
+        figures = variants.get(name) or {}
+        row[name] = {k: figures.get(k) for k in ("file", "size_mb", "exact", "f1", "latency_ms", "questions")}
+        row[name]["latency"] = figures.get("latency")
+    row["error"] = None
+    return row
+
+
+def build_int8_table(study: str | Path, out: str | Path | None = None, data_file: str | None = None,
+                     threads: int | None = 1, name: str | None = None, force: bool = False,
+                     log: Callable[[str], None] = print) -> dict:
+    """Export every frontier student with ``int8=True`` into ``out`` (resumable) and write ``out/int8_table.json``.
+
+    ``threads`` sets the latency's thread count (None: the study's latency settings); ``force``
+    measures again what an earlier run exported. A student that cannot be exported (no checkpoint)
+    gets a row with its error, so the table has one row per frontier student.
+    """
+    from paretodistill.report.export import ExportError, export_trial  # torch: only when exporting
+    study = Path(study)
+    out = Path(out) if out is not None else default_out(study)
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # timings need an idle machine
+    check_export_out(out, {"the study": study})
+    data = load_study_dir(study, name)
+    students = frontier_students(data)
+    if not students:
+        raise ReportError(f"{study}: no frontier student in the {data.final_stage} stage: nothing to export")
+    rows = []
+    for index, record in enumerate(students, start=1):
+        folder = out / trial_name(record)
+        info = _read_export(folder)
+        if info is not None and not _is_export_of(info, data, record):
+            raise ExportError(f"{folder} holds an export of another trial or study ({info.get('study')}, "
+                              f"{info.get('stage')} trial {info.get('trial')}); choose another --out")
+        if _has_int8(info) and not force:
+            log(f"[{index}/{len(students)}] {record.label}: kept the earlier export in {folder}")
+        else:
+            log(f"[{index}/{len(students)}] {record.label}: exporting to {folder} (float and int8 ONNX, test part, latency)")
+            try:
+                info = export_trial(study, record.number, folder, stage=record.stage, name=data.name, int8=True,
+                                    data_file=data_file, overwrite=True, threads=threads)
+            except ExportError as error:
+                rows.append({"stage": record.stage, "trial": record.number, "label": record.label, "export": folder.name,
+                             "params": record.params, "num_parameters": record.metric(SIZE), "error": str(error)})
+                log(f"  not exported: {error}")
+                continue
+        rows.append(row_from_export(record, info, folder.name))
+    table = {
+        "study": data.name,
+        "study_directory": relative_name(study, out.parent),
+        "stage": data.final_stage,
+        "data": Path(data_file).name if data_file else "the split's source file",
+        "threads": threads,
+        "load_average_at_start": load,
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "rows": rows,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / f".{TABLE_FILE}.tmp"
+    temporary.write_text(json.dumps(table, indent=1))
+    os.replace(temporary, out / TABLE_FILE)
+    return table
+
+
+def _pair(figures: dict | None, key_a: str, key_b: str) -> str:
+    figures = figures or {}
+    a, b = figures.get(key_a), figures.get(key_b)
+    return "–" if a is None else f"{a:.2f} / {b:.2f}" if b is not None else f"{a:.2f}"
+
+
+def _cell(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown_table(table: dict) -> str:
+    """The rows as a markdown table, with how they were measured underneath."""
+    lines = ["| trial | layers x heads | parameters | float MB | int8 MB | test exact / F1 float (model.onnx) | "
+             "test exact / F1 int8 | search's test exact / F1 (PyTorch) | latency ms float | latency ms int8 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in table["rows"]:
+        size = row.get("num_parameters")
+        size_text = "–" if size is None else f"{size / 1e6:.2f}M"
+        if row.get("error"):
+            lines.append(f"| {row['label']} | – | {size_text} | not exported: {row['error']} |" + " |" * 6)
+            continue
+        low, high = row["float32"], row["int8"]
+        lines.append(
+            f"| {row['label']} | {row.get('architecture') or '–'} | {size_text} | {_cell(low['size_mb'], '.1f')} | "
+            f"{_cell(high['size_mb'], '.1f')} | {_pair(low, 'exact', 'f1')} | {_pair(high, 'exact', 'f1')} | "
+            f"{_pair(row.get('search_test'), 'exact', 'f1')} | {_cell(low['latency_ms'], '.2f')} | "
+            f"{_cell(high['latency_ms'], '.2f')} |")
+    how = measured_how(table)
+    return "\n".join(lines + (["", how] if how else []))
+
+
+def measured_how(table: dict) -> str | None:
+    """How the table's figures were taken (data, threshold, runtime, latency settings), in one sentence."""
+    measured = [r for r in table["rows"] if not r.get("error")]
+    if not measured:
+        return None
+    first = measured[0]["float32"]
+    latency = first.get("latency") or {}
+    questions = first.get("questions")
+    return ((f"Test exact/F1: {questions} questions of the split's test part ({table.get('data')}), at each student's "
+             "recorded no-answer threshold, in ONNX Runtime. " if questions else
+             "Test exact/F1: not measured (no test data; see each export's warnings). ")
+            + f"Latency: median, batch 1, sequence length {latency.get('sequence_length')}, {latency.get('threads')} "
+            f"thread(s), {latency.get('device')}"
+            + (f", load average {table['load_average_at_start']:g} when the run started (timings need an idle machine)"
+               if table.get("load_average_at_start") is not None else "")
+            + f". Frontier of the {table.get('stage')} stage of {table.get('study')}, chosen on validation figures.")
+
+
+# ---------------------------------------------------------------- the report's side
+def load_int8_table(path: str | Path) -> dict:
+    """An ``int8_table.json`` as written by :func:`build_int8_table`."""
+    path = Path(path)
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ReportError(f"{path}: not a readable int8 table ({error})") from None
+    if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
+        raise ReportError(f"{path}: not an int8 table (no rows); write one with benchmarks/int8_table.py")
+    return table
+
+
+def matched_rows(data: StudyData, table: dict) -> tuple[list[tuple[TrialRecord, dict]], list[str]]:
+    """The table's measured rows with the study's trial they belong to, and notes on rows left out.
+
+    A row counts only if the study has that trial with the same parameters: a table of another
+    search (or of an earlier run of the same study folder) is never drawn as this one's.
+    """
+    notes = []
+    if table.get("study") != data.name:
+        return [], [f"the int8 table is of the search {table.get('study')!r}, not {data.name!r}: not shown"]
+    matched = []
+    for row in table["rows"]:
+        record = next((r for r in data.records(row.get("stage")) if r.number == row.get("trial")), None)
+        label = f"{row.get('stage')} #{row.get('trial')}"
+        if row.get("error"):
+            notes.append(f"{label} was not exported: {row['error']}")
+        elif record is None:
+            notes.append(f"{label} of the int8 table is not in this study: left out")
+        elif row.get("params") != json.loads(json.dumps(record.params)):
+            notes.append(f"{label} of the int8 table has other parameters than the study's trial: left out")
+        else:
+            matched.append((record, row))
+    return matched, notes
+
