@@ -309,7 +309,10 @@ def baseline_point(text: str | None, fields: dict, objectives: ObjectiveSet) -> 
         metrics = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             metric, _, value = part.partition("=")
-            metrics[metric.strip()] = float(value)
+            try:
+                metrics[metric.strip()] = float(value)
+            except ValueError:
+                raise SystemExit(f"--baseline: {part!r} is not metric=number") from None
         where = "--baseline"
     elif fields.get("baseline"):
         metrics, where = fields["baseline"], f"the baseline study of {fields.get('study')}"
@@ -352,13 +355,13 @@ def markdown(results: dict, budget: int, best: float, checkpoints: list[int], be
             spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.1f}{spread}")
         reached = [next((i + 1 for i, hv in enumerate(r["curve"]) if hv >= 0.9 * best), math.inf) for r in runs]
-        to90 = trials_needed(reached, len(runs), budget)
+        needed = [trials_needed(reached, len(runs), budget)]
         if better_count:
             found = [r["better_at"][better_count - 1] if len(r["better_at"]) >= better_count else math.inf for r in runs]
-            to90 += f" | {trials_needed(found, len(runs), budget)}"
+            needed.append(trials_needed(found, len(runs), budget))
         fails = statistics.mean(r["failures"] for r in runs)
         per_trial = statistics.mean(r["seconds"] / budget for r in runs)
-        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {to90} | {fails:.1f} | {per_trial:.2f} |")
+        lines.append(f"| {kind} | " + " | ".join(cells + needed) + f" | {fails:.1f} | {per_trial:.2f} |")
     return "\n".join(lines)
 
 
