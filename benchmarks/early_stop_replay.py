@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     key = args.curve_key or curve_key(trials, metric)
     if not any(progress_points(t, key) for t in trials):
         raise SystemExit(f"no curve of the study records {key!r}: nothing to replay")
+    if not any(at < 1.0 for t in trials for at, _ in progress_points(t, key)):
+        raise SystemExit("no curve has a point before its trial's end (training.eval_every_steps not below the "
+                         "stage's steps?): nothing could have been stopped")
     rule = StopRule(args.safety, args.floor, args.min_curves, args.dominated_by)
     outcome = replay_stopping(trials, objectives, metric, key, rule)
     text = (f"Early stopping replayed on {args.table} / {fields.get('study')}: objectives "

@@ -74,3 +74,15 @@ def test_the_command_reads_a_table_file(tmp_path):
     text = (tmp_path / "r.md").read_text()
     assert "8 completed trials, 1 stopped early; training 800 s in all, 75 s saved (9.4 %)." in text
     assert "read from the curves' 'best_exact'" in text
+
+
+def test_curves_with_only_their_last_point_are_refused_with_the_reason(tmp_path):
+    """A flash stage whose eval_every_steps is not below its max_steps records one point per trial."""
+    study = _stage()
+    trials = study.get_trials()
+    for t in trials:
+        t.user_attrs["curve"] = t.user_attrs["curve"][-1:]
+    path = tmp_path / "stage.json"
+    write_table(path, table_of(trials, study_fields(study)))
+    with pytest.raises(SystemExit, match="no curve has a point before its trial's end"):
+        replay_module.main(["--table", str(path)])
