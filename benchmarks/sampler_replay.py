@@ -11,11 +11,25 @@ relative to the front of the whole table, with a fixed reference point (the tabl
 feasible values, pushed out by 1 % of the range).
 
     python benchmarks/sampler_replay.py --table sqlite:///runs/table-grid/study.db --study table-grid-flash
+    python benchmarks/sampler_replay.py --table table-grid.json                # a table file (--export)
     python benchmarks/sampler_replay.py --synthetic --budget 30 --seeds 2        # dry run
 
 Prints a markdown table: hypervolume (%) after N trials, mean over seeds, and the trials needed
 to reach 90 % of the table's hypervolume (median over all seeds; one that never got there counts as
 more than the budget).
+
+With a baseline, also AutoDistill's measure: the trials needed until 3 students better than the
+baseline have been found (``--better-count``; median over seeds, counted the same way). Better means
+feasible and strictly better on every objective; a student found twice (two proposals answered by
+the same nearest table point) counts once. The baseline is ``--baseline exact=52.63,num_parameters=17.24e6``,
+else the metrics of the search's ``<name>-baseline`` study when the table's storage has one (or the
+table file carries them). That student ran the regular budget: a flash table's students are
+compared with a better-trained reference, so the count is a strict one.
+
+``--export FILE.json`` writes the table as a small file anyone can replay
+(:mod:`paretodistill.search.table_file`: parameters, values, constraints, metrics, curves, failures;
+no weights), and ``--table FILE.json`` replays one. ``tpe-multivariate`` names the search's TPE,
+which is multivariate already (``study.make_sampler``).
 """
 
 from __future__ import annotations
@@ -36,11 +50,15 @@ from optuna.trial import TrialState
 
 from paretodistill.errors import ConfigError
 from paretodistill.search import optuna_adapter
-from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d
+from paretodistill.search.objectives import DEFAULT_OBJECTIVES, MetricError, ObjectiveSet, better_in_every, hypervolume_2d
 from paretodistill.search.study import FailureAwareSampler, _param_key, _StudyView, grid_values, is_interrupted, make_sampler, record_result
+from paretodistill.search.table_file import is_table_file, read_table, stored_baseline, study_fields, table_of, write_table
 from paretodistill.trial import TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+# Replay names for the search's samplers: the search's "tpe" is multivariate (with a constant liar) already.
+SAMPLER_ALIASES = {"tpe-multivariate": "tpe"}
 
 
 # ---------------------------------------------------------------- the table
@@ -190,16 +208,19 @@ class _MedianFailureSampler(FailureAwareSampler):
 
 # ---------------------------------------------------------------- replay
 def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int, ref: list[float],
-           failure_values: str = "worst") -> dict:
+           failure_values: str = "worst", baseline: list[float] | None = None) -> dict:
+    """One sampler, one seed: the hypervolume after each trial and, with a ``baseline`` point, the
+    trial counts at which each new student better than it was found (``better_at``)."""
     objectives = table.objectives
     study = optuna.create_study(directions=objectives.directions)
-    study.sampler = make_sampler(sampler_kind, seed, startup)
+    study.sampler = make_sampler(SAMPLER_ALIASES.get(sampler_kind, sampler_kind), seed, startup)
     if failure_values == "median":
         study.sampler = _MedianFailureSampler(study.sampler.inner, seed=seed)
     study.sampler.configure(table.distributions, objectives)
     curve, feasible, failures, misses = [], [], 0, 0
+    better_at, better_found = [], set()
     started = time.perf_counter()
-    for _ in range(budget):
+    for number in range(1, budget + 1):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = study.ask(table.distributions)
@@ -209,10 +230,16 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
                                                 failure_kind=result.failure_kind, failure_reason=result.failure_reason),
                       objectives)
         if result.ok and objectives.feasible(result.metrics):
-            feasible.append(objectives.values(result.metrics))
+            point = objectives.values(result.metrics)
+            feasible.append(point)
+            student = _param_key(result.params, table.distributions)
+            if baseline is not None and student not in better_found and better_in_every(point, baseline, objectives.directions):
+                better_found.add(student)
+                better_at.append(number)
         failures += not result.ok
         curve.append(hypervolume(feasible, ref, objectives))
-    return {"curve": curve, "failures": failures, "misses": misses, "seconds": time.perf_counter() - started}
+    return {"curve": curve, "failures": failures, "misses": misses, "better_at": better_at,
+            "seconds": time.perf_counter() - started}
 
 
 # ---------------------------------------------------------------- a synthetic table (dry runs)
@@ -250,21 +277,51 @@ def synthetic_table(storage: str | None = None, name: str = "synthetic-flash") -
     return study
 
 
-def load_table(url: str, name: str, objectives_arg: str | None, thresholds_arg: str | None,
-               ordinal: bool = False) -> Table:
-    study = optuna.load_study(study_name=name, storage=url)
+def load_source(table: str, study_name: str | None) -> tuple[list, dict]:
+    """The table's trials and its fields (objectives, thresholds, baseline metrics): from a table file,
+    or from the study ``study_name`` in the storage ``table`` (the baseline from its ``<name>-baseline``)."""
+    if is_table_file(table):
+        return read_table(table)
+    if not study_name:
+        raise SystemExit("--study NAME is needed with a storage URL")
+    study = optuna.load_study(study_name=study_name, storage=table)
+    return study.get_trials(deepcopy=False), study_fields(study, stored_baseline(optuna_adapter.storage_of(study), study_name))
+
+
+def build_table(trials: list, fields: dict, objectives_arg: str | None, thresholds_arg: str | None,
+                ordinal: bool = False) -> Table:
+    """The lookup table, with the objectives and thresholds the table was searched with unless overridden."""
     objectives = ObjectiveSet.from_search({
-        "objectives": objectives_arg.split(",") if objectives_arg else study.user_attrs.get("objectives",
-                                                                                           ["exact:maximize", "num_parameters:minimize"]),
-        "thresholds": _thresholds(thresholds_arg) if thresholds_arg is not None else study.user_attrs.get("thresholds", {}),
+        "objectives": objectives_arg.split(",") if objectives_arg else fields.get("objectives") or list(DEFAULT_OBJECTIVES),
+        "thresholds": _thresholds(thresholds_arg) if thresholds_arg is not None else fields.get("thresholds") or {},
     })
-    trials = study.get_trials(deepcopy=False)
     distributions = {}
     for t in trials:
         if t.state == TrialState.COMPLETE:
             distributions = dict(t.distributions)
             break
     return Table(trials, as_ordinal(distributions) if ordinal else distributions, objectives)
+
+
+def baseline_point(text: str | None, fields: dict, objectives: ObjectiveSet) -> tuple[list[float] | None, str]:
+    """The baseline as objective values, and where it came from; (None, why) when there is none."""
+    if text:
+        metrics = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            metric, _, value = part.partition("=")
+            try:
+                metrics[metric.strip()] = float(value)
+            except ValueError:
+                raise SystemExit(f"--baseline: {part!r} is not metric=number") from None
+        where = "--baseline"
+    elif fields.get("baseline"):
+        metrics, where = fields["baseline"], f"the baseline study of {fields.get('study')}"
+    else:
+        return None, "no baseline (--baseline, or a <name>-baseline study beside the table)"
+    try:
+        return objectives.values(metrics), where
+    except MetricError as error:
+        raise SystemExit(f"baseline from {where}: {error}") from None
 
 
 def _thresholds(text: str) -> dict:
@@ -278,9 +335,19 @@ def _thresholds(text: str) -> dict:
 
 
 # ---------------------------------------------------------------- report
-def markdown(results: dict, budget: int, best: float, checkpoints: list[int]) -> str:
-    head = "| sampler | " + " | ".join(f"HV @ {n}" for n in checkpoints) + " | trials to 90 % | failed trials | s / trial |"
-    lines = [head, "|" + " --- |" * (len(checkpoints) + 4)]
+def trials_needed(reached: list[float], runs: int, budget: int) -> str:
+    """The median over seeds of the trials a seed needed; a seed that never got there counts as more than the budget."""
+    median = statistics.median(reached)
+    got = sum(n <= budget for n in reached)
+    return f"{median:g} ({got}/{runs} seeds)" if median <= budget else f"> {budget} ({got}/{runs} seeds)"
+
+
+def markdown(results: dict, budget: int, best: float, checkpoints: list[int], better_count: int | None = None) -> str:
+    """``better_count``: also the trials needed to find that many students better than the baseline."""
+    better_head = f" trials to {better_count} better than baseline |" if better_count else ""
+    head = ("| sampler | " + " | ".join(f"HV @ {n}" for n in checkpoints) + " | trials to 90 % |" + better_head
+            + " failed trials | s / trial |")
+    lines = [head, "|" + " --- |" * (len(checkpoints) + 4 + bool(better_count))]
     for kind, runs in results.items():
         cells = []
         for n in checkpoints:
@@ -288,19 +355,20 @@ def markdown(results: dict, budget: int, best: float, checkpoints: list[int]) ->
             spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.1f}{spread}")
         reached = [next((i + 1 for i, hv in enumerate(r["curve"]) if hv >= 0.9 * best), math.inf) for r in runs]
-        median = statistics.median(reached)  # a seed that never got there counts as "more than the budget"
-        got = sum(n <= budget for n in reached)
-        to90 = f"{median:g} ({got}/{len(runs)} seeds)" if median <= budget else f"> {budget} ({got}/{len(runs)} seeds)"
+        needed = [trials_needed(reached, len(runs), budget)]
+        if better_count:
+            found = [r["better_at"][better_count - 1] if len(r["better_at"]) >= better_count else math.inf for r in runs]
+            needed.append(trials_needed(found, len(runs), budget))
         fails = statistics.mean(r["failures"] for r in runs)
         per_trial = statistics.mean(r["seconds"] / budget for r in runs)
-        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {to90} | {fails:.1f} | {per_trial:.2f} |")
+        lines.append(f"| {kind} | " + " | ".join(cells + needed) + f" | {fails:.1f} | {per_trial:.2f} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", help="storage URL of the table study, e.g. sqlite:///runs/table/study.db")
-    parser.add_argument("--study", help="name of the table study (e.g. table-flash)")
+    parser.add_argument("--table", help="storage URL of the table study (sqlite:///runs/table/study.db) or a table file (.json)")
+    parser.add_argument("--study", help="with a storage URL: the name of the table study (e.g. table-flash)")
     parser.add_argument("--synthetic", action="store_true", help="build a synthetic table (dry run)")
     parser.add_argument("--table-out", help="with --synthetic: also store the table at this storage URL")
     parser.add_argument("--samplers", default="gp,tpe,random")
@@ -314,23 +382,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failure-values", choices=["worst", "median"], default="worst",
                         help="what a failed trial shows the sampler: the search's worst values (default) or, as an "
                              "experiment, the median of the completed trials' values")
+    parser.add_argument("--baseline", help="the baseline student's objectives, e.g. exact=52.63,num_parameters=17.24e6 "
+                                           "(default: the search's <name>-baseline study, when there is one)")
+    parser.add_argument("--better-count", type=int, default=3,
+                        help="how many students better than the baseline a sampler has to find (default 3)")
+    parser.add_argument("--export", help="also write the table as a table file (JSON, no weights) here")
     parser.add_argument("--out", help="also write the markdown here")
     parser.add_argument("--plot", help="also write a plotly HTML of hypervolume against trial count here")
     args = parser.parse_args(argv)
 
     if args.synthetic:
         study = synthetic_table(args.table_out)
-        url = args.table_out
-        table = Table(study.get_trials(deepcopy=False), dict(study.get_trials()[0].distributions),
-                      ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
-                                                "thresholds": study.user_attrs["thresholds"]}))
-        source = f"synthetic table ({len(table.rows)} points)" + (f", stored at {url}" if url else "")
+        trials, fields = study.get_trials(deepcopy=False), study_fields(study)
+        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal)
+        source = f"synthetic table ({len(table.rows)} points)" + (f", stored at {args.table_out}" if args.table_out else "")
     else:
-        if not (args.table and args.study):
-            parser.error("give --table URL and --study NAME, or --synthetic")
-        table = load_table(args.table, args.study, args.objectives, args.thresholds, ordinal=args.ordinal)
+        if not args.table:
+            parser.error("give --table URL --study NAME, --table FILE.json, or --synthetic")
+        trials, fields = load_source(args.table, args.study)
+        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal)
         grid = table.grid_size()
-        source = f"{args.table} / {args.study} ({len(table.rows)} points" + (f" of a {grid}-point grid)" if grid else ")")
+        source = f"{args.table} / {fields.get('study')} ({len(table.rows)} points" + (f" of a {grid}-point grid)" if grid else ")")
+    if args.export:
+        write_table(args.export, table_of(trials, fields))
+        print(f"table written to {args.export}", file=sys.stderr)
+    baseline, baseline_source = baseline_point(args.baseline, fields, table.objectives)
     points = table.feasible_points()
     if not points:
         raise SystemExit("no feasible point in the table: nothing to measure")
@@ -340,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in [k.strip() for k in args.samplers.split(",") if k.strip()]:
         results[kind] = []
         for seed in range(args.seeds):
-            run = replay(table, kind, seed, args.budget, args.startup, ref, failure_values=args.failure_values)
+            run = replay(table, kind, seed, args.budget, args.startup, ref, failure_values=args.failure_values,
+                         baseline=baseline)
             results[kind].append(run)
             print(f"{kind} seed {seed}: HV {100 * run['curve'][-1] / best:.1f} % after {args.budget}, "
                   f"{run['failures']} failed, {run['misses']} answered by a nearest point, {run['seconds']:.1f} s",
@@ -354,8 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
         f"{misses} of {asked} proposals were not in the table and got the nearest point's result; "
         f"space {'with evenly spaced numbers as ordered ranges' if args.ordinal else 'as the table stored it'}; "
-        f"failed trials shown with the {args.failure_values} values.\n\n"
-        + markdown(results, args.budget, best, checkpoints)
+        f"failed trials shown with the {args.failure_values} values; baseline "
+        + (f"{[f'{v:.4g}' for v in baseline]} from {baseline_source}, a better student: feasible and strictly better "
+           f"on every objective ({sum(better_in_every(p, baseline, table.objectives.directions) for p in points)} "
+           "in the table)" if baseline else baseline_source)
+        + ".\n\n" + markdown(results, args.budget, best, checkpoints, args.better_count if baseline else None)
     )
     print(text)
     if args.out:

@@ -20,9 +20,9 @@ SPACE = {"layers": CategoricalDistribution([1, 2, 3]), "soft": CategoricalDistri
          "hard": CategoricalDistribution([0.0, 1.0])}
 
 
-def _table_study(drop=()):
+def _table_study(drop=(), storage=None, name=None):
     """12 points: soft = hard = 0 fails; exact = 50 + 5 * layers (+1 with both losses); size = layers."""
-    study = optuna.create_study(directions=["maximize", "minimize"])
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=name)
     study.set_user_attr("objectives", ["exact:maximize", "num_parameters:minimize"])
     study.set_user_attr("thresholds", {"exact": ">= 50"})
     for layers, soft, hard in itertools.product([1, 2, 3], [0.0, 1.0], [0.0, 1.0]):
@@ -104,3 +104,60 @@ def test_the_median_failure_experiment_changes_only_what_failed_trials_show():
         assert median[number].values == [60.0, 2.0]  # the 5th of 55, 55, 56, 60, 60, 61, 65, 65, 66; sizes 1-3
         assert median[number].constraints == worst[number].constraints  # still infeasible: "failed" violated
     assert all(median[n].values == worst[n].values for n in worst if n not in failed)
+
+
+def test_better_than_the_baseline_means_strictly_better_on_every_objective():
+    directions = ["maximize", "minimize"]
+    assert replay_module.better_in_every([61.0, 2.0], [57.0, 2.5], directions)
+    assert not replay_module.better_in_every([61.0, 2.5], [57.0, 2.5], directions)  # as large: dominates, not better
+    assert not replay_module.better_in_every([56.0, 1.0], [57.0, 2.5], directions)
+    assert replay_module.better_in_every([56.0, 1.0], [57.0, 2.5], ["minimize", "minimize"])
+
+
+def test_trials_to_three_students_better_than_the_baseline():
+    table = _table(_table_study())
+    ref = replay_module.reference_point(table.feasible_points(), table.objectives)
+    baseline, where = replay_module.baseline_point("exact=57,num_parameters=2.5", {}, table.objectives)
+    assert baseline == [57.0, 2.5] and where == "--baseline"
+    run = replay_module.replay(table, "random", seed=0, budget=12, startup=4, ref=ref, baseline=baseline)
+    # better: 2 layers (size 2 < 2.5) with exact 60 or 61 > 57: (soft, hard) = (1, 0), (0, 1), (1, 1); the whole grid is asked
+    assert len(run["better_at"]) == 3 and run["better_at"] == sorted(run["better_at"])
+    text = replay_module.markdown({"random": [run]}, 12, 1.0, [12], better_count=3)
+    assert "| trials to 3 better than baseline |" in text and f"| {run['better_at'][2]} (1/1 seeds) |" in text
+    assert "| > 12 (0/1 seeds) |" in replay_module.markdown({"random": [run]}, 12, 1.0, [12], better_count=4)
+
+
+def test_tpe_multivariate_is_the_search_s_tpe():
+    from paretodistill.search.study import make_sampler
+
+    sampler = make_sampler(replay_module.SAMPLER_ALIASES["tpe-multivariate"], seed=0).inner
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._multivariate
+
+
+def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
+    url = f"sqlite:///{tmp_path / 'table.db'}"
+    _table_study(storage=url, name="grid-flash")
+    baseline = optuna.create_study(directions=["maximize", "minimize"], storage=url, study_name="grid-baseline")
+    metrics = {"exact": 57.0, "num_parameters": 2.5, "f1": 58.0}
+    baseline.add_trial(optuna.trial.create_trial(params={}, distributions={}, values=[57.0, 2.5],
+                                                 user_attrs={"metrics": metrics, "checkpoint": "trials/baseline-0/checkpoint"}))
+    exported = tmp_path / "table.json"
+    args = ["--budget", "12", "--seeds", "1", "--startup", "4", "--samplers", "random"]
+    assert replay_module.main(["--table", url, "--study", "grid-flash", "--export", str(exported),
+                               "--out", str(tmp_path / "study.md"), *args]) == 0
+    text = exported.read_text()
+    assert "checkpoint" not in text and '"format": "paretodistill-table"' in text
+    assert replay_module.main(["--table", str(exported), "--out", str(tmp_path / "file.md"), *args]) == 0
+    assert "from the baseline study of grid-flash" in (tmp_path / "file.md").read_text()
+
+    from_study, from_file = replay_module.load_source(url, "grid-flash"), replay_module.load_source(str(exported), None)
+    assert from_file[1] == from_study[1] and from_file[1]["baseline"] == metrics
+    for kind in ("random", "tpe-multivariate"):
+        runs = []
+        for trials, fields in (from_study, from_file):
+            table = replay_module.build_table(trials, fields, None, None)
+            ref = replay_module.reference_point(table.feasible_points(), table.objectives)
+            baseline_values, _ = replay_module.baseline_point(None, fields, table.objectives)
+            run = replay_module.replay(table, kind, seed=3, budget=12, startup=4, ref=ref, baseline=baseline_values)
+            runs.append({key: value for key, value in run.items() if key != "seconds"})
+        assert runs[0] == runs[1] and len(runs[0]["better_at"]) == 3

@@ -253,6 +253,15 @@ def dominates_in(a: Sequence[float], b: Sequence[float], directions: Sequence[st
     return dominates(x, y)
 
 
+def better_in_every(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """``a`` is strictly better than ``b`` on every objective: what "better than the baseline" means
+    (a student as large as the baseline but more accurate does not count; it only dominates it)."""
+    if len(a) != len(directions) or len(b) != len(directions):
+        raise ValueError(f"better_in_every: {len(directions)} objectives, points {list(a)} and {list(b)}")
+    x, y = _as_minimization([a, b], directions)
+    return all(p < q for p, q in zip(x, y))
+
+
 def nondominated_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """Non-domination rank of each point (0: the Pareto front, 1: the front once rank 0 is removed...)."""
     values = _as_minimization(points, directions)

@@ -1,0 +1,149 @@
+"""What early stopping would have saved on a study's real learning curves, and what it would have lost.
+
+Replays :mod:`paretodistill.search.early_stop` on the completed trials of one stage, from a study
+(``--table URL --study NAME``) or a table file (``--table FILE.json``, from ``sampler_replay.py --export``):
+
+    python benchmarks/early_stop_replay.py --table sqlite:///runs/search-cpu/study.db --study cpu-regular
+    python benchmarks/early_stop_replay.py --table table.json --safety 2 --floor 1 --min-curves 5 --top-k 8
+
+The trials are replayed one after another in the order of their numbers (a search with several
+workers finished them in about that order). Each trial's curve points before its last step are shown
+to the rule with what had finished before it and was not stopped: those trials' objective values
+and curves. The objectives other than the learning one (``--metric``, default the first) are taken
+as known from the start: right for ``num_parameters``; for ``latency_ms`` it assumes latency is
+measured before training, which a trial does not do today.
+
+The curve figure is ``best_<metric>`` when the curves record it (``best_exact``: exact at the best
+no-answer threshold, at least the exact the final scoring reports for the same weights, so the
+figure errs towards keeping a trial), else ``<metric>``; ``--curve-key`` chooses another.
+
+Saved: a stopped trial's training seconds times the fraction of its steps not run. The evaluation
+passes it would have run after that point are saved as well but not counted, so this is a lower
+bound. Lost: the front trials that were stopped, the hypervolume of the kept trials' front in % of
+the whole stage's (the reference point ``sampler_replay.py`` uses), and with ``--top-k K`` whether
+the K flash candidates (``stages.select_candidates``) stay the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, for its table and hypervolume
+
+from optuna.trial import TrialState  # noqa: E402
+
+from paretodistill.search.early_stop import CompletedCurve, StopRule, decide  # noqa: E402
+from paretodistill.search.objectives import DEFAULT_OBJECTIVES, ObjectiveSet  # noqa: E402
+from paretodistill.search.study import feasible_trials, frontier, objective_values  # noqa: E402
+from sampler_replay import hypervolume, load_source, reference_point  # noqa: E402
+
+
+def curve_key(trials: list, metric: str) -> str:
+    """``best_<metric>`` when some curve records it, else ``<metric>``."""
+    keys = {key for t in trials for point in t.user_attrs.get("curve") or [] for key in point}
+    return f"best_{metric}" if f"best_{metric}" in keys else metric
+
+
+def progress_points(trial, key: str) -> list[tuple[float, float]]:
+    """(step / total steps, curve figure) of every curve point that records ``key``."""
+    curve = [p for p in trial.user_attrs.get("curve") or [] if isinstance(p.get(key), (int, float))]
+    if not curve:
+        return []
+    total = (trial.user_attrs.get("metrics") or {}).get("train_steps") or curve[-1]["step"]
+    return [(p["step"] / total, float(p[key])) for p in curve]
+
+
+def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: str, rule: StopRule) -> dict:
+    """Which completed trials the rule stops, where, and the training seconds that saves."""
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
+    position = objectives.metric_names.index(metric)
+    kept, stopped, saved, total = [], [], 0.0, 0.0
+    for t in complete:
+        values = objective_values(t, objectives)
+        known = {m: v for m, v in zip(objectives.metric_names, values) if m != metric}
+        seconds = float((t.user_attrs.get("metrics") or {}).get("train_seconds") or 0.0)
+        total += seconds
+        front = [objective_values(k, objectives) for k in feasible_trials(kept, objectives)]
+        curves = [CompletedCurve(tuple(points), objective_values(k, objectives)[position])
+                  for k in kept if (points := progress_points(k, key))]
+        for progress, figure in [point for point in progress_points(t, key) if point[0] < 1.0]:
+            decision = decide(objectives, metric, figure, progress, known, front, curves, rule)
+            if decision.stop:
+                stopped.append({"trial": t, "progress": progress, "figure": figure, "final": values[position],
+                                "saved_s": seconds * (1.0 - progress), "reason": decision.reason})
+                saved += seconds * (1.0 - progress)
+                break
+        else:
+            kept.append(t)
+    return {"complete": complete, "kept": kept, "stopped": stopped, "saved_s": saved, "train_s": total}
+
+
+def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
+    complete, kept = outcome["complete"], outcome["kept"]
+    whole = [objective_values(t, objectives) for t in feasible_trials(complete, objectives)]
+    front_numbers = {t.number for t in frontier(complete, objectives)}
+    lines = [f"{len(complete)} completed trials, {len(outcome['stopped'])} stopped early; training "
+             f"{outcome['train_s']:.0f} s in all, {outcome['saved_s']:.0f} s saved "
+             f"({100 * outcome['saved_s'] / outcome['train_s'] if outcome['train_s'] else 0:.1f} %)."]
+    if whole:
+        ref = reference_point(whole, objectives)
+        kept_points = [objective_values(t, objectives) for t in feasible_trials(kept, objectives)]
+        best = hypervolume(whole, ref, objectives)
+        lost = sorted(front_numbers - {t.number for t in kept})
+        lines.append(f"Front: {len(front_numbers)} trial(s) {sorted(front_numbers)}; lost {lost or 'none'}; hypervolume "
+                     f"kept {100 * hypervolume(kept_points, ref, objectives) / best if best else 100:.1f} %.")
+    if top_k:
+        from paretodistill.search.stages import select_candidates  # the search's own choice of candidates
+
+        before = [t.number for t in select_candidates(complete, objectives, top_k)]
+        after = [t.number for t in select_candidates(kept, objectives, top_k)]
+        lines.append(f"Top {top_k} flash candidates: {before} with every trial, {after} with early stopping "
+                     f"({'the same' if sorted(before) == sorted(after) else 'different'}).")
+    lines += ["", "| trial | stopped at | curve figure | its final value | on the front | training s saved |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for s in outcome["stopped"]:
+        lines.append(f"| {s['trial'].number} | {s['progress']:.0%} | {s['figure']:.4g} | {s['final']:.4g} | "
+                     f"{'yes' if s['trial'].number in front_numbers else 'no'} | {s['saved_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", required=True, help="storage URL of the study, or a table file (.json)")
+    parser.add_argument("--study", help="with a storage URL: the stage's study (e.g. cpu-flash)")
+    parser.add_argument("--metric", help="the learning objective (default: the first objective)")
+    parser.add_argument("--curve-key", help="the curve's figure for it (default: best_<metric> if recorded, else <metric>)")
+    parser.add_argument("--safety", type=float, default=StopRule.safety)
+    parser.add_argument("--floor", type=float, default=StopRule.floor)
+    parser.add_argument("--min-curves", type=int, default=StopRule.min_curves)
+    parser.add_argument("--dominated-by", type=int, default=StopRule.dominated_by,
+                        help="completed trials that must dominate a trial's optimistic end point (top_k keeps the candidates)")
+    parser.add_argument("--top-k", type=int, default=0, help="also compare the top K flash candidates")
+    parser.add_argument("--out", help="also write the report here")
+    args = parser.parse_args(argv)
+
+    trials, fields = load_source(args.table, args.study)
+    objectives = ObjectiveSet.from_search({"objectives": fields.get("objectives") or list(DEFAULT_OBJECTIVES),
+                                           "thresholds": fields.get("thresholds") or {}})
+    metric = args.metric or objectives.metric_names[0]
+    key = args.curve_key or curve_key(trials, metric)
+    if not any(progress_points(t, key) for t in trials):
+        raise SystemExit(f"no curve of the study records {key!r}: nothing to replay")
+    if not any(at < 1.0 for t in trials for at, _ in progress_points(t, key)):
+        raise SystemExit("no curve has a point before its trial's end (training.eval_every_steps not below the "
+                         "stage's steps?): nothing could have been stopped")
+    rule = StopRule(args.safety, args.floor, args.min_curves, args.dominated_by)
+    outcome = replay_stopping(trials, objectives, metric, key, rule)
+    text = (f"Early stopping replayed on {args.table} / {fields.get('study')}: objectives "
+            f"{objectives.describe_objectives()}, thresholds {objectives.describe_thresholds() or 'none'}; learning "
+            f"objective {metric} read from the curves' {key!r}; {rule}.\n\n" + report(outcome, objectives, args.top_k))
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

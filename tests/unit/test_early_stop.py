@@ -1,0 +1,75 @@
+"""search.early_stop: a flash trial is stopped only when even its optimistic end point is dominated."""
+
+import pytest
+
+from paretodistill.search.early_stop import CompletedCurve, StopRule, decide, margin_at
+from paretodistill.search.objectives import ObjectiveSet
+
+ACCURACY_SIZE = ObjectiveSet.parse(["exact:maximize", "num_parameters:minimize"], None)
+FRONT = [[60.0, 10e6], [55.0, 5e6]]
+
+
+def rising(by: float, count: int = 5) -> list[CompletedCurve]:
+    """``count`` completed curves that rise by ``by`` from half-way to the end."""
+    return [CompletedCurve(((0.5, 50.0), (1.0, 50.0 + by)), final=50.0 + by) for _ in range(count)]
+
+
+def test_it_stops_a_trial_that_cannot_reach_the_front():
+    decision = decide(ACCURACY_SIZE, "exact", 50.0, 0.5, {"num_parameters": 11e6}, FRONT, rising(1.0))
+    assert decision.stop and decision.margin == 2.0  # the largest rise (1) times the safety factor (2)
+    assert decision.optimistic == (52.0, 11e6)
+    assert "dominated by 2 completed trial(s)" in decision.reason  # (60, 10M) and (55, 5M)
+
+
+@pytest.mark.parametrize("value, size", [(59.0, 11e6), (40.0, 4e6)])
+def test_it_keeps_a_trial_that_can_still_reach_the_front(value, size):
+    """59 + 2 beats 60 at 11M; a student smaller than every completed one is on the front whatever its accuracy."""
+    decision = decide(ACCURACY_SIZE, "exact", value, 0.5, {"num_parameters": size}, FRONT, rising(1.0))
+    assert not decision.stop and decision.reason.startswith("kept: exact")
+
+
+def test_it_never_stops_before_enough_completed_curves():
+    hopeless = {"num_parameters": 20e6}
+    assert not decide(ACCURACY_SIZE, "exact", 1.0, 0.5, hopeless, FRONT, rising(1.0, count=4)).stop
+    assert decide(ACCURACY_SIZE, "exact", 1.0, 0.5, hopeless, FRONT, rising(1.0, count=5)).stop
+    late = [CompletedCurve(((0.8, 50.0), (1.0, 51.0)), final=51.0)] * 5  # no point by 50 %: no evidence there
+    assert margin_at(0.5, late, 1.0, StopRule()) is None
+    assert not decide(ACCURACY_SIZE, "exact", 1.0, 0.5, hopeless, FRONT, late).stop
+
+
+def test_the_margin_is_the_largest_rise_times_the_safety_factor_and_at_least_the_floor():
+    curves = rising(0.2, count=3) + rising(3.0, count=2)
+    assert margin_at(0.5, curves, 1.0, StopRule()) == 6.0
+    assert margin_at(0.5, rising(-2.0), 1.0, StopRule()) == 1.0  # curves that fell: the floor
+    assert margin_at(0.5, curves, 1.0, StopRule(safety=1.0, floor=0.0)) == 3.0
+
+
+def test_directions_are_respected():
+    """Teacher KL falls as a student learns; a larger student (maximized here) is better."""
+    objectives = ObjectiveSet.parse(["teacher_kl:minimize", "num_parameters:maximize"], None)
+    front = [[1.0, 12e6]]
+
+    def falling(by):
+        return [CompletedCurve(((0.5, 2.0), (1.0, 2.0 - by)), final=2.0 - by)] * 5
+
+    rule = StopRule(floor=0.1)
+    stopped = decide(objectives, "teacher_kl", 2.0, 0.5, {"num_parameters": 11e6}, front, falling(0.3), rule)
+    assert stopped.stop and stopped.optimistic == pytest.approx((1.4, 11e6))  # 2.0 - 2 x 0.3: still above 1.0
+    assert not decide(objectives, "teacher_kl", 2.0, 0.5, {"num_parameters": 11e6}, front, falling(0.8), rule).stop
+    assert not decide(objectives, "teacher_kl", 2.0, 0.5, {"num_parameters": 13e6}, front, falling(0.3), rule).stop
+
+
+def test_dominated_by_k_keeps_the_k_best_candidates():
+    """At 56 + 2 and 11M only (60, 10M) dominates it: off the front, but possibly the second-best candidate."""
+    size, rule = {"num_parameters": 11e6}, StopRule(dominated_by=2)
+    assert decide(ACCURACY_SIZE, "exact", 56.0, 0.5, size, FRONT, rising(1.0)).stop
+    assert not decide(ACCURACY_SIZE, "exact", 56.0, 0.5, size, FRONT, rising(1.0), rule).stop
+    assert decide(ACCURACY_SIZE, "exact", 56.0, 0.5, size, FRONT + [[59.0, 10.5e6]], rising(1.0), rule).stop
+
+
+def test_an_objective_not_known_before_training_ends_keeps_the_trial():
+    objectives = ObjectiveSet.parse(["exact:maximize", "num_parameters:minimize", "latency_ms:minimize"], None)
+    decision = decide(objectives, "exact", 1.0, 0.5, {"num_parameters": 20e6}, [[60.0, 10e6, 1.0]], rising(1.0))
+    assert not decision.stop and "latency_ms not known" in decision.reason
+    with pytest.raises(ValueError, match="not one of the objectives"):
+        decide(ACCURACY_SIZE, "f1", 1.0, 0.5, {"num_parameters": 1.0}, FRONT, rising(1.0))
