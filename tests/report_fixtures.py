@@ -297,6 +297,32 @@ def tiny_bert_config(vocab_size: int, **overrides):
     return BertConfig(**{**fields, **overrides})
 
 
+TINY_CONTEXTS = {
+    "Thames": "the river thames flows through london . london is a long city .",
+    "France": "paris is the capital of france . it is in france .",
+    "Hastings": "the battle of hastings was in 1066 . it is a battle of the year 1066 .",
+    "Rome": "rome is the capital city of the empire . the empire of rome is long .",
+}
+TINY_QUESTIONS = ["what is the city ?", "where does it flow ?", "which year ?", "who is the capital ?"]
+
+
+def tiny_squad_with_split(path: str | Path):
+    """A 4-article SQuAD 2.0 file in the tiny tokenizer's words (half the questions unanswerable) and
+    its split by article (2 train, 1 validation, 1 test): what an export measures its test part on."""
+    from conftest import article, qa, write_squad
+    from paretodistill.data.splits import split_by_article
+    from paretodistill.data.squad import load_squad
+
+    articles = []
+    for title, context in TINY_CONTEXTS.items():
+        word = context.split()[1]
+        qas = [qa(f"{title}{i}", q, [(word, context.index(word))]) if i % 2 == 0 else qa(f"{title}{i}", q)
+               for i, q in enumerate(TINY_QUESTIONS)]
+        articles.append(article(title, context, qas))
+    data_file = write_squad(Path(path), articles)
+    return data_file, split_by_article(load_squad(data_file), {"train": 0.5, "validation": 0.25, "test": 0.25})
+
+
 def tiny_checkpoint(directory: str | Path, *, pruned: bool = False, metrics: dict | None = None, seed: int = 0) -> Path:
     """A tiny QA checkpoint with tokenizer: a plain BertForQuestionAnswering, or (``pruned``) a
     student with fewer heads per layer built by ``build_student`` and saved with its model code."""

@@ -11,39 +11,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-from conftest import article, qa, write_squad  # noqa: E402
 
 pytest.importorskip("onnxruntime")
 
 from paretodistill.cli import main  # noqa: E402
-from paretodistill.data.splits import split_by_article  # noqa: E402
-from paretodistill.data.squad import load_squad  # noqa: E402
 from paretodistill.report.export import export_trial  # noqa: E402
 
 M = 1_000_000
-CONTEXTS = {
-    "Thames": "the river thames flows through london . london is a long city .",
-    "France": "paris is the capital of france . it is in france .",
-    "Hastings": "the battle of hastings was in 1066 . it is a battle of the year 1066 .",
-    "Rome": "rome is the capital city of the empire . the empire of rome is long .",
-}
-QUESTIONS = ["what is the city ?", "where does it flow ?", "which year ?", "who is the capital ?"]
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, one_torch_thread) -> tuple[Path, Path]:
     """A study whose regular trial 0 kept a checkpoint with split.json over a 4-article file."""
     directory = tmp_path_factory.mktemp("int8")
-    articles = []
-    for title, context in CONTEXTS.items():
-        word = context.split()[1]
-        qas = [qa(f"{title}{i}", q, [(word, context.index(word))]) if i % 2 == 0 else qa(f"{title}{i}", q)
-               for i, q in enumerate(QUESTIONS)]
-        articles.append(article(title, context, qas))
-    data_file = write_squad(directory / "data.json", articles)
+    data_file, split = fx.tiny_squad_with_split(directory / "data.json")
     checkpoint = fx.tiny_checkpoint(directory / "trials" / "regular-0" / "checkpoint", seed=2,
                                     metrics={"na_threshold": 0.5})
-    split_by_article(load_squad(data_file), {"train": 0.5, "validation": 0.25, "test": 0.25}).save(checkpoint / "split.json")
+    split.save(checkpoint / "split.json")
     regular = [fx.FakeTrial(70.0, 20 * M, 9.0, params=fx.params_for(0), test_exact=68.0, checkpoint=str(checkpoint))]
     return fx.write_study(directory, fx.HAND_FLASH[:3], regular, fx.HAND_BASELINE, objectives=fx.OBJECTIVES_3D), data_file
 
@@ -82,7 +66,7 @@ def test_predict_runs_the_int8_file(study, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "int8: model.int8.onnx" in printed and "float32: model.onnx" in printed
     assert main(["predict", "--model", str(tmp_path / "e"), "--int8", "--question", "which year ?",
-                 "--context", CONTEXTS["Hastings"]]) == 0
+                 "--context", fx.TINY_CONTEXTS["Hastings"]]) == 0
     captured = capsys.readouterr()
     assert "model.int8.onnx" in captured.err and json.loads(captured.out)["threshold"] == 0.5
 

@@ -13,14 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-from conftest import article, qa, write_squad  # noqa: E402
 
 pytest.importorskip("onnxruntime")
 
 import paretodistill.report.export as export_module  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
-from paretodistill.data.splits import split_by_article  # noqa: E402
-from paretodistill.data.squad import load_squad  # noqa: E402
 from paretodistill.errors import ParetodistillError  # noqa: E402
 from paretodistill.report.export import ExportError  # noqa: E402
 from paretodistill.report.html import build_report  # noqa: E402
@@ -33,13 +30,6 @@ _spec.loader.exec_module(int8_script)
 
 M = 1_000_000
 TRACE = "int8 (ONNX dynamic)"
-CONTEXTS = {
-    "Thames": "the river thames flows through london . london is a long city .",
-    "France": "paris is the capital of france . it is in france .",
-    "Hastings": "the battle of hastings was in 1066 . it is a battle of the year 1066 .",
-    "Rome": "rome is the capital city of the empire . the empire of rome is long .",
-}
-QUESTIONS = ["what is the city ?", "where does it flow ?", "which year ?", "who is the capital ?"]
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +38,8 @@ def study(tmp_path_factory, one_torch_thread) -> Path:
     frontier students with checkpoints and split.json; 2 is dominated; 3 is on the frontier without a
     checkpoint (the row that cannot be exported)."""
     directory = tmp_path_factory.mktemp("int8-study") / "study"
-    articles = []
-    for title, context in CONTEXTS.items():
-        word = context.split()[1]
-        qas = [qa(f"{title}{i}", q, [(word, context.index(word))]) if i % 2 == 0 else qa(f"{title}{i}", q)
-               for i, q in enumerate(QUESTIONS)]
-        articles.append(article(title, context, qas))
     directory.mkdir(parents=True)
-    data_file = write_squad(directory.parent / "data.json", articles)
-    split = split_by_article(load_squad(data_file), {"train": 0.5, "validation": 0.25, "test": 0.25})
+    _, split = fx.tiny_squad_with_split(directory.parent / "data.json")
     plain = fx.tiny_checkpoint(directory / "trials" / "regular-0" / "checkpoint", seed=2, metrics={"na_threshold": 0.5})
     pruned = fx.tiny_checkpoint(directory / "trials" / "regular-1" / "checkpoint", pruned=True, seed=3,
                                 metrics={"na_threshold": -0.25})
