@@ -582,6 +582,24 @@ def test_early_stop_is_off_unless_asked_and_its_defaults_keep_the_candidates():
     assert StopRule.from_settings(chosen, 8) == StopRule(1.5, 1.0, 5, 2)
 
 
+def test_the_plan_says_when_no_flash_trial_could_be_stopped(tmp_path):
+    from paretodistill.search.early_stop import StopRule
+    from paretodistill.search.plan import plan_search
+
+    def plan(budget):
+        lines = []
+        config = _search_config(tmp_path, trial_function="search_fakes:learning_trial",
+                                flash={"n_trials": 2, "budget": budget, "early_stop": {}})
+        return plan_search(config, config.search, lines.append), lines
+
+    chosen, lines = plan({"training.max_steps": 10})
+    assert chosen.early_stop == StopRule(2.0, 1.0, 5, 3)  # dominated_by: the regular stage's top_k
+    assert any("flash trials of 10 steps are evaluated every epoch, so none has an evaluation point" in line
+               for line in lines)
+    _, lines = plan({"training.max_steps": 10, "training.eval_every_steps": 5})
+    assert not any("early_stop" in line for line in lines)
+
+
 def test_a_trial_function_that_cannot_be_stopped_is_refused_before_any_trial(tmp_path):
     config = _search_config(tmp_path, trial_function="search_fakes:fake_trial",
                             flash={"n_trials": 2, "early_stop": {}})

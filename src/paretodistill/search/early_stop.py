@@ -42,7 +42,10 @@ In the search (opt-in: ``early_stop = { safety = 2.0, floor = 1.0, min_curves = 
   objective values of the completed feasible flash trials and the curves of all completed ones. It
   is plain data in the trial's worker spec, so the trial is judged the same in this process, a
   local worker process or a Ray task, and no worker reads the study. Trials that complete while it
-  runs are not seen: fewer trials to be dominated by, so that errs towards keeping it too.
+  runs are not seen (fewer trials to be dominated by; fewer curves for the margin, as in
+  ``benchmarks/early_stop_replay.py``, which judges each trial by what finished before it).
+* A flash trial is judged only where it is evaluated: ``training.eval_every_steps`` (e.g. in
+  ``search.flash.budget``) must be below its steps, or the plan warns that none can be stopped.
 * :class:`StopCheck` is what ``run_trial(..., should_stop=)`` calls at each evaluation point but the
   last. A stopped trial is told to Optuna as PRUNED with its reason (``stop_reason``) and curve; it
   counts toward ``flash.n_trials`` and is never a regular candidate (only completed trials are).

@@ -100,6 +100,8 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         log("warning: search.flash.budget is empty: flash trials train as long as regular ones")
     baseline = None if settings.baseline is None else resolve_baseline(settings.baseline, teacher)
     early_stop = plan_early_stop(settings, flash_objectives, log)
+    if early_stop is not None:
+        warn_if_never_judged(apply_budget(config.to_dict(), flash_budget, "search.flash.budget")["training"], log)
     return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
                       split_description(config), early_stop)
 
@@ -127,6 +129,15 @@ def plan_early_stop(settings: SearchSettings, flash_objectives: ObjectiveSet, lo
         log(f"warning: search.flash.early_stop: a trial does not know {', '.join(unknown)} before it ends, so no "
             "flash trial will be stopped early")
     return rule
+
+
+def warn_if_never_judged(training: dict, log: Callable[[str], None]) -> None:
+    """A flash trial evaluated only at its end has no point to be stopped at: say so before it runs."""
+    every, steps = training.get("eval_every_steps"), training.get("max_steps")
+    if steps is not None and (every is None or every >= steps):
+        log(f"warning: search.flash.early_stop: flash trials of {steps} steps are evaluated every "
+            f"{every or 'epoch'}{' steps' if every else ''}, so none has an evaluation point to be stopped at "
+            "(unless an epoch ends first); set training.eval_every_steps below that in search.flash.budget")
 
 
 def _importable(path: str):
