@@ -34,25 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 
 from optuna.trial import TrialState  # noqa: E402
 
-from paretodistill.search.early_stop import CompletedCurve, StopRule, decide  # noqa: E402
+from paretodistill.search.early_stop import StopRule, curve_key, decide, progress_points  # noqa: E402
 from paretodistill.search.objectives import DEFAULT_OBJECTIVES, ObjectiveSet  # noqa: E402
+from paretodistill.search.stages import stop_evidence  # noqa: E402  (what the search judges a flash trial by)
 from paretodistill.search.study import feasible_trials, frontier, objective_values  # noqa: E402
 from sampler_replay import hypervolume, load_source, reference_point  # noqa: E402
 
-
-def curve_key(trials: list, metric: str) -> str:
-    """``best_<metric>`` when some curve records it, else ``<metric>``."""
-    keys = {key for t in trials for point in t.user_attrs.get("curve") or [] for key in point}
-    return f"best_{metric}" if f"best_{metric}" in keys else metric
-
-
-def progress_points(trial, key: str) -> list[tuple[float, float]]:
-    """(step / total steps, curve figure) of every curve point that records ``key``."""
-    curve = [p for p in trial.user_attrs.get("curve") or [] if isinstance(p.get(key), (int, float))]
-    if not curve:
-        return []
-    total = (trial.user_attrs.get("metrics") or {}).get("train_steps") or curve[-1]["step"]
-    return [(p["step"] / total, float(p[key])) for p in curve]
+__all__ = ["curve_key", "progress_points"]  # the search's own definitions, used here and by the tests
 
 
 def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: str, rule: StopRule) -> dict:
@@ -65,11 +53,9 @@ def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: st
         known = {m: v for m, v in zip(objectives.metric_names, values) if m != metric}
         seconds = float((t.user_attrs.get("metrics") or {}).get("train_seconds") or 0.0)
         total += seconds
-        front = [objective_values(k, objectives) for k in feasible_trials(kept, objectives)]
-        curves = [CompletedCurve(tuple(points), objective_values(k, objectives)[position])
-                  for k in kept if (points := progress_points(k, key))]
+        evidence = stop_evidence(kept, objectives, rule, learning=metric, key=key)
         for progress, figure in [point for point in progress_points(t, key) if point[0] < 1.0]:
-            decision = decide(objectives, metric, figure, progress, known, front, curves, rule)
+            decision = decide(objectives, metric, figure, progress, known, evidence.completed, evidence.curves, rule)
             if decision.stop:
                 stopped.append({"trial": t, "progress": progress, "figure": figure, "final": values[position],
                                 "saved_s": seconds * (1.0 - progress), "reason": decision.reason})

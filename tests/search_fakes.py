@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from paretodistill.config import with_parameters
-from paretodistill.trial import TrialResult
+from paretodistill.trial import STOPPED, EvaluationPoint, TrialResult
 
 FAIL_FROM_LAYERS = 5  # failing_trial: out of memory from this many layers on
 
@@ -81,6 +81,25 @@ def fake_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print
         test = {k: v - 1.0 if k in ("exact", "f1") else v for k, v in metrics.items()}
         test.pop("started_at"), test.pop("ended_at")
     return TrialResult("ok", dict(params), metrics=metrics, curve=curve, checkpoint=checkpoint, test_metrics=test)
+
+
+LEARNING_STEPS = 4  # learning_trial: evaluation points, one per step
+
+
+def learning_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print, should_stop=None) -> TrialResult:
+    """The fake student learning over LEARNING_STEPS evaluation points (exact rises 0.1 a point to its
+    final value), asking ``should_stop`` at each but the last with its parameter count, as run_trial does."""
+    result = fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+    final, size = result.metrics["exact"], result.metrics["num_parameters"]
+    result.metrics["train_steps"] = float(LEARNING_STEPS)
+    result.curve = [{"step": s, "exact": final - 0.1 * (LEARNING_STEPS - s)} for s in range(1, LEARNING_STEPS + 1)]
+    for point in result.curve[:-1] if should_stop is not None else []:
+        reason = should_stop(EvaluationPoint(point["step"], LEARNING_STEPS, dict(point), {"num_parameters": size}))
+        if reason:
+            metrics = {"exact": point["exact"], "num_parameters": size, "train_steps": float(point["step"])}
+            return TrialResult(STOPPED, dict(params), metrics=metrics, curve=result.curve[: point["step"]],
+                               stop_reason=reason)
+    return result
 
 
 def failing_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:

@@ -12,6 +12,7 @@ error, never silently ignored: a searched knob that does nothing is the worst bu
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -156,6 +157,26 @@ DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
 
 
 @dataclass(frozen=True)
+class EarlyStopSettings:
+    """``search.flash.early_stop``: stop a flash trial at an evaluation point once even an optimistic
+    guess of its end point is dominated by completed trials (``search/early_stop.py`` says why these)."""
+
+    safety: float = 2.0  # times the largest rise completed trials showed from the same point of training
+    floor: float = 1.0  # the margin is at least this (in the learning objective's units)
+    min_curves: int = 5  # completed curves needed before anything is stopped
+    dominated_by: int | None = None  # None: search.regular.top_k (at least 1), which keeps the flash candidates
+
+    def validate(self) -> None:
+        where = "search.flash.early_stop"
+        for key, value in (("safety", self.safety), ("floor", self.floor)):
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{where}.{key}: expected a number >= 0, got {value!r}")
+        for key, value in (("min_curves", self.min_curves), ("dominated_by", self.dominated_by)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
 class FlashSettings:
     """The flash stage: many trials on a short budget (config overrides such as ``training.max_steps``)."""
 
@@ -167,6 +188,7 @@ class FlashSettings:
     # short budget leaves most students abstaining, so exact ranks nothing there; a signal such as
     # "span_f1:maximize" can. The frontier stays on the search's objectives.
     objectives: tuple[str, ...] | None = None
+    early_stop: EarlyStopSettings | None = None  # None (absent): every flash trial trains to its end
 
 
 @dataclass(frozen=True)
@@ -234,6 +256,8 @@ class SearchSettings:
             raise ConfigError(f"search.trial_function: expected 'module:function', got {self.trial_function!r}")
         if self.grace_period <= self.heartbeat_interval:
             raise ConfigError("search.grace_period must exceed search.heartbeat_interval (a live trial would look dead)")
+        if self.flash.early_stop is not None:
+            self.flash.early_stop.validate()
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,24 @@ def test_ray_backend_runs_the_same_search(tmp_path, local_ray):
     assert local_ray.is_initialized()  # a Ray started by the caller is left running for the caller
 
 
+def test_early_stopping_works_in_local_worker_processes(tmp_path):
+    """The evidence travels in the spec, the decision comes back with the result: a flash trial in its
+    own process is stopped (PRUNED, with its reason and the decision) and never becomes a candidate."""
+    config = _config(trial_function="search_fakes:learning_trial", sampler="random",
+                     space={"num_layers": {"type": "fixed", "value": 3}, "learning_rate": SPACE["learning_rate"]},
+                     flash={"n_trials": 8, "early_stop": {"safety": 1.0, "floor": 0.1, "min_curves": 1}},
+                     regular={"top_k": 1})
+    pareto = run_search(config, tmp_path / "s", workers=2, backend="local", log=lambda m: None)
+    trials = optuna.load_study(study_name="b-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+                               ).get_trials()
+    stopped = [t for t in trials if t.state == TrialState.PRUNED]
+    assert stopped and pareto["counts"]["flash"]["finished"] == 8 and pareto["counts"]["flash"]["stopped"] == len(stopped)
+    for t in stopped:
+        assert t.user_attrs["stop_reason"].startswith("stopped early") and t.user_attrs["early_stop"]["step"] < 4
+        assert "early stop check at step 1/4" in (tmp_path / "s" / t.user_attrs["trial_dir"] / "trial.log").read_text()
+    assert pareto["candidates"] and not set(pareto["candidates"]) & {t.number for t in stopped}
+
+
 # ---------------------------------------------------------------- kill -9 and resume
 def _read(study_db: Path):
     try:

@@ -295,6 +295,31 @@ def test_the_final_scoring_reuses_the_last_curve_pass(config, tmp_path, monkeypa
 
 
 @needs_data
+def test_a_trial_stopped_at_an_evaluation_point_keeps_its_curve_and_says_why(smoke_result, config, tmp_path):
+    """should_stop sees the point (with the signals) and the parameter count; its reason ends the trial
+    there: not failed, not scored again, timed or saved; the curve and that evaluation's metrics kept."""
+    seen = []
+
+    def should_stop(point):
+        seen.append(point)
+        return "hopeless: dominated"
+
+    result = run_trial(config, {}, trial_dir=tmp_path / "t", log=quiet, should_stop=should_stop)
+    assert result.stopped and not result.ok and result.failure_kind is None
+    assert result.stop_reason == "hopeless: dominated"
+    assert [p.step for p in seen] == [4] and seen[0].total_steps == 8 and seen[0].progress == 0.5
+    assert seen[0].known == {"num_parameters": smoke_result.metrics["num_parameters"]}  # counted before training
+    assert {"exact", "best_exact", "span_f1", "teacher_kl"} <= set(seen[0].metrics)
+    assert result.curve == smoke_result.curve[:1]  # the same seeded run, up to where it stopped
+    assert result.metrics["exact"] == result.curve[0]["exact"] and result.metrics["train_steps"] == 4
+    assert result.metrics["num_parameters"] == smoke_result.metrics["num_parameters"] and "latency_ms" not in result.metrics
+    assert load_trial(tmp_path / "t").stop_reason == "hopeless: dominated"
+    assert not (tmp_path / "t" / METRICS_FILE).exists() and not (tmp_path / "t" / "checkpoint").exists()
+    assert not (tmp_path / "t" / ".state").exists()
+    json.dumps(result.to_dict())
+
+
+@needs_data
 def test_seeded_trials_are_identical(smoke_result, config, tmp_path):
     again = run_trial(config, {}, trial_dir=tmp_path / "again", evaluate_test=True, log=quiet)
     assert again.ok and again.test_metrics is not None and "f1" in again.test_metrics

@@ -73,3 +73,54 @@ def test_an_objective_not_known_before_training_ends_keeps_the_trial():
     assert not decision.stop and "latency_ms not known" in decision.reason
     with pytest.raises(ValueError, match="not one of the objectives"):
         decide(ACCURACY_SIZE, "f1", 1.0, 0.5, {"num_parameters": 1.0}, FRONT, rising(1.0))
+
+
+# ---------------------------------------------------------------- in the search
+def _trial(number, exact, size, curve, state="COMPLETE"):
+    """A stored flash trial: curve of best_exact at steps 50 and 100 of 100 (exact 0.5 below it)."""
+    import optuna
+    from optuna.distributions import IntDistribution
+    from optuna.trial import TrialState
+
+    points = [{"step": step, "exact": value - 0.5, "best_exact": value} for step, value in zip((50, 100), curve)]
+    state = TrialState[state]
+    return optuna.trial.create_trial(
+        params={"layers": number}, distributions={"layers": IntDistribution(0, 99)}, state=state,
+        values=[exact, size] if state == TrialState.COMPLETE else None,
+        user_attrs={"metrics": {"exact": exact, "num_parameters": size, "train_steps": 100}, "curve": points})
+
+
+def test_the_evidence_is_what_the_completed_trials_show():
+    """Front from the feasible completed trials, curves (best_exact) from every completed one, nothing from the rest."""
+    from paretodistill.search.stages import stop_evidence
+
+    objectives = ObjectiveSet.parse(["exact:maximize", "num_parameters:minimize"], {"exact": 50.0})
+    trials = [_trial(0, 60.0, 10e6, [58.0, 60.5]), _trial(1, 40.0, 5e6, [39.0, 40.5]),
+              _trial(2, 0.0, 1e6, [30.0], state="PRUNED")]
+    evidence = stop_evidence(trials, objectives, StopRule(min_curves=2))
+    assert evidence.learning == "exact" and evidence.curve_key == "best_exact"
+    assert evidence.completed == ((60.0, 10e6),)  # trial 1 misses the threshold
+    assert evidence.curves == (CompletedCurve(((0.5, 58.0), (1.0, 60.5)), 60.0), CompletedCurve(((0.5, 39.0), (1.0, 40.5)), 40.0))
+    assert margin_at(0.5, evidence.curves, 1.0, evidence.rule) == 4.0  # (60 - 58) x 2
+    assert stop_evidence(trials, objectives, StopRule(), key="exact").curves[0].points == ((0.5, 57.5), (1.0, 60.0))
+
+
+def test_the_check_judges_each_point_logs_it_and_keeps_what_stopped_the_trial():
+    from paretodistill.search.early_stop import StopCheck, StopEvidence
+    from paretodistill.trial import EvaluationPoint
+
+    evidence = StopEvidence(ACCURACY_SIZE, "exact", "best_exact", StopRule(), tuple(map(tuple, FRONT)), tuple(rising(1.0)))
+    lines = []
+    check = StopCheck(evidence, lines.append)
+    assert check(EvaluationPoint(50, 100, {"exact": 40.0}, {"num_parameters": 11e6})) is None  # no best_exact: kept
+    assert check(EvaluationPoint(50, 100, {"best_exact": 59.0}, {"num_parameters": 11e6})) is None and check.record() is None
+    reason = check(EvaluationPoint(50, 100, {"best_exact": 50.0}, {"num_parameters": 11e6}))
+    assert reason.startswith("stopped early at 50% of training") and "dominated by 2 completed trial(s)" in reason
+    assert lines[0].endswith("kept: the curve point records no best_exact") and lines[-1].endswith(reason)
+    assert check.record() == {"step": 50, "progress": 0.5, "learning": "exact", "curve_key": "best_exact", "margin": 2.0,
+                              "optimistic": {"exact": 52.0, "num_parameters": 11e6},
+                              "rule": {"safety": 2.0, "floor": 1.0, "min_curves": 5, "dominated_by": 1},
+                              "completed_trials": 2, "curves": 5}
+    import pickle
+
+    assert pickle.loads(pickle.dumps(evidence)) == evidence  # it travels in a worker's spec

@@ -135,6 +135,14 @@ def test_optuna_constraint_makes_a_trial_infeasible():
     assert missing.failure_reason == "no value for num_parameters"
 
 
+def test_a_trial_stopped_early_is_shown_with_its_reason_and_step():
+    stopped = TrialRecord("flash", 0, "PRUNED", {}, metrics={"exact": 30.0, "num_parameters": 5},
+                          user_attrs={"stop_reason": "stopped early at 25% of training: dominated", "early_stop": {"step": 24}})
+    assert classify([stopped], parse_objectives(None), []) == {0: "failed"}
+    assert (stopped.failure_kind, stopped.failure_step) == ("stopped_early", 24)
+    assert stopped.failure_reason == "stopped early at 25% of training: dominated"
+
+
 def test_metric_falls_back_to_the_optuna_value():
     record = TrialRecord("flash", 0, "COMPLETE", {}, values=[61.0, 3e6], objective_names=["exact", "num_parameters"])
     assert record.metric("num_parameters") == 3e6 and record.metric("latency_ms") is None

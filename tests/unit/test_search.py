@@ -548,3 +548,112 @@ def test_the_teacher_labels_the_windows_once_only_for_the_built_in_trial_on_this
     assert bool(labelled) == expected
     if expected:  # the flash stage's data, on every core (threads unset), not one trial's share
         assert labelled[0].data.max_train_questions == 7 and labelled[0].threads is None
+
+
+# ---------------------------------------------------------------- early stopping of flash trials
+EARLY_STOP_SPACE = {  # one depth, so every student has the same size and the more accurate dominates
+    "num_layers": {"type": "fixed", "value": 3},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+}
+
+
+@pytest.mark.parametrize("early_stop, message", [
+    ({"safety": -1.0}, "search.flash.early_stop.safety: expected a number >= 0, got -1.0"),
+    ({"floor": "big"}, "search.flash.early_stop.floor: expected a number, got 'big'"),
+    ({"min_curves": 0}, "search.flash.early_stop.min_curves: expected an integer >= 1, got 0"),
+    ({"dominated_by": 0}, "search.flash.early_stop.dominated_by: expected an integer >= 1, got 0"),
+    ({"safty": 2.0}, "unknown key(s) ['search.flash.early_stop.safty']"),
+    (True, "search.flash.early_stop: expected a table, got True"),
+])
+def test_early_stop_settings_are_checked_in_one_line(early_stop, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(base={"search": {"flash": {"early_stop": early_stop}}})
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_early_stop_is_off_unless_asked_and_its_defaults_keep_the_candidates():
+    from paretodistill.search.early_stop import StopRule
+
+    assert load_config(base={}).search.flash.early_stop is None
+    settings = load_config(None, ["search.flash.early_stop={}", "search.regular.top_k=4"]).search
+    assert StopRule.from_settings(settings.flash.early_stop, settings.regular.top_k) == StopRule(2.0, 1.0, 5, 4)
+    assert StopRule.from_settings(settings.flash.early_stop, 0).dominated_by == 1  # no regular stage: the front
+    chosen = load_config(None, ["search.flash.early_stop={ dominated_by = 2, safety = 1.5 }"]).search.flash.early_stop
+    assert StopRule.from_settings(chosen, 8) == StopRule(1.5, 1.0, 5, 2)
+
+
+def test_the_plan_says_when_no_flash_trial_could_be_stopped(tmp_path):
+    from paretodistill.search.early_stop import StopRule
+    from paretodistill.search.plan import plan_search
+
+    def plan(budget):
+        lines = []
+        config = _search_config(tmp_path, trial_function="search_fakes:learning_trial",
+                                flash={"n_trials": 2, "budget": budget, "early_stop": {}})
+        return plan_search(config, config.search, lines.append), lines
+
+    chosen, lines = plan({"training.max_steps": 10})
+    assert chosen.early_stop == StopRule(2.0, 1.0, 5, 3)  # dominated_by: the regular stage's top_k
+    assert any("flash trials of 10 steps are evaluated every epoch, so none has an evaluation point" in line
+               for line in lines)
+    _, lines = plan({"training.max_steps": 10, "training.eval_every_steps": 5})
+    assert not any("early_stop" in line for line in lines)
+
+
+def test_a_trial_function_that_cannot_be_stopped_is_refused_before_any_trial(tmp_path):
+    config = _search_config(tmp_path, trial_function="search_fakes:fake_trial",
+                            flash={"n_trials": 2, "early_stop": {}})
+    with pytest.raises(ConfigError, match="fake_trial takes no should_stop keyword") as error:
+        run_search(config, tmp_path / "s", log=lambda m: None)
+    assert "\n" not in str(error.value) and not (tmp_path / "s" / "study.db").exists()
+
+
+def _early_stop_config(tmp_path, n_trials, early_stop=None):
+    flash = {"n_trials": n_trials, **({"early_stop": early_stop} if early_stop is not None else {})}
+    return _search_config(tmp_path, trial_function="search_fakes:learning_trial", sampler="random", thresholds={},
+                          space=EARLY_STOP_SPACE, flash=flash, regular={"top_k": 8}, baseline=None)
+
+
+def test_a_flash_trial_that_cannot_reach_the_front_is_stopped_and_never_a_candidate(tmp_path):
+    """One curve calibrates the margin (each rises 0.3 from its first point, x1): any later trial below the
+    best completed one by then is stopped at its first point. top_k 8 would take every flash trial; the
+    stopped ones are not taken. Turning it on for a study that ran without it is no change of identity."""
+    study_dir, lines = tmp_path / "s", []
+    run_search(_early_stop_config(tmp_path, 2), study_dir, log=lambda m: None)  # without: both run to the end
+    rule = {"safety": 1.0, "floor": 0.1, "min_curves": 1, "dominated_by": 1}
+    pareto = run_search(_early_stop_config(tmp_path, 8, rule), study_dir, log=lines.append)
+
+    flash = optuna.load_study(study_name="t-flash", storage=f"sqlite:///{study_dir / 'study.db'}")
+    trials = flash.get_trials()
+    stopped = [t for t in trials if t.state == TrialState.PRUNED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert stopped and len(stopped) + len(complete) == 8 and pareto["counts"]["flash"]["finished"] == 8
+    for t in stopped:
+        assert t.user_attrs["stop_reason"].startswith("stopped early at 25% of training: even at exact")
+        assert t.user_attrs["early_stop"]["step"] == 1 and t.user_attrs["early_stop"]["rule"]["min_curves"] == 1
+        assert [p["step"] for p in t.user_attrs["curve"]] == [1] and t.user_attrs["metrics"]["train_steps"] == 1
+        best_before = max(c.values[0] for c in complete if c.number < t.number)
+        assert t.user_attrs["metrics"]["exact"] + 0.3 < best_before  # its optimistic end point is dominated
+        assert any(f"[flash] trial {t.number} stopped early: stopped early at 25%" in line for line in lines)
+
+    assert sorted(pareto["candidates"]) == [t.number for t in complete]  # every completed trial, no stopped one
+    regular = optuna.load_study(study_name="t-regular", storage=f"sqlite:///{study_dir / 'study.db'}")
+    assert sorted(t.user_attrs["flash_trial"] for t in regular.get_trials()) == [t.number for t in complete]
+    assert pareto["flash_early_stop"] == rule
+    listed = {entry["trial_number"]: entry for entry in pareto["stopped_early"]}
+    assert sorted(listed) == [t.number for t in stopped]
+    assert all(entry["reason"].startswith("stopped early") and entry["step"] == 1 for entry in listed.values())
+
+    text = study_status(study_dir)
+    assert f"flash    8 trials: {len(complete)} complete, 0 running, 0 failed, 0 interrupted, {len(stopped)} stopped early" in text
+    assert f"  #{stopped[-1].number} stopped early at 25% of training" in text
+
+    # the sampler learns from a stopped trial at the end point it was judged by (GP and NSGA-II skip PRUNED)
+    seen = {t.number: t for t in sampler_view_of(trials, _objectives(thresholds={}))}
+    for t in stopped:
+        assert seen[t.number].state == TrialState.COMPLETE
+        assert seen[t.number].values == [t.user_attrs["early_stop"]["optimistic"]["exact"], t.user_attrs["metrics"]["num_parameters"]]
+
+    # the same command again: a stopped trial is finished, so nothing runs again
+    again = run_search(_early_stop_config(tmp_path, 8, rule), study_dir, log=lambda m: None)
+    assert again["counts"] == pareto["counts"] and len(flash.get_trials()) == 8

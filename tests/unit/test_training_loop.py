@@ -74,6 +74,29 @@ def test_evaluator_points_join_the_curve():
     assert all(p["exact"] == 42.0 for p in result.curve) and len(calls) == len(steps)
 
 
+def test_should_stop_ends_training_at_an_evaluation_point_with_its_reason():
+    """Asked at every curve point but the last; the first reason ends training there, curve kept."""
+    asked = []
+
+    def should_stop(step, total_steps, point):
+        asked.append((step, total_steps, point["exact"]))
+        return "hopeless" if step == 6 else None
+
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 2, "eval_every_steps": 3})
+    result = train(tiny_model(), synthetic_features(), hard_target_loss, settings,
+                   evaluator=lambda model: {"exact": 42.0}, should_stop=should_stop, log=lambda m: None)
+    assert asked == [(3, 16, 42.0), (6, 16, 42.0)]
+    assert [p["step"] for p in result.curve] == [3, 6] and result.curve[-1]["exact"] == 42.0
+    assert result.stop_reason == "hopeless" and result.steps == 6 and result.epochs == 6 / 8
+    assert result.examples_seen == 6 * 8
+
+    asked.clear()
+    kept = train(tiny_model(), synthetic_features(), hard_target_loss, settings, evaluator=lambda model: {"exact": 1.0},
+                 should_stop=lambda step, total, point: asked.append(step), log=lambda m: None)
+    assert asked == [3, 6, 8, 9, 12, 15] and kept.curve[-1]["step"] == 16  # never at the last point
+    assert kept.stop_reason is None and kept.steps == 16
+
+
 def test_resume_after_a_kill_gives_the_same_weights(tmp_path, monkeypatch):
     features = synthetic_features()
     reference = tiny_model()

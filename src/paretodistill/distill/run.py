@@ -12,10 +12,16 @@ NaN/inf loss is ``diverged`` (with the step), running out of memory is ``out_of_
 interrupt is ``interrupted``, anything else ``error``; the reason names the stage, the step and
 the parameters. Callers that see ``interrupted`` should stop rather than start the next trial.
 
+A caller may pass ``should_stop`` (a search stopping flash trials that cannot reach its front):
+it sees each evaluation point with the student's parameter count, and a reason it returns ends
+training there. Such a trial is ``stopped``, not failed: it keeps its curve and its last
+evaluation's metrics, and is neither scored again, timed nor saved (nobody will use that student).
+
 On disk (when ``trial_dir`` is given): ``checkpoint/`` (a Hugging Face folder with the tokenizer,
 the split and a copy of the metrics, loadable without paretodistill), ``curve.json``, and
 ``metrics.json`` written last through a temporary file and a rename, so a folder with a
-``metrics.json`` always holds a complete result. A failed trial leaves ``failure.json`` instead.
+``metrics.json`` always holds a complete result. A failed trial leaves ``failure.json`` instead, a
+stopped one ``curve.json`` and ``stopped.json``.
 
 Everything ``run_trial`` takes and returns is plain picklable data, so it runs the same in this
 process, in a worker process (``python -m paretodistill.distill.run``) or on another machine.
@@ -61,10 +67,11 @@ from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
-from paretodistill.trial import ENVIRONMENT, TrialResult
+from paretodistill.trial import ENVIRONMENT, STOPPED, EvaluationPoint, ShouldStop, TrialResult
 
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
+STOPPED_FILE = "stopped.json"
 CURVE_FILE = "curve.json"
 CHECKPOINT_DIR = "checkpoint"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -183,20 +190,24 @@ def run_trial(
     trial_dir: str | Path | None = None,
     evaluate_test: bool = False,
     log: Callable[[str], None] = print,
+    should_stop: ShouldStop | None = None,
 ) -> TrialResult:
-    """Distil one student with ``params`` applied to ``config``; never raises for a failed trial."""
+    """Distil one student with ``params`` applied to ``config``; never raises for a failed trial.
+
+    ``should_stop``: asked at every evaluation point but the last; a reason it returns stops the
+    trial there (a ``stopped`` result)."""
     params = dict(params)
     trial_dir = Path(trial_dir).resolve() if trial_dir is not None else None
     if trial_dir is not None:
         trial_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (METRICS_FILE, FAILURE_FILE):  # a re-run replaces any earlier outcome
+        for stale in (METRICS_FILE, FAILURE_FILE, STOPPED_FILE):  # a re-run replaces any earlier outcome
             (trial_dir / stale).unlink(missing_ok=True)
     progress = _Progress()
     started = time.perf_counter()
     threads = torch.get_num_threads()  # config.threads applies to this trial only
     try:
         return _run(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log, progress=progress,
-                    started=started)
+                    started=started, should_stop=should_stop)
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as error:  # noqa: BLE001 -- every failure becomes a result
@@ -259,8 +270,18 @@ def label_windows_once(config: ExperimentConfig, log: Callable[[str], None] = pr
     _teacher_outputs(config, teacher, teacher_path, data, precision == "bf16", log)
 
 
+def _signals(data, answers, logits, teacher_logits) -> dict[str, float]:
+    """What the threshold hides (evaluation/signals.py): candidate flash metrics, at the end and on the curve."""
+    return {
+        "span_f1": span_f1(data.validation, answers),
+        "no_answer_auc": no_answer_auc(data.validation, answers),
+        "teacher_kl": window_kl(logits, (teacher_logits.start, teacher_logits.end), data.validation_features.row_starts),
+    }
+
+
 def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, evaluate_test: bool,
-         log: Callable[[str], None], progress: _Progress, started: float) -> TrialResult:
+         log: Callable[[str], None], progress: _Progress, started: float,
+         should_stop: ShouldStop | None = None) -> TrialResult:
     progress.stage = Stage.APPLYING_PARAMETERS
     config = with_parameters(config, params)
     check_distill_settings(config.distillation)
@@ -316,17 +337,27 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     def evaluate_validation(_model) -> dict:
         latest["logits"] = predict_logits(student, data.validation_features, config.training.eval_batch_size, use_bf16)
         answers = extract_answers(data.validation.examples, data.validation_features, *latest["logits"])
-        return curve_metrics(score_answers(data.validation, answers, threshold=0.0).metrics)
+        signals = _signals(data, answers, latest["logits"], teacher_validation_logits)
+        return {**curve_metrics(score_answers(data.validation, answers, threshold=0.0).metrics),
+                **{key: round(value, 4) for key, value in signals.items() if math.isfinite(value)}}
+
+    known = {"num_parameters": float(count_parameters(student))}  # final before training: early stopping may use it
+
+    def at_evaluation(step: int, total_steps: int, point: dict) -> str | None:
+        return should_stop(EvaluationPoint(step, total_steps, dict(point), dict(known)))
 
     progress.stage = Stage.TRAINING
-    log(f"trial {params}: {count_parameters(student)} student parameters, {len(data.train_features)} windows, "
+    log(f"trial {params}: {int(known['num_parameters'])} student parameters, {len(data.train_features)} windows, "
         f"{device_name(device)}, {precision}")
     trained = train(
         objective.model, data.train_features, objective, config.training, precision=precision,
-        evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None, log=log,
+        evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None,
+        should_stop=at_evaluation if should_stop is not None else None, log=log,
     )
     progress.curve = trained.curve
     objective.finish()
+    if trained.stop_reason is not None:
+        return _stopped(params, trained, known, started, trial_dir, log)
     student.eval()
     del teacher, objective
     progress.objective = None
@@ -340,12 +371,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         student, data.validation_features, config.training.eval_batch_size, use_bf16)
     answers = extract_answers(data.validation.examples, data.validation_features, *student_logits)
     validation = score_answers(data.validation, answers, threshold=None)
-    signals = {  # what the threshold hides: candidate flash metrics (evaluation/signals.py)
-        "span_f1": span_f1(data.validation, answers),
-        "no_answer_auc": no_answer_auc(data.validation, answers),
-        "teacher_kl": window_kl(student_logits, (teacher_validation_logits.start, teacher_validation_logits.end),
-                                data.validation_features.row_starts),
-    }
+    signals = _signals(data, answers, student_logits, teacher_validation_logits)
     test = None
     if evaluate_test:
         test = evaluate_model(student, data.test, data.test_features,
@@ -418,6 +444,27 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     return result
 
 
+def _stopped(params: dict, trained, known: dict, started: float, trial_dir: Path | None, log) -> TrialResult:
+    """A trial the ``should_stop`` check ended: its curve, and its last evaluation's metrics as they are."""
+    last = trained.curve[-1]
+    metrics = {key: float(value) for key, value in last.items() if key not in ("step", "epoch", "loss")}
+    metrics.update(known)
+    metrics.update(
+        train_seconds=trained.train_seconds,
+        examples_per_second=trained.examples_per_second,
+        train_steps=float(trained.steps),
+        train_epochs=trained.epochs,
+        trial_seconds=time.perf_counter() - started,
+    )
+    result = TrialResult(STOPPED, params, metrics=metrics, curve=trained.curve, stop_reason=trained.stop_reason)
+    if trial_dir is not None:
+        (trial_dir / CURVE_FILE).write_text(json.dumps(trained.curve, indent=1))
+        shutil.rmtree(trial_dir / ".state", ignore_errors=True)
+        _write_json_atomically(trial_dir / STOPPED_FILE, result.to_dict())
+    log(f"trial stopped at step {trained.steps}: {trained.stop_reason}")
+    return result
+
+
 def _save_checkpoint(student, tokenizer, split, record: dict, trial_dir: Path) -> Path:
     """Save into a staging folder and rename it into place, so no reader sees half a checkpoint.
 
@@ -446,7 +493,8 @@ def searched_parameters(record: dict) -> dict[str, Any]:
 
 
 def load_trial(trial_dir: str | Path) -> TrialResult | None:
-    """The outcome recorded in a trial folder: ok (metrics.json), failed (failure.json) or None (unfinished)."""
+    """The outcome recorded in a trial folder: ok (metrics.json), failed (failure.json), stopped
+    (stopped.json) or None (unfinished)."""
     trial_dir = Path(trial_dir)
     if (trial_dir / METRICS_FILE).exists():
         record = json.loads((trial_dir / METRICS_FILE).read_text())
@@ -459,6 +507,8 @@ def load_trial(trial_dir: str | Path) -> TrialResult | None:
         record = json.loads((trial_dir / FAILURE_FILE).read_text())
         record.pop("traceback", None)
         return TrialResult.from_dict(record)
+    if (trial_dir / STOPPED_FILE).exists():
+        return TrialResult.from_dict(json.loads((trial_dir / STOPPED_FILE).read_text()))
     return None
 
 

@@ -5,8 +5,9 @@ so a report can be rebuilt anywhere the directory is copied to, long after the s
 
 Every finished trial of a stage falls in exactly one class:
 
-* ``failed``: Optuna state FAIL or PRUNED, a ``failure_kind`` user attribute, or a completed trial
-  without a value for some objective;
+* ``failed``: Optuna state FAIL or PRUNED (a flash trial stopped early: kind ``stopped_early``,
+  its reason and step), a ``failure_kind`` user attribute, or a completed trial without a value for
+  some objective;
 * ``below_threshold``: completed, but a metric misses its threshold (or an Optuna constraint is
   violated): such a student is not a usable result, however small it is;
 * ``frontier``: feasible and not dominated by any feasible trial of the same stage;
@@ -209,7 +210,9 @@ def classify(
         if record.state in ("FAIL", "PRUNED") or record.failure_kind:
             record.category = FAILED
             if record.state == "PRUNED" and not record.failure_kind:
-                record.failure_kind = "pruned"
+                record.failure_kind = "stopped_early" if record.user_attrs.get("stop_reason") else "pruned"
+                record.failure_reason = record.failure_reason or record.user_attrs.get("stop_reason")
+                record.failure_step = record.failure_step or (record.user_attrs.get("early_stop") or {}).get("step")
             continue
         vector = objective_vector(record, objectives)
         if vector is None:

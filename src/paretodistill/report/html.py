@@ -225,8 +225,8 @@ def overview_section(data: StudyData, page: Page) -> None:
         '<p class="note">Classes: <b>frontier</b> = meets every threshold and no other such trial of the stage is at least '
         "as good on every objective and better on one; <b>dominated</b> = meets the thresholds but is dominated; "
         "<b>below threshold</b> = completed but misses a threshold (not a usable student); <b>failed</b> = crashed, "
-        "ran out of memory, diverged or was pruned. Students are chosen on validation figures; test figures are "
-        "reported, never used to choose.</p>"
+        "ran out of memory, diverged, or was stopped early (a flash trial that could no longer reach the front). "
+        "Students are chosen on validation figures; test figures are reported, never used to choose.</p>"
     )
     for note in data.notes:
         body += f'<p class="note">Note: {esc(note)}</p>'

@@ -31,22 +31,52 @@ Why so:
   ``max_steps``, so that is the same step.
 * Nothing is stopped before ``min_curves`` completed trials have a curve point at or before that
   progress: the margin needs evidence, so the first trials run to the end and calibrate it.
+
+In the search (opt-in: ``early_stop = { safety = 2.0, floor = 1.0, min_curves = 5 }`` in
+``[search.flash]``; ``dominated_by`` defaults to ``search.regular.top_k``), flash trials only:
+
+* The learning objective is the flash stage's first objective; a curve point shows it as
+  ``best_<metric>`` when the curves record that (``best_exact`` is at least the exact the final
+  scoring reports for the same weights, so it errs towards keeping a trial), else ``<metric>``.
+* When a flash trial starts, the coordinator gathers its :class:`StopEvidence` from the study: the
+  objective values of the completed feasible flash trials and the curves of all completed ones. It
+  is plain data in the trial's worker spec, so the trial is judged the same in this process, a
+  local worker process or a Ray task, and no worker reads the study. Trials that complete while it
+  runs are not seen (fewer trials to be dominated by; fewer curves for the margin, as in
+  ``benchmarks/early_stop_replay.py``, which judges each trial by what finished before it).
+* A flash trial is judged only where it is evaluated: ``training.eval_every_steps`` (e.g. in
+  ``search.flash.budget``) must be below its steps, or the plan warns that none can be stopped.
+* :class:`StopCheck` is what ``run_trial(..., should_stop=)`` calls at each evaluation point but the
+  last. A stopped trial is told to Optuna as PRUNED with its reason (``stop_reason``) and curve; it
+  counts toward ``flash.n_trials`` and is never a regular candidate (only completed trials are).
+
+Whether it is on is no part of the study's identity (``search.identity``): like the sampler, it
+decides which trials finish, not what a finished trial measured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Sequence
 
+from paretodistill.config import EarlyStopSettings
 from paretodistill.search.objectives import ObjectiveSet, dominates_in
+from paretodistill.trial import EvaluationPoint
 
 
 @dataclass(frozen=True)
 class StopRule:
-    safety: float = 2.0
-    floor: float = 1.0
-    min_curves: int = 5
+    safety: float = EarlyStopSettings.safety
+    floor: float = EarlyStopSettings.floor
+    min_curves: int = EarlyStopSettings.min_curves
     dominated_by: int = 1  # completed trials that must dominate the optimistic point (top_k keeps the candidates)
+
+    @classmethod
+    def from_settings(cls, settings: EarlyStopSettings, top_k: int) -> "StopRule":
+        """The rule of ``search.flash.early_stop``; ``dominated_by`` unset: the regular stage's ``top_k``."""
+        dominated_by = settings.dominated_by if settings.dominated_by is not None else max(1, top_k)
+        return cls(settings.safety, settings.floor, settings.min_curves, dominated_by)
 
 
 @dataclass(frozen=True)
@@ -104,3 +134,72 @@ def decide(objectives: ObjectiveSet, learning: str, value: float, progress: floa
     return Decision(True, f"stopped early at {progress:.0%} of training: even at {shown} ({learning} {value:.4g} "
                           f"+ a margin of {margin:.3g}) it is dominated by {dominating} completed trial(s)",
                     margin, optimistic)
+
+
+# ---------------------------------------------------------------- curves as trials record them
+def curve_key(trials: Sequence, metric: str) -> str:
+    """``best_<metric>`` when some trial's curve records it, else ``<metric>``."""
+    keys = {key for t in trials for point in t.user_attrs.get("curve") or [] for key in point}
+    return f"best_{metric}" if f"best_{metric}" in keys else metric
+
+
+def progress_points(trial, key: str) -> list[tuple[float, float]]:
+    """(step / total steps, curve figure) of every curve point of a trial that records ``key``."""
+    curve = [p for p in trial.user_attrs.get("curve") or [] if _number(p.get(key))]
+    if not curve:
+        return []
+    total = (trial.user_attrs.get("metrics") or {}).get("train_steps") or curve[-1]["step"]
+    return [(p["step"] / total, float(p[key])) for p in curve]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---------------------------------------------------------------- in a flash trial
+@dataclass(frozen=True)
+class StopEvidence:
+    """What one flash trial is judged against: plain data, so it travels in the trial's worker spec."""
+
+    objectives: ObjectiveSet  # the flash stage's
+    learning: str  # the objective training moves (the first)
+    curve_key: str  # how a curve point shows it
+    rule: StopRule
+    completed: tuple[tuple[float, ...], ...]  # objective values of the completed feasible trials
+    curves: tuple[CompletedCurve, ...]  # the learning objective's curves of the completed trials
+
+    def judge(self, point: EvaluationPoint) -> Decision:
+        value = point.metrics.get(self.curve_key)
+        if not _number(value):
+            return Decision(False, f"kept: the curve point records no {self.curve_key}")
+        return decide(self.objectives, self.learning, float(value), point.progress, point.known,
+                      self.completed, self.curves, self.rule)
+
+
+class StopCheck:
+    """``should_stop`` for ``run_trial``: judges each evaluation point, logs the decision, and keeps
+    the one that stopped the trial (:meth:`record`, stored on the trial beside its reason)."""
+
+    def __init__(self, evidence: StopEvidence, log: Callable[[str], None] = print):
+        self.evidence = evidence
+        self.log = log
+        self.stopped: tuple[EvaluationPoint, Decision] | None = None
+
+    def __call__(self, point: EvaluationPoint) -> str | None:
+        decision = self.evidence.judge(point)
+        self.log(f"early stop check at step {point.step}/{point.total_steps}: {decision.reason}")
+        if not decision.stop:
+            return None
+        self.stopped = (point, decision)
+        return decision.reason
+
+    def record(self) -> dict | None:
+        """The stopping decision as plain data: where, the margin, the optimistic end point, the rule."""
+        if self.stopped is None:
+            return None
+        point, decision = self.stopped
+        names = self.evidence.objectives.metric_names
+        return {"step": point.step, "progress": round(point.progress, 6), "learning": self.evidence.learning,
+                "curve_key": self.evidence.curve_key, "margin": decision.margin,
+                "optimistic": dict(zip(names, decision.optimistic or ())), "rule": asdict(self.evidence.rule),
+                "completed_trials": len(self.evidence.completed), "curves": len(self.evidence.curves)}

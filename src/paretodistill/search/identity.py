@@ -6,8 +6,9 @@ these changed used to add its trials to the old frontier; now the identity is re
 stage's study (user attribute ``identity``) and a run with another one is refused, naming what
 differs. A new ``--study`` folder is the way to search with the new settings. Left out is what
 does not change what a trial measures: how many trials, the sampler, its seed and start-up,
-workers, backend, threads, the cache, and where the files are (data and teacher are known by
-content: ``search.inputs``).
+whether flash trials are stopped early (like the sampler, it decides which trials finish, not what
+a finished one measured), workers, backend, threads, the cache, and where the files are (data and
+teacher are known by content: ``search.inputs``).
 """
 
 from __future__ import annotations

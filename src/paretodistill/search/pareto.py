@@ -4,11 +4,14 @@ It names the frontier of the stage that counts (:func:`search.domain.frontier_st
 frontier trial with its validation and test metrics, the baseline, and the flash/regular rank
 correlation over the students completed in both stages (:func:`search.domain.pair_flash_regular`),
 and that correlation for each candidate flash metric, to choose ``search.flash.objectives`` by.
-The report reads it back and recomputes the same figures with the same functions.
+Flash trials stopped early (``search.flash.early_stop``) are listed with their reasons, beside the
+rule they were stopped by. The report reads it back and recomputes the same figures with the same
+functions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 
@@ -64,13 +67,23 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def stopped_entries(trials: list, stage: str) -> list[dict]:
+    """The trials of a stage stopped early (PRUNED), each with its reason, step and last evaluation."""
+    return [{"stage": stage, "trial_number": t.number, "params": dict(t.params),
+             "reason": t.user_attrs.get("stop_reason"),
+             "step": (t.user_attrs.get("early_stop") or {}).get("step"),
+             "validation": t.user_attrs.get("metrics", {}), "trial_dir": t.user_attrs.get("trial_dir")}
+            for t in trials if t.state == TrialState.PRUNED]
+
+
 def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives: ObjectiveSet,
-                 candidates: list, split: dict, url: str | None) -> dict:
+                 candidates: list, split: dict, url: str | None, *, early_stop=None) -> dict:
     """The ``pareto.json`` document (see the study-directory contract in the package docs).
 
     ``url``: a shared database (written without its password); None for the study folder's own
     study.db, so that the document names no absolute path. Trial folders and checkpoints are as
-    the study records them: relative to the study folder.
+    the study records them: relative to the study folder. ``early_stop``: the flash stage's
+    ``search.early_stop.StopRule`` in this run (None: off).
     """
     studies = {stage: load_stage(storage, name, stage) for stage in STAGES}
     trials = {stage: (s.get_trials(deepcopy=False) if s is not None else []) for stage, s in studies.items()}
@@ -121,5 +134,7 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
         "flash_regular_pairs": rows,
         "flash_metric_correlations": candidates_rho,
         "counts": {stage: counts(ts) for stage, ts in trials.items() if studies[stage] is not None},
+        "flash_early_stop": None if early_stop is None else dataclasses.asdict(early_stop),
+        "stopped_early": [entry for stage in SEARCH_STAGES for entry in stopped_entries(trials[stage], stage)],
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -9,15 +9,23 @@ not after an hour of flash trials.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, build_section
+from paretodistill.config import (
+    DEFAULT_TRIAL_FUNCTION,
+    PARAMETER_TARGETS,
+    ExperimentConfig,
+    SearchSettings,
+    build_section,
+)
 from paretodistill.distill.presets import sigopt_baseline
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import BUDGET_PARAMS, split_description
+from paretodistill.search.early_stop import StopRule
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.presets import BASELINES
 from paretodistill.search.space import SearchSpace, TeacherShape, build_space, resolve_params, teacher_shape
@@ -43,6 +51,7 @@ class SearchPlan:
     regular_budget: dict[str, Any]
     baseline: Baseline | None
     split: dict  # how the articles are split (the trials add the article titles)
+    early_stop: StopRule | None = None  # search.flash.early_stop (None: flash trials train to their end)
 
 
 def command_line_settings(settings: SearchSettings, *, workers: int | None = None, backend: str | None = None,
@@ -90,8 +99,63 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
     if not flash_budget:
         log("warning: search.flash.budget is empty: flash trials train as long as regular ones")
     baseline = None if settings.baseline is None else resolve_baseline(settings.baseline, teacher)
+    early_stop = plan_early_stop(settings, flash_objectives, log)
+    if early_stop is not None:
+        warn_if_never_judged(apply_budget(config.to_dict(), flash_budget, "search.flash.budget")["training"], log)
     return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
-                      split_description(config))
+                      split_description(config), early_stop)
+
+
+# ---------------------------------------------------------------- early stopping
+KNOWN_BEFORE_TRAINING = ("num_parameters",)  # what the built-in trial can tell a stop check (distill/run.py)
+
+
+def plan_early_stop(settings: SearchSettings, flash_objectives: ObjectiveSet, log: Callable[[str], None]) -> StopRule | None:
+    """The rule of ``search.flash.early_stop``, or None when it is off.
+
+    The trial function must take the ``should_stop`` keyword; an objective besides the learning one
+    that a trial does not know before it ends keeps every trial (said here, not discovered later).
+    """
+    chosen = settings.flash.early_stop
+    if chosen is None:
+        return None
+    rule = StopRule.from_settings(chosen, settings.regular.top_k)
+    function = _importable(settings.trial_function)
+    if function is not None and not _takes_keyword(function, "should_stop"):
+        raise ConfigError(f"search.flash.early_stop: the trial function {settings.trial_function} takes no "
+                          "should_stop keyword, so it cannot be stopped early; remove early_stop or add it")
+    unknown = [m for m in flash_objectives.metric_names[1:] if m not in KNOWN_BEFORE_TRAINING]
+    if unknown and settings.trial_function == DEFAULT_TRIAL_FUNCTION:
+        log(f"warning: search.flash.early_stop: a trial does not know {', '.join(unknown)} before it ends, so no "
+            "flash trial will be stopped early")
+    return rule
+
+
+def warn_if_never_judged(training: dict, log: Callable[[str], None]) -> None:
+    """A flash trial evaluated only at its end has no point to be stopped at: say so before it runs."""
+    every, steps = training.get("eval_every_steps"), training.get("max_steps")
+    if steps is not None and (every is None or every >= steps):
+        log(f"warning: search.flash.early_stop: flash trials of {steps} steps are evaluated every "
+            f"{every or 'epoch'}{' steps' if every else ''}, so none has an evaluation point to be stopped at "
+            "(unless an epoch ends first); set training.eval_every_steps below that in search.flash.budget")
+
+
+def _importable(path: str):
+    """The trial function, or None where it cannot be imported here (a Ray cluster's own module)."""
+    from paretodistill.search.worker import load_trial_function
+
+    try:
+        return load_trial_function(path)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _takes_keyword(function, name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True  # no signature to read (a builtin, a C extension): let the trial tell
+    return any(p.name == name or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 # ---------------------------------------------------------------- budgets

@@ -218,6 +218,8 @@ class Progress:
         if frozen.values is not None:
             what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(objectives.metric_names, frozen.values))
             head = f"ok ({what})"
+        elif frozen.state == TrialState.PRUNED:
+            head = f"stopped early: {(frozen.user_attrs.get('stop_reason') or '')[:160]}"
         else:
             kind = frozen.user_attrs.get("failure_kind") or "error"
             step = frozen.user_attrs.get("failure_step")
@@ -225,7 +227,9 @@ class Progress:
             head = f"FAILED {kind}{f' at step {step}' if step is not None else ''}: {reason[0][:120] if reason else ''}"
         self.log(
             f"[{stage}] trial {frozen.number} {head} in {seconds:.1f} s | {tally['finished']}/{n_target} done, "
-            f"{tally['running']} running, {tally['failed']} failed, frontier {frontier_size}, {mean:.1f} s/trial, "
+            f"{tally['running']} running, {tally['failed']} failed"
+            f"{f', {stopped} stopped early' if (stopped := tally.get('stopped')) else ''}, "
+            f"frontier {frontier_size}, {mean:.1f} s/trial, "
             f"stage ETA {format_duration(stage_eta(mean, n_target - tally['finished'], tally['running']))}"
         )
         for listener in self.listeners:
@@ -306,10 +310,10 @@ def drive(
                     if environment:  # the machine failed, not the configuration: it was never evaluated
                         result = TrialResult.failed(result.params, INTERRUPTED, f"interrupted: {result.failure_reason}",
                                                     step=result.failure_step, curve=result.curve)
-                    frozen = record_result(
-                        study, trial, result, objectives,
-                        extra_attrs={"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)},
-                    )
+                    extra = {"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)}
+                    if payload.get("early_stop"):  # the decision that stopped it (search.early_stop.StopCheck.record)
+                        extra["early_stop"] = payload["early_stop"]
+                    frozen = record_result(study, trial, result, objectives, extra_attrs=extra)
                     del running[key]
                     heartbeats.remove(trial)
                     all_trials = study.get_trials(deepcopy=False)

@@ -2,6 +2,8 @@
 
 *Flash*: ``flash.n_trials`` trials proposed by the sampler on a short budget (``flash.budget``:
 config overrides such as ``{"training.max_steps" = 200}``). Cheap trials map the frontier roughly.
+With ``flash.early_stop`` a flash trial that can no longer reach the front is stopped at an
+evaluation point (:mod:`search.early_stop`): PRUNED, counted, never a candidate.
 
 *Regular*: the ``regular.top_k`` best flash candidates run again with the full budget
 (``regular.budget``, usually empty). Best means: feasible flash trials (thresholds met) ranked by
@@ -54,6 +56,7 @@ from paretodistill.search.domain import (
     search_meta,
     storage_url,
 )
+from paretodistill.search.early_stop import CompletedCurve, StopEvidence, StopRule, curve_key, progress_points
 from paretodistill.search.identity import IDENTITY_ATTR, check_identity, study_identity
 from paretodistill.search.inputs import check_inputs
 from paretodistill.search.lock import StudyLock
@@ -67,6 +70,7 @@ from paretodistill.search.study import (
     is_finished,
     load_stage,
     make_sampler,
+    objective_values,
     open_checked_storage,
     open_study,
     ranked,
@@ -164,17 +168,20 @@ class StageRunner:
         return path_in_study(self.study_dir, path)
 
     def run(self, study: optuna.Study, stage: str, *, n_target: int, objectives: ObjectiveSet, values: dict,
-            evaluate_test: bool, distributions: dict, only_enqueued: bool = False) -> None:
-        """Run trials of one stage until ``n_target`` have finished."""
+            evaluate_test: bool, distributions: dict, only_enqueued: bool = False,
+            early_stop: StopRule | None = None) -> None:
+        """Run trials of one stage until ``n_target`` have finished; with ``early_stop``, each trial
+        is judged against the stage's completed trials as they are when it starts."""
         remaining = n_target - sum(1 for t in study.get_trials(deepcopy=False) if is_finished(t))
         threads = self.threads if self.config_threads else self.backend.threads_per_trial(at_once=remaining)
 
         def make_spec(trial) -> WorkerSpec:
+            evidence = None if early_stop is None else stop_evidence(study.get_trials(deepcopy=False), objectives, early_stop)
             return WorkerSpec(
                 stage=stage, number=trial.number, params=dict(trial.params), config={**values, "threads": threads},
                 trial_dir=str((self.study_dir / "trials" / f"{stage}-{trial.number}").resolve()),
                 evaluate_test=evaluate_test, trial_function=self.plan.settings.trial_function,
-                threads=threads, sys_path=tuple(sys.path),
+                threads=threads, sys_path=tuple(sys.path), early_stop=evidence,
             )
 
         drive(study, stage=stage, n_target=n_target, distributions=distributions, make_spec=make_spec,
@@ -200,10 +207,13 @@ def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, 
     done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
     stages.log(f"[flash] {settings.flash.n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
                f"backend {stages.backend.name} x{stages.backend.capacity}, {stages.threads or 'default'} thread(s) per trial")
+    if plan.early_stop is not None:
+        stages.log(f"[flash] early stopping on {plan.flash_objectives.metric_names[0]}: {plan.early_stop}")
     if done < settings.flash.n_trials:
         label_windows_first(stages, values)
     stages.run(flash, FLASH, n_target=settings.flash.n_trials, objectives=plan.flash_objectives, values=values,
-               evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions())
+               evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions(),
+               early_stop=plan.early_stop)
     split = plan.split
     found = found_split(flash.get_trials(deepcopy=False), stages.study_dir)
     if found:
@@ -225,8 +235,26 @@ def label_windows_first(stages: StageRunner, values: dict) -> None:
     label_windows_once(build_section(ExperimentConfig, {**values, "threads": None}), stages.log)
 
 
+def stop_evidence(trials: list[FrozenTrial], objectives: ObjectiveSet, rule: StopRule, *,
+                  learning: str | None = None, key: str | None = None) -> StopEvidence:
+    """What a flash trial starting now is judged against (:mod:`search.early_stop`): the objective
+    values of the completed feasible trials and the learning objective's curves of all completed ones.
+
+    ``learning`` (default: the first objective) and its curve ``key`` (default: ``best_<metric>``
+    when the curves record it) are chosen by ``benchmarks/early_stop_replay.py``'s flags."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    learning = learning or objectives.metric_names[0]
+    key = key or curve_key(complete, learning)
+    position = objectives.metric_names.index(learning)
+    curves = tuple(CompletedCurve(tuple(points), objective_values(t, objectives)[position])
+                   for t in complete if (points := progress_points(t, key)))
+    completed = tuple(tuple(objective_values(t, objectives)) for t in feasible_trials(complete, objectives))
+    return StopEvidence(objectives, learning, key, rule, completed, curves)
+
+
 def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: int) -> list[FrozenTrial]:
-    """The k flash trials to run with the full budget (see the module docstring)."""
+    """The k flash trials to run with the full budget (see the module docstring); a stopped
+    (PRUNED) trial never is one."""
     if k <= 0:
         return []
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -281,7 +309,7 @@ def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None
 def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> dict:
     plan = stages.plan
     pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
-                          split, None if stages.exclusive else stages.url)
+                          split, None if stages.exclusive else stages.url, early_stop=plan.early_stop)
     path = stages.study_dir / "pareto.json"
     path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
     stages.log(f"wrote {path}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "

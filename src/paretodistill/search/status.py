@@ -46,15 +46,20 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
         c = counts(trials)
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(c["failed_kinds"].items()))
         waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
+        stopped = f", {c['stopped']} stopped early" if c["stopped"] else ""
         lines.append(
             f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
-            f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{waiting}"
+            f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{stopped}{waiting}"
         )
         for t in [t for t in trials if t.state == TrialState.FAIL][-5:]:
             tag = "interrupted" if is_interrupted(t) else (t.user_attrs.get("failure_kind") or "error")
             step = t.user_attrs.get("failure_step")
             reason = (t.user_attrs.get("failure_reason") or "").splitlines()[:1]
             lines.append(f"{'':9s}  #{t.number} {tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}")
+        for t in [t for t in trials if t.state == TrialState.PRUNED][-5:]:
+            reason = " ".join((t.user_attrs.get("stop_reason") or "").split())  # "stopped early at 40% of training: ..."
+            shown = reason if reason.startswith("stopped") else f"stopped early: {reason}".rstrip(": ")
+            lines.append(f"{'':9s}  #{t.number} {shown[:200]}")
         front = frontier(trials, objectives)
         lines.append(f"{'':9s}frontier {len(front)} (thresholds {objectives.describe_thresholds() or 'none'})")
         for t in front[:8]:

@@ -18,7 +18,10 @@ sampler a *view* of the study in which each failed (not interrupted) trial is a 
 the worst objective values seen so far and a violated ``failed`` constraint. GPSampler fits its
 constraint model to that (its acquisition then multiplies in a low probability of feasibility
 around failures), TPE puts it in its "bad" group, NSGA-II ranks it below every feasible trial.
-The database itself never contains these invented values.
+A flash trial stopped early (``search.early_stop``, stored as PRUNED) is shown as a COMPLETE trial
+at the optimistic end point it was judged by, which completed trials dominate: GPSampler and NSGA-II
+would otherwise ignore it and propose its neighbourhood again. The database itself never contains
+these invented values.
 
 **No repeated configurations.** If the sampler proposes exactly the parameters of a trial that
 failed, completed or is running (GP often returns the same corner of the box), the wrapper moves
@@ -418,11 +421,24 @@ def sampler_view_of(trials: list[FrozenTrial], objectives: ObjectiveSet) -> list
             constraints = objectives.constraints(penalty_metrics)
             constraints["failed"] = 1.0
             result.append(_as_penalty(t, worst, {k: float(constraints.get(k, 1.0)) for k in keys}))
+        elif t.state == TrialState.PRUNED and (optimistic := _optimistic_point(t, objectives)) is not None:
+            # a threshold its last evaluation cannot show counts as unmet, as for any trial
+            constraints = objectives.constraints({**(t.user_attrs.get("metrics") or {}), **optimistic})
+            result.append(_as_penalty(t, list(optimistic.values()), {k: float(constraints[k]) for k in keys}))
         elif t.state in (TrialState.COMPLETE, TrialState.FAIL):
             continue  # nothing to learn (no values) or nothing to compare with yet
         else:
             result.append(t)
     return result
+
+
+def _optimistic_point(t: FrozenTrial, objectives: ObjectiveSet) -> dict[str, float] | None:
+    """The end point a stopped trial was judged by (``search.early_stop``), in objective order."""
+    optimistic = (t.user_attrs.get("early_stop") or {}).get("optimistic") or {}
+    values = {m: optimistic.get(m) for m in objectives.metric_names}
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values.values()):
+        return None
+    return {m: float(v) for m, v in values.items()}
 
 
 def _system_attrs_with(t: FrozenTrial, constraints: dict[str, float]) -> dict:
@@ -538,7 +554,8 @@ def owner_record(token: str) -> dict:
 
 def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult, objectives: ObjectiveSet,
                   extra_attrs: dict | None = None) -> FrozenTrial:
-    """Store everything the trial returned and tell Optuna; a failed or unusable result is a FAIL trial."""
+    """Store everything the trial returned and tell Optuna; a failed or unusable result is a FAIL
+    trial, a stopped one (``stop_reason``) a PRUNED trial, finished but never a candidate."""
     values = None
     metrics = dict(result.metrics or {})
     if result.ok:
@@ -556,13 +573,17 @@ def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult,
         "failure_kind": result.failure_kind,
         "failure_reason": result.failure_reason,
         "failure_step": result.failure_step,
-        "constraint_violation": objectives.violations(metrics if values is not None else None),
+        "stop_reason": result.stop_reason,
+        # a stopped trial was not judged on its thresholds: its last evaluation is not its end
+        "constraint_violation": None if result.stopped else objectives.violations(metrics if values is not None else None),
         **(extra_attrs or {}),
     }
     constraints = objectives.constraints(metrics if values is not None else None)
     try:
         for key, value in attrs.items():
             trial.set_user_attr(key, _jsonable(value))
+        if result.stopped:
+            return study.tell(trial, state=TrialState.PRUNED)
         for key in objectives.constraint_keys:
             trial.set_constraint(key, constraints[key])
         if values is None:
@@ -603,8 +624,10 @@ def is_interrupted(trial: FrozenTrial) -> bool:
 
 
 def is_finished(trial: FrozenTrial) -> bool:
-    """A trial that counts towards the budget: COMPLETE, or FAIL for a reason other than interruption."""
-    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and not is_interrupted(trial))
+    """A trial that counts towards the budget: COMPLETE, PRUNED (stopped early), or FAIL for a
+    reason other than interruption."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and not is_interrupted(trial))
 
 
 def _stale_trial_ids(study: optuna.Study) -> set[int]:
@@ -697,11 +720,14 @@ def load_stage(storage, name: str, stage: str) -> optuna.Study | None:
 
 
 def counts(trials: Iterable[FrozenTrial]) -> dict:
-    """Complete / failed / interrupted / running / waiting, and failures by kind."""
-    result = {"complete": 0, "failed": 0, "interrupted": 0, "running": 0, "waiting": 0, "failed_kinds": {}}
+    """Complete / stopped (early) / failed / interrupted / running / waiting, and failures by kind."""
+    result = {"complete": 0, "stopped": 0, "failed": 0, "interrupted": 0, "running": 0, "waiting": 0,
+              "failed_kinds": {}}
     for t in trials:
         if t.state == TrialState.COMPLETE:
             result["complete"] += 1
+        elif t.state == TrialState.PRUNED:
+            result["stopped"] += 1
         elif is_interrupted(t):
             result["interrupted"] += 1
         elif t.state == TrialState.FAIL:
@@ -712,7 +738,7 @@ def counts(trials: Iterable[FrozenTrial]) -> dict:
             result["running"] += 1
         elif t.state == TrialState.WAITING:
             result["waiting"] += 1
-    result["finished"] = result["complete"] + result["failed"]
+    result["finished"] = result["complete"] + result["stopped"] + result["failed"]
     return result
 
 

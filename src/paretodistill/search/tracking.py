@@ -3,9 +3,10 @@
 One MLflow run per trial (experiment = the study's name): the parameters, the final metrics
 (validation, ``test_``-prefixed test figures), the learning curve as stepped metrics
 (``curve/<metric>``), and tags naming the study, the stage, the trial number, its state and, for
-a failure, its kind and reason. Enabled by ``[search] mlflow_uri = "..."`` or ``--mlflow-uri``;
-MLflow (``pip install 'paretodistill[mlflow]'``) is imported only then. The study database stays
-the record: tracking is a copy for viewing, so a tracking error is logged and never stops a search.
+a failure, its kind and reason (a flash trial stopped early: its reason; its run ends KILLED).
+Enabled by ``[search] mlflow_uri = "..."`` or ``--mlflow-uri``; MLflow (``pip install
+'paretodistill[mlflow]'``) is imported only then. The study database stays the record: tracking
+is a copy for viewing, so a tracking error is logged and never stops a search.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class MlflowTracker:
 
         attrs = frozen.user_attrs
         tags = {"study": self.study_name, "stage": stage, "trial": str(frozen.number), "state": frozen.state.name}
-        for key in ("failure_kind", "failure_reason"):
+        for key in ("failure_kind", "failure_reason", "stop_reason"):
             if attrs.get(key):
                 tags[key] = str(attrs[key])[:5000]
         run = self.client.create_run(self.experiment_id, run_name=f"{stage}-{frozen.number}", tags=tags)
@@ -64,7 +65,8 @@ class MlflowTracker:
             metrics += [Metric(f"curve/{k}", v, 0, step) for k, v in _numbers(point).items() if k != "step"]
         params = [Param(k, str(v)) for k, v in frozen.params.items()]
         self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
-        self.client.set_terminated(run_id, "FINISHED" if frozen.values is not None else "FAILED")
+        stopped = frozen.state.name == "PRUNED"  # stopped early (search.early_stop): ended on purpose, not failed
+        self.client.set_terminated(run_id, "FINISHED" if frozen.values is not None else "KILLED" if stopped else "FAILED")
 
 
 def trackers(uri: str | None, study_name: str, log: Callable[[str], None] = print) -> list:

@@ -2,7 +2,8 @@
 
 A worker gets a :class:`WorkerSpec` (plain data: it crosses process and machine boundaries) and
 returns plain data; it never touches the study database. The same code runs inline in the
-coordinator, in a spawned local process, and as a Ray task.
+coordinator, in a spawned local process, and as a Ray task. A flash trial that may be stopped early
+carries what it is judged against in its spec (``search.early_stop.StopEvidence``), for the same reason.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
+from paretodistill.search.early_stop import StopCheck, StopEvidence
 from paretodistill.trial import ENVIRONMENT, TrialResult
 
 
@@ -36,6 +38,7 @@ class WorkerSpec:
     threads: int | None = None
     sys_path: tuple[str, ...] = ()  # the coordinator's import path, so a test's trial function resolves
     cuda_visible_devices: str | None = None
+    early_stop: StopEvidence | None = None  # a flash trial with search.flash.early_stop on
 
     def on_gpu(self, gpu: str | None) -> "WorkerSpec":
         return dataclasses.replace(self, cuda_visible_devices=gpu)
@@ -60,7 +63,8 @@ def cpu_count() -> int:
 
 
 def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
-    """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``.
+    """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``
+(and ``"early_stop"``: the decision that stopped it, when one did).
 
     ``in_worker``: this process exists for the trial, so its environment (GPU, thread count,
     import path) may be set up for it; in the coordinator itself (inline) nothing is touched.
@@ -87,13 +91,15 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
             pass  # a full disk must not turn into a crash of the worker: the result still goes back
 
     params = dict(spec.params)
+    check = StopCheck(spec.early_stop, log) if spec.early_stop is not None else None
     try:
         trial_dir.mkdir(parents=True, exist_ok=True)
         function = load_trial_function(spec.trial_function)
         if in_worker and threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))
         config = build_section(ExperimentConfig, spec.config)
-        result = function(config, params, trial_dir=trial_dir, evaluate_test=spec.evaluate_test, log=log)
+        stopping = {"should_stop": check} if check is not None else {}  # only then: a user's function may not take it
+        result = function(config, params, trial_dir=trial_dir, evaluate_test=spec.evaluate_test, log=log, **stopping)
         if isinstance(result, dict):
             result = TrialResult.from_dict(result)
         if not isinstance(result, TrialResult):
@@ -108,10 +114,13 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
         result.save(trial_dir / "result.json")
     except (OSError, TypeError) as error:  # a convenience copy: the coordinator gets the result anyway
         log(f"result.json not written: {type(error).__name__}: {error}")
-    return {
+    payload = {
         "result": result.to_dict(),
         "worker": {"seconds": round(time.time() - started, 3)},  # no pid or host: a study keeps them only in its lock
     }
+    if check is not None and result.stopped and check.record() is not None:
+        payload["early_stop"] = check.record()
+    return payload
 
 
 def _die_with_parent(parent_pid: int) -> None:

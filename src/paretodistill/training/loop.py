@@ -4,7 +4,9 @@ Reads top to bottom: AdamW (every searched setting reaches it), linear warm-up t
 length-bucketed batches, bf16 autocast where the hardware computes in bf16, gradient clipping,
 evaluation after each epoch (and every N steps if asked) recorded as a learning curve, and a
 resumable training state written atomically every few minutes so a killed run loses little.
-The loss is a function of (model outputs, batch): the loop knows nothing of teachers.
+The loss is a function of (model outputs, batch): the loop knows nothing of teachers. A caller's
+``should_stop(step, total_steps, point)`` may end training at an evaluation point (a search
+stopping a hopeless trial); it knows nothing of searches either.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from paretodistill.training.batching import Batch, collate, training_batches
 
 LossFunction = Callable[[object, Batch], torch.Tensor]
 Evaluator = Callable[[torch.nn.Module], dict[str, float]]
+StopAt = Callable[[int, int, dict], "str | None"]  # (step, total steps, curve point) -> a reason to stop, or None
 
 STATE_FILE = "train_state.pt"
 
@@ -50,6 +53,7 @@ class TrainResult:
     examples_seen: int
     tokens_seen: int
     curve: list[dict] = field(default_factory=list)
+    stop_reason: str | None = None  # should_stop ended training early (steps and epochs are then those run)
 
     @property
     def examples_per_second(self) -> float:
@@ -95,12 +99,14 @@ def train(
     precision: str | None = None,
     evaluator: Evaluator | None = None,
     state_dir: str | Path | None = None,
+    should_stop: StopAt | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train ``model`` in place; resumes from ``state_dir`` when a state from the same run is there.
 
     ``precision`` ("bf16", "fp16", "fp32"; default from ``use_bf16``) is the autocast dtype; fp16
-    scales the loss with a GradScaler, since fp16 gradients underflow without it.
+    scales the loss with a GradScaler, since fp16 gradients underflow without it. ``should_stop``
+    is asked after every curve point but the last; a reason it returns ends training there.
     """
     device = next(model.parameters()).device
     precision = precision or ("bf16" if use_bf16 else "fp32")
@@ -175,6 +181,11 @@ def train(
             result.curve.append(point)
             log(f"curve point {point}")
             started = time.perf_counter() - result.train_seconds  # evaluation time is not training time
+            reason = should_stop(done, steps, point) if should_stop is not None and done < steps else None
+            if reason:
+                result.steps, result.epochs, result.stop_reason = done, done / per_epoch, reason
+                log(f"stopped at step {done}/{steps}: {reason}")
+                break
         if state_path is not None and (
             time.monotonic() - last_state_time > settings.state_every_seconds and done < steps
         ):
