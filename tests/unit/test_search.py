@@ -162,7 +162,9 @@ def test_sampler_sees_failures_as_infeasible_worst_case(storage):
                   else TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 2e7 - exact * 1e5}))
         record_result(study, trial, result, objectives)
     view = sampler_view_of(study.get_trials(), objectives)
-    assert [t.state for t in view] == [TrialState.COMPLETE] * 3  # the interrupted one teaches nothing
+    # the interrupted one teaches nothing: it stays a FAIL trial (samplers skip those), in its place
+    assert [t.state for t in view] == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
+    assert [t.number for t in view] == [0, 1, 2, 3]  # NSGA-II finds trials by position
     penalty = view[2]
     assert penalty.values == [30.0, 2e7 - 30 * 1e5]  # the worst exact and the worst size seen
     assert penalty.constraints["failed"] == 1.0

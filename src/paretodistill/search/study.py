@@ -426,7 +426,10 @@ def sampler_view_of(trials: list[FrozenTrial], objectives: ObjectiveSet) -> list
             constraints = objectives.constraints({**(t.user_attrs.get("metrics") or {}), **optimistic})
             result.append(_as_penalty(t, list(optimistic.values()), {k: float(constraints[k]) for k in keys}))
         elif t.state in (TrialState.COMPLETE, TrialState.FAIL):
-            continue  # nothing to learn (no values) or nothing to compare with yet
+            # nothing to learn (interrupted, or no completed trial to compare with yet): left as Optuna
+            # stored it, which samplers skip; kept in the list, as NSGA-II (Optuna 5.1) finds trials by
+            # their number's position in it
+            result.append(t)
         else:
             result.append(t)
     return result
