@@ -61,13 +61,17 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    learning_rate: float = 5e-5
+    """Optimizer, schedule and budget. The defaults are the distillation recipe that won the ablation
+    at equal windows (docs/benchmarks.md §3b): lr 1e-4, batch 16, 10% linear warm-up then decay."""
+
+    learning_rate: float = 1e-4
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
     weight_decay: float = 0.0
-    warmup_steps: int = 0
-    train_batch_size: int = 32
+    warmup_steps: int | None = None  # None: warmup_ratio of the run's steps; a number overrides the ratio
+    warmup_ratio: float = 0.1
+    train_batch_size: int = 16
     eval_batch_size: int = 64
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs when set
@@ -77,6 +81,10 @@ class TrainSettings:
     eval_every_steps: int | None = None
     log_every_steps: int = 100
     state_every_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
 @dataclass(frozen=True)

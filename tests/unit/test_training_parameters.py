@@ -161,6 +161,26 @@ def test_warmup_steps_shape_the_learning_rate(monkeypatch):
     assert not torch.equal(plain["weights"], warm["weights"])
 
 
+def test_warmup_ratio_applies_when_no_warmup_steps_are_set(monkeypatch):
+    by_ratio = train_tiny(monkeypatch, max_steps=8, warmup_ratio=0.25)  # 2 of 8 steps
+    assert by_ratio["lrs"][:3] == pytest.approx([0.0, 5e-4, 1e-3])
+    by_steps = train_tiny(monkeypatch, max_steps=8, warmup_ratio=0.25, warmup_steps=0)  # a number overrides it
+    assert by_steps["lrs"][0] == pytest.approx(1e-3)
+    assert not torch.equal(by_ratio["weights"], by_steps["weights"])
+
+
+def test_the_default_schedule_warms_up_a_tenth_of_the_steps(monkeypatch):
+    lrs = train_tiny(monkeypatch, max_steps=20)["lrs"]  # TrainSettings' own warm-up
+    assert lrs[:3] == pytest.approx([0.0, 5e-4, 1e-3]) and lrs[3] < 1e-3
+
+
+def test_a_warmup_ratio_outside_zero_one_is_refused():
+    from paretodistill.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="warmup_ratio"):
+        TrainSettings(warmup_ratio=1.5)
+
+
 def test_train_batch_size_sets_the_batches(monkeypatch):
     small, large = train_tiny(monkeypatch, train_batch_size=3), train_tiny(monkeypatch, train_batch_size=8)
     assert set(small["batch_sizes"]) == {3} and set(large["batch_sizes"]) == {8}

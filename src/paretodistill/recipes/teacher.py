@@ -31,7 +31,8 @@ class TeacherRecipe:
     base: str = "minilm"
     data: DataSettings = field(default_factory=lambda: DataSettings(split_file=""))
     training: TrainSettings = field(
-        default_factory=lambda: TrainSettings(learning_rate=1e-4, warmup_steps=200, weight_decay=0.01)
+        default_factory=lambda: TrainSettings(learning_rate=1e-4, warmup_steps=200, weight_decay=0.01,
+                                      train_batch_size=32)
     )
     device: str = "auto"
     threads: int | None = None

@@ -89,6 +89,13 @@ def total_steps(num_features: int, settings: TrainSettings) -> int:
     return max(1, math.ceil(settings.epochs * per_epoch))
 
 
+def warmup_steps(total: int, settings: TrainSettings) -> int:
+    """``settings.warmup_steps`` when set, else ``warmup_ratio`` of the run's ``total`` steps."""
+    if settings.warmup_steps is not None:
+        return settings.warmup_steps
+    return round(settings.warmup_ratio * total)
+
+
 def train(
     model: torch.nn.Module,
     features: Features,
@@ -114,7 +121,7 @@ def train(
     torch.manual_seed(settings.seed)
     optimizer = build_optimizer(model, settings)
     steps = total_steps(len(features), settings)
-    scheduler = get_linear_schedule_with_warmup(optimizer, settings.warmup_steps, steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(steps, settings), steps)
     per_epoch = math.ceil(len(features) / settings.train_batch_size)
     lengths = np.asarray(features.lengths)
 
