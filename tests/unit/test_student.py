@@ -683,6 +683,21 @@ def test_corpus_token_ids_keep_special_tokens_and_the_pieces_used():
     assert vocabulary.token_map(len(words)).tolist() == [0, 1, 2, 3, 4, 1, 1, 1, 5, 1, 1, 1]
 
 
+
+def test_a_trials_corpus_vocabulary_never_reads_the_test_articles():
+    from types import SimpleNamespace
+
+    from paretodistill.distill.run import vocabulary_texts
+
+    def part(*pairs):
+        return SimpleNamespace(examples=[SimpleNamespace(question=q, context=c) for q, c in pairs])
+
+    data = SimpleNamespace(train=part(("who sat", "the cat sat")), validation=part(("where", "on the mat")),
+                           test=part(("which zebra", "a zebra ran")))
+    texts = list(vocabulary_texts(data))
+    assert texts == ["who sat", "the cat sat", "where", "on the mat"]
+    assert not any("zebra" in text for text in texts)
+
 _TEMPLATE_RELOAD = textwrap.dedent(
     """
     import sys

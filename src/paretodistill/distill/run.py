@@ -39,6 +39,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
@@ -183,6 +184,16 @@ def _write_json_atomically(path: Path, values: Any) -> None:
     os.replace(temporary, path)
 
 
+def vocabulary_texts(data) -> Iterator[str]:
+    """The text a corpus vocabulary is cut to: the questions and contexts of the training and validation
+    parts. Never the test articles: a student must meet their words as it would meet a user's, so a
+    word it never saw reads [UNK] and the test figures show what that costs."""
+    for part in (data.train, data.validation):
+        for example in part.examples:
+            yield example.question
+            yield example.context
+
+
 def run_trial(
     config: ExperimentConfig,
     params: dict,
@@ -306,11 +317,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     teacher_logits, teacher_validation_logits = _teacher_outputs(config, teacher, teacher_path, data, use_bf16, log)
 
     progress.stage = Stage.BUILDING_STUDENT
-    vocabulary = None  # vocabulary "corpus": the tokens of every question and context the run reads
-    if architecture.vocabulary == "corpus":
-        parts = (data.train, data.validation, data.test)
-        texts = (text for part in parts for e in part.examples for text in (e.question, e.context))
-        vocabulary = corpus_vocabulary(texts, tokenizer)
+    vocabulary = corpus_vocabulary(vocabulary_texts(data), tokenizer) if architecture.vocabulary == "corpus" else None
     student = build_student(teacher, architecture, vocabulary)
     if pretrained is not None:
         start_from_pretrained(student, config.student.init_from)

@@ -1,7 +1,7 @@
 """Pruning the vocabulary to the tokens a corpus uses (TextPruner's vocabulary pruning).
 
 The word-embedding table holds half of a MiniLM's parameters, and SQuAD uses a fraction of its
-30,522 tokens. A student keeps only the rows of the tokens its training and evaluation text uses,
+30,522 tokens. A student keeps only the rows of the tokens its training and validation text uses,
 plus the special tokens. The tokenizer is left as it is: the model carries a ``token_map`` from
 every tokenizer id to its row (see ``pruned_bert.TemplateWordEmbeddings``), so a saved student
 tokenizes and answers with no extra step, and any id outside the kept set reads the [UNK] row.
