@@ -1,0 +1,80 @@
+"""benchmarks/pretrain_compare.py: the three arms run end to end on a tiny teacher, and the equal-time arm
+gets the steps that the pretrained arm's whole time buys."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "pretrain_compare.py"
+_spec = importlib.util.spec_from_file_location("pretrain_compare", _PATH)
+compare = importlib.util.module_from_spec(_spec)
+sys.modules["pretrain_compare"] = compare  # its runs are pickled by name to the worker processes
+_spec.loader.exec_module(compare)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEV = SHARED / "squad2" / "dev-v2.0.json"
+SQUAD1_EXTRA = SHARED / "squad1" / "dev-v1.1-extra13.explorer-rebuilt.json.gz"
+
+
+def test_equal_time_steps_spend_the_pretrained_arms_whole_time():
+    # 60 s of pretraining + 40 s for 20 follow-up steps (2 s a step): 100 s buy 50 steps
+    assert compare.equal_time_steps(60.0, 40.0, 20) == 50
+    assert compare.equal_time_steps(0.0, 40.0, 20) == 20  # no pretraining: the same steps
+
+
+TINY = """
+[teacher]
+path = "{teacher}"
+[data]
+split_file = "{dev}"
+max_eval_articles = 1
+max_train_questions = 40
+[data.features]
+max_seq_length = 128
+doc_stride = 48
+max_query_length = 32
+[student]
+num_layers = 1
+heads_per_layer = 2
+[training]
+train_batch_size = 8
+max_steps = 4
+log_every_steps = 1000
+[latency]
+enabled = false
+[pretrain]
+text_files = ["{squad1}"]
+max_paragraphs = 24
+heldout_paragraphs = 6
+max_seq_length = 64
+[pretrain.training]
+train_batch_size = 6
+warmup_steps = 0
+log_every_steps = 1000
+"""
+
+
+def test_the_three_arms_run_and_fill_the_table(teacher_dir, cache_dir, tmp_path, capsys):
+    if not (DEV.exists() and SQUAD1_EXTRA.exists()):
+        pytest.skip(f"{SHARED} is not there")
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.format(teacher=teacher_dir, dev=DEV, squad1=SQUAD1_EXTRA))
+    out = tmp_path / "compare"
+    assert compare.main(["--config", str(config), "--out", str(out), "--seeds", "1", "--workers", "1",
+                         "--pretrain-steps", "3", "--head-steps", "1", "--set", f'cache_dir="{cache_dir}"']) == 0
+    pretrained = json.loads((out / "pretrained" / "seed-1" / "pretrain" / "pretrain.json").read_text())
+    no_soft = json.loads((out / "pretrained-no-soft-mlm" / "seed-1" / "pretrain" / "pretrain.json").read_text())
+    assert pretrained["training"]["steps"] == 3 and no_soft["weights"].get("soft", 0.0) == 0.0
+    assert pretrained["weights"]["soft"] > 0
+    follow = json.loads((out / "pretrained" / "seed-1" / "distill" / "metrics.json").read_text())
+    alone = json.loads((out / "distill-only" / "seed-1" / "metrics.json").read_text())
+    assert follow["pretrain_seconds"] == pytest.approx(pretrained["pretrain_seconds"])
+    assert alone["training"]["steps"] == compare.equal_time_steps(
+        pretrained["pretrain_seconds"], follow["train_seconds"], follow["training"]["steps"])
+    assert alone["training"]["steps"] > follow["training"]["steps"]
+    table = capsys.readouterr().out
+    for arm in compare.ARMS:
+        assert f"| {arm} | 1 |" in table
