@@ -52,6 +52,11 @@ VARIANTS: dict[str, list[str]] = {
     "lr 5e-5": ["training.learning_rate=5e-5"],
     "lr 3e-4": ["training.learning_rate=3e-4"],
     "T 4": ["distillation.temperature=4.0"],
+    # students under the baseline's 17.24M: which pruning still learns at this budget (the real searches'
+    # small students stayed at the floor, docs/benchmarks.md §5)
+    "FFN 768 (15.47M)": ["student.intermediate_size=768"],
+    "9 heads (16.80M)": ["student.heads_per_layer=9"],
+    "2 layers (15.47M)": ["student.num_layers=2"],
     # the package's training defaults before the recipe (lr 5e-5, batch 32, no warm-up), at the
     # base config's 4,800 windows (150 steps of 32)
     "old defaults: lr 5e-5, batch 32, no warm-up": [
