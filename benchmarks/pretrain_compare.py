@@ -19,6 +19,7 @@ Every figure is the test articles at the threshold chosen on validation. Resumab
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -72,6 +73,11 @@ def _json(path: Path) -> dict | None:
 
 
 def _run_all(pool, jobs: list) -> None:
+    """Run ``(function, *args)`` jobs in the pool, or one after another here when there is none."""
+    if pool is None:
+        for function, *arguments in jobs:
+            print(function(*arguments), flush=True)
+        return
     for future in [pool.submit(*job) for job in jobs]:
         print(future.result(), flush=True)
 
@@ -83,7 +89,8 @@ def run(args, seeds: list[int]) -> None:
         *args.set, f"threads={threads}"]
     pretrain_common = [*common, f"pretrain.training.max_steps={args.pretrain_steps}",
                        f"pretrain.head_steps={args.head_steps}"]
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    # one worker: runs in this process (a forked pool child of a process that already ran torch can hang)
+    with ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else contextlib.nullcontext() as pool:
         _run_all(pool, [
             (pretrain_one, args.config, [*pretrain_common, f"pretrain.training.seed={seed}", *extra],
              str(out / ARMS[arm] / f"seed-{seed}" / "pretrain"))

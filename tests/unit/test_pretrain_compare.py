@@ -3,7 +3,6 @@ gets the steps that the pretrained arm's whole time buys."""
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "pretrain_compare.py"
 _spec = importlib.util.spec_from_file_location("pretrain_compare", _PATH)
 compare = importlib.util.module_from_spec(_spec)
-sys.modules["pretrain_compare"] = compare  # its runs are pickled by name to the worker processes
 _spec.loader.exec_module(compare)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
