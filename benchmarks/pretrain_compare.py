@@ -85,8 +85,7 @@ def _run_all(pool, jobs: list) -> None:
 def run(args, seeds: list[int]) -> None:
     out = Path(args.out)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    common = [*args.set, f"threads={threads}", f"data.split_file=\"{args.data}\""] if args.data else [
-        *args.set, f"threads={threads}"]
+    common = [*args.set, f"threads={threads}", *([f"data.split_file=\"{args.data}\""] if args.data else [])]
     pretrain_common = [*common, f"pretrain.training.max_steps={args.pretrain_steps}",
                        f"pretrain.head_steps={args.head_steps}"]
     # one worker: runs in this process (a forked pool child of a process that already ran torch can hang)
@@ -134,10 +133,7 @@ def table(out: Path, seeds: list[int]) -> str:
             rows.append((pretrain_seconds, metrics))
         if not rows:
             continue
-
-        def mean(values):
-            return statistics.fmean(values)
-
+        mean = statistics.fmean
         f1s = [m["test"]["f1"] for _, m in rows]
         lines.append(
             f"| {arm} | {len(rows)} | {mean([p for p, _ in rows]):.0f} + {mean([m['train_seconds'] for _, m in rows]):.0f}"
