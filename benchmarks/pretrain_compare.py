@@ -85,7 +85,7 @@ def _run_all(pool, jobs: list) -> None:
 def run(args, seeds: list[int]) -> None:
     out = Path(args.out)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    common = [*args.set, f"threads={threads}", *([f"data.split_file=\"{args.data}\""] if args.data else [])]
+    common = [f"threads={threads}", *([f"data.split_file=\"{args.data}\""] if args.data else []), *args.set]  # --set wins
     pretrain_common = [*common, f"pretrain.training.max_steps={args.pretrain_steps}",
                        f"pretrain.head_steps={args.head_steps}"]
     # one worker: runs in this process (a forked pool child of a process that already ran torch can hang)
