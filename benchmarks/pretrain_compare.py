@@ -63,6 +63,16 @@ def distill_one(config_path: str, overrides: list[str], out_dir: str) -> str:
     return f"{out_dir}: {'ok' if result.ok else result.failure_reason}"
 
 
+def default_text(config_path: str) -> list[str]:
+    """The CLI's default text (the SQuAD 1.1 paragraphs) when the config names none."""
+    from paretodistill.config import load_config
+    from paretodistill.recipes.cli import DEFAULT_TEXT_FILES
+
+    if load_config(config_path).pretrain.text_files:
+        return []
+    return ["pretrain.text_files=[" + ", ".join(f'"{REPO / path}"' for path in DEFAULT_TEXT_FILES) + "]"]
+
+
 def equal_time_steps(pretrain_seconds: float, follow_train_seconds: float, follow_steps: int) -> int:
     """Steps of task-specific training that take the pretrained arm's whole time, at its follow-up's pace."""
     return max(1, round((pretrain_seconds + follow_train_seconds) / (follow_train_seconds / follow_steps)))
@@ -86,7 +96,7 @@ def run(args, seeds: list[int]) -> None:
     out = Path(args.out)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     common = [f"threads={threads}", *([f"data.split_file=\"{args.data}\""] if args.data else []), *args.set]  # --set wins
-    pretrain_common = [*common, f"pretrain.training.max_steps={args.pretrain_steps}",
+    pretrain_common = [*default_text(args.config), *common, f"pretrain.training.max_steps={args.pretrain_steps}",
                        f"pretrain.head_steps={args.head_steps}"]
     # one worker: runs in this process (a forked pool child of a process that already ran torch can hang)
     with ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else contextlib.nullcontext() as pool:
