@@ -57,6 +57,11 @@ VARIANTS: dict[str, list[str]] = {
     "FFN 768 (15.47M)": ["student.intermediate_size=768"],
     "9 heads (16.80M)": ["student.heads_per_layer=9"],
     "2 layers (15.47M)": ["student.num_layers=2"],
+    # the same cuts keeping the teacher's most important heads and neurons (models/importance.py)
+    "FFN 768, importance (15.47M)": ["student.intermediate_size=768", "student.pruning=\"importance\""],
+    "9 heads, importance (16.80M)": ["student.heads_per_layer=9", "student.pruning=\"importance\""],
+    "6 heads + FFN 768, importance (14.58M)": ["student.heads_per_layer=6", "student.intermediate_size=768",
+                                               "student.pruning=\"importance\""],
     # the package's training defaults before the recipe (lr 5e-5, batch 32, no warm-up), at the
     # base config's 4,800 windows (150 steps of 32)
     "old defaults: lr 5e-5, batch 32, no warm-up": [

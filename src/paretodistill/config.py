@@ -109,9 +109,17 @@ class StudentSettings:
     stacked_ffn: int = 1  # FFN blocks per layer (MobileBERT: 4)
     embedding_size: int | None = None  # None: the hidden size; smaller: factorized, SVD of the teacher's table
     vocabulary: str = "full"  # full | corpus: only the tokens of the training and evaluation text
+    # which heads and FFN neurons a smaller student keeps: random (from pruning_seed) | importance
+    # (the teacher's gate-gradient scores on importance_windows training windows, models/importance.py)
+    pruning: str = "random"
+    importance_windows: int = 256  # not searchable: how many training windows score the units
     # a `paretodistill pretrain-distill` folder: the student starts from its weights instead of the
     # teacher's; the fields above must describe the same student (dropouts excepted). Not searchable.
     init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.importance_windows < 1:
+            raise ConfigError(f"student.importance_windows must be >= 1, got {self.importance_windows}")
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,8 @@ class ExperimentConfig:
 
 # Every searchable parameter and the one config field it sets (a path to start from is not searched).
 PARAMETER_TARGETS: dict[str, str] = {
-    **{name: f"student.{name}" for name in (f.name for f in dataclasses.fields(StudentSettings)) if name != "init_from"},
+    **{name: f"student.{name}" for name in (f.name for f in dataclasses.fields(StudentSettings))
+       if name not in ("init_from", "importance_windows")},
     **{
         name: f"training.{name}"
         for name in (

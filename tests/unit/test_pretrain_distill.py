@@ -352,7 +352,10 @@ def test_a_killed_run_resumes_where_its_state_was(teacher_dir, cache_dir, tmp_pa
         torch.testing.assert_close(resumed[name], whole[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_pretrain_refuses_a_corpus_vocabulary_and_init_from(teacher_dir, cache_dir, tmp_path):
+def test_pretrain_refuses_a_corpus_vocabulary_importance_pruning_and_init_from(teacher_dir, cache_dir, tmp_path):
+    with pytest.raises(ConfigError, match="importance pruning"):
+        recipe_module.pretrain_distill(pretrain_config(teacher_dir, cache_dir, "student.pruning=\"importance\""),
+                                       tmp_path, log=quiet)
     with pytest.raises(ConfigError, match="full vocabulary"):
         recipe_module.pretrain_distill(pretrain_config(teacher_dir, cache_dir, "student.vocabulary=\"corpus\""),
                                        tmp_path, log=quiet)

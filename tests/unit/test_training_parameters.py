@@ -67,6 +67,7 @@ COVERED = {
     "stacked_ffn": "test_student_parameter_changes_the_student",
     "embedding_size": "test_student_parameter_changes_the_student",
     "vocabulary": "test_student_parameter_changes_the_student",
+    "pruning": "test_student_parameter_changes_the_student",
 }
 
 
@@ -242,7 +243,10 @@ def student_with(**settings):
     teacher = tiny_model(layers=4, hidden=32, heads=4).eval()
     arch = run_module.student_architecture(StudentSettings(**{"num_layers": 2, **settings}), teacher.config)
     kept = KeptVocabulary(tuple(range(0, VOCAB, 2)), unknown_id=2) if arch.vocabulary == "corpus" else None
-    return build_student(teacher, arch, kept)
+    importance = None
+    if arch.pruning == "importance":
+        importance = run_module.teacher_importance(teacher, synthetic_features(), StudentSettings(), batch_size=8)
+    return build_student(teacher, arch, kept, importance)
 
 
 def train_mode_logits(model) -> torch.Tensor:
@@ -278,10 +282,11 @@ NO_DROPOUT = dict(hidden_dropout=0.0, attention_dropout=0.0, qa_dropout=0.0)
         ("stacked_ffn", 1, 3, lambda s: sum(1 for n, _ in s.named_modules() if n.endswith("intermediate"))),
         ("embedding_size", None, 8, lambda s: count_parameters(s)),
         ("vocabulary", "full", "corpus", lambda s: count_parameters(s)),
+        ("pruning", "random", "importance", lambda s: (s.config.kept_heads, weights(s).sum().item())),
     ],
 )
 def test_student_parameter_changes_the_student(name, a, b, differs):
-    base = {**NO_DROPOUT, "heads_per_layer": 2} if name == "pruning_seed" else dict(NO_DROPOUT)
+    base = {**NO_DROPOUT, "heads_per_layer": 2} if name in ("pruning_seed", "pruning") else dict(NO_DROPOUT)
     if name == "initializer_range":
         base["hidden_size"] = 16  # a new width cannot be seeded: the whole student is freshly initialised
     first, second = student_with(**{**base, name: a}), student_with(**{**base, name: b})
@@ -296,7 +301,7 @@ EVERY_PARAMETER = {
     "train_batch_size": 4, "eval_batch_size": 16, "epochs": 2.0, "max_steps": 5,
     "soft_weight": 0.3, "hard_weight": 0.7, "temperature": 3.0, "hidden_weight": 0.4, "attention_weight": 0.6,
     "progressive": True, "layer_selection": "ends",
-    "bottleneck_size": 16, "stacked_ffn": 2, "embedding_size": 16, "vocabulary": "corpus",
+    "bottleneck_size": 16, "stacked_ffn": 2, "embedding_size": 16, "vocabulary": "corpus", "pruning": "importance",
 }
 
 
@@ -347,6 +352,7 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
     assert student.layer_selection == "ends"
     assert student.bottleneck_size == 16 and student.stacked_ffn == 2 and student.embedding_size == 16
     assert student.vocabulary == "corpus" and student.embedded_vocab_size < student.vocab_size
+    assert student.pruning == "importance"
     assert student.hidden_dropout_prob == 0.2 and student.attention_probs_dropout_prob == 0.15
 
     with pytest.raises(_Stop):

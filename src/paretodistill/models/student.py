@@ -29,6 +29,7 @@ import torch
 from transformers import BertConfig, BertForQuestionAnswering, PreTrainedConfig, PreTrainedModel
 
 from paretodistill.errors import ModelMismatchError
+from paretodistill.models.importance import UnitImportance
 from paretodistill.models.loading import resolve_model_path
 from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
 from paretodistill.models.vocabulary import KeptVocabulary
@@ -49,6 +50,7 @@ _INHERITED_FIELDS = (
 
 LAYER_SELECTIONS = ("spread", "bottom", "ends")
 VOCABULARIES = ("full", "corpus")
+PRUNINGS = ("random", "importance")
 _OPTIONAL_SIZES = ("intermediate_size", "hidden_size", "bottleneck_size", "embedding_size")
 
 
@@ -57,9 +59,11 @@ class StudentArchitecture:
     """One point of the search space.
 
     ``heads_per_layer`` heads (of the teacher's head size) are kept in every layer, chosen per
-    layer at random from ``pruning_seed``. ``intermediate_size=None`` keeps the teacher's FFN
-    width; a smaller one keeps a seeded subset of neurons, a larger one copies all the teacher's
-    neurons and initialises the rest. ``hidden_size=None`` (or the teacher's) keeps the teacher's
+    layer by ``pruning``: ``"random"`` draws them from ``pruning_seed``; ``"importance"`` keeps the
+    teacher's highest-scoring ones (a :class:`UnitImportance` given to :func:`build_student`).
+    ``intermediate_size=None`` keeps the teacher's FFN width; a smaller one keeps a subset of
+    neurons chosen the same way, a larger one copies all the teacher's neurons and initialises the
+    rest. ``hidden_size=None`` (or the teacher's) keeps the teacher's
     width; any other width cannot be seeded, so the whole student is freshly initialised, with
     ``hidden_size / heads_per_layer``-sized heads.
 
@@ -86,6 +90,7 @@ class StudentArchitecture:
     stacked_ffn: int = 1
     embedding_size: int | None = None
     vocabulary: str = "full"  # "full" or "corpus"
+    pruning: str = "random"  # "random" or "importance": which heads and FFN neurons are kept
 
     def __post_init__(self) -> None:
         for name in ("num_layers", "heads_per_layer", "pruning_seed", "stacked_ffn", *_OPTIONAL_SIZES):
@@ -108,6 +113,8 @@ class StudentArchitecture:
                 raise ModelMismatchError(f"{name} must be >= 1 (or None for the default), got {value}")
         if self.stacked_ffn < 1:
             raise ModelMismatchError(f"stacked_ffn must be >= 1, got {self.stacked_ffn}")
+        if self.pruning not in PRUNINGS:
+            raise ModelMismatchError(f"pruning must be one of {PRUNINGS}, got {self.pruning!r}")
         if self.vocabulary not in VOCABULARIES:
             raise ModelMismatchError(f"vocabulary must be one of {VOCABULARIES}, got {self.vocabulary!r}")
         for name in ("hidden_dropout", "attention_dropout", "qa_dropout"):
@@ -346,6 +353,7 @@ def _student_config(
         attn_implementation="sdpa",
         # provenance, saved in config.json
         pruning_seed=arch.pruning_seed,
+        pruning=arch.pruning,
         layer_selection=arch.layer_selection,
         seeded_from=geo.seeded_from,
         kept_heads=kept_heads,
@@ -394,7 +402,8 @@ def _copy_layer(teacher_layer, student_layer, heads: list[int], neurons: list[in
 
 
 def build_student(
-    teacher: PreTrainedModel, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+    teacher: PreTrainedModel, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None,
+    importance: UnitImportance | None = None,
 ) -> BertForQuestionAnswering:
     """A student QA model seeded from ``teacher``, in eval mode, float32, on the teacher's device.
 
@@ -406,7 +415,8 @@ def build_student(
     with ``pruning_seed``, so the same teacher and architecture always give the same student.
 
     Template parts are seeded as the module docstring says; ``vocabulary`` (the kept token ids)
-    is required with ``arch.vocabulary == "corpus"`` and refused otherwise.
+    is required with ``arch.vocabulary == "corpus"`` and refused otherwise; ``importance`` (the
+    teacher's unit scores) likewise with ``arch.pruning == "importance"``.
 
     Returns a plain ``BertForQuestionAnswering`` when BERT can describe the student (every layer
     keeps all its heads, one FFN width, no template part) and ``qa_dropout == 0``; otherwise a
@@ -414,6 +424,9 @@ def build_student(
     """
     _check_teacher(teacher)
     _check_vocabulary(teacher.config, arch, vocabulary)
+    if (arch.pruning == "importance") != (importance is not None):
+        raise ModelMismatchError(f"pruning {arch.pruning!r}: unit importance scores are needed for "
+                                 "'importance' pruning and taken by it only")
     geo = _resolve(teacher.config, arch, vocabulary)
     teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher.config)
     kept_heads, kept_neurons = [], []
@@ -422,8 +435,12 @@ def build_student(
             kept_heads.append(None)
             kept_neurons.append(None)
             continue
-        kept_heads.append(_choose(arch.pruning_seed, "heads", i, teacher_heads[t], geo.heads[i]))
-        kept_neurons.append(_choose(arch.pruning_seed, "ffn", i, teacher_ffn[t], geo.intermediate_sizes[i]))
+        if importance is not None:
+            kept_heads.append(importance.top("heads", t, geo.heads[i]))
+            kept_neurons.append(importance.top("ffn", t, geo.intermediate_sizes[i]))
+        else:
+            kept_heads.append(_choose(arch.pruning_seed, "heads", i, teacher_heads[t], geo.heads[i]))
+            kept_neurons.append(_choose(arch.pruning_seed, "ffn", i, teacher_ffn[t], geo.intermediate_sizes[i]))
 
     config = _student_config(teacher.config, arch, geo, kept_heads)
     pruned = isinstance(config, PrunedBertConfig)

@@ -58,6 +58,9 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     if config.student.vocabulary != "full":
         raise ConfigError("pretrain-distill keeps the full vocabulary (student.vocabulary = \"full\"): a corpus "
                           "vocabulary is made from the task data, which this stage does not read")
+    if config.student.pruning != "random":
+        raise ConfigError("pretrain-distill keeps heads and neurons at random (student.pruning = \"random\"): "
+                          "importance pruning scores them with the QA loss, on task data this stage does not read")
     if not config.data.split_file:
         raise ConfigError("no evaluation file: pass --data FILE (its articles are left out of the text)")
     out_dir = Path(out_dir)
