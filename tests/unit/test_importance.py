@@ -96,3 +96,31 @@ def test_the_builder_wants_scores_exactly_when_pruning_by_importance(teacher):
 def test_no_batch_is_a_clear_error(teacher):
     with pytest.raises(ModelMismatchError, match="at least one labelled batch"):
         measure_importance(teacher, iter(()))
+
+
+def test_a_search_scores_the_teacher_once_per_teacher_windows_and_seed(teacher, tmp_path, monkeypatch):
+    import paretodistill.distill.teacher_importance as module
+    from paretodistill.config import StudentSettings
+    from paretodistill.data.features import Features
+
+    teacher.save_pretrained(tmp_path / "teacher")
+    lengths = [12, 10, 12, 9, 11, 12]
+    ids = torch.randint(1, VOCAB, (sum(lengths),), generator=torch.Generator().manual_seed(2)).numpy()
+    features = Features(input_ids=ids, token_type_ids=ids * 0, offsets=torch.zeros(len(ids), 2, dtype=torch.int32).numpy(),
+                        row_starts=torch.tensor([0, *lengths]).cumsum(0).numpy(),
+                        start_positions=torch.tensor([1, 0, 3, 2, 0, 5]).int().numpy(),
+                        end_positions=torch.tensor([2, 0, 4, 2, 0, 7]).int().numpy(),
+                        example_index=torch.arange(6).int().numpy())
+    settings = StudentSettings(importance_windows=4, pruning_seed=3)
+    arguments = dict(teacher_dir=tmp_path / "teacher", cache_dir=tmp_path / "cache")
+    first = module.teacher_importance(teacher, features, settings, 2, **arguments)
+    assert len(list((tmp_path / "cache" / "importance").glob("*.json"))) == 1
+
+    def measured_again(*_args, **_kwargs):
+        raise AssertionError("the teacher was scored again")
+
+    monkeypatch.setattr(module, "measure_importance", measured_again)
+    assert module.teacher_importance(teacher, features, settings, 2, **arguments) == first  # read back, equal
+    with pytest.raises(AssertionError, match="scored again"):  # another sample of windows is another key
+        module.teacher_importance(teacher, features, StudentSettings(importance_windows=4, pruning_seed=4), 2,
+                                  **arguments)

@@ -24,6 +24,7 @@ from paretodistill.data.features import Features
 from paretodistill.distill.losses import hard_loss
 from paretodistill.distill.objective import DistillationObjective
 from paretodistill.distill.teacher_cache import TeacherLogits
+from paretodistill.distill.teacher_importance import teacher_importance
 from paretodistill.models.student import build_student, count_parameters
 from paretodistill.models.vocabulary import KeptVocabulary
 from paretodistill.training.batching import Batch
@@ -245,7 +246,7 @@ def student_with(**settings):
     kept = KeptVocabulary(tuple(range(0, VOCAB, 2)), unknown_id=2) if arch.vocabulary == "corpus" else None
     importance = None
     if arch.pruning == "importance":
-        importance = run_module.teacher_importance(teacher, synthetic_features(), StudentSettings(), batch_size=8)
+        importance = teacher_importance(teacher, synthetic_features(), StudentSettings(), batch_size=8)
     return build_student(teacher, arch, kept, importance)
 
 

@@ -44,7 +44,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
@@ -52,6 +51,7 @@ from paretodistill.data.prepare import load_train_titles, prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.pretrained_student import check_init_from, start_from_pretrained
 from paretodistill.distill.teacher_cache import cached_teacher_logits
+from paretodistill.distill.teacher_importance import teacher_importance
 from paretodistill.errors import ModelMismatchError
 from paretodistill.evaluation.inference import (
     curve_metrics,
@@ -64,12 +64,10 @@ from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.hardware.latency import check_runtime, measure_latency
-from paretodistill.models.importance import UnitImportance, measure_importance
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
 from paretodistill.models.vocabulary import corpus_vocabulary
-from paretodistill.training.batching import collate
 from paretodistill.training.loop import TrainingDiverged, train
 from paretodistill.trial import ENVIRONMENT, STOPPED, EvaluationPoint, ShouldStop, TrialResult
 
@@ -130,21 +128,6 @@ def student_architecture(settings: StudentSettings, teacher_config) -> StudentAr
         vocabulary=settings.vocabulary,
         pruning=settings.pruning,
     )
-
-
-def teacher_importance(teacher, features, settings: StudentSettings, batch_size: int) -> UnitImportance:
-    """The teacher's head and neuron scores on ``settings.importance_windows`` training windows, a
-    sample drawn with ``pruning_seed`` (so that seed still names the student), in training-size batches."""
-    rng = np.random.default_rng(settings.pruning_seed)
-    chosen = rng.permutation(len(features))[: settings.importance_windows]
-    pad = teacher.config.pad_token_id or 0
-
-    def batches():
-        for start in range(0, len(chosen), batch_size):
-            batch = collate(features, chosen[start : start + batch_size], pad)
-            yield {**batch.model_inputs(), "start_positions": batch.start_positions, "end_positions": batch.end_positions}
-
-    return measure_importance(teacher, batches())
 
 
 def teacher_tokenizer(teacher_path: str | Path, log: Callable[[str], None] = print):
@@ -339,7 +322,8 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     vocabulary = corpus_vocabulary(vocabulary_texts(data), tokenizer) if architecture.vocabulary == "corpus" else None
     importance = None
     if architecture.pruning == "importance":
-        importance = teacher_importance(teacher, data.train_features, config.student, config.training.train_batch_size)
+        importance = teacher_importance(teacher, data.train_features, config.student, config.training.train_batch_size,
+                                        teacher_dir=teacher_path, cache_dir=config.cache_dir)
         log(f"importance pruning: the teacher's heads and neurons scored on "
             f"{min(config.student.importance_windows, len(data.train_features))} training windows")
     student = build_student(teacher, architecture, vocabulary, importance)
