@@ -94,7 +94,7 @@ def run_one(config_path: str, overrides: list[str], seed: int, trial_dir: str, t
     from paretodistill.config import load_config
     from paretodistill.distill.run import run_trial
 
-    config = load_config(config_path, [*overrides, f"training.seed={seed}", f"threads={threads}"])
+    config = load_config(config_path, [f"threads={threads}", *overrides, f"training.seed={seed}"])  # --set threads= wins
     log_file = Path(trial_dir) / "log.txt"
     Path(trial_dir).mkdir(parents=True, exist_ok=True)
     with log_file.open("a") as log:
