@@ -7,7 +7,7 @@ from transformers import BertConfig, BertForQuestionAnswering
 
 from paretodistill.errors import ModelMismatchError
 from paretodistill.models.importance import UnitImportance, measure_importance
-from paretodistill.models.student import StudentArchitecture, build_student
+from paretodistill.models.student import StudentArchitecture, build_student, cuts_units
 
 HIDDEN, HEADS, LAYERS, FFN, VOCAB = 32, 4, 2, 64, 50
 HEAD_SIZE = HIDDEN // HEADS
@@ -91,6 +91,15 @@ def test_the_builder_wants_scores_exactly_when_pruning_by_importance(teacher):
         build_student(teacher, StudentArchitecture(2, 3), importance=scores)
     with pytest.raises(ModelMismatchError, match="pruning must be one of"):
         StudentArchitecture(2, 3, pruning="magnitude")
+
+
+def test_a_student_that_cuts_nothing_needs_no_scores(teacher):
+    whole = StudentArchitecture(2, HEADS, pruning="importance")  # every head and neuron of layers 0 and 1
+    assert not cuts_units(teacher.config, whole)
+    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS - 1))
+    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS, intermediate_size=FFN // 2))
+    assert not cuts_units(teacher.config, StudentArchitecture(2, 2, hidden_size=16))  # a new width copies no layer
+    assert build_student(teacher, whole).config.kept_heads == [[0, 1, 2, 3]] * 2
 
 
 def test_no_batch_is_a_clear_error(teacher):

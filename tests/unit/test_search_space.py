@@ -47,7 +47,8 @@ def test_sigopt_preset_fills_teacher_dependent_ranges(teacher_dir):
     assert d["epsilon"].log and d["weight_decay"].log
     assert d["attention_dropout"].high < 1 and d["qa_dropout"].high < 1  # dropout 1 is degenerate
     assert d["initializer_range"].low > 0  # an init std of 0 zeroes fresh weights
-    assert len(space.names) == 17
+    assert len(space.names) == 18
+    assert d["pruning"] == CategoricalDistribution(["random"])  # the 2020 space draws heads with pruning_seed
 
 
 def test_cpu_preset_and_overrides(teacher_dir):

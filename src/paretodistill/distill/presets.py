@@ -104,7 +104,8 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
     Half the teacher's layers (at least one) with all heads, seeded from the teacher
     (``build_student`` always seeds), AdamW lr 5e-5, betas (0.9, 0.999), epsilon 9.98e-9,
     weight decay 9e-6, no warm-up, batch 8, 3 epochs, soft/hard weights 0.5/0.5, attention and
-    QA-head dropout 0.1, initializer range 0.02, pruning seed 42. Everything else (temperature,
+    QA-head dropout 0.1, initializer range 0.02, heads and neurons kept at random with pruning seed 42
+    (the 2020 student; a half-depth student with all heads and the full FFN cuts none). Everything else (temperature,
     hidden dropout, FFN and hidden width) stays as the config has it. ``teacher_config`` is a
     transformers config or a teacher checkpoint folder.
     """
@@ -118,6 +119,7 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
         "num_layers": max(1, teacher_config.num_hidden_layers // 2),
         "heads_per_layer": teacher_config.num_attention_heads,
         "pruning_seed": 42,
+        "pruning": "random",
         "learning_rate": 5e-5,
         "train_batch_size": 8,
         "soft_weight": 0.5,

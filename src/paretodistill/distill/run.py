@@ -66,7 +66,13 @@ from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
 from paretodistill.models.pruned_bert import save_with_code
-from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, resolve_teacher
+from paretodistill.models.student import (
+    StudentArchitecture,
+    build_student,
+    count_parameters,
+    cuts_units,
+    resolve_teacher,
+)
 from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
 from paretodistill.trial import ENVIRONMENT, STOPPED, EvaluationPoint, ShouldStop, TrialResult
@@ -321,7 +327,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     progress.stage = Stage.BUILDING_STUDENT
     vocabulary = corpus_vocabulary(vocabulary_texts(data), tokenizer) if architecture.vocabulary == "corpus" else None
     importance = None
-    if architecture.pruning == "importance":
+    if architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
         importance = teacher_importance(teacher, data.train_features, config.student, config.training.train_batch_size,
                                         teacher_dir=teacher_path, cache_dir=config.cache_dir)
         log(f"importance pruning: the teacher's heads and neurons scored on "

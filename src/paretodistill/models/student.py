@@ -424,9 +424,11 @@ def build_student(
     """
     _check_teacher(teacher)
     _check_vocabulary(teacher.config, arch, vocabulary)
-    if (arch.pruning == "importance") != (importance is not None):
-        raise ModelMismatchError(f"pruning {arch.pruning!r}: unit importance scores are needed for "
-                                 "'importance' pruning and taken by it only")
+    if importance is not None and arch.pruning != "importance":
+        raise ModelMismatchError(f"pruning {arch.pruning!r}: unit importance scores are for 'importance' pruning only")
+    if importance is None and arch.pruning == "importance" and cuts_units(teacher.config, arch):
+        raise ModelMismatchError("pruning 'importance': this student drops heads or FFN neurons of the teacher's "
+                                 "layers, and choosing them needs the teacher's unit importance scores")
     geo = _resolve(teacher.config, arch, vocabulary)
     teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher.config)
     kept_heads, kept_neurons = [], []
@@ -459,6 +461,15 @@ def build_student(
                 kept_heads[i], kept_neurons[i], teacher_head_size,
             )
     return student.to(teacher.device).eval()
+
+
+def cuts_units(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> bool:
+    """Whether some student layer copies only part of its teacher layer's heads or FFN neurons:
+    only then does ``pruning`` choose anything."""
+    geo = _resolve(teacher_config, arch)
+    _, teacher_heads, teacher_ffn = _teacher_layers(teacher_config)
+    return any(t is not None and (geo.heads[i] < teacher_heads[t] or geo.intermediate_sizes[i] < teacher_ffn[t])
+               for i, t in enumerate(geo.seeded_from))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -41,7 +41,7 @@ from paretodistill.errors import ConfigError
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model
 from paretodistill.models.masked_lm import MaskedLMHead, initial_head, student_head
-from paretodistill.models.student import build_student, count_parameters, resolve_teacher
+from paretodistill.models.student import build_student, count_parameters, cuts_units, resolve_teacher
 from paretodistill.training.loop import train
 
 TEACHER_HEAD_FILE = "teacher_mlm_head.safetensors"
@@ -58,9 +58,6 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     if config.student.vocabulary != "full":
         raise ConfigError("pretrain-distill keeps the full vocabulary (student.vocabulary = \"full\"): a corpus "
                           "vocabulary is made from the task data, which this stage does not read")
-    if config.student.pruning != "random":
-        raise ConfigError("pretrain-distill keeps heads and neurons at random (student.pruning = \"random\"): "
-                          "importance pruning scores them with the QA loss, on task data this stage does not read")
     if not config.data.split_file:
         raise ConfigError("no evaluation file: pass --data FILE (its articles are left out of the text)")
     out_dir = Path(out_dir)
@@ -72,6 +69,10 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     teacher = load_qa_model(teacher_path).to(device).eval()
     check_tokenizer_fits(tokenizer, teacher, "teacher")
     architecture = student_architecture(config.student, teacher.config)
+    if architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
+        raise ConfigError("pretrain-distill drops heads and neurons at random: set student.pruning=\"random\" here "
+                          "and in the distill run that starts from it (importance pruning scores them with the QA "
+                          "loss, on task data this stage does not read)")
     student = build_student(teacher, architecture)
 
     paragraphs = unlabeled_paragraphs(settings.text_files, config.data.split_file,

@@ -43,6 +43,7 @@ SPACE_PRESETS: dict[str, dict[str, dict]] = {
         "eval_batch_size": {"type": "int", "low": 4, "high": 32},
         "train_batch_size": {"type": "int", "low": 4, "high": 32},
         "pruning_seed": {"type": "int", "low": 1, "high": 100},
+        "pruning": {"type": "fixed", "value": "random"},  # what pruning_seed drew in 2020
         "qa_dropout": {"type": "float", "low": 0.0, "high": 0.99},  # [0, 1)
         "temperature": {"type": "float", "low": 1.0, "high": 10.0},
         "warmup_steps": {"type": "int", "low": 0, "high": 100},
