@@ -285,8 +285,9 @@ def test_distill_keeps_the_pretrained_weights(pretrained, teacher_dir, cache_dir
         raise _Stop
 
     monkeypatch.setattr(run_module, "train", fake_train)
-    config = smoke_config(str(DEV), teacher_dir, cache_dir, overrides=["threads=1", "data.max_train_questions=40",
-                                                                        f"student.init_from={json.dumps(str(pretrained))}", "student.pruning=\"random\""])
+    config = smoke_config(str(DEV), teacher_dir, cache_dir, overrides=[
+        "threads=1", "data.max_train_questions=40",
+        f"student.init_from={json.dumps(str(pretrained))}", "student.pruning=\"random\""])
     result = run_module.run_trial(config, {}, log=quiet)
     assert "_Stop" in result.failure_reason
     name = "bert.encoder.layer.0.attention.self.query.weight"
