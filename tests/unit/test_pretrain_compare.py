@@ -37,6 +37,7 @@ max_query_length = 32
 [student]
 num_layers = 1
 heads_per_layer = 2
+pruning = "random"  # pretrain-distill reads no QA data to score heads by
 [training]
 train_batch_size = 8
 max_steps = 4
