@@ -105,7 +105,7 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
     (``build_student`` always seeds), AdamW lr 5e-5, betas (0.9, 0.999), epsilon 9.98e-9,
     weight decay 9e-6, no warm-up, batch 8, 3 epochs, soft/hard weights 0.5/0.5, attention and
     QA-head dropout 0.1, initializer range 0.02, heads and neurons kept at random with pruning seed 42
-    (the 2020 student; a half-depth student with all heads and the full FFN cuts none). Everything else (temperature,
+    (the 2020 student; with all heads and the full FFN it cuts none). Everything else (temperature,
     hidden dropout, FFN and hidden width) stays as the config has it. ``teacher_config`` is a
     transformers config or a teacher checkpoint folder.
     """
