@@ -178,6 +178,28 @@ def test_kill_9_then_the_rerun_takes_over_and_finishes_the_exact_total(tmp_path,
     assert sorted(pareto["candidates"]) == sorted(t.user_attrs["flash_trial"] for t in regular)
 
 
+def test_kill_9_in_the_regular_stage_then_the_rerun_runs_every_candidate(tmp_path, capsys, monkeypatch):
+    """A candidate whose regular run was killed is run again, not dropped (the session-9 search lost two)."""
+    config, study = config_file(tmp_path, trial="sleepy_trial", n_trials=3, top_k=2), tmp_path / "s"
+    first = background_search(tmp_path, config, study, seconds=0.5)
+    try:
+        wait_for(lambda: any(t.state == TrialState.RUNNING for t in stage_trials(study, "regular")),
+                 what="a running regular trial")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert finished(stage_trials(study, "regular")) < 2
+
+    monkeypatch.setenv("FAKE_TRIAL_SECONDS", "0.01")
+    code, out, _ = search(capsys, config, study)
+    assert code == OK, out
+    regular = stage_trials(study, "regular")
+    done = [t.user_attrs["flash_trial"] for t in regular if t.state == TrialState.COMPLETE]
+    pareto = json.loads((study / "pareto.json").read_text())
+    assert sorted(done) == sorted(pareto["candidates"]) and len(done) == 2  # each candidate once
+    assert any(t.user_attrs.get("failure_kind") == "interrupted" for t in regular)
+
+
 def test_a_trial_finished_by_another_process_is_not_a_crash(tmp_path):
     from paretodistill.search.objectives import ObjectiveSet
     from paretodistill.search.study import open_study, record_result

@@ -41,6 +41,7 @@ from paretodistill.search.study import (
     owner_record,
     record_result,
     recover_interrupted,
+    requeue,
 )
 from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
 from paretodistill.trial import ENVIRONMENT, TrialResult
@@ -283,7 +284,9 @@ def drive(
             while True:
                 now = time.monotonic()
                 if now - last_recover >= heartbeat_interval:
-                    recover_interrupted(study, token, log, exclusive=exclusive)
+                    recovered = recover_interrupted(study, token, log, exclusive=exclusive)
+                    if only_enqueued and recovered:  # a candidate is run again, not dropped
+                        requeue(study, recovered)
                     last_recover = now
                 trials = study.get_trials(deepcopy=False)
                 finished = sum(1 for t in trials if is_finished(t))

@@ -691,6 +691,22 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
     return recovered
 
 
+QUEUE_ATTRS = ("flash_trial", "flash_metrics", "baseline")  # what the regular and baseline stages enqueue with
+
+
+def requeue(study: optuna.Study, numbers: list[int]) -> None:
+    """Enqueue the interrupted trials ``numbers`` again, with their parameters and queue attributes.
+
+    For the stages that only run their queue (regular, baseline): there no sampler proposes an
+    interrupted candidate again, so without this a crash would drop it from the search for good.
+    """
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number in numbers:
+        trial = by_number[number]
+        study.enqueue_trial(dict(trial.params),
+                            user_attrs={k: trial.user_attrs[k] for k in QUEUE_ATTRS if k in trial.user_attrs})
+
+
 def refuse_live_coordinators(storage, name: str, token: str, where: str) -> None:
     """On a shared database: refuse to run a search whose trials another live search is running.
 
