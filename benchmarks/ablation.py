@@ -49,6 +49,8 @@ VARIANTS: dict[str, list[str]] = {
     "transfer: unseen articles": [*TEACHER_DATA, "data.unseen_by_teacher=true"],
     "layers 0,1,2 (bottom)": ["student.layer_selection=\"bottom\""],
     "layers 0,2,5 (ends)": ["student.layer_selection=\"ends\""],
+    "hard only, layers 0,2,5 (ends)": ["distillation.soft_weight=0.0", "distillation.hard_weight=1.0",
+                                       "student.layer_selection=\"ends\""],
     "lr 5e-5": ["training.learning_rate=5e-5"],
     "lr 3e-4": ["training.learning_rate=3e-4"],
     "T 4": ["distillation.temperature=4.0"],
@@ -58,6 +60,8 @@ VARIANTS: dict[str, list[str]] = {
         "distillation.soft_weight=1.0", "distillation.hard_weight=0.4", "distillation.temperature=1.0",
         "student.qa_dropout=0.3",
     ],
+    "hard only, QA dropout 0.3": ["distillation.soft_weight=0.0", "distillation.hard_weight=1.0",
+                                  "student.qa_dropout=0.3"],
     # students under the baseline's 17.24M: which pruning still learns at this budget (the real searches'
     # small students stayed at the floor, docs/benchmarks.md §5)
     "FFN 768 (15.47M)": ["student.intermediate_size=768"],
@@ -78,16 +82,22 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def parse_variants(text: str) -> list[str]:
-    """Comma-separated variant names; a name that itself holds commas is matched whole."""
-    names, pending = [], []
-    for piece in text.split(","):
-        pending.append(piece)
-        candidate = ",".join(pending).strip()
-        if candidate in VARIANTS:
-            names.append(candidate)
-            pending = []
-    if pending:
-        names.append(",".join(pending).strip())  # unknown: reported by the caller
+    """Comma-separated variant names; a name that itself holds commas is matched whole, the longest
+    known name first ("hard only, layers 0,2,5 (ends)" before "hard only")."""
+    pieces, names, start = text.split(","), [], 0
+    while start < len(pieces):
+        for end in range(len(pieces), start, -1):
+            if (candidate := ",".join(pieces[start:end]).strip()) in VARIANTS:
+                names.append(candidate)
+                start = end
+                break
+        else:  # unknown: the rest up to the next known name, reported by the caller
+            end = start + 1
+            while end < len(pieces) and not any(",".join(pieces[end:stop]).strip() in VARIANTS
+                                                for stop in range(end + 1, len(pieces) + 1)):
+                end += 1
+            names.append(",".join(pieces[start:end]).strip())
+            start = end
     return names
 
 

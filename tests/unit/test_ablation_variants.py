@@ -22,3 +22,8 @@ def test_an_unknown_name_is_kept_for_the_error():
 
 def test_every_variant_parses_back_to_itself():
     assert ablation.parse_variants(",".join(ablation.VARIANTS)) == list(ablation.VARIANTS)
+
+
+def test_the_longest_known_name_wins_over_its_prefix():
+    text = "hard only, layers 0,2,5 (ends),hard only,layers 0,2,5 (ends)"
+    assert ablation.parse_variants(text) == ["hard only, layers 0,2,5 (ends)", "hard only", "layers 0,2,5 (ends)"]
