@@ -150,6 +150,7 @@ def test_baseline_params_resolve_from_the_teacher(teacher_dir):
 @pytest.mark.parametrize("name, thresholds", [
     ("search-cpu.toml", {"exact_over_no_answer": ">= 0.5"}),  # an abstaining student is infeasible
     ("search-sigopt.toml", {"exact": ">= 50"}),
+    ("search-small.toml", {"exact_over_no_answer": ">= 0.5"}),  # + factorized embeddings, corpus vocabulary
 ])
 def test_shipped_search_configs_load(name, thresholds, teacher_dir):
     from pathlib import Path
