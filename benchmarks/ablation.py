@@ -60,8 +60,6 @@ VARIANTS: dict[str, list[str]] = {
         "distillation.soft_weight=1.0", "distillation.hard_weight=0.4", "distillation.temperature=1.0",
         "student.qa_dropout=0.3",
     ],
-    "hard only, QA dropout 0.3": ["distillation.soft_weight=0.0", "distillation.hard_weight=1.0",
-                                  "student.qa_dropout=0.3"],
     # students under the baseline's 17.24M: which pruning still learns at this budget (the real searches'
     # small students stayed at the floor, docs/benchmarks.md §5)
     "FFN 768 (15.47M)": ["student.intermediate_size=768"],
@@ -91,13 +89,9 @@ def parse_variants(text: str) -> list[str]:
                 names.append(candidate)
                 start = end
                 break
-        else:  # unknown: the rest up to the next known name, reported by the caller
-            end = start + 1
-            while end < len(pieces) and not any(",".join(pieces[end:stop]).strip() in VARIANTS
-                                                for stop in range(end + 1, len(pieces) + 1)):
-                end += 1
-            names.append(",".join(pieces[start:end]).strip())
-            start = end
+        else:  # unknown: reported by the caller
+            names.append(pieces[start].strip())
+            start += 1
     return names
 
 

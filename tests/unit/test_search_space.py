@@ -1,6 +1,7 @@
 """Search spaces as data: presets resolved from the teacher, and every malformed space refused early."""
 
 import json
+import math
 
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -176,15 +177,12 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     assert (settings.sampler, settings.regular.top_k, settings.baseline) == ("grid", 0, None)
     from paretodistill.search.study import grid_values
 
-    grid = 1
-    for name, dist in build_space(table).distributions().items():
-        grid *= len(grid_values(name, dist))
-    assert grid == settings.flash.n_trials == 128 and table.training.max_steps == 64
+    def grid_size(config) -> int:
+        return math.prod(len(grid_values(name, dist)) for name, dist in build_space(config).distributions().items())
+
+    assert grid_size(table) == settings.flash.n_trials == 128 and table.training.max_steps == 64
     current = load_config(configs / "table-grid-v2.toml", [f'teacher.path="{teacher_dir}"'])  # the current recipe
-    grid = 1
-    for name, dist in build_space(current).distributions().items():
-        grid *= len(grid_values(name, dist))
-    assert grid == current.search.flash.n_trials == 96 and current.student.pruning == "importance"
+    assert grid_size(current) == current.search.flash.n_trials == 96 and current.student.pruning == "importance"
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
     assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")
 
