@@ -4,7 +4,7 @@ For every frontier student of the study (the report's frontier, ``report.int8.fr
 this runs ``export --int8`` into ``OUT/<stage>-<trial>/`` and prints one markdown row: layers x
 heads, parameters, both file sizes, test exact/F1 of both files (ONNX Runtime, the split's test
 part, the recorded no-answer threshold), the search's own PyTorch test figures beside them, and
-batch-1 latency of both files. The rows also go to ``OUT/int8_table.json``, which
+batch-1 latency of both files and of the checkpoint in PyTorch. The rows also go to ``OUT/int8_table.json``, which
 ``paretodistill report`` draws beside the frontier. A student already exported with int8 figures
 is read back, so a killed run resumes; ``--force`` measures everything again.
 

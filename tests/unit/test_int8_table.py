@@ -77,6 +77,11 @@ def test_one_row_per_frontier_student_with_the_exports_own_figures(study, made):
     assert (plain["architecture"], pruned["architecture"]) == ("2 x 4", "1 x 2")
     assert (plain["num_parameters"], pruned["num_parameters"]) == (20 * M, 10 * M)
     assert plain["search_test"] == {"exact": 68.0, "f1": 71.0}  # the search's PyTorch figures, beside
+    for row in (plain, pruned):  # PyTorch latency of the exported checkpoint, timed here with the same settings
+        assert row["torch"]["latency_ms"] > 0 and row["torch"]["latency"]["threads"] == 1
+        assert row["torch"]["latency"]["sequence_length"] == row["float32"]["latency"]["sequence_length"]
+    assert f"| {plain['torch']['latency_ms']:.2f} | {plain['float32']['latency_ms']:.2f} | " in printed
+    assert "; PyTorch in " in printed
     for row in (plain, pruned):
         folder = default_out(study) / row["export"]
         exported = json.loads((folder / "export.json").read_text())["variants"]
@@ -109,7 +114,7 @@ def test_a_second_run_reads_the_exports_back(study, made, monkeypatch):
     monkeypatch.setattr(export_module, "export_trial", counting)
     again = build_int8_table(study, threads=1, log=lambda m: None)
     assert calls == [3]  # only the student without a checkpoint is tried again
-    assert again["rows"] == table["rows"]
+    assert again["rows"] == table["rows"]  # PyTorch latencies too: read from the earlier table, not timed again
 
 
 def test_an_export_of_another_trial_in_the_way_is_refused(study, made, tmp_path):

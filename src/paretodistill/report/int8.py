@@ -2,13 +2,16 @@
 
 Each student goes through ``export_trial(..., int8=True)``, so the figures are the export's own
 (model card and export.json): test exact/F1 of ``model.onnx`` and ``model.int8.onnx`` on the split's
-test part at the recorded no-answer threshold, file sizes, batch-1 latency in ONNX Runtime. Nothing
-is measured twice or computed here. Exports go to ``OUT/<stage>-<trial>/`` and the rows to
-``OUT/int8_table.json``; ``OUT`` lies outside the study (export never writes into what it reads),
-by default beside it as ``<study>-int8/``, which is where the report looks for the table.
+test part at the recorded no-answer threshold, file sizes, batch-1 latency in ONNX Runtime. Beside
+them, the exported checkpoint's batch-1 latency in PyTorch, timed here with the same settings and
+threads (the search's own latency was taken beside other trials, so it does not compare). Exports
+go to ``OUT/<stage>-<trial>/`` and the rows to ``OUT/int8_table.json``; ``OUT`` lies outside the
+study (export never writes into what it reads), by default beside it as ``<study>-int8/``, which is
+where the report looks for the table.
 
-An export that already holds int8 figures of the same trial is read back, not redone, so a killed
-run resumes. Test figures are reported only: the students were chosen on validation figures.
+An export that already holds int8 figures of the same trial is read back, not redone (its PyTorch
+latency from the earlier table), so a killed run resumes. Test figures are reported only: the
+students were chosen on validation figures.
 """
 
 from __future__ import annotations
@@ -75,6 +78,34 @@ def _has_int8(info: dict | None) -> bool:
     return bool(info) and "int8" in (info.get("variants") or {})
 
 
+def torch_latency(folder: Path, info: dict, threads: int | None) -> dict:
+    """Batch-1 latency of the exported checkpoint in PyTorch (bf16 where the CPU has it natively, as the
+    search times students), with the ONNX files' settings, so the three latencies compare."""
+    from paretodistill.hardware.latency import measure_latency
+    from paretodistill.models.loading import load_qa_model
+
+    settings = {k: v for k, v in (info.get("latency_settings") or {}).items()
+                if k in ("sequence_length", "warmup", "repeats", "threads")}
+    if threads:
+        settings["threads"] = threads
+    measured = measure_latency(load_qa_model(folder), batch_size=1, runtime="torch", **settings)
+    return {"latency_ms": measured["median_ms"],
+            "latency": {k: measured[k] for k in ("median_ms", "p10_ms", "p90_ms", "sequence_length", "threads", "device", "dtype")}}
+
+
+def _earlier_torch(out: Path) -> dict[tuple, dict]:
+    """PyTorch latencies of an earlier table in ``out``, by (stage, trial, parameters)."""
+    try:
+        rows = json.loads((out / TABLE_FILE).read_text())["rows"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return {}
+    return {_row_key(r["stage"], r["trial"], r.get("params")): r["torch"] for r in rows if r.get("torch")}
+
+
+def _row_key(stage: str, trial: int, params: dict | None) -> tuple:
+    return stage, trial, json.dumps(params, sort_keys=True)
+
+
 def row_from_export(record: TrialRecord, info: dict, folder: str) -> dict:
     """One table row from an export's export.json (the figures its model card shows)."""
     variants = info.get("variants") or {}
@@ -114,6 +145,7 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
     students = frontier_students(data)
     if not students:
         raise ReportError(f"{study}: no frontier student in the {data.final_stage} stage: nothing to export")
+    earlier_torch = {} if force else _earlier_torch(out)
     rows = []
     for index, record in enumerate(students, start=1):
         folder = out / trial_name(record)
@@ -133,7 +165,10 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
                              "params": record.params, "num_parameters": record.metric(SIZE), "error": str(error)})
                 log(f"  not exported: {error}")
                 continue
-        rows.append(row_from_export(record, info, folder.name))
+        row = row_from_export(record, info, folder.name)
+        row["torch"] = earlier_torch.get(_row_key(record.stage, record.number, row["params"])) or torch_latency(
+            folder, info, threads)
+        rows.append(row)
     table = {
         "study": data.name,
         "study_directory": relative_name(study, out.parent),
@@ -164,19 +199,21 @@ def _cell(value, spec: str) -> str:
 def markdown_table(table: dict) -> str:
     """The rows as a markdown table, with how they were measured underneath."""
     lines = ["| trial | layers x heads | parameters | float MB | int8 MB | test exact / F1 float (model.onnx) | "
-             "test exact / F1 int8 | search's test exact / F1 (PyTorch) | latency ms float | latency ms int8 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "test exact / F1 int8 | search's test exact / F1 (PyTorch) | latency ms PyTorch | latency ms float | "
+             "latency ms int8 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in table["rows"]:
         size = row.get("num_parameters")
         size_text = "–" if size is None else f"{size / 1e6:.2f}M"
         if row.get("error"):
-            lines.append(f"| {row['label']} | – | {size_text} | not exported: {row['error']} |" + " |" * 6)
+            lines.append(f"| {row['label']} | – | {size_text} | not exported: {row['error']} |" + " |" * 7)
             continue
         low, high = row["float32"], row["int8"]
         lines.append(
             f"| {row['label']} | {row.get('architecture') or '–'} | {size_text} | {_cell(low['size_mb'], '.1f')} | "
             f"{_cell(high['size_mb'], '.1f')} | {_pair(low, 'exact', 'f1')} | {_pair(high, 'exact', 'f1')} | "
-            f"{_pair(row.get('search_test'), 'exact', 'f1')} | {_cell(low['latency_ms'], '.2f')} | "
+            f"{_pair(row.get('search_test'), 'exact', 'f1')} | {_cell((row.get('torch') or {}).get('latency_ms'), '.2f')} | "
+            f"{_cell(low['latency_ms'], '.2f')} | "
             f"{_cell(high['latency_ms'], '.2f')} |")
     how = measured_how(table)
     return "\n".join(lines + (["", how] if how else []))
@@ -189,12 +226,14 @@ def measured_how(table: dict) -> str | None:
         return None
     first = measured[0]["float32"]
     latency = first.get("latency") or {}
+    torch_dtype = ((measured[0].get("torch") or {}).get("latency") or {}).get("dtype")
     questions = first.get("questions")
     return ((f"Test exact/F1: {questions} questions of the split's test part ({table.get('data')}), at each student's "
              "recorded no-answer threshold, in ONNX Runtime. " if questions else
              "Test exact/F1: not measured (no test data; see each export's warnings). ")
             + f"Latency: median, batch 1, sequence length {latency.get('sequence_length')}, {latency.get('threads')} "
             f"thread(s), {latency.get('device')}"
+            + (f"; PyTorch in {torch_dtype}" if torch_dtype else "")
             + (f", load average {table['load_average_at_start']:g} when the run started (timings need an idle machine)"
                if table.get("load_average_at_start") is not None else "")
             + f". Frontier of the {table.get('stage')} stage of {table.get('study')}, chosen on validation figures.")
