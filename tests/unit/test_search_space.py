@@ -183,6 +183,9 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     assert grid_size(table) == settings.flash.n_trials == 128 and table.training.max_steps == 64
     current = load_config(configs / "table-grid-v2.toml", [f'teacher.path="{teacher_dir}"'])  # the current recipe
     assert grid_size(current) == current.search.flash.n_trials == 96 and current.student.pruning == "importance"
+    template = load_config(configs / "table-template.toml", [f'teacher.path="{teacher_dir}"'])  # issue 14's template
+    assert grid_size(template) == template.search.flash.n_trials == 48 and template.search.regular.top_k == 0
+    assert set(build_space(template).distributions()["embedding_size"].choices) == {64, 128, 384}
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
     assert distill.latency.threads == 1 and distill.data.split_file.endswith("dev-v2.0.json")
 
