@@ -17,9 +17,10 @@ The curve figure is ``best_<metric>`` when the curves record it (``best_exact``:
 no-answer threshold, at least the exact the final scoring reports for the same weights, so the
 figure errs towards keeping a trial), else ``<metric>``; ``--curve-key`` chooses another.
 
-Saved: a stopped trial's training seconds times the fraction of its steps not run. The evaluation
-passes it would have run after that point are saved as well but not counted, so this is a lower
-bound. Lost: the front trials that were stopped, the hypervolume of the kept trials' front in % of
+Saved: a stopped trial's training seconds times the fraction of its steps not run, and the steps
+themselves. Steps are the figure to quote when the trials shared their cores with other runs (their
+seconds then measure the load as much as the trial). The evaluation passes a stopped trial would have
+run after that point are saved as well but not counted, so both are lower bounds. Lost: the front trials that were stopped, the hypervolume of the kept trials' front in % of
 the whole stage's (the reference point ``sampler_replay.py`` uses), and with ``--top-k K`` whether
 the K flash candidates (``stages.select_candidates``) stay the same.
 """
@@ -44,15 +45,16 @@ __all__ = ["curve_key", "progress_points"]  # the search's own definitions, used
 
 
 def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: str, rule: StopRule) -> dict:
-    """Which completed trials the rule stops, where, and the training seconds that saves."""
+    """Which completed trials the rule stops, where, and the training seconds and steps that saves."""
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
     position = objectives.metric_names.index(metric)
-    kept, stopped, saved, total = [], [], 0.0, 0.0
+    kept, stopped, saved, total, saved_steps, total_steps = [], [], 0.0, 0.0, 0.0, 0.0
     for t in complete:
         values = objective_values(t, objectives)
         known = {m: v for m, v in zip(objectives.metric_names, values) if m != metric}
         seconds = float((t.user_attrs.get("metrics") or {}).get("train_seconds") or 0.0)
-        total += seconds
+        steps = float((t.user_attrs.get("metrics") or {}).get("train_steps") or 0.0)
+        total, total_steps = total + seconds, total_steps + steps
         evidence = stop_evidence(kept, objectives, rule, learning=metric, key=key)
         for progress, figure in [point for point in progress_points(t, key) if point[0] < 1.0]:
             decision = decide(objectives, metric, figure, progress, known, evidence.completed, evidence.curves, rule)
@@ -60,10 +62,16 @@ def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: st
                 stopped.append({"trial": t, "progress": progress, "figure": figure, "final": values[position],
                                 "saved_s": seconds * (1.0 - progress), "reason": decision.reason})
                 saved += seconds * (1.0 - progress)
+                saved_steps += steps * (1.0 - progress)
                 break
         else:
             kept.append(t)
-    return {"complete": complete, "kept": kept, "stopped": stopped, "saved_s": saved, "train_s": total}
+    return {"complete": complete, "kept": kept, "stopped": stopped, "saved_s": saved, "train_s": total,
+            "saved_steps": saved_steps, "train_steps": total_steps}
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{100 * part / whole if whole else 0:.1f} %"
 
 
 def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
@@ -71,8 +79,9 @@ def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
     whole = [objective_values(t, objectives) for t in feasible_trials(complete, objectives)]
     front_numbers = {t.number for t in frontier(complete, objectives)}
     lines = [f"{len(complete)} completed trials, {len(outcome['stopped'])} stopped early; training "
-             f"{outcome['train_s']:.0f} s in all, {outcome['saved_s']:.0f} s saved "
-             f"({100 * outcome['saved_s'] / outcome['train_s'] if outcome['train_s'] else 0:.1f} %)."]
+             f"{outcome['train_s']:.0f} s in all, {outcome['saved_s']:.0f} s saved ({_share(outcome['saved_s'], outcome['train_s'])}); "
+             f"{outcome['train_steps']:.0f} steps, {outcome['saved_steps']:.0f} saved "
+             f"({_share(outcome['saved_steps'], outcome['train_steps'])})."]
     if whole:
         ref = reference_point(whole, objectives)
         kept_points = [objective_values(t, objectives) for t in feasible_trials(kept, objectives)]

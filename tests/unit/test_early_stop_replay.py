@@ -19,7 +19,7 @@ _spec.loader.exec_module(replay_module)
 
 
 def _stage():
-    """Curves of best_exact at steps 25, 50, 75, 100; the final exact is 0.2 below the last point; 100 s each.
+    """Curves of best_exact at 25, 50, 75 and 100 % of 200 steps; the final exact is 0.2 below the last point; 100 s each.
 
     Trials 0-4 calibrate (10-14M parameters, each rises 3.3 from 25 % to the end, 1.3 from 50 %); 5 is large
     and poor (20M); 6 is poor but the smallest (5M); 7 (15M) starts late and ends on the front (63.8).
@@ -31,8 +31,8 @@ def _stage():
     curves += [[45, 46, 47, 47.5], [40, 41, 42, 42.5], [56, 60, 63, 64]]
     sizes = [10e6, 11e6, 12e6, 13e6, 14e6, 20e6, 5e6, 15e6]
     for number, (curve, size) in enumerate(zip(curves, sizes)):
-        metrics = {"exact": curve[-1] - 0.2, "num_parameters": size, "train_seconds": 100.0, "train_steps": 100.0}
-        points = [{"step": 25 * (i + 1), "exact": value - 1, "best_exact": value} for i, value in enumerate(curve)]
+        metrics = {"exact": curve[-1] - 0.2, "num_parameters": size, "train_seconds": 100.0, "train_steps": 200.0}
+        points = [{"step": 50 * (i + 1), "exact": value - 1, "best_exact": value} for i, value in enumerate(curve)]
         study.add_trial(optuna.trial.create_trial(
             params={"layers": number}, distributions={"layers": IntDistribution(0, 7)},
             values=[metrics["exact"], size], user_attrs={"metrics": metrics, "curve": points}))
@@ -51,6 +51,7 @@ def test_the_default_rule_stops_only_the_hopeless_trial_and_keeps_the_front():
     outcome = replay_module.replay_stopping(trials, objectives, "exact", "best_exact", StopRule())
     assert [(s["trial"].number, s["progress"]) for s in outcome["stopped"]] == [(5, 0.25)]  # 45 + 2 x 3.3 < 61.3 at 14M
     assert outcome["saved_s"] == pytest.approx(75.0) and outcome["train_s"] == pytest.approx(800.0)
+    assert outcome["saved_steps"] == pytest.approx(150.0) and outcome["train_steps"] == pytest.approx(1600.0)
     text = replay_module.report(outcome, objectives, top_k=3)
     assert "lost none; hypervolume kept 100.0 %" in text and "(the same)" in text
     assert "| 5 | 25% | 45 | 47.3 | no | 75 |" in text
@@ -72,7 +73,7 @@ def test_the_command_reads_a_table_file(tmp_path):
     write_table(path, table_of(study.get_trials(), study_fields(study)))
     assert replay_module.main(["--table", str(path), "--top-k", "3", "--out", str(tmp_path / "r.md")]) == 0
     text = (tmp_path / "r.md").read_text()
-    assert "8 completed trials, 1 stopped early; training 800 s in all, 75 s saved (9.4 %)." in text
+    assert "8 completed trials, 1 stopped early; training 800 s in all, 75 s saved (9.4 %); 1600 steps, 150 saved (9.4 %)." in text
     assert "read from the curves' 'best_exact'" in text
 
 
