@@ -163,3 +163,14 @@ def test_a_table_of_another_search_is_not_drawn(study, made, tmp_path, capsys):
     assert main(["report", str(study), "--out", str(tmp_path / "c.html"), "--int8-table", str(changed)]) == 0
     page = (tmp_path / "c.html").read_text()
     assert TRACE in page and "regular #0 of the int8 table has other parameters" in page
+
+
+def test_timing_settings_leave_unset_values_to_the_timing_defaults():
+    """A search's stored latency settings say ``sequence_length: None`` for the default length."""
+    from paretodistill.serving.variants import timing_settings
+
+    stored = {"enabled": True, "batch_size": 1, "sequence_length": None, "warmup": 5, "repeats": 30, "runtime": "torch",
+              "threads": 2}
+    assert timing_settings(stored) == {"warmup": 5, "repeats": 30, "threads": 2}
+    assert timing_settings(stored, threads=1) == {"warmup": 5, "repeats": 30, "threads": 1}
+    assert timing_settings(None) == {}

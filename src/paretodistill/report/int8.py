@@ -83,11 +83,9 @@ def torch_latency(folder: Path, info: dict, threads: int | None) -> dict:
     search times students), with the ONNX files' settings, so the three latencies compare."""
     from paretodistill.hardware.latency import measure_latency
     from paretodistill.models.loading import load_qa_model
+    from paretodistill.serving.variants import timing_settings
 
-    settings = {k: v for k, v in (info.get("latency_settings") or {}).items()
-                if k in ("sequence_length", "warmup", "repeats", "threads")}
-    if threads:
-        settings["threads"] = threads
+    settings = timing_settings(info.get("latency_settings"), threads)
     measured = measure_latency(load_qa_model(folder), batch_size=1, runtime="torch", **settings)
     return {"latency_ms": measured["median_ms"],
             "latency": {k: measured[k] for k in ("median_ms", "p10_ms", "p90_ms", "sequence_length", "threads", "device", "dtype")}}

@@ -30,6 +30,14 @@ def quantize_int8(onnx_path: str | Path, int8_path: str | Path) -> Path:
     return Path(int8_path)
 
 
+def timing_settings(latency: dict | None, threads: int | None = None) -> dict:
+    """The search's latency settings that a batch-1 timing takes (sequence_length, warmup, repeats,
+    threads), without those left unset (the timing's defaults apply); ``threads`` replaces the thread count."""
+    settings = {k: v for k, v in (latency or {}).items()
+                if k in ("sequence_length", "warmup", "repeats", "threads") and v is not None}
+    return {**settings, "threads": threads} if threads else settings
+
+
 def measure_variants(model_dir: str | Path, test: SquadData | None, threshold: float, vocab_size: int,
                      latency: dict | None = None, batch_size: int = 32, trust_remote_code: bool = False) -> dict[str, dict]:
     """Per variant (float32, int8): file, size, test exact/F1 at ``threshold`` (if ``test``) and latency.
@@ -37,8 +45,7 @@ def measure_variants(model_dir: str | Path, test: SquadData | None, threshold: f
     ``latency`` takes the search's latency settings (sequence_length, warmup, repeats, threads);
     the batch is always 1, the serving case. ``trust_remote_code`` reaches the tokenizer's loading.
     """
-    settings = {k: v for k, v in (latency or {}).items() if k in ("sequence_length", "warmup", "repeats", "threads")}
-    settings = {k: v for k, v in settings.items() if v is not None}
+    settings = timing_settings(latency)
     folder = Path(model_dir)
     results = {}
     for name, (file_name, int8) in VARIANTS.items():
