@@ -20,9 +20,10 @@ figure errs towards keeping a trial), else ``<metric>``; ``--curve-key`` chooses
 Saved: a stopped trial's training seconds times the fraction of its steps not run, and the steps
 themselves. Steps are the figure to quote when the trials shared their cores with other runs (their
 seconds then measure the load as much as the trial). The evaluation passes a stopped trial would have
-run after that point are saved as well but not counted, so both are lower bounds. Lost: the front trials that were stopped, the hypervolume of the kept trials' front in % of
-the whole stage's (the reference point ``sampler_replay.py`` uses), and with ``--top-k K`` whether
-the K flash candidates (``stages.select_candidates``) stay the same.
+run after that point are saved as well but not counted, so both are lower bounds. Lost: the front
+trials that were stopped, the hypervolume of the kept trials' front in % of the whole stage's (the
+reference point ``sampler_replay.py`` uses), and with ``--top-k K`` whether the K flash candidates
+(``stages.select_candidates``) stay the same.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Three arms per seed, one student (the config's ``[student]``; by default the abl
   (the soft-MLM ablation: this teacher's last layer keeps little lexical information);
 * ``distill only, equal time``: ``distill`` from the teacher's layers for as many steps as the first
   arm's total time (pretraining plus follow-up training) buys at the follow-up's measured seconds per step.
+  Time is the runs' CPU time (``pretrain_cpu_seconds``, ``train_cpu_seconds``), which a run sharing
+  its cores with others does not inflate; runs recorded before CPU time was are compared on wall time,
+  and the table says which clock each row used.
 
 Every figure is the test articles at the threshold chosen on validation. Resumable: a finished run
 (``pretrain.json``, ``metrics.json``) is not run again.
@@ -78,6 +81,15 @@ def equal_time_steps(pretrain_seconds: float, follow_train_seconds: float, follo
     return max(1, round((pretrain_seconds + follow_train_seconds) / (follow_train_seconds / follow_steps)))
 
 
+def arm_seconds(pretrained: dict | None, metrics: dict) -> tuple[float, float, str]:
+    """(pretraining, follow-up training) seconds of one arm and which clock: CPU time when both runs
+    recorded it (runs that shared the cores with others are then still compared fairly), else wall time."""
+    pretrain_cpu = 0.0 if pretrained is None else pretrained.get("pretrain_cpu_seconds")
+    if pretrain_cpu is not None and metrics.get("train_cpu_seconds") is not None:
+        return pretrain_cpu, metrics["train_cpu_seconds"], "CPU"
+    return (0.0 if pretrained is None else pretrained["pretrain_seconds"]), metrics["train_seconds"], "wall"
+
+
 def _json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -120,8 +132,7 @@ def run(args, seeds: list[int]) -> None:
             if not pretrained or not follow or "train_seconds" not in follow:
                 print(f"seed {seed}: the pretrained arm did not finish; no equal-time run", flush=True)
                 continue
-            steps = equal_time_steps(pretrained["pretrain_seconds"], follow["train_seconds"],
-                                     follow["training"]["steps"])
+            steps = equal_time_steps(*arm_seconds(pretrained, follow)[:2], follow["training"]["steps"])
             jobs.append((distill_one, args.config, [*common, f"training.seed={seed}", f"training.max_steps={steps}"],
                          str(out / ARMS[EQUAL_TIME] / f"seed-{seed}")))
         _run_all(pool, jobs)
@@ -129,7 +140,7 @@ def run(args, seeds: list[int]) -> None:
 
 def table(out: Path, seeds: list[int]) -> str:
     """Markdown: one row per arm, mean over the seeds that finished."""
-    lines = ["| arm | seeds | CPU seconds (pretrain + distill) | steps | test exact | test F1 (spread) | HasAns F1 | "
+    lines = ["| arm | seeds | seconds (pretrain + distill) | steps | test exact | test F1 (spread) | HasAns F1 | "
              "NoAns exact | val F1 |", "|---|---|---|---|---|---|---|---|---|"]
     for arm, folder in ARMS.items():
         rows = []
@@ -139,14 +150,15 @@ def table(out: Path, seeds: list[int]) -> str:
             if not metrics or "test" not in metrics:
                 continue
             pretrained = None if arm == EQUAL_TIME else _json(base / "pretrain" / "pretrain.json")
-            pretrain_seconds = pretrained["pretrain_seconds"] if pretrained else 0.0
-            rows.append((pretrain_seconds, metrics))
+            rows.append((arm_seconds(pretrained, metrics), metrics))
         if not rows:
             continue
         mean = statistics.fmean
         f1s = [m["test"]["f1"] for _, m in rows]
+        clocks = "/".join(sorted({clock for (_, _, clock), _ in rows}))
         lines.append(
-            f"| {arm} | {len(rows)} | {mean([p for p, _ in rows]):.0f} + {mean([m['train_seconds'] for _, m in rows]):.0f}"
+            f"| {arm} | {len(rows)} | {mean([p for (p, _, _), _ in rows]):.0f} + {mean([t for (_, t, _), _ in rows]):.0f}"
+            f" ({clocks})"
             f" | {mean([m['training']['steps'] for _, m in rows]):.0f} | {mean([m['test']['exact'] for _, m in rows]):.2f}"
             f" | {mean(f1s):.2f} ({max(f1s) - min(f1s):.2f}) | {mean([m['test']['HasAns_f1'] for _, m in rows]):.2f}"
             f" | {mean([m['test']['NoAns_exact'] for _, m in rows]):.2f} | {mean([m['f1'] for _, m in rows]):.2f} |")

@@ -23,6 +23,16 @@ def test_equal_time_steps_spend_the_pretrained_arms_whole_time():
     assert compare.equal_time_steps(0.0, 40.0, 20) == 20  # no pretraining: the same steps
 
 
+def test_arms_are_timed_in_cpu_seconds_when_both_runs_recorded_them():
+    pretrained = {"pretrain_seconds": 3600.0, "pretrain_cpu_seconds": 900.0}  # wall inflated by other runs
+    follow = {"train_seconds": 400.0, "train_cpu_seconds": 300.0}
+    assert compare.arm_seconds(pretrained, follow) == (900.0, 300.0, "CPU")
+    assert compare.arm_seconds(None, follow) == (0.0, 300.0, "CPU")  # the equal-time arm
+    older = {"pretrain_seconds": 1378.0}  # recorded before CPU time was: both on wall time
+    assert compare.arm_seconds(older, follow) == (1378.0, 400.0, "wall")
+    assert compare.arm_seconds(pretrained, {"train_seconds": 400.0}) == (3600.0, 400.0, "wall")
+
+
 TINY = """
 [teacher]
 path = "{teacher}"
@@ -71,9 +81,12 @@ def test_the_three_arms_run_and_fill_the_table(teacher_dir, cache_dir, tmp_path,
     follow = json.loads((out / "pretrained" / "seed-1" / "distill" / "metrics.json").read_text())
     alone = json.loads((out / "distill-only" / "seed-1" / "metrics.json").read_text())
     assert follow["pretrain_seconds"] == pytest.approx(pretrained["pretrain_seconds"])
+    assert pretrained["pretrain_cpu_seconds"] > 0
+    assert follow["pretrain_cpu_seconds"] == pytest.approx(pretrained["pretrain_cpu_seconds"])
     assert alone["training"]["steps"] == compare.equal_time_steps(
-        pretrained["pretrain_seconds"], follow["train_seconds"], follow["training"]["steps"])
+        pretrained["pretrain_cpu_seconds"], follow["train_cpu_seconds"], follow["training"]["steps"])
     assert alone["training"]["steps"] > follow["training"]["steps"]
     table = capsys.readouterr().out
     for arm in compare.ARMS:
         assert f"| {arm} | 1 |" in table
+    assert table.count(" (CPU) |") == 3

@@ -262,6 +262,8 @@ def test_the_run_writes_a_complete_folder(pretrained):
     assert record["teacher_head"]["source"].startswith("built: minilm has no MLM head")
     assert record["pretrain_seconds"] == pytest.approx(record["teacher_head"]["seconds"]
                                                        + record["training"]["train_seconds"])
+    assert record["pretrain_cpu_seconds"] == pytest.approx(record["teacher_head"]["cpu_seconds"]
+                                                           + record["training"]["train_cpu_seconds"])
     assert [point["step"] for point in record["training"]["curve"]] == [2, 4]
     assert "mlm_accuracy" in record["training"]["curve"][-1]
     assert StudentArchitecture(**record["architecture"]).num_layers == 1

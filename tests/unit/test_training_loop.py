@@ -74,6 +74,27 @@ def test_evaluator_points_join_the_curve():
     assert all(p["exact"] == 42.0 for p in result.curve) and len(calls) == len(steps)
 
 
+def test_cpu_time_counts_training_steps_and_not_evaluations(monkeypatch):
+    """A fake CPU clock: each training step costs 1 s of it, each of the 7 evaluations 100 s."""
+    clock = [0.0]
+    monkeypatch.setattr(loop.time, "process_time", lambda: clock[0])
+
+    def costly_loss(outputs, batch):
+        clock[0] += 1.0
+        return hard_target_loss(outputs, batch)
+
+    def evaluator(model):
+        clock[0] += 100.0
+        return {}
+
+    result = train(tiny_model(), synthetic_features(), costly_loss,
+                   TrainSettings(**{**SETTINGS.__dict__, "epochs": 2, "eval_every_steps": 3}),
+                   evaluator=evaluator, log=lambda m: None)
+    assert len(result.curve) == 7 and result.steps == 16
+    assert result.train_cpu_seconds == 16.0
+    assert result.to_dict()["train_cpu_seconds"] == 16.0
+
+
 def test_should_stop_ends_training_at_an_evaluation_point_with_its_reason():
     """Asked at every curve point but the last; the first reason ends training there, curve kept."""
     asked = []

@@ -417,6 +417,8 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     metrics["num_parameters"] = float(count_parameters(student))
     if pretrained is not None:  # what the starting point cost, for comparisons at equal total time
         metrics["pretrain_seconds"] = float(pretrained["pretrain_seconds"])
+        if pretrained.get("pretrain_cpu_seconds") is not None:
+            metrics["pretrain_cpu_seconds"] = float(pretrained["pretrain_cpu_seconds"])
     if latency is not None:
         metrics.update(
             latency_ms=latency["median_ms"], latency_p10_ms=latency["p10_ms"], latency_p90_ms=latency["p90_ms"],
@@ -424,6 +426,7 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         )
     metrics.update(
         train_seconds=trained.train_seconds,
+        train_cpu_seconds=trained.train_cpu_seconds,
         examples_per_second=trained.examples_per_second,
         train_steps=float(final_step),
         train_epochs=trained.epochs,
@@ -472,6 +475,7 @@ def _stopped(params: dict, trained, known: dict, started: float, trial_dir: Path
     metrics.update(known)
     metrics.update(
         train_seconds=trained.train_seconds,
+        train_cpu_seconds=trained.train_cpu_seconds,
         examples_per_second=trained.examples_per_second,
         train_steps=float(trained.steps),
         train_epochs=trained.epochs,

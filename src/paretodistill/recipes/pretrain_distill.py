@@ -9,7 +9,8 @@ save a folder that ``distill --set student.init_from=FOLDER`` (or a search's con
 
 Times are recorded for comparisons at equal total time: ``pretrain_seconds`` is the head fit plus
 the student's training (evaluation and tokenization excluded, as the training loop excludes them),
-and ``run_trial`` copies it into the metrics of every trial that starts from the folder. Re-running
+``pretrain_cpu_seconds`` the same in this process's CPU time (what other runs on the cores do not
+inflate), and ``run_trial`` copies both into the metrics of every trial that starts from the folder. Re-running
 the same command resumes: a fitted head is reused, and training resumes from its last state.
 """
 
@@ -112,6 +113,8 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
         "student_heldout": heldout_metrics(objective.model),
         "training": trained.to_dict(),
         "pretrain_seconds": head_record["seconds"] + trained.train_seconds,
+        "pretrain_cpu_seconds": (None if head_record.get("cpu_seconds") is None  # a head fitted by an older version
+                                 else head_record["cpu_seconds"] + trained.train_cpu_seconds),
         "num_parameters": count_parameters(student),
         "device": device_name(device),
         "precision": precision,
@@ -151,14 +154,15 @@ def _teacher_head(teacher, features, masker, config: ExperimentConfig, out_dir: 
     log(f"teacher MLM head: {source}")
     model = MaskedLMModel(teacher.bert, head, masker, train_encoder=False)
     before = heldout_metrics(model)
-    seconds = 0.0
+    seconds = cpu_seconds = 0.0
     if settings.head_steps:
         log(f"fitting it for {settings.head_steps} steps on the text, the teacher's encoder frozen")
         fitted = train(model, features, masked_lm_loss, fit_settings, precision=precision,
                        state_dir=out_dir / ".head-state", log=log)
-        seconds = fitted.train_seconds
+        seconds, cpu_seconds = fitted.train_seconds, fitted.train_cpu_seconds
     after = heldout_metrics(model)
-    record = {"source": source, "steps": settings.head_steps, "seconds": seconds, "heldout_before": before,
+    record = {"source": source, "steps": settings.head_steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
+              "heldout_before": before,
               "heldout_after": after, "fitted_with": wanted}
     save_file(head.prefixed_state(), head_file)
     record_file.write_text(json.dumps(record, indent=1))

@@ -52,6 +52,9 @@ class TrainResult:
     train_seconds: float
     examples_seen: int
     tokens_seen: int
+    # This process's CPU time while training (all its threads): the cost that other runs sharing the
+    # cores do not inflate, which comparisons at equal compute need.
+    train_cpu_seconds: float = 0.0
     curve: list[dict] = field(default_factory=list)
     stop_reason: str | None = None  # should_stop ended training early (steps and epochs are then those run)
 
@@ -136,7 +139,7 @@ def train(
     epoch_batches: dict[int, list[np.ndarray]] = {}
     running_loss, running_count = 0.0, 0
     last_state_time = time.monotonic()
-    started = time.perf_counter() - result.train_seconds
+    started = _clock_start(result)
     for step in range(start_step, steps):
         epoch, position = divmod(step, per_epoch)
         if epoch not in epoch_batches:
@@ -170,7 +173,7 @@ def train(
         result.tokens_seen += int(batch.attention_mask.sum())
         done = step + 1
         if done % settings.log_every_steps == 0:
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - started[0]
             log(
                 f"step {done}/{steps} epoch {done / per_epoch:.2f} loss {running_loss / running_count:.4f} "
                 f"{result.examples_seen / elapsed:.1f} examples/s, "
@@ -179,7 +182,7 @@ def train(
         end_of_epoch = done % per_epoch == 0 or done == steps
         periodic = settings.eval_every_steps and done % settings.eval_every_steps == 0
         if end_of_epoch or periodic:
-            result.train_seconds = time.perf_counter() - started
+            _clock_stop(result, started)
             point = {"step": done, "epoch": round(done / per_epoch, 4), "loss": running_loss / max(running_count, 1)}
             running_loss, running_count = 0.0, 0
             if evaluator is not None:
@@ -187,7 +190,7 @@ def train(
                 model.train()
             result.curve.append(point)
             log(f"curve point {point}")
-            started = time.perf_counter() - result.train_seconds  # evaluation time is not training time
+            started = _clock_start(result)  # evaluation time is not training time
             reason = should_stop(done, steps, point) if should_stop is not None and done < steps else None
             if reason:
                 result.steps, result.epochs, result.stop_reason = done, done / per_epoch, reason
@@ -196,14 +199,24 @@ def train(
         if state_path is not None and (
             time.monotonic() - last_state_time > settings.state_every_seconds and done < steps
         ):
-            result.train_seconds = time.perf_counter() - started
+            _clock_stop(result, started)
             _save_state(state_path, done, model, optimizer, scheduler, result, settings)
             last_state_time = time.monotonic()
 
-    result.train_seconds = time.perf_counter() - started
+    _clock_stop(result, started)
     if state_path is not None and state_path.exists():
         state_path.unlink()  # the finished model is saved by the caller; the state is no longer needed
     return result
+
+
+def _clock_start(result: TrainResult) -> tuple[float, float]:
+    """Wall and CPU clocks set back by the training time already counted (a resumed or evaluated run)."""
+    return time.perf_counter() - result.train_seconds, time.process_time() - result.train_cpu_seconds
+
+
+def _clock_stop(result: TrainResult, started: tuple[float, float]) -> None:
+    result.train_seconds = time.perf_counter() - started[0]
+    result.train_cpu_seconds = time.process_time() - started[1]
 
 
 def _save_state(path: Path, step: int, model, optimizer, scheduler, result: TrainResult, settings) -> None:
