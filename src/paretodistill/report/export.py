@@ -205,7 +205,7 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
     """
     from paretodistill.data.splits import ArticleSplit
     from paretodistill.data.squad import load_squad
-    from paretodistill.serving.variants import measure_variants, quantize_int8
+    from paretodistill.serving.variants import measure_variants, quantize_int8, timing_settings
 
     quantize_int8(out / ONNX_FILE, out / INT8_ONNX_FILE)
     test = None
@@ -220,9 +220,8 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
         else:
             test = split.select(load_squad(source), "test")
     threshold = info.get("na_threshold")
-    latency = {**(info.get("latency_settings") or {}), **({"threads": threads} if threads else {})}
     return measure_variants(out, test, 0.0 if threshold is None else float(threshold), int(config["vocab_size"]),
-                            latency, trust_remote_code=trust_remote_code)
+                            timing_settings(info.get("latency_settings"), threads), trust_remote_code=trust_remote_code)
 
 
 def _read_json(path: Path) -> dict:
