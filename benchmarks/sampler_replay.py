@@ -208,12 +208,12 @@ class _MedianFailureSampler(FailureAwareSampler):
 
 # ---------------------------------------------------------------- replay
 def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int, ref: list[float],
-           failure_values: str = "worst", baseline: list[float] | None = None) -> dict:
+           failure_values: str = "worst", baseline: list[float] | None = None, gp_after: int = 20) -> dict:
     """One sampler, one seed: the hypervolume after each trial and, with a ``baseline`` point, the
     trial counts at which each new student better than it was found (``better_at``)."""
     objectives = table.objectives
     study = optuna.create_study(directions=objectives.directions)
-    study.sampler = make_sampler(SAMPLER_ALIASES.get(sampler_kind, sampler_kind), seed, startup)
+    study.sampler = make_sampler(SAMPLER_ALIASES.get(sampler_kind, sampler_kind), seed, startup, gp_after=gp_after)
     if failure_values == "median":
         study.sampler = _MedianFailureSampler(study.sampler.inner, seed=seed)
     study.sampler.configure(table.distributions, objectives)
@@ -375,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=40, help="trials per replay")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--startup", type=int, default=10, help="random trials before GP / TPE model the results")
+    parser.add_argument("--gp-after", type=int, default=20, help="sampler tpe-gp: finished trials after which GP takes over")
     parser.add_argument("--objectives", help="override, e.g. exact:maximize,num_parameters:minimize")
     parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")
     parser.add_argument("--ordinal", action="store_true",
@@ -417,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         results[kind] = []
         for seed in range(args.seeds):
             run = replay(table, kind, seed, args.budget, args.startup, ref, failure_values=args.failure_values,
-                         baseline=baseline)
+                         baseline=baseline, gp_after=args.gp_after)
             results[kind].append(run)
             print(f"{kind} seed {seed}: HV {100 * run['curve'][-1] / best:.1f} % after {args.budget}, "
                   f"{run['failures']} failed, {run['misses']} answered by a nearest point, {run['seconds']:.1f} s",
@@ -428,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"Sampler replay on {source}; objectives {table.objectives.describe_objectives()}, thresholds "
         f"{table.objectives.describe_thresholds() or 'none'}; budget {args.budget}, {args.seeds} seed(s), "
-        f"{args.startup} startup trials; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
+        f"{args.startup} startup trials" + (f", GP after {args.gp_after} in tpe-gp" if "tpe-gp" in results else "")
+        + "; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
         f"{misses} of {asked} proposals were not in the table and got the nearest point's result; "
         f"space {'with evenly spaced numbers as ordered ranges' if args.ordinal else 'as the table stored it'}; "
         f"failed trials shown with the {args.failure_values} values; baseline "

@@ -168,7 +168,7 @@ class LatencySettings:
     threads: int | None = None
 
 
-SAMPLERS = ("gp", "tpe", "nsga2", "random", "grid")
+SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
 
@@ -237,6 +237,7 @@ class SearchSettings:
     sampler: str = "gp"
     seed: int = 0
     n_startup_trials: int = 10
+    gp_after: int = 20  # sampler "tpe-gp": finished trials after which GP takes over from TPE
     dedupe: bool = True
     trial_function: str = DEFAULT_TRIAL_FUNCTION
     workers: int = 1
@@ -259,6 +260,7 @@ class SearchSettings:
             raise ConfigError(f"search.name: expected a plain name, got {self.name!r}")
         for key, value, minimum in (
             ("search.seed", self.seed, 0), ("search.n_startup_trials", self.n_startup_trials, 1),
+            ("search.gp_after", self.gp_after, 0),
             ("search.workers", self.workers, 1), ("search.heartbeat_interval", self.heartbeat_interval, 1),
             ("search.grace_period", self.grace_period, 1), ("search.flash.n_trials", self.flash.n_trials, 0),
             ("search.regular.top_k", self.regular.top_k, 0),

@@ -220,6 +220,33 @@ def test_every_sampler_runs_through_the_wrapper(tmp_path, kind):
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 12
 
 
+def test_tpe_gp_proposes_with_tpe_until_gp_after_trials_have_finished(storage, monkeypatch):
+    objectives = _objectives()
+    config = load_config(base={"search": {"space": SPACE, "sampler": "tpe-gp", "gp_after": 4}})
+    space = build_space(config)
+    study = open_study(storage, "t", "flash", objectives, space=space.to_dict())
+    study.sampler = make_sampler(config.search.sampler, 0, 2, gp_after=config.search.gp_after)
+    study.sampler.configure(space.distributions(), objectives)
+    staged, asked = study.sampler.inner, []
+    for name, inner in (("tpe", staged.first), ("gp", staged.then)):
+        original = inner.sample_relative
+        monkeypatch.setattr(inner, "sample_relative",
+                            lambda s, t, sp, _o=original, _n=name: asked.append((t.number, _n)) or _o(s, t, sp))
+    for _ in range(7):
+        trial = study.ask(space.distributions())
+        exact = 40.0 + 3 * trial.params["num_layers"]
+        if trial.number == 2:  # a failure counts as finished too
+            record_result(study, trial, TrialResult.failed(trial.params, "out_of_memory", "x"), objectives)
+        else:
+            record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 1e6}), objectives)
+    assert asked == [(0, "tpe"), (1, "tpe"), (2, "tpe"), (3, "tpe"), (4, "gp"), (5, "gp"), (6, "gp")]
+
+
+def test_gp_after_must_not_be_negative():
+    with pytest.raises(ConfigError, match="search.gp_after"):
+        load_config(base={"search": {"space": SPACE, "gp_after": -1}})
+
+
 GRID = {
     "num_layers": CategoricalDistribution([1, 2, 3]),
     "learning_rate": CategoricalDistribution([1e-4, 3e-4]),

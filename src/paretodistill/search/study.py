@@ -158,17 +158,21 @@ def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 # ---------------------------------------------------------------- samplers
-def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, dedupe: bool = True) -> "FailureAwareSampler":
-    """The configured sampler, wrapped so that failures teach it and repeats are avoided."""
+def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, dedupe: bool = True,
+                 gp_after: int = 20) -> "FailureAwareSampler":
+    """The configured sampler, wrapped so that failures teach it and repeats are avoided.
+
+    ``gp_after``: for ``tpe-gp``, the finished trials after which GP takes over from TPE."""
     kind = (kind or "gp").lower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if kind == "gp":
             inner = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
         elif kind == "tpe":
-            inner = optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=n_startup_trials, multivariate=True, constant_liar=True
-            )
+            inner = _tpe(seed, n_startup_trials)
+        elif kind == "tpe-gp":
+            inner = StagedSampler(_tpe(seed, n_startup_trials),
+                                  optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials), gp_after)
         elif kind == "nsga2":
             inner = optuna.samplers.NSGAIISampler(seed=seed)
         elif kind == "random":
@@ -178,6 +182,51 @@ def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, ded
         else:
             raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
     return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
+
+
+def _tpe(seed: int | None, n_startup_trials: int) -> optuna.samplers.TPESampler:
+    """The search's TPE: multivariate, with a constant liar so parallel workers get different points."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=True, constant_liar=True)
+
+
+class StagedSampler(BaseSampler):
+    """One sampler's proposals until ``switch_after`` trials have finished, another's after.
+
+    For "TPE first, GP later": TPE spreads cheaply over a rough landscape early, GP's model pays
+    once there are enough points to fit. Both learn from every trial (they read the same study), so
+    the switch loses nothing; finished trials are counted in the study the sampler is shown, where
+    failed and stopped trials are complete ones too (:class:`FailureAwareSampler`).
+    """
+
+    def __init__(self, first: BaseSampler, then: BaseSampler, switch_after: int):
+        if switch_after < 0:
+            raise ConfigError(f"search.gp_after: expected an integer >= 0, got {switch_after!r}")
+        self.first, self.then, self.switch_after = first, then, int(switch_after)
+
+    def active(self, study) -> BaseSampler:
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        return self.first if finished < self.switch_after else self.then
+
+    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.active(study).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self.active(study).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        return self.active(study).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial: FrozenTrial) -> None:
+        for sampler in (self.first, self.then):
+            sampler.before_trial(study, trial)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        for sampler in (self.first, self.then):
+            sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        for sampler in (self.first, self.then):
+            sampler.reseed_rng()
 
 
 class FailureAwareSampler(BaseSampler):
