@@ -29,7 +29,8 @@ compared with a better-trained reference, so the count is a strict one.
 ``--export FILE.json`` writes the table as a small file anyone can replay
 (:mod:`paretodistill.search.table_file`: parameters, values, constraints, metrics, curves, failures;
 no weights), and ``--table FILE.json`` replays one. ``tpe-multivariate`` names the search's TPE,
-which is multivariate already (``study.make_sampler``).
+which is multivariate already (``study.make_sampler``); ``tpe-univariate`` is Optuna's TPE with one
+model per parameter (replay only); ``tpe-gp`` is TPE until ``--gp-after`` trials have finished, then GP.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 # Replay names for the search's samplers: the search's "tpe" is multivariate (with a constant liar) already.
 SAMPLER_ALIASES = {"tpe-multivariate": "tpe"}
+
+
+def replay_sampler(kind: str, seed: int, startup: int, gp_after: int) -> FailureAwareSampler:
+    """A search sampler by name, or ``tpe-univariate`` (replay only: Optuna's TPE with one model per
+    parameter, the comparison for the search's multivariate one), wrapped as the search wraps them."""
+    if kind == "tpe-univariate":
+        inner = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=False, constant_liar=True)
+        return FailureAwareSampler(inner, seed=seed)
+    return make_sampler(SAMPLER_ALIASES.get(kind, kind), seed, startup, gp_after=gp_after)
 
 
 # ---------------------------------------------------------------- the table
@@ -213,7 +223,7 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
     trial counts at which each new student better than it was found (``better_at``)."""
     objectives = table.objectives
     study = optuna.create_study(directions=objectives.directions)
-    study.sampler = make_sampler(SAMPLER_ALIASES.get(sampler_kind, sampler_kind), seed, startup, gp_after=gp_after)
+    study.sampler = replay_sampler(sampler_kind, seed, startup, gp_after)
     if failure_values == "median":
         study.sampler = _MedianFailureSampler(study.sampler.inner, seed=seed)
     study.sampler.configure(table.distributions, objectives)

@@ -132,6 +132,17 @@ def test_tpe_multivariate_is_the_search_s_tpe():
 
     sampler = make_sampler(replay_module.SAMPLER_ALIASES["tpe-multivariate"], seed=0).inner
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._multivariate
+    univariate = replay_module.replay_sampler("tpe-univariate", seed=0, startup=4, gp_after=20)
+    assert isinstance(univariate.inner, optuna.samplers.TPESampler) and not univariate.inner._multivariate
+    staged = replay_module.replay_sampler("tpe-gp", seed=0, startup=4, gp_after=7).inner
+    assert staged.switch_after == 7 and isinstance(staged.then, optuna.samplers.GPSampler)
+
+
+def test_univariate_tpe_replays_a_table():
+    table = _table(_table_study())
+    ref = replay_module.reference_point(table.feasible_points(), table.objectives)
+    run = replay_module.replay(table, "tpe-univariate", seed=0, budget=12, startup=4, ref=ref)
+    assert run["misses"] == 0 and run["failures"] == 3 and run["curve"][-1] > 0  # the whole grid, each point once
 
 
 def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
