@@ -49,10 +49,19 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from paretodistill.errors import ConfigError
+from paretodistill.errors import ConfigError, StudyError
 from paretodistill.search import optuna_adapter
 from paretodistill.search.objectives import DEFAULT_OBJECTIVES, MetricError, ObjectiveSet, better_in_every, hypervolume_2d
-from paretodistill.search.study import FailureAwareSampler, _param_key, _StudyView, grid_values, is_interrupted, make_sampler, record_result
+from paretodistill.search.study import (
+    FailureAwareSampler,
+    _param_key,
+    _StudyView,
+    grid_values,
+    is_interrupted,
+    make_sampler,
+    open_checked_storage,
+    record_result,
+)
 from paretodistill.search.table_file import is_table_file, read_table, stored_baseline, study_fields, table_of, write_table
 from paretodistill.trial import TrialResult
 
@@ -294,7 +303,14 @@ def load_source(table: str, study_name: str | None) -> tuple[list, dict]:
         return read_table(table)
     if not study_name:
         raise SystemExit("--study NAME is needed with a storage URL")
-    study = optuna.load_study(study_name=study_name, storage=table)
+    try:
+        storage = open_checked_storage(table, read_only=True)
+    except StudyError as error:
+        raise SystemExit(f"--table: {error}") from None
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        raise SystemExit(f"--study: no study {study_name!r} in {table} (it has: {', '.join(names) or 'none'})")
+    study = optuna.load_study(study_name=study_name, storage=storage)
     return study.get_trials(deepcopy=False), study_fields(study, stored_baseline(optuna_adapter.storage_of(study), study_name))
 
 

@@ -172,3 +172,12 @@ def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
             run = replay_module.replay(table, kind, seed=3, budget=12, startup=4, ref=ref, baseline=baseline_values)
             runs.append({key: value for key, value in run.items() if key != "seconds"})
         assert runs[0] == runs[1] and len(runs[0]["better_at"]) == 3
+
+
+def test_a_missing_table_or_study_is_one_line_naming_it(tmp_path):
+    with pytest.raises(SystemExit, match="no study database here"):
+        replay_module.main(["--table", f"sqlite:///{tmp_path / 'absent.db'}", "--study", "grid-flash"])
+    url = f"sqlite:///{tmp_path / 'table.db'}"
+    _table_study(storage=url, name="grid-flash")
+    with pytest.raises(SystemExit, match=r"no study 'grid' in .* \(it has: grid-flash\)"):
+        replay_module.main(["--table", url, "--study", "grid"])
