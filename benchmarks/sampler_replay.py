@@ -154,24 +154,32 @@ class Table:
         return [self.objectives.values(r.metrics) for _, _, r in self.rows if r.ok and self.objectives.feasible(r.metrics)]
 
 
-def as_ordinal(distributions: dict) -> dict:
+def as_ordinal(distributions: dict, log_uneven: bool = False) -> dict:
     """Evenly spaced numeric choices as stepped int / float ranges: the same grid, but ordered.
 
     A user declares layers, heads or a learning rate as numbers, and GP and TPE can then use that
     more layers (say) tends to mean more accuracy; as categorical labels they cannot.
+    ``log_uneven``: unevenly spaced positive choices (embedding widths 64, 128, 384) as a log-scaled
+    range too. That is no longer the grid: a proposal between its points gets the nearest one's result
+    (in log scale), and the output counts those.
     """
     result = {}
     for name, d in distributions.items():
         choices = getattr(d, "choices", None)
         if choices and _numeric(choices):
             values = sorted(choices)
+            integers = all(isinstance(c, int) for c in values)
             steps = {round(b - a, 12) for a, b in zip(values, values[1:])}
             if len(steps) == 1:
                 step = steps.pop()
-                if all(isinstance(c, int) for c in values):
+                if integers:
                     result[name] = IntDistribution(values[0], values[-1], step=int(step))
                 else:
                     result[name] = FloatDistribution(float(values[0]), float(values[-1]), step=step)
+                continue
+            if log_uneven and values[0] > 0:
+                result[name] = (IntDistribution(values[0], values[-1], log=True) if integers
+                                else FloatDistribution(float(values[0]), float(values[-1]), log=True))
                 continue
         result[name] = d
     return result
@@ -315,7 +323,7 @@ def load_source(table: str, study_name: str | None) -> tuple[list, dict]:
 
 
 def build_table(trials: list, fields: dict, objectives_arg: str | None, thresholds_arg: str | None,
-                ordinal: bool = False) -> Table:
+                ordinal: bool = False, log_uneven: bool = False) -> Table:
     """The lookup table, with the objectives and thresholds the table was searched with unless overridden."""
     objectives = ObjectiveSet.from_search({
         "objectives": objectives_arg.split(",") if objectives_arg else fields.get("objectives") or list(DEFAULT_OBJECTIVES),
@@ -326,7 +334,7 @@ def build_table(trials: list, fields: dict, objectives_arg: str | None, threshol
         if t.state == TrialState.COMPLETE:
             distributions = dict(t.distributions)
             break
-    return Table(trials, as_ordinal(distributions) if ordinal else distributions, objectives)
+    return Table(trials, as_ordinal(distributions, log_uneven) if ordinal else distributions, objectives)
 
 
 def baseline_point(text: str | None, fields: dict, objectives: ObjectiveSet) -> tuple[list[float] | None, str]:
@@ -361,6 +369,12 @@ def _thresholds(text: str) -> dict:
 
 
 # ---------------------------------------------------------------- report
+def _space_words(ordinal: bool, log_uneven: bool) -> str:
+    if not ordinal:
+        return "as the table stored it"
+    return "with evenly spaced numbers as ordered ranges" + (" and uneven ones as log-scaled ranges" if log_uneven else "")
+
+
 def trials_needed(reached: list[float], runs: int, budget: int) -> str:
     """The median over seeds of the trials a seed needed; a seed that never got there counts as more than the budget."""
     median = statistics.median(reached)
@@ -406,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")
     parser.add_argument("--ordinal", action="store_true",
                         help="show the samplers evenly spaced numeric choices as stepped int / float ranges")
+    parser.add_argument("--log-uneven", action="store_true",
+                        help="with --ordinal: unevenly spaced positive numbers (64, 128, 384) as log-scaled ranges; "
+                             "proposals between table points get the nearest one's result")
     parser.add_argument("--failure-values", choices=["worst", "median"], default="worst",
                         help="what a failed trial shows the sampler: the search's worst values (default) or, as an "
                              "experiment, the median of the completed trials' values")
@@ -418,16 +435,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="also write a plotly HTML of hypervolume against trial count here")
     args = parser.parse_args(argv)
 
+    if args.log_uneven and not args.ordinal:
+        parser.error("--log-uneven goes with --ordinal")
     if args.synthetic:
         study = synthetic_table(args.table_out)
         trials, fields = study.get_trials(deepcopy=False), study_fields(study)
-        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal)
+        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal,
+                            log_uneven=args.log_uneven)
         source = f"synthetic table ({len(table.rows)} points)" + (f", stored at {args.table_out}" if args.table_out else "")
     else:
         if not args.table:
             parser.error("give --table URL --study NAME, --table FILE.json, or --synthetic")
         trials, fields = load_source(args.table, args.study)
-        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal)
+        table = build_table(trials, fields, args.objectives, args.thresholds, ordinal=args.ordinal,
+                            log_uneven=args.log_uneven)
         grid = table.grid_size()
         source = f"{args.table} / {fields.get('study')} ({len(table.rows)} points" + (f" of a {grid}-point grid)" if grid else ")")
     if args.export:
@@ -458,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.startup} startup trials" + (f", GP after {args.gp_after} in tpe-gp" if "tpe-gp" in results else "")
         + "; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
         f"{misses} of {asked} proposals were not in the table and got the nearest point's result; "
-        f"space {'with evenly spaced numbers as ordered ranges' if args.ordinal else 'as the table stored it'}; "
+        f"space {_space_words(args.ordinal, args.log_uneven)}; "
         f"failed trials shown with the {args.failure_values} values; baseline "
         + (f"{[f'{v:.4g}' for v in baseline]} from {baseline_source}, a better student: feasible and strictly better "
            f"on every objective ({sum(better_in_every(p, baseline, table.objectives.directions) for p in points)} "

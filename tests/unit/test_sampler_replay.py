@@ -89,6 +89,26 @@ def test_ordinal_space_is_the_same_grid_in_order_and_still_answers_exactly():
     assert run["misses"] == 0 and run["failures"] == 3
 
 
+def test_log_uneven_makes_uneven_numbers_a_log_range_answered_by_the_nearest_point_in_log_scale():
+    widths = {"width": CategoricalDistribution([64, 128, 384])}
+    space = replay_module.as_ordinal(widths, log_uneven=True)
+    assert space["width"] == replay_module.IntDistribution(64, 384, log=True)
+    objectives = replay_module.ObjectiveSet.from_search({"objectives": ["exact:maximize", "num_parameters:minimize"],
+                                                         "thresholds": {}})
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for width in (64, 128, 384):
+        metrics = {"exact": 50.0 + width / 64, "num_parameters": float(width)}
+        study.add_trial(optuna.trial.create_trial(params={"width": width}, distributions=widths,
+                                                  values=list(metrics.values()), user_attrs={"metrics": metrics}))
+    table = replay_module.Table(study.get_trials(), space, objectives)
+    assert table.grid_size() is None  # no longer a grid
+    result, exact = table.lookup({"width": 250})  # nearer 128 in linear scale, nearer 384 in log scale
+    assert result.params == {"width": 384} and not exact
+    assert table.lookup({"width": 128})[1] is True
+    with pytest.raises(SystemExit):
+        replay_module.main(["--synthetic", "--log-uneven"])
+
+
 def test_the_median_failure_experiment_changes_only_what_failed_trials_show():
     from paretodistill.search.study import sampler_view_of
 
