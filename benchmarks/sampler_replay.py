@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Sampler replay on {source}; objectives {table.objectives.describe_objectives()}, thresholds "
         f"{table.objectives.describe_thresholds() or 'none'}; budget {args.budget}, {args.seeds} seed(s), "
         f"{args.startup} startup trials" + (f", GP after {args.gp_after} in tpe-gp" if "tpe-gp" in results else "")
-        + "; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
+        + f"; hypervolume in % of the whole table's (reference {[f'{r:.4g}' for r in ref]}); "
         f"{misses} of {asked} proposals were not in the table and got the nearest point's result; "
         f"space {_space_words(args.ordinal, args.log_uneven)}; "
         f"failed trials shown with the {args.failure_values} values; baseline "

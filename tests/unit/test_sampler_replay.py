@@ -180,6 +180,7 @@ def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
     assert "checkpoint" not in text and '"format": "paretodistill-table"' in text
     assert replay_module.main(["--table", str(exported), "--out", str(tmp_path / "file.md"), *args]) == 0
     assert "from the baseline study of grid-flash" in (tmp_path / "file.md").read_text()
+    assert "(reference ['54.89', '3.02'])" in (tmp_path / "file.md").read_text()
 
     from_study, from_file = replay_module.load_source(url, "grid-flash"), replay_module.load_source(str(exported), None)
     assert from_file[1] == from_study[1] and from_file[1]["baseline"] == metrics
