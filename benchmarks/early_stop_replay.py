@@ -18,8 +18,10 @@ no-answer threshold, at least the exact the final scoring reports for the same w
 figure errs towards keeping a trial), else ``<metric>``; ``--curve-key`` chooses another.
 
 Saved: a stopped trial's training seconds times the fraction of its steps not run, and the steps
-themselves. Steps are the figure to quote when the trials shared their cores with other runs (their
-seconds then measure the load as much as the trial). The evaluation passes a stopped trial would have
+themselves. The seconds are the training loop's process CPU time (``train_cpu_seconds``) when every
+completed trial recorded it, else its wall time (``train_seconds``); the report names the clock.
+Steps are the figure to quote when only wall time is recorded and the trials shared their cores with
+other runs (their seconds then measure the load as much as the trial). The evaluation passes a stopped trial would have
 run after that point are saved as well but not counted, so both are lower bounds. Lost: the front
 trials that were stopped, the hypervolume of the kept trials' front in % of the whole stage's (the
 reference point ``sampler_replay.py`` uses), and with ``--top-k K`` whether the K flash candidates
@@ -49,11 +51,12 @@ def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: st
     """Which completed trials the rule stops, where, and the training seconds and steps that saves."""
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
     position = objectives.metric_names.index(metric)
+    clock = training_clock(complete)
     kept, stopped, saved, total, saved_steps, total_steps = [], [], 0.0, 0.0, 0.0, 0.0
     for t in complete:
         values = objective_values(t, objectives)
         known = {m: v for m, v in zip(objectives.metric_names, values) if m != metric}
-        seconds = float((t.user_attrs.get("metrics") or {}).get("train_seconds") or 0.0)
+        seconds = float((t.user_attrs.get("metrics") or {}).get(clock) or 0.0)
         steps = float((t.user_attrs.get("metrics") or {}).get("train_steps") or 0.0)
         total, total_steps = total + seconds, total_steps + steps
         evidence = stop_evidence(kept, objectives, rule, learning=metric, key=key)
@@ -68,7 +71,13 @@ def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: st
         else:
             kept.append(t)
     return {"complete": complete, "kept": kept, "stopped": stopped, "saved_s": saved, "train_s": total,
-            "saved_steps": saved_steps, "train_steps": total_steps}
+            "saved_steps": saved_steps, "train_steps": total_steps, "clock": clock}
+
+
+def training_clock(trials: list) -> str:
+    """``train_cpu_seconds`` when every trial recorded it (other runs on the cores do not inflate it), else ``train_seconds``."""
+    recorded = [t.user_attrs.get("metrics") or {} for t in trials]
+    return "train_cpu_seconds" if recorded and all("train_cpu_seconds" in m for m in recorded) else "train_seconds"
 
 
 def _share(part: float, whole: float) -> str:
@@ -79,8 +88,10 @@ def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
     complete, kept = outcome["complete"], outcome["kept"]
     whole = [objective_values(t, objectives) for t in feasible_trials(complete, objectives)]
     front_numbers = {t.number for t in frontier(complete, objectives)}
+    clock = "CPU" if outcome["clock"] == "train_cpu_seconds" else "wall"
     lines = [f"{len(complete)} completed trials, {len(outcome['stopped'])} stopped early; training "
-             f"{outcome['train_s']:.0f} s in all, {outcome['saved_s']:.0f} s saved ({_share(outcome['saved_s'], outcome['train_s'])}); "
+             f"{outcome['train_s']:.0f} {clock} s in all, {outcome['saved_s']:.0f} s saved "
+             f"({_share(outcome['saved_s'], outcome['train_s'])}); "
              f"{outcome['train_steps']:.0f} steps, {outcome['saved_steps']:.0f} saved "
              f"({_share(outcome['saved_steps'], outcome['train_steps'])})."]
     if whole:
@@ -97,7 +108,7 @@ def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
         after = [t.number for t in select_candidates(kept, objectives, top_k)]
         lines.append(f"Top {top_k} flash candidates: {before} with every trial, {after} with early stopping "
                      f"({'the same' if sorted(before) == sorted(after) else 'different'}).")
-    lines += ["", "| trial | stopped at | curve figure | its final value | on the front | training s saved |",
+    lines += ["", f"| trial | stopped at | curve figure | its final value | on the front | training {clock} s saved |",
               "| --- | --- | --- | --- | --- | --- |"]
     for s in outcome["stopped"]:
         lines.append(f"| {s['trial'].number} | {s['progress']:.0%} | {s['figure']:.4g} | {s['final']:.4g} | "

@@ -18,7 +18,7 @@ replay_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(replay_module)
 
 
-def _stage():
+def _stage(cpu_seconds=None):
     """Curves of best_exact at 25, 50, 75 and 100 % of 200 steps; the final exact is 0.2 below the last point; 100 s each.
 
     Trials 0-4 calibrate (10-14M parameters, each rises 3.3 from 25 % to the end, 1.3 from 50 %); 5 is large
@@ -32,6 +32,8 @@ def _stage():
     sizes = [10e6, 11e6, 12e6, 13e6, 14e6, 20e6, 5e6, 15e6]
     for number, (curve, size) in enumerate(zip(curves, sizes)):
         metrics = {"exact": curve[-1] - 0.2, "num_parameters": size, "train_seconds": 100.0, "train_steps": 200.0}
+        if cpu_seconds is not None and (cpu_seconds[number] if isinstance(cpu_seconds, list) else True):
+            metrics["train_cpu_seconds"] = 60.0
         points = [{"step": 50 * (i + 1), "exact": value - 1, "best_exact": value} for i, value in enumerate(curve)]
         study.add_trial(optuna.trial.create_trial(
             params={"layers": number}, distributions={"layers": IntDistribution(0, 7)},
@@ -57,6 +59,16 @@ def test_the_default_rule_stops_only_the_hopeless_trial_and_keeps_the_front():
     assert "| 5 | 25% | 45 | 47.3 | no | 75 |" in text
 
 
+def test_seconds_are_cpu_seconds_when_every_trial_recorded_them():
+    study = _stage(cpu_seconds=True)
+    outcome = replay_module.replay_stopping(study.get_trials(), _objectives(study), "exact", "best_exact", StopRule())
+    assert outcome["clock"] == "train_cpu_seconds" and outcome["saved_s"] == pytest.approx(45.0)
+    assert "training 480 CPU s in all, 45 s saved" in replay_module.report(outcome, _objectives(study), top_k=0)
+    one_without = _stage(cpu_seconds=[True] * 7 + [False])  # then the wall clock, for every trial alike
+    outcome = replay_module.replay_stopping(one_without.get_trials(), _objectives(study), "exact", "best_exact", StopRule())
+    assert outcome["clock"] == "train_seconds" and outcome["saved_s"] == pytest.approx(75.0)
+
+
 def test_a_tight_rule_stops_the_late_starter_and_says_what_was_lost():
     study = _stage()
     trials, objectives = study.get_trials(), _objectives(study)
@@ -73,7 +85,7 @@ def test_the_command_reads_a_table_file(tmp_path):
     write_table(path, table_of(study.get_trials(), study_fields(study)))
     assert replay_module.main(["--table", str(path), "--top-k", "3", "--out", str(tmp_path / "r.md")]) == 0
     text = (tmp_path / "r.md").read_text()
-    assert "8 completed trials, 1 stopped early; training 800 s in all, 75 s saved (9.4 %); 1600 steps, 150 saved (9.4 %)." in text
+    assert "8 completed trials, 1 stopped early; training 800 wall s in all, 75 s saved (9.4 %); 1600 steps, 150 saved (9.4 %)." in text
     assert "read from the curves' 'best_exact'" in text
 
 
