@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 
 from optuna.trial import TrialState  # noqa: E402
 
-from paretodistill.search.early_stop import StopRule, curve_key, decide, progress_points  # noqa: E402
+from paretodistill.errors import ConfigError  # noqa: E402
+from paretodistill.search.early_stop import StopRule, curve_key, decide, default_floor, progress_points  # noqa: E402
 from paretodistill.search.objectives import DEFAULT_OBJECTIVES, ObjectiveSet  # noqa: E402
 from paretodistill.search.stages import stop_evidence  # noqa: E402  (what the search judges a flash trial by)
 from paretodistill.search.study import feasible_trials, frontier, objective_values  # noqa: E402
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", help="the learning objective (default: the first objective)")
     parser.add_argument("--curve-key", help="the curve's figure for it (default: best_<metric> if recorded, else <metric>)")
     parser.add_argument("--safety", type=float, default=StopRule.safety)
-    parser.add_argument("--floor", type=float, default=StopRule.floor)
+    parser.add_argument("--floor", type=float, help="default: the learning objective's (1 for percentages, 0.01 for the AUC)")
     parser.add_argument("--min-curves", type=int, default=StopRule.min_curves)
     parser.add_argument("--dominated-by", type=int, default=StopRule.dominated_by,
                         help="completed trials that must dominate a trial's optimistic end point (top_k keeps the candidates)")
@@ -141,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if not any(at < 1.0 for t in trials for at, _ in progress_points(t, key)):
         raise SystemExit("no curve has a point before its trial's end (training.eval_every_steps not below the "
                          "stage's steps?): nothing could have been stopped")
-    rule = StopRule(args.safety, args.floor, args.min_curves, args.dominated_by)
+    try:
+        floor = args.floor if args.floor is not None else default_floor(metric)
+    except ConfigError as error:
+        raise SystemExit(f"--floor: {error}") from None
+    rule = StopRule(args.safety, floor, args.min_curves, args.dominated_by)
     outcome = replay_stopping(trials, objectives, metric, key, rule)
     text = (f"Early stopping replayed on {args.table} / {fields.get('study')}: objectives "
             f"{objectives.describe_objectives()}, thresholds {objectives.describe_thresholds() or 'none'}; learning "

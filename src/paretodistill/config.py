@@ -179,14 +179,14 @@ class EarlyStopSettings:
     guess of its end point is dominated by completed trials (``search/early_stop.py`` says why these)."""
 
     safety: float = 2.0  # times the largest rise completed trials showed from the same point of training
-    floor: float = 1.0  # the margin is at least this (in the learning objective's units)
+    floor: float | None = None  # the margin is at least this, in the learning objective's units (None: early_stop.default_floor)
     min_curves: int = 5  # completed curves needed before anything is stopped
     dominated_by: int | None = None  # None: search.regular.top_k (at least 1), which keeps the flash candidates
 
     def validate(self) -> None:
         where = "search.flash.early_stop"
         for key, value in (("safety", self.safety), ("floor", self.floor)):
-            if not math.isfinite(value) or value < 0:
+            if value is not None and (not math.isfinite(value) or value < 0):
                 raise ConfigError(f"{where}.{key}: expected a number >= 0, got {value!r}")
         for key, value in (("min_curves", self.min_curves), ("dominated_by", self.dominated_by)):
             if value is not None and value < 1:

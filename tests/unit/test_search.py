@@ -605,10 +605,24 @@ def test_early_stop_is_off_unless_asked_and_its_defaults_keep_the_candidates():
 
     assert load_config(base={}).search.flash.early_stop is None
     settings = load_config(None, ["search.flash.early_stop={}", "search.regular.top_k=4"]).search
-    assert StopRule.from_settings(settings.flash.early_stop, settings.regular.top_k) == StopRule(2.0, 1.0, 5, 4)
-    assert StopRule.from_settings(settings.flash.early_stop, 0).dominated_by == 1  # no regular stage: the front
+    assert StopRule.from_settings(settings.flash.early_stop, settings.regular.top_k, "exact") == StopRule(2.0, 1.0, 5, 4)
+    assert StopRule.from_settings(settings.flash.early_stop, 0, "exact").dominated_by == 1  # no regular stage: the front
     chosen = load_config(None, ["search.flash.early_stop={ dominated_by = 2, safety = 1.5 }"]).search.flash.early_stop
-    assert StopRule.from_settings(chosen, 8) == StopRule(1.5, 1.0, 5, 2)
+    assert StopRule.from_settings(chosen, 8, "span_f1") == StopRule(1.5, 1.0, 5, 2)
+
+
+def test_the_early_stop_floor_follows_the_learning_objective_s_scale():
+    """A floor of 1 on the no-answer AUC (a 0-1 score, the flash objective of the CPU configs) would keep every trial."""
+    from paretodistill.search.early_stop import StopRule
+
+    unset = load_config(None, ["search.flash.early_stop={}"]).search.flash.early_stop
+    assert unset.floor is None
+    assert StopRule.from_settings(unset, 3, "no_answer_auc").floor == 0.01
+    assert StopRule.from_settings(unset, 3, "exact").floor == 1.0
+    with pytest.raises(ConfigError, match="give a floor for 'teacher_kl', in its units"):
+        StopRule.from_settings(unset, 3, "teacher_kl")
+    given = load_config(None, ["search.flash.early_stop={ floor = 0.05 }"]).search.flash.early_stop
+    assert StopRule.from_settings(given, 3, "teacher_kl").floor == StopRule.from_settings(given, 3, "no_answer_auc").floor == 0.05
 
 
 def test_the_plan_says_when_no_flash_trial_could_be_stopped(tmp_path):

@@ -23,17 +23,20 @@ Why so:
   reached the front (that student is lost); keeping a hopeless one costs only the time not saved.
 * ``safety`` (2): the rises seen are those of a few trials, and a trial with another learning rate
   or depth can start late and rise for longer than any of them.
-* ``floor`` (1 point): a rise smaller than that is within what one flash run differs from the next
-  (on a 646-question validation part one question is 0.15 points of exact), so the first curves
-  cannot show that a trial is finished learning.
+* ``floor``: a rise smaller than that is within what one flash run differs from the next, so the
+  first curves cannot show that a trial is finished learning. Unset, it follows the metric's scale
+  (:func:`default_floor`): 1 point for the percentages (on a 646-question validation part one
+  question is 0.15 points of exact), 0.01 for the no-answer AUC (a 0-1 score: a floor of 1 would
+  keep every trial). For another metric the floor must be given.
 * Points of training are compared as progress (step / the trial's total steps), because the
   learning rate schedule is laid out over the whole run; in a flash stage every trial has the same
   ``max_steps``, so that is the same step.
 * Nothing is stopped before ``min_curves`` completed trials have a curve point at or before that
   progress: the margin needs evidence, so the first trials run to the end and calibrate it.
 
-In the search (opt-in: ``early_stop = { safety = 2.0, floor = 1.0, min_curves = 5 }`` in
-``[search.flash]``; ``dominated_by`` defaults to ``search.regular.top_k``), flash trials only:
+In the search (opt-in: ``early_stop = { safety = 2.0, min_curves = 5 }`` in ``[search.flash]``;
+``floor`` defaults to the learning objective's, ``dominated_by`` to ``search.regular.top_k``), flash
+trials only:
 
 * The learning objective is the flash stage's first objective; a curve point shows it as
   ``best_<metric>`` when the curves record that (``best_exact`` is at least the exact the final
@@ -61,22 +64,40 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from paretodistill.config import EarlyStopSettings
+from paretodistill.errors import ConfigError
 from paretodistill.search.objectives import ObjectiveSet, dominates_in
 from paretodistill.trial import EvaluationPoint
+
+# Metrics reported in percent (0-100): one flash run differs from the next by about a point.
+PERCENT_METRICS = ("exact", "f1", "best_exact", "best_f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1",
+                   "span_f1", "exact_over_no_answer")
+UNIT_FLOORS = {"no_answer_auc": 0.01}  # 0-1 scores: the flash tables of docs/benchmarks.md §5c-5e were replayed with this
+
+
+def default_floor(metric: str) -> float:
+    """The smallest margin for ``metric`` when ``search.flash.early_stop.floor`` is unset, by its scale."""
+    if metric in PERCENT_METRICS:
+        return 1.0
+    if metric in UNIT_FLOORS:
+        return UNIT_FLOORS[metric]
+    raise ConfigError(f"search.flash.early_stop.floor: give a floor for {metric!r}, in its units (no default is known for "
+                      f"its scale; percentages take 1.0, the no-answer AUC 0.01)")
 
 
 @dataclass(frozen=True)
 class StopRule:
     safety: float = EarlyStopSettings.safety
-    floor: float = EarlyStopSettings.floor
+    floor: float = 1.0  # in the learning objective's units (default_floor(metric) in a search)
     min_curves: int = EarlyStopSettings.min_curves
     dominated_by: int = 1  # completed trials that must dominate the optimistic point (top_k keeps the candidates)
 
     @classmethod
-    def from_settings(cls, settings: EarlyStopSettings, top_k: int) -> "StopRule":
-        """The rule of ``search.flash.early_stop``; ``dominated_by`` unset: the regular stage's ``top_k``."""
+    def from_settings(cls, settings: EarlyStopSettings, top_k: int, learning: str) -> "StopRule":
+        """The rule of ``search.flash.early_stop`` for the learning objective ``learning``; ``floor`` unset: its
+        :func:`default_floor`; ``dominated_by`` unset: the regular stage's ``top_k``."""
         dominated_by = settings.dominated_by if settings.dominated_by is not None else max(1, top_k)
-        return cls(settings.safety, settings.floor, settings.min_curves, dominated_by)
+        floor = settings.floor if settings.floor is not None else default_floor(learning)
+        return cls(settings.safety, floor, settings.min_curves, dominated_by)
 
 
 @dataclass(frozen=True)

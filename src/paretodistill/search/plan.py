@@ -119,7 +119,7 @@ def plan_early_stop(settings: SearchSettings, flash_objectives: ObjectiveSet, lo
     chosen = settings.flash.early_stop
     if chosen is None:
         return None
-    rule = StopRule.from_settings(chosen, settings.regular.top_k)
+    rule = StopRule.from_settings(chosen, settings.regular.top_k, flash_objectives.metric_names[0])
     function = _importable(settings.trial_function)
     if function is not None and not _takes_keyword(function, "should_stop"):
         raise ConfigError(f"search.flash.early_stop: the trial function {settings.trial_function} takes no "
