@@ -436,11 +436,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="also write a plotly HTML of hypervolume against trial count here")
     args = parser.parse_args(argv)
 
-    if "OMP_NUM_THREADS" not in os.environ:
-        # GP's models are tiny: one thread is fastest, and many threads on busy cores made a proposal 12 s instead of 0.7
-        import torch
-
-        torch.set_num_threads(1)
     if args.log_uneven and not args.ordinal:
         parser.error("--log-uneven goes with --ordinal")
     if args.synthetic:
@@ -521,4 +516,9 @@ def write_plot(results: dict, best: float, path: str, title: str) -> None:
 
 
 if __name__ == "__main__":
+    if "OMP_NUM_THREADS" not in os.environ:
+        # GP's models are tiny: one thread is fastest, and many threads on busy cores made a proposal 12 s instead of 0.7
+        import torch
+
+        torch.set_num_threads(1)
     sys.exit(main())
