@@ -62,6 +62,7 @@ from paretodistill.search.study import (
     make_sampler,
     open_checked_storage,
     record_result,
+    tpe_sampler,
 )
 from paretodistill.search.table_file import is_table_file, read_table, stored_baseline, study_fields, table_of, write_table
 from paretodistill.trial import TrialResult
@@ -76,8 +77,7 @@ def replay_sampler(kind: str, seed: int, startup: int, gp_after: int) -> Failure
     """A search sampler by name, or ``tpe-univariate`` (replay only: Optuna's TPE with one model per
     parameter, the comparison for the search's multivariate one), wrapped as the search wraps them."""
     if kind == "tpe-univariate":
-        inner = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=False, constant_liar=True)
-        return FailureAwareSampler(inner, seed=seed)
+        return FailureAwareSampler(tpe_sampler(seed, startup, multivariate=False), seed=seed)
     return make_sampler(SAMPLER_ALIASES.get(kind, kind), seed, startup, gp_after=gp_after)
 
 

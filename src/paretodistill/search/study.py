@@ -169,9 +169,9 @@ def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, ded
         if kind == "gp":
             inner = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
         elif kind == "tpe":
-            inner = _tpe(seed, n_startup_trials)
+            inner = tpe_sampler(seed, n_startup_trials)
         elif kind == "tpe-gp":
-            inner = StagedSampler(_tpe(seed, n_startup_trials),
+            inner = StagedSampler(tpe_sampler(seed, n_startup_trials),
                                   optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials), gp_after)
         elif kind == "nsga2":
             inner = optuna.samplers.NSGAIISampler(seed=seed)
@@ -184,9 +184,11 @@ def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, ded
     return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
 
 
-def _tpe(seed: int | None, n_startup_trials: int) -> optuna.samplers.TPESampler:
-    """The search's TPE: multivariate, with a constant liar so parallel workers get different points."""
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=True, constant_liar=True)
+def tpe_sampler(seed: int | None, n_startup_trials: int, multivariate: bool = True) -> optuna.samplers.TPESampler:
+    """The search's TPE: multivariate (``multivariate=False`` only for comparisons), with a constant liar so
+    parallel workers get different points."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate,
+                                      constant_liar=True)
 
 
 class StagedSampler(BaseSampler):
