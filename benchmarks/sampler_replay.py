@@ -16,7 +16,9 @@ feasible values, pushed out by 1 % of the range).
 
 Prints a markdown table: hypervolume (%) after N trials, mean over seeds, and the trials needed
 to reach 90 % of the table's hypervolume (median over all seeds; one that never got there counts as
-more than the budget).
+more than the budget), the failed trials hit and the proposals the wrapper moved because they repeated
+an earlier trial (on a small grid that is most of TPE's proposals after its startup trials: what it
+then runs is a random neighbour of the point it proposed).
 
 With a baseline, also AutoDistill's measure: the trials needed until 3 students better than the
 baseline have been found (``--better-count``; median over seeds, counted the same way). Better means
@@ -267,7 +269,7 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
         failures += not result.ok
         curve.append(hypervolume(feasible, ref, objectives))
     return {"curve": curve, "failures": failures, "misses": misses, "better_at": better_at,
-            "seconds": time.perf_counter() - started}
+            "moved": len(study.sampler.perturbed), "seconds": time.perf_counter() - started}
 
 
 # ---------------------------------------------------------------- a synthetic table (dry runs)
@@ -387,8 +389,8 @@ def markdown(results: dict, budget: int, best: float, checkpoints: list[int], be
     """``better_count``: also the trials needed to find that many students better than the baseline."""
     better_head = f" trials to {better_count} better than baseline |" if better_count else ""
     head = ("| sampler | " + " | ".join(f"HV @ {n}" for n in checkpoints) + " | trials to 90 % |" + better_head
-            + " failed trials | s / trial |")
-    lines = [head, "|" + " --- |" * (len(checkpoints) + 4 + bool(better_count))]
+            + " failed trials | repeats moved | s / trial |")
+    lines = [head, "|" + " --- |" * (len(checkpoints) + 5 + bool(better_count))]
     for kind, runs in results.items():
         cells = []
         for n in checkpoints:
@@ -401,8 +403,9 @@ def markdown(results: dict, budget: int, best: float, checkpoints: list[int], be
             found = [r["better_at"][better_count - 1] if len(r["better_at"]) >= better_count else math.inf for r in runs]
             needed.append(trials_needed(found, len(runs), budget))
         fails = statistics.mean(r["failures"] for r in runs)
+        moved = statistics.mean(r["moved"] for r in runs)
         per_trial = statistics.mean(r["seconds"] / budget for r in runs)
-        lines.append(f"| {kind} | " + " | ".join(cells + needed) + f" | {fails:.1f} | {per_trial:.2f} |")
+        lines.append(f"| {kind} | " + " | ".join(cells + needed) + f" | {fails:.1f} | {moved:.1f} | {per_trial:.2f} |")
     return "\n".join(lines)
 
 

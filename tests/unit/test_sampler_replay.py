@@ -60,7 +60,7 @@ def test_a_complete_table_answers_every_proposal_exactly_and_the_whole_grid_scor
     assert run["curve"] == sorted(run["curve"]) and run["curve"][-1] == pytest.approx(best)
     text = replay_module.markdown({"random": [run]}, 12, best, [10, 12])
     to90 = next(i + 1 for i, hv in enumerate(run["curve"]) if hv >= 0.9 * best)
-    assert f"| random | {100 * run['curve'][9] / best:.1f} | 100.0 | {to90} (1/1 seeds) | 3.0 |" in text
+    assert f"| random | {100 * run['curve'][9] / best:.1f} | 100.0 | {to90} (1/1 seeds) | 3.0 | {run['moved']:.1f} |" in text
     replay_module.write_plot({"random": [run]}, best, str(tmp_path / "hv.html"), title="t")
     assert "hypervolume (% of the whole table)" in (tmp_path / "hv.html").read_text()
 
@@ -163,6 +163,22 @@ def test_univariate_tpe_replays_a_table():
     ref = replay_module.reference_point(table.feasible_points(), table.objectives)
     run = replay_module.replay(table, "tpe-univariate", seed=0, budget=12, startup=4, ref=ref)
     assert run["misses"] == 0 and run["failures"] == 3 and run["curve"][-1] > 0  # the whole grid, each point once
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_the_replay_counts_the_proposals_moved_off_a_repeat(monkeypatch):
+    """A sampler that always proposes the same point has every proposal after its first moved, and the
+    wrapper's moves still visit the whole 12-point grid once."""
+    from paretodistill.search.study import FailureAwareSampler
+
+    always = {"layers": 3, "soft": 1.0, "hard": 1.0}
+    monkeypatch.setattr(replay_module, "replay_sampler", lambda kind, seed, startup, gp_after: FailureAwareSampler(
+        optuna.samplers.PartialFixedSampler(always, optuna.samplers.RandomSampler(seed=seed)), seed=seed))
+    table = _table(_table_study())
+    ref = replay_module.reference_point(table.feasible_points(), table.objectives)
+    run = replay_module.replay(table, "always", seed=0, budget=12, startup=4, ref=ref)
+    assert run["moved"] == 11 and run["failures"] == 3 and run["misses"] == 0
+
 
 
 def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
