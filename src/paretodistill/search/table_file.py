@@ -70,7 +70,9 @@ def _trial_record(t: FrozenTrial, shared: dict[str, str]) -> dict:
 
 
 def write_table(path: str | Path, table: dict) -> None:
-    Path(path).write_text(json.dumps(table, indent=1) + "\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=1) + "\n")
 
 
 def read_table(path: str | Path) -> tuple[list[FrozenTrial], dict]:
