@@ -239,7 +239,34 @@ def test_tpe_gp_proposes_with_tpe_until_gp_after_trials_have_finished(storage, m
             record_result(study, trial, TrialResult.failed(trial.params, "out_of_memory", "x"), objectives)
         else:
             record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 1e6}), objectives)
-    assert asked == [(0, "tpe"), (1, "tpe"), (2, "tpe"), (3, "tpe"), (4, "gp"), (5, "gp"), (6, "gp")]
+    # trial 0 has nothing to model, so no joint proposal is asked for it
+    assert asked == [(1, "tpe"), (2, "tpe"), (3, "tpe"), (4, "gp"), (5, "gp"), (6, "gp")]
+
+
+def test_the_wrapper_asks_a_joint_proposal_only_of_a_sampler_that_models_the_space_jointly(storage, monkeypatch):
+    """Optuna's univariate TPE has an empty relative search space; the wrapper used to hand it the whole
+    space anyway, which made every "univariate" proposal a multivariate one."""
+    from paretodistill.search.study import tpe_sampler
+
+    objectives = _objectives()
+    config = load_config(base={"search": {"space": SPACE}})
+    space = build_space(config)
+    joint = {}
+    for multivariate in (False, True):
+        study = open_study(storage, f"tpe-{multivariate}", "flash", objectives, space=space.to_dict())
+        study.sampler = FailureAwareSampler(tpe_sampler(0, 2, multivariate=multivariate), seed=0)
+        study.sampler.configure(space.distributions(), objectives)
+        asked = joint[multivariate] = []
+        original = study.sampler.inner.sample_relative
+        monkeypatch.setattr(study.sampler.inner, "sample_relative",
+                            lambda s, t, sp, _o=original, _a=asked: _a.append(sorted(sp)) or _o(s, t, sp))
+        for _ in range(5):
+            trial = study.ask(space.distributions())
+            record_result(study, trial, TrialResult("ok", trial.params, metrics={
+                "exact": 40.0 + 3 * trial.params["num_layers"], "num_parameters": 1e6}), objectives)
+    varied = sorted(name for name, d in space.distributions().items() if not d.single())
+    assert joint[False] == []
+    assert joint[True] and all(names == varied for names in joint[True])
 
 
 def test_gp_after_must_not_be_negative():

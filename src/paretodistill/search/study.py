@@ -236,8 +236,8 @@ class FailureAwareSampler(BaseSampler):
 
     The search space is fixed per study (``study.ask(fixed_distributions=...)``), so this sampler
     decides all parameters of a trial at once in ``sample_relative``: the wrapped sampler's
-    relative proposal, completed by its independent proposals, then checked against earlier
-    configurations.
+    relative proposal over the parameters it models jointly (its own ``infer_relative_search_space``),
+    completed by its independent proposals, then checked against earlier configurations.
     """
 
     def __init__(self, inner: BaseSampler, *, seed: int | None = None, dedupe: bool = True, max_attempts: int = 200):
@@ -270,7 +270,11 @@ class FailureAwareSampler(BaseSampler):
             return self.inner.sample_relative(view, trial, search_space)
         if search_space == {}:
             return {}
-        params = dict(self.inner.sample_relative(view, trial, search_space) or {})
+        # Only what the wrapped sampler models jointly: a univariate TPE's relative space is empty, and
+        # asking its sample_relative anyway would make it multivariate.
+        wanted = self.inner.infer_relative_search_space(view, trial)
+        relative = {name: d for name, d in search_space.items() if name in wanted}
+        params = dict(self.inner.sample_relative(view, trial, relative) or {}) if relative else {}
         params = {k: v for k, v in params.items() if k in search_space}
         for name, distribution in search_space.items():
             if name not in params:
