@@ -2,6 +2,8 @@
 
 import importlib.util
 import itertools
+import re
+import shlex
 from pathlib import Path
 
 import optuna
@@ -188,7 +190,7 @@ def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
     metrics = {"exact": 57.0, "num_parameters": 2.5, "f1": 58.0}
     baseline.add_trial(optuna.trial.create_trial(params={}, distributions={}, values=[57.0, 2.5],
                                                  user_attrs={"metrics": metrics, "checkpoint": "trials/baseline-0/checkpoint"}))
-    exported = tmp_path / "table.json"
+    exported = tmp_path / "tables" / "table.json"  # a folder that does not exist yet
     args = ["--budget", "12", "--seeds", "1", "--startup", "4", "--samplers", "random"]
     assert replay_module.main(["--table", url, "--study", "grid-flash", "--export", str(exported),
                                "--out", str(tmp_path / "study.md"), *args]) == 0
@@ -218,3 +220,41 @@ def test_a_missing_table_or_study_is_one_line_naming_it(tmp_path):
     _table_study(storage=url, name="grid-flash")
     with pytest.raises(SystemExit, match=r"no study 'grid' in .* \(it has: grid-flash\)"):
         replay_module.main(["--table", url, "--study", "grid"])
+
+
+# ---------------------------------------------------------------- the documented figures
+_DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+_CHECK = re.compile(r"<!-- replay-check: (?P<args>[^>]*) -->\n+(?P<table>(?:\|.*\|\n)+)")
+
+
+def _documented_checks() -> list[tuple[list[str], list[str]]]:
+    """Each ``<!-- replay-check: ARGS -->`` in docs/benchmarks.md with the markdown table under it."""
+    return [(shlex.split(m["args"]), m["table"].strip().splitlines()) for m in _CHECK.finditer(_DOCS.read_text())]
+
+
+def _without_timing(rows: list[str]) -> list[str]:
+    """The rows without their last cell, the seconds per trial, which depend on the machine."""
+    return [row.rstrip(" |").rsplit("|", 1)[0] for row in rows]
+
+
+def test_the_docs_hold_replay_checks_on_every_committed_table():
+    tables = sorted(p.name for p in (_DOCS.parents[1] / "benchmarks" / "tables").glob("*.json"))
+    checked = {Path(args[args.index("--table") + 1]).name for args, _ in _documented_checks()}
+    assert tables and set(tables) <= checked
+
+
+@pytest.mark.parametrize("args, rows", [pytest.param(args, rows, id=Path(args[args.index("--table") + 1]).stem)
+                                        for args, rows in _documented_checks()])
+def test_a_committed_table_replays_to_the_documented_figures(args, rows, tmp_path, monkeypatch):
+    """One torch thread, as the documented runs used (GP proposes the same with two; one is faster on busy cores)."""
+    import torch
+
+    monkeypatch.chdir(_DOCS.parents[1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        replay_module.main(args + ["--out", str(tmp_path / "replay.md")])
+    finally:
+        torch.set_num_threads(threads)
+    produced = (tmp_path / "replay.md").read_text().strip().splitlines()
+    assert _without_timing(produced[-len(rows):]) == _without_timing(rows)
