@@ -182,7 +182,6 @@ def test_the_replay_counts_the_proposals_moved_off_a_repeat(monkeypatch):
     assert run["moved"] == 11 and run["failures"] == 3 and run["misses"] == 0
 
 
-
 def test_an_exported_table_file_replays_as_the_study_does(tmp_path):
     url = f"sqlite:///{tmp_path / 'table.db'}"
     _table_study(storage=url, name="grid-flash")
