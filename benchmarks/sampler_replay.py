@@ -32,7 +32,9 @@ compared with a better-trained reference, so the count is a strict one.
 (:mod:`paretodistill.search.table_file`: parameters, values, constraints, metrics, curves, failures;
 no weights), and ``--table FILE.json`` replays one. ``tpe-multivariate`` names the search's TPE,
 which is multivariate already (``study.make_sampler``); ``tpe-univariate`` is Optuna's TPE with one
-model per parameter (replay only); ``tpe-gp`` is TPE until ``--gp-after`` trials have finished, then GP.
+model per parameter (replay only); ``tpe-gp`` is TPE until ``--gp-after`` trials have finished, then GP;
+``nsga2-N`` is NSGA-II with a population of N (replay only: the search's keeps Optuna's 50, which is one
+random generation within these budgets).
 """
 
 from __future__ import annotations
@@ -80,7 +82,20 @@ def replay_sampler(kind: str, seed: int, startup: int, gp_after: int) -> Failure
     parameter, the comparison for the search's multivariate one), wrapped as the search wraps them."""
     if kind == "tpe-univariate":
         return FailureAwareSampler(tpe_sampler(seed, startup, multivariate=False), seed=seed)
+    if kind.startswith("nsga2-"):  # nsga2-8: NSGA-II with a population of 8 (the search's has Optuna's 50)
+        return FailureAwareSampler(optuna.samplers.NSGAIISampler(seed=seed, population_size=_population(kind)),
+                                   seed=seed)
     return make_sampler(SAMPLER_ALIASES.get(kind, kind), seed, startup, gp_after=gp_after)
+
+
+def _population(kind: str) -> int:
+    try:
+        size = int(kind.split("-", 1)[1])
+    except ValueError:
+        size = 0
+    if size < 2:
+        raise ConfigError(f"sampler {kind!r}: nsga2-N needs a population N of at least 2, e.g. nsga2-8")
+    return size
 
 
 # ---------------------------------------------------------------- the table

@@ -167,6 +167,19 @@ def test_univariate_tpe_replays_a_table():
     assert run["misses"] == 0 and run["failures"] == 3 and run["curve"][-1] > 0  # the whole grid, each point once
 
 
+def test_nsga2_with_a_smaller_population_is_a_replay_sampler_that_replays_a_table():
+    """The search's NSGA-II keeps Optuna's population of 50, one random generation within these budgets;
+    ``nsga2-N`` is the comparison with N individuals per generation."""
+    sampler = replay_module.replay_sampler("nsga2-4", seed=0, startup=4, gp_after=20).inner
+    assert isinstance(sampler, optuna.samplers.NSGAIISampler) and sampler._population_size == 4
+    table = _table(_table_study())
+    ref = replay_module.reference_point(table.feasible_points(), table.objectives)
+    run = replay_module.replay(table, "nsga2-4", seed=0, budget=12, startup=4, ref=ref)
+    assert run["misses"] == 0 and run["failures"] == 3 and run["curve"][-1] > 0
+    with pytest.raises(replay_module.ConfigError, match="nsga2-N needs a population"):
+        replay_module.replay_sampler("nsga2-one", seed=0, startup=4, gp_after=20)
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_replay_counts_the_proposals_moved_off_a_repeat(monkeypatch):
     """A sampler that always proposes the same point has every proposal after its first moved, and the
