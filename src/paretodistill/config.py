@@ -178,7 +178,7 @@ class EarlyStopSettings:
     """``search.flash.early_stop``: stop a flash trial at an evaluation point once even an optimistic
     guess of its end point is dominated by completed trials (``search/early_stop.py`` says why these)."""
 
-    safety: float = 2.0  # times the largest rise completed trials showed from the same point of training
+    safety: float = 1.0  # times the largest rise completed trials showed from the same point of training
     floor: float | None = None  # the margin is at least this, in the learning objective's units (None: early_stop.default_floor)
     min_curves: int = 5  # completed curves needed before anything is stopped
     dominated_by: int | None = None  # None: search.regular.top_k (at least 1), which keeps the flash candidates

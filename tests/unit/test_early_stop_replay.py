@@ -46,11 +46,11 @@ def _objectives(study):
         {"objectives": study.user_attrs["objectives"], "thresholds": study.user_attrs["thresholds"]})
 
 
-def test_the_default_rule_stops_only_the_hopeless_trial_and_keeps_the_front():
+def test_a_safety_of_2_stops_only_the_hopeless_trial_and_keeps_the_front():
     study = _stage()
     trials, objectives = study.get_trials(), _objectives(study)
     assert replay_module.curve_key(trials, "exact") == "best_exact"
-    outcome = replay_module.replay_stopping(trials, objectives, "exact", "best_exact", StopRule())
+    outcome = replay_module.replay_stopping(trials, objectives, "exact", "best_exact", StopRule(safety=2.0))
     assert [(s["trial"].number, s["progress"]) for s in outcome["stopped"]] == [(5, 0.25)]  # 45 + 2 x 3.3 < 61.3 at 14M
     assert outcome["saved_s"] == pytest.approx(75.0) and outcome["train_s"] == pytest.approx(800.0)
     assert outcome["saved_steps"] == pytest.approx(150.0) and outcome["train_steps"] == pytest.approx(1600.0)
@@ -61,11 +61,11 @@ def test_the_default_rule_stops_only_the_hopeless_trial_and_keeps_the_front():
 
 def test_seconds_are_cpu_seconds_when_every_trial_recorded_them():
     study = _stage(cpu_seconds=True)
-    outcome = replay_module.replay_stopping(study.get_trials(), _objectives(study), "exact", "best_exact", StopRule())
+    outcome = replay_module.replay_stopping(study.get_trials(), _objectives(study), "exact", "best_exact", StopRule(safety=2.0))
     assert outcome["clock"] == "train_cpu_seconds" and outcome["saved_s"] == pytest.approx(45.0)
     assert "training 480 CPU s in all, 45 s saved" in replay_module.report(outcome, _objectives(study), top_k=0)
     one_without = _stage(cpu_seconds=[True] * 7 + [False])  # then the wall clock, for every trial alike
-    outcome = replay_module.replay_stopping(one_without.get_trials(), _objectives(study), "exact", "best_exact", StopRule())
+    outcome = replay_module.replay_stopping(one_without.get_trials(), _objectives(study), "exact", "best_exact", StopRule(safety=2.0))
     assert outcome["clock"] == "train_seconds" and outcome["saved_s"] == pytest.approx(75.0)
 
 
@@ -83,7 +83,7 @@ def test_the_command_reads_a_table_file(tmp_path):
     study = _stage()
     path = tmp_path / "stage.json"
     write_table(path, table_of(study.get_trials(), study_fields(study)))
-    assert replay_module.main(["--table", str(path), "--top-k", "3", "--out", str(tmp_path / "r.md")]) == 0
+    assert replay_module.main(["--table", str(path), "--top-k", "3", "--safety", "2", "--out", str(tmp_path / "r.md")]) == 0
     text = (tmp_path / "r.md").read_text()
     assert "8 completed trials, 1 stopped early; training 800 wall s in all, 75 s saved (9.4 %); 1600 steps, 150 saved (9.4 %)." in text
     assert "read from the curves' 'best_exact'" in text

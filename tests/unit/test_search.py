@@ -632,7 +632,7 @@ def test_early_stop_is_off_unless_asked_and_its_defaults_keep_the_candidates():
 
     assert load_config(base={}).search.flash.early_stop is None
     settings = load_config(None, ["search.flash.early_stop={}", "search.regular.top_k=4"]).search
-    assert StopRule.from_settings(settings.flash.early_stop, settings.regular.top_k, "exact") == StopRule(2.0, 1.0, 5, 4)
+    assert StopRule.from_settings(settings.flash.early_stop, settings.regular.top_k, "exact") == StopRule(1.0, 1.0, 5, 4)
     assert StopRule.from_settings(settings.flash.early_stop, 0, "exact").dominated_by == 1  # no regular stage: the front
     chosen = load_config(None, ["search.flash.early_stop={ dominated_by = 2, safety = 1.5 }"]).search.flash.early_stop
     assert StopRule.from_settings(chosen, 8, "span_f1") == StopRule(1.5, 1.0, 5, 2)
@@ -663,7 +663,7 @@ def test_the_plan_says_when_no_flash_trial_could_be_stopped(tmp_path):
         return plan_search(config, config.search, lines.append), lines
 
     chosen, lines = plan({"training.max_steps": 10})
-    assert chosen.early_stop == StopRule(2.0, 1.0, 5, 3)  # dominated_by: the regular stage's top_k
+    assert chosen.early_stop == StopRule(1.0, 1.0, 5, 3)  # dominated_by: the regular stage's top_k
     assert any("flash trials of 10 steps are evaluated every epoch, so none has an evaluation point" in line
                for line in lines)
     _, lines = plan({"training.max_steps": 10, "training.eval_every_steps": 5})

@@ -21,8 +21,12 @@ Why so:
 
 * The largest rise, not a mean or a quantile: the costly mistake is stopping a trial that would have
   reached the front (that student is lost); keeping a hopeless one costs only the time not saved.
-* ``safety`` (2): the rises seen are those of a few trials, and a trial with another learning rate
-  or depth can start late and rise for longer than any of them.
+* ``safety`` (1): the largest rise seen is already the most any completed trial gained from that
+  point. Measured on the real curves of two complete tables (docs/benchmarks.md §5f, 120 trials): a
+  factor of 1 (and 0.75) kept the whole front and the flash candidates on both; 0.5 lost a front
+  student on one. A larger factor guards against a trial that starts late and rises for longer than
+  any seen (another learning rate or depth); 2 saved a third as much on those tables and lost nothing
+  more.
 * ``floor``: a rise smaller than that is within what one flash run differs from the next, so the
   first curves cannot show that a trial is finished learning. Unset, it follows the metric's scale
   (:func:`default_floor`): 1 point for the percentages (on a 646-question validation part one
@@ -34,7 +38,7 @@ Why so:
 * Nothing is stopped before ``min_curves`` completed trials have a curve point at or before that
   progress: the margin needs evidence, so the first trials run to the end and calibrate it.
 
-In the search (opt-in: ``early_stop = { safety = 2.0, min_curves = 5 }`` in ``[search.flash]``;
+In the search (opt-in: ``early_stop = { safety = 1.0, min_curves = 5 }`` in ``[search.flash]``;
 ``floor`` defaults to the learning objective's, ``dominated_by`` to ``search.regular.top_k``), flash
 trials only:
 
