@@ -54,6 +54,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from paretodistill.config import SearchSettings
 from paretodistill.errors import ConfigError, StudyError
 from paretodistill.search import optuna_adapter
 from paretodistill.search.objectives import DEFAULT_OBJECTIVES, MetricError, ObjectiveSet, better_in_every, hypervolume_2d
@@ -433,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samplers", default="gp,tpe,random")
     parser.add_argument("--budget", type=int, default=40, help="trials per replay")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--startup", type=int, default=10, help="random trials before GP / TPE model the results")
+    parser.add_argument("--startup", type=int, default=SearchSettings.n_startup_trials,
+                        help="random trials before GP / TPE model the results (default: the search's)")
     parser.add_argument("--gp-after", type=int, default=20, help="sampler tpe-gp: finished trials after which GP takes over")
     parser.add_argument("--objectives", help="override, e.g. exact:maximize,num_parameters:minimize")
     parser.add_argument("--thresholds", help="override, e.g. exact>=50 (default: the table study's)")

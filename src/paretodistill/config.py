@@ -236,7 +236,7 @@ class SearchSettings:
     storage: str | None = None  # a database URL; None: STUDY_DIR/study.db
     sampler: str = "gp"
     seed: int = 0
-    n_startup_trials: int = 10
+    n_startup_trials: int = 5  # random trials before the model: 5 beat 10 on both replay tables (docs/benchmarks.md §5f)
     gp_after: int = 20  # sampler "tpe-gp": finished trials after which GP takes over from TPE
     dedupe: bool = True
     trial_function: str = DEFAULT_TRIAL_FUNCTION

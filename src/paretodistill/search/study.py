@@ -158,7 +158,7 @@ def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 # ---------------------------------------------------------------- samplers
-def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 10, *, dedupe: bool = True,
+def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 5, *, dedupe: bool = True,
                  gp_after: int = 20) -> "FailureAwareSampler":
     """The configured sampler, wrapped so that failures teach it and repeats are avoided.
 
