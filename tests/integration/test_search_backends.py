@@ -122,8 +122,10 @@ def test_early_stopping_works_in_local_worker_processes(tmp_path):
 
 # ---------------------------------------------------------------- kill -9 and resume
 def _read(study_db: Path):
+    """The study's trials as a reader sees them while the search runs; read-only, so that a read before the search
+    has created its tables cannot race it to create them ("table studies already exists" in the search)."""
     try:
-        storage = open_storage(f"sqlite:///{study_db}")
+        storage = open_storage(f"sqlite:///{study_db}", read_only=True)
         return optuna.load_study(study_name="k-flash", storage=storage).get_trials()
     except Exception:  # noqa: BLE001 - not created yet
         return []
