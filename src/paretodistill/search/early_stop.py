@@ -25,8 +25,8 @@ Why so:
   point. Measured on the real curves of two complete tables (docs/benchmarks.md §5f, 120 trials): a
   factor of 1 (and 0.75) kept the whole front and the flash candidates on both; 0.5 lost a front
   student on one. A larger factor guards against a trial that starts late and rises for longer than
-  any seen (another learning rate or depth); 2 saved a third as much on those tables and lost nothing
-  more.
+  any seen (another learning rate or depth); 2 saved a sixth to a half as much on those tables and
+  lost nothing either.
 * ``floor``: a rise smaller than that is within what one flash run differs from the next, so the
   first curves cannot show that a trial is finished learning. Unset, it follows the metric's scale
   (:func:`default_floor`): 1 point for the percentages (on a 646-question validation part one
