@@ -56,7 +56,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from paretodistill.config import SAMPLERS
+from paretodistill.config import SAMPLERS, SearchSettings
 from paretodistill.errors import ConfigError, StudyError
 from paretodistill.search.domain import STAGES, redact_url, stage_study_name
 from paretodistill.search.objectives import MetricError, ObjectiveSet, nondominated_ranks
@@ -158,8 +158,8 @@ def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 # ---------------------------------------------------------------- samplers
-def make_sampler(kind: str, seed: int | None, n_startup_trials: int = 5, *, dedupe: bool = True,
-                 gp_after: int = 20) -> "FailureAwareSampler":
+def make_sampler(kind: str, seed: int | None, n_startup_trials: int = SearchSettings.n_startup_trials, *,
+                 dedupe: bool = True, gp_after: int = SearchSettings.gp_after) -> "FailureAwareSampler":
     """The configured sampler, wrapped so that failures teach it and repeats are avoided.
 
     ``gp_after``: for ``tpe-gp``, the finished trials after which GP takes over from TPE."""
