@@ -268,7 +268,7 @@ def test_pruned_teacher_can_be_pruned_again(teacher):
     arch = StudentArchitecture(num_layers=2, heads_per_layer=2, intermediate_size=50)
     second = build_student(first, arch)
     assert count_parameters(second) == expected_parameter_count(first.config, arch)
-    with pytest.raises(ModelMismatchError, match="exceeds the 3 heads of teacher layer 0"):
+    with pytest.raises(ModelMismatchError, match="exceeds the 3 heads of seed layer 0"):
         build_student(first, StudentArchitecture(num_layers=2, heads_per_layer=4))
 
 
@@ -352,7 +352,7 @@ def test_each_dropout_acts_in_training_only(teacher, batch, field, config_key):
         (dict(num_layers=0), "num_layers must be >= 1"),
         (dict(num_layers=2.0), "num_layers must be an integer"),
         (dict(heads_per_layer=0), "heads_per_layer must be >= 1"),
-        (dict(heads_per_layer=5), "heads_per_layer 5 exceeds the teacher's 4 attention heads"),
+        (dict(heads_per_layer=5), "heads_per_layer 5 exceeds the seed's 4 attention heads"),
         (dict(hidden_size=50), "hidden_size 50 is not divisible by heads_per_layer 4"),
         (dict(hidden_size=-8), "hidden_size must be >= 1"),
         (dict(intermediate_size=0), "intermediate_size must be >= 1"),
@@ -378,11 +378,22 @@ def test_same_hidden_size_does_not_need_divisible_heads(teacher):
     assert count_parameters(build_student(teacher, arch)) == expected_parameter_count(teacher.config, arch)
 
 
-def test_teacher_must_be_bert_qa():
+def test_a_seed_without_a_qa_head_seeds_the_encoder_and_the_head_starts_fresh():
     torch.manual_seed(0)
     classifier = BertForSequenceClassification(tiny_bert_config())
-    with pytest.raises(ModelMismatchError, match="got BertForSequenceClassification"):
-        build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=2))
+    student = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS))
+    assert torch.equal(student.bert.encoder.layer[1].output.dense.weight,
+                       classifier.bert.encoder.layer[2].output.dense.weight)
+    fresh = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning_seed=1))
+    assert not torch.equal(student.qa_outputs.weight, fresh.qa_outputs.weight)  # drawn from pruning_seed
+
+
+def test_a_model_of_no_supported_family_cannot_seed():
+    from transformers import GPT2Config, GPT2Model
+
+    with pytest.raises(ModelMismatchError, match="the seed is a 'gpt2' model"):
+        build_student(GPT2Model(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=50)),
+                      StudentArchitecture(num_layers=1, heads_per_layer=2))
 
 
 # --- pruned BERT model: attention backends and reloading --------------------------------------
@@ -663,7 +674,7 @@ def test_corpus_vocabulary_needs_its_ids(teacher):
         build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"))
     with pytest.raises(ModelMismatchError, match="needs no KeptVocabulary"):
         build_student(teacher, StudentArchitecture(2, 2), KEPT)
-    with pytest.raises(ModelMismatchError, match="outside the teacher's vocabulary"):
+    with pytest.raises(ModelMismatchError, match="outside the seed's vocabulary"):
         build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"), KeptVocabulary((0, 3, 500), 3))
     with pytest.raises(ModelMismatchError, match="unknown token id 1"):
         KeptVocabulary((0, 3), 1)

@@ -1,9 +1,14 @@
-"""Build a student QA model from a BERT teacher, DistilBERT style.
+"""Build a student QA model from a seed checkpoint, DistilBERT style.
 
 A :class:`StudentArchitecture` is what the search proposes. :func:`build_student` turns it into a
-model whose embeddings, layers and QA head start as copies (or seeded slices) of the teacher's,
-which is what makes a few epochs of distillation enough. Everything that cannot be copied (extra
-layers, a different hidden width, extra FFN neurons) is initialised the BERT way.
+model whose embeddings, layers and QA head start as copies (or seeded slices) of the seed's: the
+teacher itself, or a separate pretrained checkpoint (``student.init_from``, the way DistilBERT
+seeded its students), which is what makes a few epochs of distillation enough. The student is of
+the seed's family (``models.families``: BERT, DistilBERT, RoBERTa, ELECTRA, DeBERTa-v2), or of
+another family when asked (a BERT checkpoint rewritten as a DistilBERT one): the parts are copied
+between families wherever their shapes agree. Everything that cannot be copied (extra layers, a
+different hidden width, extra FFN neurons, a part the seed lacks) is initialised the way BERT and
+DistilBERT initialise it (normal with ``initializer_range``, LayerNorms at one and zero).
 
 AutoDistill's template parts (``pruned_bert`` module docstring) are seeded as follows:
 
@@ -26,27 +31,21 @@ from numbers import Real
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertForQuestionAnswering, PreTrainedConfig, PreTrainedModel
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
 
 from paretodistill.errors import ModelMismatchError
+from paretodistill.models.families import MODEL_TYPES, Family, family_named, family_of
 from paretodistill.models.importance import UnitImportance
 from paretodistill.models.loading import resolve_model_path
-from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
+from paretodistill.models.pruned_bert import PrunedBertConfig
 from paretodistill.models.vocabulary import KeptVocabulary
 
-# The families whose layers build_student can copy: BERT and the pruned BERT it writes itself.
-# Other encoders (RoBERTa, DistilBERT, ELECTRA, ...) name their weights and layers differently.
-TEACHER_MODEL_TYPES = ("bert", PrunedBertConfig.model_type)
+# The model types a teacher or a seed may be: every supported family's, pruned students included.
+TEACHER_MODEL_TYPES = MODEL_TYPES
 
-# Teacher config fields a student inherits unchanged (tokenizer- and input-related).
-_INHERITED_FIELDS = (
-    "vocab_size",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "hidden_act",
-    "layer_norm_eps",
-    "pad_token_id",
-)
+# Config values a student of another family than its seed's takes from it (tokenizer- and input-related).
+_PORTABLE_FIELDS = ("vocab_size", "max_position_embeddings", "pad_token_id", "layer_norm_eps", "initializer_range")
 
 LAYER_SELECTIONS = ("spread", "bottom", "ends")
 VOCABULARIES = ("full", "corpus")
@@ -173,7 +172,7 @@ class _Geometry:
     head_size: int
     heads: list[int]
     intermediate_sizes: list[int]
-    seeded_from: list[int | None]  # teacher layer copied into each student layer
+    seeded_from: list[int | None]  # seed layer copied into each student layer
     bottleneck_size: int | None
     embedding_size: int  # hidden_size when not factorized
     vocabulary_rows: int
@@ -183,44 +182,38 @@ class _Geometry:
         """The width attention and FFNs run at."""
         return self.bottleneck_size or self.hidden_size
 
-    @property
-    def is_plain_bert(self) -> bool:
-        """True when ``BertConfig`` can describe it: all heads kept, one FFN width, no template part."""
-        return (
-            all(k * self.head_size == self.hidden_size for k in self.heads)
-            and len(set(self.intermediate_sizes)) == 1
-            and self.bottleneck_size is None
-            and self.embedding_size == self.hidden_size
-        )
 
-
-def _teacher_layers(config: PreTrainedConfig) -> tuple[int, list[int], list[int]]:
-    """Head size and per-layer head counts and FFN widths of a BERT or pruned-BERT config."""
-    layers = config.num_hidden_layers
-    head_size = getattr(config, "attention_head_size", None) or (
-        config.hidden_size // config.num_attention_heads
-    )
-    heads = getattr(config, "heads_per_layer", None) or [config.num_attention_heads] * layers
-    ffn = getattr(config, "intermediate_sizes", None) or [config.intermediate_size] * layers
-    return head_size, list(heads), list(ffn)
+def _seed_layers(config: PreTrainedConfig) -> tuple[int, list[int], list[int]]:
+    """Head size and per-layer head counts and FFN widths of a seed of any supported family."""
+    family = family_of(config, "seed")
+    return family.head_size(config), family.heads_per_layer(config), family.intermediate_sizes(config)
 
 
 def _resolve(
-    teacher_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+    seed_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None,
+    family: Family | None = None,
 ) -> _Geometry:
-    """Check ``arch`` (and the kept vocabulary) against the teacher and work out the student's shape."""
-    teacher_hidden = teacher_config.hidden_size
-    teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher_config)
-    max_heads = teacher_config.num_attention_heads
+    """Check ``arch`` (and the kept vocabulary) against the seed and the student's family, and work
+    out the student's shape."""
+    seed_family = family_of(seed_config, "seed")
+    family = family or seed_family
+    refused = family.unsupported(arch)
+    if refused:
+        raise ModelMismatchError(
+            f"a {family.name} student cannot take {', '.join(f'student.{name}' for name in refused)} "
+            "(AutoDistill's template parts and the QA-head dropout are BERT's and DistilBERT's)"
+        )
+    seed_hidden = seed_family.read(seed_config, "hidden")
+    seed_head_size, seed_heads, seed_ffn = _seed_layers(seed_config)
+    max_heads = seed_family.read(seed_config, "heads")
     k = arch.heads_per_layer
     if k > max_heads:
-        raise ModelMismatchError(
-            f"heads_per_layer {k} exceeds the teacher's {max_heads} attention heads per layer"
-        )
-    mapping = layer_map(teacher_config.num_hidden_layers, arch.num_layers, arch.layer_selection)
-    same_width = arch.hidden_size in (None, teacher_hidden)
+        raise ModelMismatchError(f"heads_per_layer {k} exceeds the seed's {max_heads} attention heads per layer")
+    seed_layer_count = seed_family.read(seed_config, "layers")
+    mapping = layer_map(seed_layer_count, arch.num_layers, arch.layer_selection)
+    same_width = arch.hidden_size in (None, seed_hidden)
     if arch.bottleneck_size is not None:
-        hidden = arch.hidden_size or teacher_hidden
+        hidden = arch.hidden_size or seed_hidden
         if arch.bottleneck_size % k != 0:
             raise ModelMismatchError(
                 f"bottleneck_size {arch.bottleneck_size} is not divisible by heads_per_layer {k}; "
@@ -228,52 +221,54 @@ def _resolve(
             )
         head_size, seeded_from = arch.bottleneck_size // k, [None] * arch.num_layers
     elif same_width:
-        hidden, head_size, seeded_from = teacher_hidden, teacher_head_size, mapping
-        for student_layer, teacher_layer in enumerate(mapping):
-            if teacher_layer is not None and k > teacher_heads[teacher_layer]:
+        hidden, head_size, seeded_from = seed_hidden, seed_head_size, mapping
+        for student_layer, seed_layer in enumerate(mapping):
+            if seed_layer is not None and k > seed_heads[seed_layer]:
                 raise ModelMismatchError(
-                    f"heads_per_layer {k} exceeds the {teacher_heads[teacher_layer]} heads of teacher "
-                    f"layer {teacher_layer}, which seeds student layer {student_layer}"
+                    f"heads_per_layer {k} exceeds the {seed_heads[seed_layer]} heads of seed "
+                    f"layer {seed_layer}, which seeds student layer {student_layer}"
                 )
+        if not family.prunes_heads and k * head_size != hidden:
+            raise ModelMismatchError(
+                f"a {family.name} student cannot keep {k} of its seed's {hidden // head_size} heads "
+                f"(student.heads_per_layer): its attention cannot drop heads"
+            )
     else:
         hidden = arch.hidden_size
         if hidden % k != 0:
             raise ModelMismatchError(
                 f"hidden_size {hidden} is not divisible by heads_per_layer {k}; a student whose width "
-                f"differs from the teacher's ({teacher_hidden}) uses heads of size hidden_size / heads"
+                f"differs from the seed's ({seed_hidden}) uses heads of size hidden_size / heads"
             )
         head_size, seeded_from = hidden // k, [None] * arch.num_layers
     if arch.intermediate_size is not None:
         ffn = [arch.intermediate_size] * arch.num_layers
-    else:  # the teacher's width of the seeding layer (its nominal width for unseeded layers)
-        ffn = [teacher_config.intermediate_size if t is None else teacher_ffn[t] for t in mapping]
-    rows = len(vocabulary) if vocabulary is not None else teacher_config.vocab_size
+    else:  # the seed's width of the seeding layer (its nominal width for unseeded layers)
+        ffn = [seed_family.read(seed_config, "intermediate") if t is None else seed_ffn[t] for t in mapping]
+    rows = len(vocabulary) if vocabulary is not None else seed_config.vocab_size
     return _Geometry(
         hidden, head_size, [k] * arch.num_layers, ffn, seeded_from,
         bottleneck_size=arch.bottleneck_size, embedding_size=arch.embedding_size or hidden, vocabulary_rows=rows,
     )
 
 
-def _check_teacher(teacher: PreTrainedModel) -> None:
-    if not isinstance(teacher, BertForQuestionAnswering):
-        raise ModelMismatchError(
-            f"the teacher must be a question-answering model of model type {' or '.join(TEACHER_MODEL_TYPES)} "
-            f"(BertForQuestionAnswering or PrunedBertForQuestionAnswering), got {type(teacher).__name__}"
-        )
-    if getattr(teacher.config, "is_template", False):
-        raise ModelMismatchError("a teacher with bottleneck or stacked-FFN layers cannot seed a student")
+def _check_seed(seed: PreTrainedModel) -> Family:
+    family = family_of(seed, "seed")
+    if getattr(seed.config, "is_template", False):
+        raise ModelMismatchError("a checkpoint with bottleneck or stacked-FFN layers cannot seed a student")
+    return family
 
 
-def _check_vocabulary(teacher_config, arch: StudentArchitecture, vocabulary: KeptVocabulary | None) -> None:
+def _check_vocabulary(seed_config, arch: StudentArchitecture, vocabulary: KeptVocabulary | None) -> None:
     """A corpus vocabulary needs the kept ids, and only it takes them."""
     if (arch.vocabulary == "corpus") != (vocabulary is not None):
         raise ModelMismatchError(
             f"vocabulary {arch.vocabulary!r} needs {'a' if vocabulary is None else 'no'} KeptVocabulary "
             "(the token ids of the corpus)"
         )
-    if vocabulary is not None and vocabulary.token_ids[-1] >= teacher_config.vocab_size:
+    if vocabulary is not None and vocabulary.token_ids[-1] >= seed_config.vocab_size:
         raise ModelMismatchError(
-            f"kept token id {vocabulary.token_ids[-1]} is outside the teacher's vocabulary of {teacher_config.vocab_size}"
+            f"kept token id {vocabulary.token_ids[-1]} is outside the seed's vocabulary of {seed_config.vocab_size}"
         )
 
 
@@ -288,41 +283,77 @@ def factorize_table(table: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch
     return (u[:, :rank] * s[:rank]).to(table.dtype), vh[:rank].T.contiguous().to(table.dtype)
 
 
+def _copy_module(source: nn.Module | None, target: nn.Module | None) -> bool:
+    """Copy ``source``'s weights into ``target`` when both exist with the same names and shapes."""
+    if source is None or target is None:
+        return False
+    theirs, ours = source.state_dict(), target.state_dict()
+    if theirs.keys() != ours.keys() or any(theirs[k].shape != ours[k].shape for k in ours):
+        return False
+    target.load_state_dict(theirs)
+    return True
+
+
 @torch.no_grad()
-def _copy_embeddings(teacher, student, vocabulary: KeptVocabulary | None) -> None:
-    """The teacher's word rows (kept ones; factorized by SVD for a narrower table), positions, types, LayerNorm."""
-    source, target = teacher.bert.embeddings, student.bert.embeddings
-    for name in ("position_embeddings", "token_type_embeddings", "LayerNorm"):
-        getattr(target, name).load_state_dict(getattr(source, name).state_dict())
-    words = source.word_embeddings  # a (possibly template) teacher's effective table, one row per tokenizer id
-    table = words(torch.arange(teacher.config.vocab_size, device=teacher.device))
+def _copy_template_words(seed, seed_family: Family, student, vocabulary: KeptVocabulary | None) -> None:
+    """A template BERT student's word table: the seed's kept rows, factorized by SVD when narrower."""
+    words = seed_family.embedding_parts(seed).words  # a (template) seed's effective table, one row per tokenizer id
+    table = words(torch.arange(seed.config.vocab_size, device=seed.device))
+    target = student.bert.embeddings.word_embeddings
     if vocabulary is not None:
         table = table[list(vocabulary.token_ids)]
-        target.word_embeddings.token_map.copy_(vocabulary.token_map(teacher.config.vocab_size))
-    projection = getattr(target.word_embeddings, "projection", None)
+        target.token_map.copy_(vocabulary.token_map(seed.config.vocab_size))
+    projection = getattr(target, "projection", None)
     if projection is None:
-        getattr(target.word_embeddings, "table", target.word_embeddings).weight.copy_(table)
+        getattr(target, "table", target).weight.copy_(table)
         return
     narrow, up = factorize_table(table, projection.in_features)
-    target.word_embeddings.table.weight.copy_(narrow)
+    target.table.weight.copy_(narrow)
     projection.weight.copy_(up)
     projection.bias.zero_()
 
 
-def resolve_teacher(name: str | Path) -> str:
-    """The teacher's local folder (a folder, or a hub id's snapshot), refused before any work when
-    the student builder cannot copy its family; the message names the supported model types."""
+@torch.no_grad()
+def _copy_embeddings(seed, seed_family: Family, student, family: Family, vocabulary: KeptVocabulary | None) -> None:
+    """The seed's embeddings wherever the student's have the same part at the same width.
+
+    Positions are matched by position, not by row (RoBERTa's start after its padding id). A
+    student without token types (DistilBERT) of a seed with them gets the first type's row added
+    to every position: a question-side token embeds exactly as in the seed.
+    """
+    source, target = seed_family.embedding_parts(seed), family.embedding_parts(student)
+    if not isinstance(target.words, nn.Embedding):  # a template table (kept rows, factorized)
+        _copy_template_words(seed, seed_family, student, vocabulary)
+    elif target.words.weight.shape == source.words.weight.shape:
+        target.words.weight.copy_(source.words.weight)
+    _copy_module(source.norm, target.norm)
+    _copy_module(source.projection, target.projection)
+    if _same_width(source.positions, target.positions):
+        count = min(source.positions.num_embeddings - source.position_offset,
+                    target.positions.num_embeddings - target.position_offset)
+        target.positions.weight[target.position_offset:target.position_offset + count].copy_(
+            source.positions.weight[source.position_offset:source.position_offset + count])
+    if _same_width(source.token_types, target.token_types):
+        rows = min(source.token_types.num_embeddings, target.token_types.num_embeddings)
+        target.token_types.weight[:rows].copy_(source.token_types.weight[:rows])
+    elif target.token_types is None and _same_width(source.token_types, target.positions):
+        target.positions.weight.add_(source.token_types.weight[0])
+
+
+def _same_width(source: nn.Embedding | None, target: nn.Embedding | None) -> bool:
+    return source is not None and target is not None and source.embedding_dim == target.embedding_dim
+
+
+def resolve_teacher(name: str | Path, what: str = "teacher") -> str:
+    """The local folder of a teacher or seed (a folder, or a hub id's snapshot), refused before any
+    work when no family adapter reads it; the message names the supported families."""
     path = resolve_model_path(name)
     config_file = Path(path) / "config.json"
     try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
+        values = json.loads(config_file.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ModelMismatchError(f"teacher {name}: no readable config.json in {path} ({error})") from None
-    if model_type not in TEACHER_MODEL_TYPES:
-        raise ModelMismatchError(
-            f"teacher {name} is a {model_type!r} model; students can be built from model types "
-            f"{', '.join(TEACHER_MODEL_TYPES)} only (their layers are copied into the student)"
-        )
+        raise ModelMismatchError(f"{what} {name}: no readable config.json in {path} ({error})") from None
+    family_of(values, f"{what} {name}")
     return path
 
 
@@ -337,100 +368,95 @@ def _choose(seed: int, what: str, layer: int, available: int, keep: int) -> list
     return sorted(random.Random(f"paretodistill/{seed}/{what}/{layer}").sample(range(available), keep))
 
 
-def _student_config(
-    teacher_config: PreTrainedConfig, arch: StudentArchitecture, geo: _Geometry, kept_heads: list
-) -> BertConfig:
-    """The student's config: plain BERT when that can describe it, else the pruned variant."""
-    fields = {name: getattr(teacher_config, name) for name in _INHERITED_FIELDS}
-    fields.update(
-        hidden_size=geo.hidden_size,
-        num_hidden_layers=arch.num_layers,
-        num_attention_heads=geo.hidden_size // geo.head_size,
-        intermediate_size=geo.intermediate_sizes[0],
-        hidden_dropout_prob=float(arch.hidden_dropout),
-        attention_probs_dropout_prob=float(arch.attention_dropout),
-        initializer_range=float(arch.initializer_range),
-        attn_implementation="sdpa",
-        # provenance, saved in config.json
-        pruning_seed=arch.pruning_seed,
-        pruning=arch.pruning,
-        layer_selection=arch.layer_selection,
-        seeded_from=geo.seeded_from,
-        kept_heads=kept_heads,
+def _student_config(seed_config: PreTrainedConfig, family: Family, arch: StudentArchitecture, geo: _Geometry,
+                    kept_heads: list, seed_checkpoint: str | None) -> PreTrainedConfig:
+    """The student's config in its family: the seed's own values when it is of that family (else
+    the portable ones), the student's shape, and where its weights came from (saved in config.json)."""
+    if family_of(seed_config, "seed") is family:
+        base = seed_config.to_dict()
+    else:
+        base = {name: getattr(seed_config, name) for name in _PORTABLE_FIELDS if hasattr(seed_config, name)}
+    provenance = dict(pruning_seed=arch.pruning_seed, pruning=arch.pruning, layer_selection=arch.layer_selection,
+                      seeded_from=geo.seeded_from, kept_heads=kept_heads)
+    if seed_checkpoint is not None:
+        provenance["seed_checkpoint"] = seed_checkpoint
+    shape = dict(
+        layers=arch.num_layers, hidden=geo.hidden_size, head_size=geo.head_size, heads=geo.heads,
+        intermediate=geo.intermediate_sizes, hidden_dropout=arch.hidden_dropout,
+        attention_dropout=arch.attention_dropout, qa_dropout=arch.qa_dropout,
+        initializer_range=arch.initializer_range, provenance=provenance,
     )
-    if geo.is_plain_bert and arch.qa_dropout == 0 and arch.stacked_ffn == 1 and arch.vocabulary == "full":
-        return BertConfig(**fields)
-    return PrunedBertConfig(
-        **fields,
-        heads_per_layer=geo.heads,
-        intermediate_sizes=geo.intermediate_sizes,
-        attention_head_size=geo.head_size,
-        qa_dropout=float(arch.qa_dropout),
-        bottleneck_size=arch.bottleneck_size,
-        stacked_ffn=arch.stacked_ffn,
-        embedding_size=geo.embedding_size if geo.embedding_size != geo.hidden_size else None,
-        embedded_vocab_size=geo.vocabulary_rows if arch.vocabulary == "corpus" else None,
-        vocabulary=arch.vocabulary,
-    )
+    if family.template:
+        template = dict(
+            bottleneck_size=arch.bottleneck_size, stacked_ffn=arch.stacked_ffn,
+            embedding_size=geo.embedding_size if geo.embedding_size != geo.hidden_size else None,
+            embedded_vocab_size=geo.vocabulary_rows if arch.vocabulary == "corpus" else None,
+            vocabulary=arch.vocabulary,
+        )
+        return family.student_config(base, template=template, **shape)
+    return family.student_config(base, **shape)
 
 
 @torch.no_grad()
-def _copy_layer(teacher_layer, student_layer, heads: list[int], neurons: list[int], head_size: int) -> None:
-    """Copy the kept heads and FFN neurons of a teacher layer into a student layer.
+def _copy_layer(source, target, heads: list[int], neurons: list[int], head_size: int) -> None:
+    """Copy the kept heads and FFN neurons of a seed layer into a student layer (both ``LayerParts``).
 
-    Heads are rows of q/k/v and columns of the attention-output dense; neurons are rows of the
-    intermediate dense and columns of the output dense. They fill the student's first positions;
+    Heads are rows of q/k/v and columns of the attention-output linear; neurons are rows of the
+    FFN's input linear and columns of its output linear. They fill the student's first positions;
     any positions left over (a wider FFN) keep their fresh initialisation.
     """
     rows = torch.cat([torch.arange(h * head_size, (h + 1) * head_size) for h in heads])
-    t_att, s_att = teacher_layer.attention, student_layer.attention
     for name in ("query", "key", "value"):
-        src, dst = getattr(t_att.self, name), getattr(s_att.self, name)
+        src, dst = getattr(source, name), getattr(target, name)
         dst.weight.copy_(src.weight[rows])
         dst.bias.copy_(src.bias[rows])
-    s_att.output.dense.weight.copy_(t_att.output.dense.weight[:, rows])
-    s_att.output.dense.bias.copy_(t_att.output.dense.bias)
-    s_att.output.LayerNorm.load_state_dict(t_att.output.LayerNorm.state_dict())
+    target.attention_output.weight.copy_(source.attention_output.weight[:, rows])
+    target.attention_output.bias.copy_(source.attention_output.bias)
+    target.attention_norm.load_state_dict(source.attention_norm.state_dict())
 
     cols = torch.tensor(neurons)
     n = len(neurons)
-    student_layer.intermediate.dense.weight[:n].copy_(teacher_layer.intermediate.dense.weight[cols])
-    student_layer.intermediate.dense.bias[:n].copy_(teacher_layer.intermediate.dense.bias[cols])
-    student_layer.output.dense.weight[:, :n].copy_(teacher_layer.output.dense.weight[:, cols])
-    student_layer.output.dense.bias.copy_(teacher_layer.output.dense.bias)
-    student_layer.output.LayerNorm.load_state_dict(teacher_layer.output.LayerNorm.state_dict())
+    target.ffn_input.weight[:n].copy_(source.ffn_input.weight[cols])
+    target.ffn_input.bias[:n].copy_(source.ffn_input.bias[cols])
+    target.ffn_output.weight[:, :n].copy_(source.ffn_output.weight[:, cols])
+    target.ffn_output.bias.copy_(source.ffn_output.bias)
+    target.output_norm.load_state_dict(source.output_norm.state_dict())
 
 
 def build_student(
-    teacher: PreTrainedModel, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None,
-    importance: UnitImportance | None = None,
-) -> BertForQuestionAnswering:
-    """A student QA model seeded from ``teacher``, in eval mode, float32, on the teacher's device.
+    seed: PreTrainedModel, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None,
+    importance: UnitImportance | None = None, *, family: str | None = None, seed_checkpoint: str | None = None,
+) -> PreTrainedModel:
+    """A student QA model seeded from ``seed``, in eval mode, float32, on the seed's device.
 
-    Embeddings and the QA head are copied when the width matches; student layer ``i`` gets the
-    seeded heads/neurons of teacher layer ``layer_map(...)[i]``. Which heads were kept is saved
-    in the config as ``kept_heads`` (per student layer, indices into the seeding teacher layer's
-    heads; ``None`` for unseeded layers), with ``seeded_from`` and ``pruning_seed``. Unseeded
-    parameters get BERT's init with ``arch.initializer_range``, drawn from a generator seeded
-    with ``pruning_seed``, so the same teacher and architecture always give the same student.
+    ``seed`` is the teacher, or a separate pretrained checkpoint (a base or a QA model; name it in
+    ``seed_checkpoint``, saved in the config, so layer-wise losses know the student's heads are not
+    the teacher's). The student is of ``family`` (default: the seed's). Embeddings and the QA head
+    are copied when the width matches (a base-model seed has no QA head: the student's is new);
+    student layer ``i`` gets the kept heads/neurons of seed layer ``layer_map(...)[i]``. Which heads
+    were kept is saved in the config as ``kept_heads`` (per student layer, indices into the seeding
+    layer's heads; ``None`` for unseeded layers), with ``seeded_from`` and ``pruning_seed``.
+    Unseeded parameters get the family's init with ``arch.initializer_range``, drawn from a
+    generator seeded with ``pruning_seed``, so the same seed and architecture give the same student.
 
-    Template parts are seeded as the module docstring says; ``vocabulary`` (the kept token ids)
-    is required with ``arch.vocabulary == "corpus"`` and refused otherwise; ``importance`` (the
-    teacher's unit scores) likewise with ``arch.pruning == "importance"``.
+    Template parts (BERT only) are seeded as the module docstring says; ``vocabulary`` (the kept
+    token ids) is required with ``arch.vocabulary == "corpus"`` and refused otherwise;
+    ``importance`` (the seed's unit scores) likewise with ``arch.pruning == "importance"``.
 
-    Returns a plain ``BertForQuestionAnswering`` when BERT can describe the student (every layer
-    keeps all its heads, one FFN width, no template part) and ``qa_dropout == 0``; otherwise a
-    ``PrunedBertForQuestionAnswering``, which is also the only one with a QA-head dropout.
+    Returns the family's stock QA class when it can describe the student (every layer keeps all
+    its heads, one FFN width, no template part, and for BERT no QA-head dropout); otherwise the
+    family's pruned variant (``models.pruned_bert``, ``models.pruned_encoders``).
     """
-    _check_teacher(teacher)
-    _check_vocabulary(teacher.config, arch, vocabulary)
+    seed_family = _check_seed(seed)
+    student_family = family_named(family) if family else seed_family
+    _check_vocabulary(seed.config, arch, vocabulary)
     if importance is not None and arch.pruning != "importance":
         raise ModelMismatchError(f"pruning {arch.pruning!r}: unit importance scores are for 'importance' pruning only")
-    if importance is None and arch.pruning == "importance" and cuts_units(teacher.config, arch):
-        raise ModelMismatchError("pruning 'importance': this student drops heads or FFN neurons of the teacher's "
-                                 "layers, and choosing them needs the teacher's unit importance scores")
-    geo = _resolve(teacher.config, arch, vocabulary)
-    teacher_head_size, teacher_heads, teacher_ffn = _teacher_layers(teacher.config)
+    if importance is None and arch.pruning == "importance" and cuts_units(seed.config, arch):
+        raise ModelMismatchError("pruning 'importance': this student drops heads or FFN neurons of its seed's "
+                                 "layers, and choosing them needs the seed's unit importance scores")
+    geo = _resolve(seed.config, arch, vocabulary, student_family)
+    seed_head_size, seed_heads, seed_ffn = _seed_layers(seed.config)
     kept_heads, kept_neurons = [], []
     for i, t in enumerate(geo.seeded_from):
         if t is None:
@@ -441,34 +467,38 @@ def build_student(
             kept_heads.append(importance.top("heads", t, geo.heads[i]))
             kept_neurons.append(importance.top("ffn", t, geo.intermediate_sizes[i]))
         else:
-            kept_heads.append(_choose(arch.pruning_seed, "heads", i, teacher_heads[t], geo.heads[i]))
-            kept_neurons.append(_choose(arch.pruning_seed, "ffn", i, teacher_ffn[t], geo.intermediate_sizes[i]))
+            kept_heads.append(_choose(arch.pruning_seed, "heads", i, seed_heads[t], geo.heads[i]))
+            kept_neurons.append(_choose(arch.pruning_seed, "ffn", i, seed_ffn[t], geo.intermediate_sizes[i]))
 
-    config = _student_config(teacher.config, arch, geo, kept_heads)
-    pruned = isinstance(config, PrunedBertConfig)
-    model_class = PrunedBertForQuestionAnswering if pruned else BertForQuestionAnswering
+    config = _student_config(seed.config, student_family, arch, geo, kept_heads, seed_checkpoint)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(arch.pruning_seed)
-        student = model_class(config)
+        student = student_family.student_class(config)(config)
 
-    if geo.hidden_size == teacher.config.hidden_size:
-        _copy_embeddings(teacher, student, vocabulary)
-        student.qa_outputs.load_state_dict(teacher.qa_outputs.state_dict())
+    if geo.hidden_size == seed_family.read(seed.config, "hidden"):
+        _copy_embeddings(seed, seed_family, student, student_family, vocabulary)
+        if seed_family.has_qa_head(seed):
+            student.qa_outputs.load_state_dict(seed.qa_outputs.state_dict())
+        if seed_family is student_family:
+            for name, module in student_family.extra_modules(student).items():
+                _copy_module(seed_family.extra_modules(seed).get(name), module)
+    seed_layers, student_layers = seed_family.layers(seed), student_family.layers(student)
     for i, t in enumerate(geo.seeded_from):
-        if t is not None:
-            _copy_layer(
-                teacher.bert.encoder.layer[t], student.bert.encoder.layer[i],
-                kept_heads[i], kept_neurons[i], teacher_head_size,
-            )
-    return student.to(teacher.device).eval()
+        if t is None:
+            continue
+        if seed_family is student_family and _copy_module(seed_layers[t], student_layers[i]):
+            continue  # the whole layer, parts no adapter names included (DeBERTa's position projections)
+        _copy_layer(seed_family.layer_parts(seed_layers[t]), student_family.layer_parts(student_layers[i]),
+                    kept_heads[i], kept_neurons[i], seed_head_size)
+    return student.to(seed.device).eval()
 
 
-def cuts_units(teacher_config: PreTrainedConfig, arch: StudentArchitecture) -> bool:
-    """Whether some student layer copies only part of its teacher layer's heads or FFN neurons:
+def cuts_units(seed_config: PreTrainedConfig, arch: StudentArchitecture) -> bool:
+    """Whether some student layer copies only part of its seed layer's heads or FFN neurons:
     only then does ``pruning`` choose anything."""
-    geo = _resolve(teacher_config, arch)
-    _, teacher_heads, teacher_ffn = _teacher_layers(teacher_config)
-    return any(t is not None and (geo.heads[i] < teacher_heads[t] or geo.intermediate_sizes[i] < teacher_ffn[t])
+    geo = _resolve(seed_config, arch)
+    _, seed_heads, seed_ffn = _seed_layers(seed_config)
+    return any(t is not None and (geo.heads[i] < seed_heads[t] or geo.intermediate_sizes[i] < seed_ffn[t])
                for i, t in enumerate(geo.seeded_from))
 
 
@@ -478,33 +508,13 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def expected_parameter_count(
-    teacher_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
+    seed_config: PreTrainedConfig, arch: StudentArchitecture, vocabulary: KeptVocabulary | None = None
 ) -> int:
-    """Parameters of the student ``build_student`` would build, in closed form, without building it."""
-    _check_vocabulary(teacher_config, arch, vocabulary)
-    geo = _resolve(teacher_config, arch, vocabulary)
-    h, d, b, e = geo.hidden_size, geo.head_size, geo.layer_width, geo.embedding_size
-    embeddings = (
-        geo.vocabulary_rows * e
-        + (e * h + h if e != h else 0)  # factorized: the projection up to the hidden size
-        + teacher_config.max_position_embeddings * h
-        + teacher_config.type_vocab_size * h
-        + 2 * h  # LayerNorm
-    )
-    layers = 0
-    for k, f in zip(geo.heads, geo.intermediate_sizes, strict=True):
-        width = k * d
-        layers += (
-            3 * (b * width + width)  # query, key, value
-            + (width * b + b)  # attention output dense
-            + 2 * b  # attention LayerNorm
-            + arch.stacked_ffn * (
-                (b * f + f)  # intermediate dense
-                + (f * b + b)  # output dense
-                + 2 * b  # output LayerNorm
-            )
-        )
-        if geo.bottleneck_size is not None:  # the bottleneck's two maps: Linear + LayerNorm down, Linear + LayerNorm up
-            layers += (h * b + b) + 2 * b + (b * h + h) + 2 * h
-    qa_head = 2 * h + 2  # no pooler in a QA model
-    return embeddings + layers + qa_head
+    """Parameters of the student ``build_student`` would build from a seed with this config, without
+    building its weights: the student's modules are made on the meta device and counted."""
+    _check_vocabulary(seed_config, arch, vocabulary)
+    family = family_of(seed_config, "seed")
+    geo = _resolve(seed_config, arch, vocabulary, family)
+    config = _student_config(seed_config, family, arch, geo, [None] * arch.num_layers, None)
+    with torch.device("meta"):
+        return count_parameters(family.student_class(config)(config))
