@@ -56,6 +56,7 @@ from paretodistill.distill.losses import (
 )
 from paretodistill.distill.teacher_cache import TeacherLogits
 from paretodistill.errors import ConfigError
+from paretodistill.models.inputs import select_inputs
 
 __all__ = ["DistillationObjective", "DistillationModel", "LayerPair", "layer_pairs", "check_distill_settings",
            "needs_teacher_forward"]
@@ -99,7 +100,7 @@ class DistillationModel(nn.Module):
 
     def forward(self, **inputs):
         return self.student(
-            **inputs, output_hidden_states=self.output_hidden_states, output_attentions=self.output_attentions
+            **select_inputs(self.student, inputs), output_hidden_states=self.output_hidden_states, output_attentions=self.output_attentions
         )
 
 
@@ -179,7 +180,7 @@ class DistillationObjective:
         if self.layerwise:
             with torch.no_grad():
                 teacher_outputs = self.teacher(
-                    **batch.model_inputs(),
+                    **select_inputs(self.teacher, batch.model_inputs()),
                     output_hidden_states=s.hidden_weight > 0,
                     output_attentions=s.attention_weight > 0,
                 )
@@ -190,7 +191,7 @@ class DistillationObjective:
             else:
                 if teacher_outputs is None:
                     with torch.no_grad():
-                        teacher_outputs = self.teacher(**batch.model_inputs())
+                        teacher_outputs = self.teacher(**select_inputs(self.teacher, batch.model_inputs()))
                 teacher_start, teacher_end = teacher_outputs.start_logits, teacher_outputs.end_logits
             terms["soft"] = soft_loss(
                 outputs.start_logits, outputs.end_logits, teacher_start, teacher_end, mask, s.temperature

@@ -20,6 +20,7 @@ from paretodistill.config import StudentSettings
 from paretodistill.data.features import Features, default_cache_dir
 from paretodistill.distill.teacher_cache import features_fingerprint, weights_fingerprint
 from paretodistill.models.importance import UnitImportance, measure_importance
+from paretodistill.models.inputs import select_inputs
 from paretodistill.training.batching import collate
 
 CACHE_FORMAT = 1
@@ -45,7 +46,8 @@ def teacher_importance(teacher, features: Features, settings: StudentSettings, b
     def batches():
         for start in range(0, len(chosen), batch_size):
             batch = collate(features, chosen[start : start + batch_size], pad)
-            yield {**batch.model_inputs(), "start_positions": batch.start_positions, "end_positions": batch.end_positions}
+            yield {**select_inputs(teacher, batch.model_inputs()),
+                   "start_positions": batch.start_positions, "end_positions": batch.end_positions}
 
     scores = measure_importance(teacher, batches())
     if path is not None:

@@ -13,6 +13,7 @@ from paretodistill.data.squad import SquadData
 from paretodistill.evaluation.postprocess import Answers, extract_answers
 from paretodistill.evaluation.squad_metric import evaluate
 from paretodistill.hardware.device import autocast_context
+from paretodistill.models.inputs import select_inputs
 from paretodistill.training.batching import Batch, collate, evaluation_batches
 
 HEADLINE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
@@ -61,7 +62,7 @@ def predict_logits(
 
     def forward(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         with autocast_context(device, bf16):
-            outputs = model(**batch.to(device).model_inputs())
+            outputs = model(**select_inputs(model, batch.to(device).model_inputs()))
         return outputs.start_logits.float().cpu().numpy(), outputs.end_logits.float().cpu().numpy()
 
     try:

@@ -19,6 +19,7 @@ import torch
 from transformers import PreTrainedModel
 
 from paretodistill.errors import ModelMismatchError
+from paretodistill.models.families import family_of
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,14 @@ def measure_importance(teacher: PreTrainedModel, batches: Iterable[Mapping[str, 
     Each batch holds the model inputs and ``start_positions`` / ``end_positions``. The teacher is
     left unchanged (eval mode, no weight gradients, hooks removed); dropout is off while scoring.
     """
-    layers = teacher.bert.encoder.layer
+    family = family_of(teacher, "teacher")
+    layers = family.layers(teacher)
     head_gates, neuron_gates, handles = [], [], []
     for layer in layers:
-        attention_out, ffn_out = layer.attention.output.dense, layer.output.dense
+        parts = family.layer_parts(layer)
+        attention_out, ffn_out = parts.attention_output, parts.ffn_output
         width, neurons = attention_out.in_features, ffn_out.in_features
-        head_size = layer.attention.self.attention_head_size  # BERT's and the pruned BERT's per-layer size
+        head_size = parts.head_size  # per layer: a pruned layer keeps fewer heads of the same size
         head_gate = torch.ones(width // head_size, requires_grad=True, device=attention_out.weight.device)
         neuron_gate = torch.ones(neurons, requires_grad=True, device=ffn_out.weight.device)
         handles.append(attention_out.register_forward_pre_hook(_gated(head_gate, head_size)))

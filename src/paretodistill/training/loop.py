@@ -26,6 +26,7 @@ from transformers import get_linear_schedule_with_warmup
 from paretodistill.config import TrainSettings
 from paretodistill.data.features import Features
 from paretodistill.hardware.device import autocast_context
+from paretodistill.models.inputs import select_inputs
 from paretodistill.progress import format_duration, remaining_seconds
 from paretodistill.training.batching import Batch, collate, training_batches
 
@@ -147,7 +148,7 @@ def train(
         batch = collate(features, epoch_batches[epoch][position]).to(device)
 
         with autocast_context(device, precision):
-            outputs = model(**batch.model_inputs())
+            outputs = model(**select_inputs(model, batch.model_inputs()))
             loss = loss_function(outputs, batch)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
