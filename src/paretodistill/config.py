@@ -114,8 +114,10 @@ class StudentSettings:
     # at equal windows it beat random cuts by 1-2 F1, docs/benchmarks.md §3b) | random (from pruning_seed)
     pruning: str = "importance"
     importance_windows: int = 256  # not searchable: how many training windows score the units
-    # a `paretodistill pretrain-distill` folder: the student starts from its weights instead of the
-    # teacher's; the fields above must describe the same student (dropouts excepted). Not searchable.
+    # where the student's weights start instead of the teacher's (not searchable): a pretrained checkpoint
+    # of any supported family, a folder or a hub id (the student takes its family and widths and copies its
+    # layers; its tokenizer must be the teacher's), or a `paretodistill pretrain-distill` folder (the
+    # fields above must then describe the same student, dropouts excepted)
     init_from: str | None = None
 
     def __post_init__(self) -> None:

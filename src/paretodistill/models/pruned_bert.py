@@ -254,35 +254,47 @@ class PrunedBertForQuestionAnswering(BertForQuestionAnswering):
         self.post_init()
 
 
-def save_with_code(model: BertForQuestionAnswering, out_dir: str | Path, **save_kwargs) -> Path:
+def save_with_code(model, out_dir: str | Path, **save_kwargs) -> Path:
     """Save ``model`` so that it loads without paretodistill.
 
-    Calls ``save_pretrained``; for a :class:`PrunedBertForQuestionAnswering` also copies this file
-    into ``out_dir`` and writes ``auto_map`` into ``config.json`` so that
-    ``AutoModelForQuestionAnswering.from_pretrained(out_dir, trust_remote_code=True)`` works in a
-    fresh Python. A plain ``BertForQuestionAnswering`` needs no code and gets none.
+    Calls ``save_pretrained``; for a pruned student (this file's class, or one of
+    ``pruned_encoders``) also copies the file that defines it into ``out_dir`` and writes
+    ``auto_map`` into ``config.json`` so that ``AutoModelForQuestionAnswering.from_pretrained(out_dir,
+    trust_remote_code=True)`` works in a fresh Python. A stock model needs no code and gets none.
     """
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir, **save_kwargs)
-    if getattr(model.config, "model_type", None) == MODEL_TYPE:
+    if model_code(getattr(model.config, "model_type", None)) is not None:
         write_model_code(out_dir)
     return out_dir
 
 
+def model_code(model_type: str | None):
+    """(source file, config class, QA class) of a pruned student's model type; None for a stock one."""
+    if model_type == MODEL_TYPE:
+        return Path(__file__), PrunedBertConfig, PrunedBertForQuestionAnswering
+    from paretodistill.models import pruned_encoders  # only inside the package, never in a checkpoint's copy
+
+    for config_class, model_class in pruned_encoders.PRUNED_CLASSES:
+        if config_class.model_type == model_type:
+            return Path(pruned_encoders.__file__), config_class, model_class
+    return None
+
+
 def write_model_code(out_dir: str | Path) -> Path:
-    """Put this file into a saved pruned student and point its ``auto_map`` at it.
+    """Put the file defining a saved pruned student next to it and point its ``auto_map`` at it.
 
     Also what an export does to a checkpoint's copy: it ships the installed code, never a file
     found in the checkpoint (which may not be the one paretodistill wrote).
     """
     out_dir = Path(out_dir)
-    source = Path(__file__)
-    shutil.copyfile(source, out_dir / source.name)
     config_path = out_dir / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
+    source, config_class, model_class = model_code(config.get("model_type"))
+    shutil.copyfile(source, out_dir / source.name)
     config["auto_map"] = {
-        "AutoConfig": f"{source.stem}.{PrunedBertConfig.__name__}",
-        "AutoModelForQuestionAnswering": f"{source.stem}.{PrunedBertForQuestionAnswering.__name__}",
+        "AutoConfig": f"{source.stem}.{config_class.__name__}",
+        "AutoModelForQuestionAnswering": f"{source.stem}.{model_class.__name__}",
     }
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out_dir

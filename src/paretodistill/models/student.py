@@ -38,7 +38,6 @@ from paretodistill.errors import ModelMismatchError
 from paretodistill.models.families import MODEL_TYPES, Family, family_named, family_of
 from paretodistill.models.importance import UnitImportance
 from paretodistill.models.loading import resolve_model_path
-from paretodistill.models.pruned_bert import PrunedBertConfig
 from paretodistill.models.vocabulary import KeptVocabulary
 
 # The model types a teacher or a seed may be: every supported family's, pruned students included.

@@ -38,7 +38,8 @@ from paretodistill.distill.pretrain import (
 )
 from paretodistill.distill.pretrained_student import save_pretrained_student
 from paretodistill.distill.run import student_architecture, teacher_tokenizer
-from paretodistill.errors import ConfigError
+from paretodistill.errors import ConfigError, ModelMismatchError
+from paretodistill.models.families import family_of
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model
 from paretodistill.models.masked_lm import MaskedLMHead, initial_head, student_head
@@ -69,6 +70,9 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     tokenizer = teacher_tokenizer(teacher_path, log)
     teacher = load_qa_model(teacher_path).to(device).eval()
     check_tokenizer_fits(tokenizer, teacher, "teacher")
+    if not family_of(teacher).template:
+        raise ModelMismatchError(f"pretrain-distill distils BERT-family teachers (its MLM heads are BERT's); "
+                                 f"{config.teacher.path} is a {family_of(teacher).name} model")
     architecture = student_architecture(config.student, teacher.config)
     if architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
         raise ConfigError("pretrain-distill drops heads and neurons at random: set student.pruning=\"random\" here "

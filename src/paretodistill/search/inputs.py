@@ -21,6 +21,7 @@ class Inputs:
     data: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
     teacher: str | None  # sha256 of the teacher's config and weight files
     teacher_folder: str | None = None  # where they are (a hub id's cached snapshot), for the teacher's shape
+    seed_folder: str | None = None  # student.init_from's checkpoint, when the students are seeded from one
 
 
 def check_inputs(config: ExperimentConfig) -> Inputs:
@@ -46,4 +47,9 @@ def check_inputs(config: ExperimentConfig) -> Inputs:
             raise ModelMismatchError(f"teacher {config.teacher.path}: {error}") from None
     elif needs_both:
         raise ModelMismatchError("no teacher: give --teacher DIR or teacher.path (a QA checkpoint)")
-    return Inputs(data, teacher, folder if config.teacher.path else None)
+    seed = None
+    if config.teacher.path and needs_both:
+        from paretodistill.distill.run import check_seed_checkpoint
+
+        seed = check_seed_checkpoint(config, folder)  # a seed whose tokenizer is not the teacher's
+    return Inputs(data, teacher, folder if config.teacher.path else None, seed)

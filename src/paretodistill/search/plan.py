@@ -13,6 +13,7 @@ import inspect
 import json
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from paretodistill.config import (
@@ -77,8 +78,9 @@ def command_line_settings(settings: SearchSettings, *, workers: int | None = Non
 
 def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callable[[str], None] = print,
                 teacher_folder: str | None = None) -> SearchPlan:
-    """The checked plan of a search (raises ConfigError naming the key that is wrong); the teacher's
-    shape comes from ``teacher_folder`` when given (where the inputs check found it)."""
+    """The checked plan of a search (raises ConfigError naming the key that is wrong); the shape the
+    space's ``teacher_*`` bounds read comes from ``teacher_folder`` when given (where the inputs check
+    found the teacher, or the checkpoint that seeds the students: the students have its shape)."""
     objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
     flash_objectives = objectives
     if settings.flash.thresholds is not None or settings.flash.objectives is not None:
@@ -92,6 +94,7 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         log(f"warning: {name!r} is not a metric the distillation trial is known to report")
     teacher = teacher_shape(config, teacher_folder)
     space = build_space(config, teacher)
+    check_family_supports(teacher_folder, space.names)
     flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
     regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")
     check_budget_against_space(flash_budget, space.names, "search.flash.budget")
@@ -104,6 +107,20 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         warn_if_never_judged(apply_budget(config.to_dict(), flash_budget, "search.flash.budget")["training"], log)
     return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
                       split_description(config), early_stop)
+
+
+def check_family_supports(seed_folder: str | None, names) -> None:
+    """Refuse, before trial 0, a searched parameter the students' family cannot take (e.g. heads
+    pruning in DeBERTa-v2), naming the family and the parameter."""
+    if not seed_folder or not (Path(seed_folder) / "config.json").is_file():
+        return
+    from paretodistill.models.families import family_of
+
+    family = family_of(json.loads((Path(seed_folder) / "config.json").read_text()), f"checkpoint {seed_folder}")
+    refused = family.refused_parameters(names)
+    if refused:
+        raise ConfigError(f"the students are {family.name} models, which cannot take the searched "
+                          f"{', '.join(refused)}: take {'it' if len(refused) == 1 else 'them'} out of the space")
 
 
 # ---------------------------------------------------------------- early stopping

@@ -82,11 +82,14 @@ class TeacherShape:
 
     @classmethod
     def from_config_json(cls, values: dict) -> "TeacherShape":
+        def read(key: str, distilbert_key: str) -> int:  # DistilBERT's config.json names its shape apart
+            return int(values[key] if key in values else values[distilbert_key])
+
         return cls(
-            layers=int(values["num_hidden_layers"]),
-            heads=int(values["num_attention_heads"]),
-            hidden=int(values["hidden_size"]),
-            intermediate=int(values["intermediate_size"]),
+            layers=read("num_hidden_layers", "n_layers"),
+            heads=read("num_attention_heads", "n_heads"),
+            hidden=read("hidden_size", "dim"),
+            intermediate=read("intermediate_size", "hidden_dim"),
         )
 
 

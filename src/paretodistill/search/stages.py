@@ -102,7 +102,7 @@ def run_search(
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
     inputs = check_inputs(config)
-    plan = plan_search(config, settings, log, teacher_folder=inputs.teacher_folder)
+    plan = plan_search(config, settings, log, teacher_folder=inputs.seed_folder or inputs.teacher_folder)
     study_dir = Path(study_dir)
     token = uuid.uuid4().hex
     with StudyLock.acquire(study_dir, token, log):

@@ -148,6 +148,17 @@ class Family:
             refused.append("qa_dropout")
         return refused
 
+    def refused_parameters(self, names) -> list[str]:
+        """The searched parameters among ``names`` that a student of this family cannot take."""
+        refused = []
+        if not self.template:
+            refused += [n for n in ("bottleneck_size", "embedding_size", "stacked_ffn", "vocabulary") if n in names]
+            if self.qa_dropout_key is None and "qa_dropout" in names:
+                refused.append("qa_dropout")
+        if not self.prunes_heads and "heads_per_layer" in names:
+            refused.append("heads_per_layer")
+        return refused
+
     def student_config(self, base: dict, *, layers: int, hidden: int, head_size: int, heads: list[int],
                        intermediate: list[int], hidden_dropout: float, attention_dropout: float,
                        qa_dropout: float, initializer_range: float, provenance: dict) -> PreTrainedConfig:
