@@ -16,7 +16,7 @@ import json
 def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
     from paretodistill.data.squad import load_squad
-    from paretodistill.distill.presets import PRESETS, RECIPES
+    from paretodistill.distill.presets import PRESETS, recipe_parameters
     from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, check_seed_checkpoint, run_trial
     from paretodistill.errors import ConfigError
     from paretodistill.models.student import resolve_teacher
@@ -35,8 +35,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if not config.teacher.path:
         raise ConfigError("no teacher: pass --teacher DIR (a QA checkpoint), or --preset smoke for a tiny one")
     resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family: one line, exit 2
+    if args.set and args.recipe:  # the recipe may read a setting (student.init_from) that --set gives
+        config = load_config(None, args.set, base=config.to_dict())
     if args.recipe:
-        config = with_parameters(config, RECIPES[args.recipe](config.teacher.path))
+        config = with_parameters(config, recipe_parameters(args.recipe, config))
     if args.set:
         config = load_config(None, args.set, base=config.to_dict())
     check_seed_checkpoint(config, resolve_teacher(config.teacher.path))  # a seed whose tokenizer differs: exit 2
@@ -71,8 +73,9 @@ def register(commands) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="dotted override, e.g. student.num_layers=3 (repeatable)")
     parser.add_argument("--preset", choices=("smoke",), help="smoke: the whole run in seconds on a tiny teacher")
-    parser.add_argument("--recipe", choices=("sigopt-baseline",),
-                        help="sigopt-baseline: the 2020 SigOpt baseline student and its training settings")
+    parser.add_argument("--recipe", choices=("sigopt-baseline", "sigopt"),
+                        help="sigopt-baseline: the 2020 SigOpt baseline student and its training settings, seeded from "
+                             "the teacher; sigopt: the same settings on the whole DistilBERT of student.init_from")
     parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     parser.set_defaults(run=cmd_distill)

@@ -92,8 +92,10 @@ def layer_pairs(student_config, teacher_config) -> list[LayerPair]:
     """The (student layer, teacher layer) pairs of layer-wise transfer, bottom first (see ``objective``)."""
     mapping = layer_map(teacher_config.num_hidden_layers, student_config.num_hidden_layers,
                         getattr(student_config, "layer_selection", "spread"))
-    seeded_from = getattr(student_config, "seeded_from", None) or [None] * len(mapping)
-    kept_heads = getattr(student_config, "kept_heads", None) or [None] * len(mapping)
+    # kept heads index the seed's heads: the teacher's only when the student was seeded from it
+    from_teacher = getattr(student_config, "seed_checkpoint", None) is None
+    seeded_from = (getattr(student_config, "seeded_from", None) if from_teacher else None) or [None] * len(mapping)
+    kept_heads = (getattr(student_config, "kept_heads", None) if from_teacher else None) or [None] * len(mapping)
     student_heads = getattr(student_config, "heads_per_layer", None) or [student_config.num_attention_heads] * len(mapping)
     teacher_heads = getattr(teacher_config, "heads_per_layer", None) or (
         [teacher_config.num_attention_heads] * teacher_config.num_hidden_layers

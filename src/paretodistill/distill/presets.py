@@ -137,4 +137,35 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
     }
 
 
-RECIPES = {"sigopt-baseline": sigopt_baseline}
+def sigopt_distilbert(seed_config) -> dict[str, Any]:
+    """The 2020 experiment's baseline as it was built: the seed DistilBERT's whole architecture (all
+    its layers and heads, copied from it) with the 2020 hyperparameters of :func:`sigopt_baseline`.
+    ``seed_config`` is the seed checkpoint's config or folder (``student.init_from``)."""
+    if isinstance(seed_config, (str, Path)):
+        from transformers import AutoConfig
+
+        import paretodistill.models.loading  # noqa: F401  (registers the pruned config types)
+
+        seed_config = AutoConfig.from_pretrained(str(seed_config), trust_remote_code=False)
+    return {**sigopt_baseline(seed_config), "num_layers": seed_config.num_hidden_layers}
+
+
+def recipe_parameters(name: str, config) -> dict[str, Any]:
+    """The trial parameters of ``distill --recipe NAME`` for ``config`` (an ``ExperimentConfig``).
+
+    ``sigopt-baseline``: the 2020 baseline's settings on a student seeded from the teacher.
+    ``sigopt``: the 2020 arrangement itself: the baseline is the DistilBERT that seeds the students
+    (``student.init_from``: a DistilBERT checkpoint, e.g. ``paretodistill convert --family distilbert``).
+    """
+    from paretodistill.errors import ConfigError
+    from paretodistill.models.loading import resolve_model_path
+
+    if name == "sigopt-baseline":
+        return sigopt_baseline(resolve_model_path(config.teacher.path))
+    if not config.student.init_from:
+        raise ConfigError("--recipe sigopt seeds the student from a DistilBERT checkpoint: set student.init_from "
+                          "(paretodistill convert --model minilm --family distilbert --out DIR makes one)")
+    return sigopt_distilbert(resolve_model_path(config.student.init_from))
+
+
+RECIPES = ("sigopt-baseline", "sigopt")

@@ -49,7 +49,25 @@ def cmd_pretrain_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from paretodistill.recipes.convert import convert_checkpoint
+
+    record = convert_checkpoint(args.model, args.family, args.out, log=lambda message: print(message, flush=True))
+    print(json.dumps(record, indent=1))
+    return 0
+
+
 def register(commands) -> None:
+    convert = commands.add_parser(
+        "convert", help="rewrite a pretrained encoder as another family's (e.g. the packaged MiniLM as a DistilBERT)",
+        epilog="example: paretodistill convert --model minilm --family distilbert --out $PARETODISTILL_CACHE/minilm-distilbert",
+    )
+    convert.add_argument("--model", required=True, help="a checkpoint folder, a hub id, or minilm (the packaged MiniLM)")
+    convert.add_argument("--family", required=True, choices=("bert", "distilbert", "roberta", "electra"),
+                         help="the family to write it as")
+    convert.add_argument("--out", required=True, help="the folder: a base model of that family with the tokenizer")
+    convert.set_defaults(run=cmd_convert)
+
     pretrain = commands.add_parser(
         "pretrain-distill", help="task-agnostic distillation of a student on unlabeled text (DistilBERT's losses)",
     )  # its example, with the distill run that starts from it, is in cli.EXAMPLES

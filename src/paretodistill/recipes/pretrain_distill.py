@@ -39,8 +39,8 @@ from paretodistill.distill.pretrain import (
 from paretodistill.distill.pretrained_student import save_pretrained_student
 from paretodistill.distill.run import student_architecture, teacher_tokenizer
 from paretodistill.errors import ConfigError, ModelMismatchError
-from paretodistill.models.families import family_of
 from paretodistill.hardware.device import compute_setup, device_name
+from paretodistill.models.families import family_of
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model
 from paretodistill.models.masked_lm import MaskedLMHead, initial_head, student_head
 from paretodistill.models.student import build_student, count_parameters, cuts_units, resolve_teacher

@@ -23,7 +23,7 @@ from paretodistill.config import (
     SearchSettings,
     build_section,
 )
-from paretodistill.distill.presets import sigopt_baseline
+from paretodistill.distill.presets import sigopt_baseline, sigopt_distilbert
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import BUDGET_PARAMS, split_description
 from paretodistill.search.early_stop import StopRule
@@ -32,6 +32,7 @@ from paretodistill.search.presets import BASELINES
 from paretodistill.search.space import SearchSpace, TeacherShape, build_space, resolve_params, teacher_shape
 
 SIGOPT_2020 = "sigopt-2020"
+SIGOPT_DISTILBERT = "sigopt-2020-distilbert"  # the same settings on the seed checkpoint's whole architecture
 
 
 @dataclass(frozen=True)
@@ -224,15 +225,16 @@ def check_budget_against_space(budget: dict, names: list[str], where: str) -> No
 def resolve_baseline(spec: str | dict, teacher: TeacherShape | None) -> Baseline:
     """A named baseline (presets.BASELINES or "sigopt-2020") or a table of parameters, resolved
     against the teacher's shape (read from its config.json, no model loaded)."""
-    if spec == SIGOPT_2020:
+    if spec in (SIGOPT_2020, SIGOPT_DISTILBERT):
         if teacher is None:
-            raise ConfigError('search.baseline = "sigopt-2020" needs the teacher (teacher.path with a config.json)')
+            raise ConfigError(f'search.baseline = "{spec}" needs the teacher (teacher.path with a config.json)')
         shape = types.SimpleNamespace(num_hidden_layers=teacher.layers, num_attention_heads=teacher.heads)
-        params = {k: v for k, v in sigopt_baseline(shape).items() if k not in BUDGET_PARAMS}
-        return Baseline(spec, resolve_params(params, teacher, "search.baseline (sigopt-2020)"))
+        recipe = sigopt_baseline if spec == SIGOPT_2020 else sigopt_distilbert
+        params = {k: v for k, v in recipe(shape).items() if k not in BUDGET_PARAMS}
+        return Baseline(spec, resolve_params(params, teacher, f"search.baseline ({spec})"))
     if isinstance(spec, str):
         if spec not in BASELINES:
             raise ConfigError(f"search.baseline: unknown baseline {spec!r}; known: "
-                              f"{sorted([*BASELINES, SIGOPT_2020])} or a table of parameters")
+                              f"{sorted([*BASELINES, SIGOPT_2020, SIGOPT_DISTILBERT])} or a table of parameters")
         return Baseline(spec, resolve_params(BASELINES[spec], teacher, f"search.baseline ({spec})"))
     return Baseline("custom", resolve_params(spec, teacher, "search.baseline"))
