@@ -29,6 +29,7 @@ import torch
 
 from paretodistill.errors import ConfigError
 from paretodistill.hardware.device import device_name, supports_fast_bf16
+from paretodistill.models.inputs import input_names, select_inputs
 
 RUNTIMES = ("torch", "onnx")
 
@@ -152,7 +153,7 @@ def measure_latency(
 def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
     dtype = torch.bfloat16 if supports_fast_bf16(device) else torch.float32
     timed = copy.deepcopy(model).to(dtype=dtype).eval()
-    inputs = _random_inputs(_vocab_size(model), batch_size, sequence_length, device)
+    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, device))
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def call():
@@ -174,11 +175,11 @@ def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
             "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"
         ) from None
     exported = copy.deepcopy(model).float().cpu().eval()
-    inputs = _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu"))
-    names = list(inputs)
+    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu")))
+    names = input_names(model)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
-        _export_onnx(exported, tuple(inputs.values()), names, path)
+        _export_onnx(exported, tuple(inputs[name] for name in names), names, path)
         del exported
         session = _onnx_session(path, device)
     feed = {name: value.numpy() for name, value in inputs.items()}
@@ -226,14 +227,18 @@ def measure_onnx_file_latency(
 
 
 class _PositionalQA(torch.nn.Module):
-    """A positional-argument wrapper returning plain tensors, which is what the exporter traces."""
+    """A positional-argument wrapper returning plain tensors, which is what the exporter traces.
 
-    def __init__(self, model: torch.nn.Module):
+    It takes the inputs ``names`` gives, in that order (the model's own: DistilBERT takes no token types).
+    """
+
+    def __init__(self, model: torch.nn.Module, names: tuple[str, ...]):
         super().__init__()
         self.model = model
+        self.names = tuple(names)
 
-    def forward(self, input_ids, token_type_ids, attention_mask):
-        outputs = self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+    def forward(self, *inputs):
+        outputs = self.model(**dict(zip(self.names, inputs)))
         return outputs.start_logits, outputs.end_logits
 
 
@@ -243,17 +248,17 @@ def _export_onnx(model, args, names, path: Path) -> None:
         import onnx  # noqa: F401  (the exporter needs it; fail with a clear message if missing)
     except ImportError:
         raise ConfigError("latency runtime 'onnx' needs onnx: pip install 'paretodistill[onnx]'") from None
-    wrapper = _PositionalQA(model).eval()
+    wrapper = _PositionalQA(model, names).eval()
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shapes: the export is at one fixed shape
         try:
             torch.onnx.export(
-                wrapper, args, str(path), input_names=names, output_names=["start_logits", "end_logits"],
+                wrapper, args, str(path), input_names=list(names), output_names=["start_logits", "end_logits"],
                 opset_version=17, dynamo=False,
             )
         except Exception as legacy_error:  # the legacy exporter is deprecated; try the new one
             try:
-                torch.onnx.export(wrapper, args, str(path), input_names=names,
+                torch.onnx.export(wrapper, args, str(path), input_names=list(names),
                                   output_names=["start_logits", "end_logits"], dynamo=True)
             except Exception:
                 raise legacy_error from None

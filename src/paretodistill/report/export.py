@@ -12,10 +12,16 @@ earlier export. Only the checkpoint's regular files are copied: a symbolic link 
 may point anywhere), and Python files are not shipped: a pruned student gets the installed
 ``pruned_bert.py``, and code of any other kind needs ``--trust-remote-code``. Paths in the card,
 export.json and the copied JSON files are relative to the study, or names only.
+
+An ONNX export can be answered with where torch is not: each ONNX file carries in its metadata
+what answering needs besides the tokenizer (the recorded no-answer threshold, the window lengths,
+the postprocessing's limits, the model's inputs), and ``answer.py`` (``serving/onnx_answer.py``)
+beside it reads them and answers with onnxruntime, numpy and tokenizers alone.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -24,14 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from paretodistill.errors import ParetodistillError
+from paretodistill.models.inputs import input_names
 from paretodistill.models.pruned_bert import MODEL_TYPE, write_model_code
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
 from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text, relative_name
-from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_INPUTS, ONNX_OUTPUTS, WEIGHT_FILES
+from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_OUTPUTS, WEIGHT_FILES, recorded_settings
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
 METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
+ANSWER_SCRIPT = "answer.py"  # serving/onnx_answer.py, shipped beside model.onnx
 
 
 class ExportError(ParetodistillError):
@@ -132,7 +140,8 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
     warnings = copy_checkpoint(source, folder, trust_remote_code)
     config = json.loads((folder / "config.json").read_text())
     saved_metrics = _read_json(folder / "metrics.json")
-    onnx_check = export_onnx(folder, folder / ONNX_FILE, atol=atol, trust_remote_code=trust_remote_code) if onnx else None
+    onnx_check = export_onnx(folder, folder / ONNX_FILE, atol=atol, trust_remote_code=trust_remote_code,
+                             answer_metadata=False) if onnx else None
     info = export_info(data, record, source, config, saved_metrics, onnx_check)
     info["name"] = name
     info["warnings"] = warnings
@@ -146,7 +155,53 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
     info = public(info)
     (folder / EXPORT_FILE).write_text(json.dumps(info, indent=1, default=str))
     (folder / "README.md").write_text(public_text(model_card(info)), encoding="utf-8")
+    if onnx:
+        ship_answer_script(folder)
     return info
+
+
+def ship_answer_script(folder: Path) -> None:
+    """Write the answer settings into the folder's ONNX files and copy ``answer.py`` beside them.
+
+    Done last: the threshold is read as ``paretodistill predict`` reads it, from metrics.json or else
+    export.json, which only now exists.
+    """
+    from paretodistill.serving import onnx_answer
+
+    for file_name in (ONNX_FILE, INT8_ONNX_FILE):
+        if (folder / file_name).is_file():
+            write_answer_metadata(folder / file_name, folder)
+    shutil.copyfile(onnx_answer.__file__, folder / ANSWER_SCRIPT)
+
+
+def write_answer_metadata(onnx_path: str | Path, model_dir: str | Path) -> dict[str, str]:
+    """Store in the ONNX file's metadata what answering with it needs besides the tokenizer; returns it.
+
+    The model folder's recorded threshold and feature lengths (``recorded_settings``, as predict
+    uses them), the postprocessing's n-best and longest answer (``extract_answers``' defaults, which
+    predict uses) and the inputs the graph takes, so ``serving/onnx_answer.py`` answers as predict does.
+    """
+    import onnx
+
+    from paretodistill.evaluation.postprocess import extract_answers
+    from paretodistill.serving.onnx_answer import AnswerSettings
+
+    recorded = recorded_settings(model_dir)
+    postprocess = inspect.signature(extract_answers).parameters
+    model = onnx.load(str(onnx_path))
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    settings = AnswerSettings(
+        na_threshold=recorded.na_threshold,
+        max_seq_length=recorded.features.max_seq_length,
+        doc_stride=recorded.features.doc_stride,
+        max_query_length=recorded.features.max_query_length,
+        n_best=postprocess["n_best"].default,
+        max_answer_length=postprocess["max_answer_length"].default,
+        input_names=tuple(i.name for i in model.graph.input if i.name not in initializers),
+    ).to_metadata()
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **settings})
+    onnx.save(model, str(onnx_path))
+    return settings
 
 
 def copy_checkpoint(source: Path, folder: Path, trust_remote_code: bool = False) -> list[str]:
@@ -347,9 +402,22 @@ def model_card(info: dict) -> str:
               "```", ""]
     onnx = info.get("onnx")
     if onnx:
-        lines += ["## ONNX", "", f"`model.onnx` (opset {onnx['opset']}, inputs {', '.join(ONNX_INPUTS)}; dynamic batch "
-                  f"and sequence axes). Checked against the PyTorch logits on a batch of shape {onnx['checked_shape']}: "
-                  f"largest absolute difference {onnx['max_abs_diff']:.2e} (tolerance {onnx['atol']:g}).", ""]
+        lines += ["## ONNX", "", f"`model.onnx` (opset {onnx['opset']}, inputs {', '.join(onnx['inputs'])}; dynamic "
+                  f"batch and sequence axes). Checked against the PyTorch logits on a batch of shape "
+                  f"{onnx['checked_shape']}: largest absolute difference {onnx['max_abs_diff']:.2e} (tolerance "
+                  f"{onnx['atol']:g}).", "",
+                  f"Without torch or paretodistill: `{ANSWER_SCRIPT}` answers from `model.onnx` with onnxruntime, numpy "
+                  "and tokenizers only (`pip install onnxruntime tokenizers`). It builds the same doc-stride windows "
+                  "and picks the span as `paretodistill predict` does, with the no-answer threshold and window lengths "
+                  "stored in the ONNX file's metadata:", "",
+                  "```bash",
+                  f'python {path}/{ANSWER_SCRIPT} --question "Who was the Norse leader?" --context "..."'
+                  + ("  # --int8" if info.get("variants") else ""),
+                  "```", "", "```python",
+                  f'import sys; sys.path.insert(0, "{path}")  # the folder holding {ANSWER_SCRIPT}',
+                  "from answer import answer", "",
+                  f'print(answer("{path}", "Who was the Norse leader?", context))  # {{"text": ..., "no_answer": ...}}',
+                  "```", ""]
     if info.get("variants"):
         lines += variants_table(info["variants"], info.get("na_threshold"))
     lines += ["## Provenance", "", f"- study directory: `{info['study_directory']}`",
@@ -378,14 +446,16 @@ def variants_table(variants: dict, threshold: float | None) -> list[str]:
 
 
 def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17,
-                trust_remote_code: bool = False) -> dict:
+                trust_remote_code: bool = False, answer_metadata: bool = True) -> dict:
     """Export ``model_dir`` to ONNX and check its logits against PyTorch's on a fresh batch shape.
 
     Uses the TorchScript exporter (``dynamo=False``: no onnxscript dependency) with dynamic batch
     and sequence axes; the check runs a different shape than the export trace so that a baked-in
-    shape fails it. Raises ExportError when a logit differs by more than ``atol``. The model loads
-    through ``load_qa_model``: a pruned student with the installed code, never a checkpoint's copy
-    unless ``trust_remote_code``.
+    shape fails it. The graph takes the inputs the model's ``forward`` names (``input_names``: no
+    token types for DistilBERT). Raises ExportError when a logit differs by more than ``atol``. The
+    model loads through ``load_qa_model``: a pruned student with the installed code, never a
+    checkpoint's copy unless ``trust_remote_code``. ``answer_metadata`` writes the folder's answer
+    settings into the file (``write_answer_metadata``); an export writes them once it is complete.
     """
     try:
         import onnx  # noqa: F401  (the checker below)
@@ -412,16 +482,17 @@ def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4
         types[:, length // 3 :] = 1
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
+    names = input_names(model)
     trace = batch(2, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, tuple(trace[k] for k in ONNX_INPUTS), str(onnx_path), input_names=list(ONNX_INPUTS),
+            model, tuple(trace[k] for k in names), str(onnx_path), input_names=list(names),
             output_names=list(ONNX_OUTPUTS), opset_version=opset, dynamo=False,
-            dynamic_axes={k: {0: "batch", 1: "sequence"} for k in (*ONNX_INPUTS, *ONNX_OUTPUTS)},
+            dynamic_axes={k: {0: "batch", 1: "sequence"} for k in (*names, *ONNX_OUTPUTS)},
         )
     onnx.checker.check_model(str(onnx_path))
-    check = batch(3, 40)
+    check = {k: v for k, v in batch(3, 40).items() if k in names}
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     start, end = session.run(list(ONNX_OUTPUTS), {k: v.numpy() for k, v in check.items()})
     with torch.inference_mode():
@@ -429,4 +500,7 @@ def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4
     diff = float(max(np.abs(start - reference.start_logits.numpy()).max(), np.abs(end - reference.end_logits.numpy()).max()))
     if not diff <= atol:
         raise ExportError(f"ONNX logits differ from PyTorch's by {diff:.2e} > tolerance {atol:g}; {onnx_path} is not trustworthy")
-    return {"file": onnx_path.name, "opset": opset, "max_abs_diff": diff, "atol": atol, "checked_shape": list(check["input_ids"].shape)}
+    if answer_metadata:
+        write_answer_metadata(onnx_path, model_dir)
+    return {"file": onnx_path.name, "opset": opset, "inputs": list(names), "max_abs_diff": diff, "atol": atol,
+            "checked_shape": list(check["input_ids"].shape)}
