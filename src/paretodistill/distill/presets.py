@@ -62,10 +62,12 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
     """Config values (for ``load_config(base=...)``) of the smoke preset.
 
     ~200 training questions in 128-token windows, one validation and one test article, 24 steps
-    with a curve point every 12, a 1-layer 2-head (pruned) student, latency from 5 calls.
-    Without ``teacher`` the tiny random teacher is built (once) in the cache.
+    with a curve point every 12, a 1-layer 2-head (pruned) student (all heads for a family whose
+    attention cannot drop heads), latency from 5 calls. Without ``teacher`` the tiny random teacher
+    is built (once) in the cache.
     """
     teacher_path = str(teacher) if teacher else str(tiny_teacher(cache_dir))
+    heads = 2 if _prunes_heads(teacher_path) else None
     values: dict[str, Any] = {
         "teacher": {"path": teacher_path},
         "data": {
@@ -74,7 +76,7 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
             "max_train_questions": 200,
             "features": {"max_seq_length": 128, "doc_stride": 48, "max_query_length": 32},
         },
-        "student": {"num_layers": 1, "heads_per_layer": 2, "hidden_dropout": 0.1},
+        "student": {"num_layers": 1, "heads_per_layer": heads, "hidden_dropout": 0.1},
         "training": {
             "learning_rate": 1e-4, "warmup_steps": 2, "train_batch_size": 16, "eval_batch_size": 64,
             "max_steps": 24, "eval_every_steps": 12, "log_every_steps": 8, "seed": 42,
@@ -85,6 +87,22 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
     if cache_dir:
         values["cache_dir"] = str(cache_dir)
     return values
+
+
+def _prunes_heads(teacher_path: str) -> bool:
+    """Whether the teacher's family can drop heads (True when its config cannot be read here:
+    the run itself then says what is wrong with it)."""
+    import json
+
+    from paretodistill.errors import ModelMismatchError
+    from paretodistill.models.families import family_of
+    from paretodistill.models.loading import resolve_model_path
+
+    try:
+        values = json.loads((Path(resolve_model_path(teacher_path)) / "config.json").read_text())
+        return family_of(values).prunes_heads
+    except (OSError, ValueError, ModelMismatchError):
+        return True
 
 
 def smoke_config(data_file: str, teacher: str | Path | None = None, cache_dir: str | Path | None = None,

@@ -52,12 +52,18 @@ def _vocab_size(model: torch.nn.Module) -> int:
     return int(getattr(model.config, "vocab_size", 30522))
 
 
-def _random_inputs(vocab: int, batch_size: int, sequence_length: int, device) -> dict[str, torch.Tensor]:
-    """Seeded random token ids below the vocabulary size; a question/context split of token types."""
+def _token_types(model: torch.nn.Module) -> int:
+    return int(getattr(model.config, "type_vocab_size", 2) or 1)
+
+
+def _random_inputs(vocab: int, batch_size: int, sequence_length: int, device, types: int = 2) -> dict[str, torch.Tensor]:
+    """Seeded random token ids below the vocabulary size; a question/context split of token types
+    where the model has two (RoBERTa has one: all zeros, as its tokenizer gives)."""
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(0, vocab, (batch_size, sequence_length), generator=generator)
     token_type_ids = torch.zeros_like(input_ids)
-    token_type_ids[:, sequence_length // 4 :] = 1
+    if types > 1:
+        token_type_ids[:, sequence_length // 4 :] = 1
     attention_mask = torch.ones_like(input_ids)
     return {
         "input_ids": input_ids.to(device),
@@ -153,7 +159,7 @@ def measure_latency(
 def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
     dtype = torch.bfloat16 if supports_fast_bf16(device) else torch.float32
     timed = copy.deepcopy(model).to(dtype=dtype).eval()
-    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, device))
+    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, device, _token_types(model)))
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def call():
@@ -175,7 +181,8 @@ def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
             "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"
         ) from None
     exported = copy.deepcopy(model).float().cpu().eval()
-    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu")))
+    inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu"),
+                                                 _token_types(model)))
     names = input_names(model)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
@@ -215,7 +222,7 @@ def measure_onnx_file_latency(
     """
     check_runtime("onnx")
     cpu = torch.device("cpu")
-    inputs = _random_inputs(vocab_size, batch_size, sequence_length, cpu)
+    inputs = _random_inputs(vocab_size, batch_size, sequence_length, cpu, types=1)  # any family: type 0 only
     with _threads(threads):
         session = _onnx_session(Path(path), cpu)
         wanted = {i.name for i in session.get_inputs()}

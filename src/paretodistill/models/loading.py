@@ -93,7 +93,8 @@ def load_qa_model(name: str | Path, *, fast_attention: bool = True, trust_remote
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
         return AutoModelForQuestionAnswering.from_pretrained(
-            path, config=config, attn_implementation="sdpa" if fast_attention else "eager", dtype=torch.float32,
+            path, config=config, attn_implementation="sdpa" if fast_attention and _has_sdpa(config) else "eager",
+            dtype=torch.float32,
             trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError) as error:
@@ -113,6 +114,13 @@ def load_seed_model(name: str | Path, *, trust_remote_code: bool = False) -> tor
     except (OSError, ValueError) as error:
         raise ModelMismatchError(f"could not load a pretrained model from {path}: {_first_line(error)}"
                                  + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
+
+
+def _has_sdpa(config) -> bool:
+    """Whether the model's attention has a fused path (DeBERTa's disentangled attention has none)."""
+    from paretodistill.models.families import MODEL_TYPES, family_of
+
+    return family_of(config).sdpa if config.model_type in MODEL_TYPES else True
 
 
 REMOTE_CODE_HINT = ("; paretodistill does not run code shipped in a checkpoint unless you pass --trust-remote-code "
