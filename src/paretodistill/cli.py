@@ -262,6 +262,8 @@ EXAMPLES = {
                         "    --set student.init_from=$PARETODISTILL_CACHE/pretrained-l3",
     "analyze": "paretodistill analyze --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
                "    --part test --out runs/analysis",
+    "convert": "paretodistill convert --model minilm --family distilbert --out $PARETODISTILL_CACHE/minilm-distilbert\n"
+               "  then: paretodistill distill ... --recipe sigopt --set student.init_from=$PARETODISTILL_CACHE/minilm-distilbert",
     "predict": "paretodistill predict --model teachers/minilm-l6-squad2 --question \"Where does the Rhine rise?\" \\\n"
                "    --context \"The Rhine rises in the Swiss canton of Graubünden.\"",
 }

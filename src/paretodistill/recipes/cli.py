@@ -60,8 +60,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     convert = commands.add_parser(
         "convert", help="rewrite a pretrained encoder as another family's (e.g. the packaged MiniLM as a DistilBERT)",
-        epilog="example: paretodistill convert --model minilm --family distilbert --out $PARETODISTILL_CACHE/minilm-distilbert",
-    )
+    )  # its example, with the distill run that starts from it, is in cli.EXAMPLES
     convert.add_argument("--model", required=True, help="a checkpoint folder, a hub id, or minilm (the packaged MiniLM)")
     convert.add_argument("--family", required=True, choices=("bert", "distilbert", "roberta", "electra"),
                          help="the family to write it as")

@@ -10,7 +10,8 @@ checkpoint; the export is built in a hidden sibling folder and renamed into plac
 leaves the earlier export or the new one, never half of one, and ``--force`` replaces only an
 earlier export. Only the checkpoint's regular files are copied: a symbolic link is skipped (it
 may point anywhere), and Python files are not shipped: a pruned student gets the installed
-``pruned_bert.py``, and code of any other kind needs ``--trust-remote-code``. Paths in the card,
+file that defines it (``pruned_bert.py``, ``pruned_encoders.py``), and code of any other kind
+needs ``--trust-remote-code``. Paths in the card,
 export.json and the copied JSON files are relative to the study, or names only.
 
 An ONNX export can be answered with where torch is not: each ONNX file carries in its metadata
@@ -31,7 +32,7 @@ from typing import Any
 
 from paretodistill.errors import ParetodistillError
 from paretodistill.models.inputs import input_names
-from paretodistill.models.pruned_bert import MODEL_TYPE, write_model_code
+from paretodistill.models.pruned_bert import model_code, write_model_code
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
 from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text, relative_name
 from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_OUTPUTS, WEIGHT_FILES, recorded_settings
@@ -212,7 +213,8 @@ def copy_checkpoint(source: Path, folder: Path, trust_remote_code: bool = False)
     installed model code (``write_model_code``); any other ``auto_map`` is refused.
     """
     config = _read_json(source / "config.json")
-    pruned = config.get("model_type") == MODEL_TYPE
+    code = model_code(config.get("model_type"))  # a pruned student: the installed file that defines it
+    pruned = code is not None
     if "auto_map" in config and not pruned and not trust_remote_code:
         raise ExportError(f"{source}: config.json maps its classes to Python files in the checkpoint (auto_map) and it "
                           "is not a paretodistill student; paretodistill neither runs nor ships such code unless you "
@@ -241,7 +243,7 @@ def copy_checkpoint(source: Path, folder: Path, trust_remote_code: bool = False)
                           + (f" (symbolic links are not followed: {', '.join(skipped['links'])})" if skipped["links"] else ""))
     if pruned and not trust_remote_code:
         write_model_code(folder)
-        skipped["code"] = [f for f in skipped["code"] if f != "pruned_bert.py"]
+        skipped["code"] = [f for f in skipped["code"] if f != code[0].name]
     warnings = []
     if skipped["links"]:
         warnings.append(f"symbolic links in the checkpoint were not copied (an export holds the checkpoint's own files "
@@ -310,7 +312,7 @@ def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict
         "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
         "objectives": [f"{o.metric}:{o.direction}" for o in data.objectives],
         "thresholds": data.thresholds,
-        "remote_code": "auto_map" in config or config.get("model_type") == MODEL_TYPE,
+        "remote_code": "auto_map" in config or model_code(config.get("model_type")) is not None,
         "architecture": {k: config.get(k) for k in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
                                                     "intermediate_size", "heads_per_layer", "intermediate_sizes") if k in config},
         "onnx": onnx_check,
@@ -386,11 +388,12 @@ def model_card(info: dict) -> str:
         "",
     ]
     if remote:
-        lines += ["This student keeps a different number of heads or FFN neurons per layer, which plain BERT cannot "
-                  "describe; the model code is in `pruned_bert.py` next to the weights (torch and transformers only), "
-                  "hence `trust_remote_code=True`: read that file first. With paretodistill installed, "
-                  "`import paretodistill.models.pruned_bert` registers the same classes and the folder loads "
-                  "without `trust_remote_code`.", ""]
+        code_file = model_code(info["architecture"].get("model_type"))
+        lines += ["This student keeps a different number of heads or FFN neurons per layer, which its family's stock "
+                  f"class cannot describe; the model code is in `{code_file[0].name if code_file else 'the .py file'}` "
+                  "next to the weights (torch and transformers only), hence `trust_remote_code=True`: read that file "
+                  "first. With paretodistill installed, `import paretodistill` registers the same classes and the "
+                  "folder loads without `trust_remote_code`.", ""]
     lines += ["## How to ask it a question", "",
               "With paretodistill installed (`pip install 'paretodistill[onnx]'` for the ONNX files); the answer is \"\" "
               "when the no-answer score is above the threshold recorded here:", "",
