@@ -329,7 +329,7 @@ def tiny_checkpoint(directory: str | Path, *, pruned: bool = False, metrics: dic
     import torch
     from transformers import BertForQuestionAnswering
 
-    from paretodistill.models.pruned_bert import save_with_code
+    from paretodistill.models.saving import save_with_code
     from paretodistill.models.student import StudentArchitecture, build_student
 
     directory = Path(directory)

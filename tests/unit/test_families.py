@@ -250,3 +250,56 @@ def test_a_seed_of_the_same_kind_with_another_vocabulary_is_refused_naming_it(ti
     with pytest.raises(ModelMismatchError, match=r"its vocabulary differs from the teacher's"):
         check_same_tokenizer(load_tokenizer(tiny_family_checkpoints["roberta"]), tmp_path / "other")
     check_same_tokenizer(load_tokenizer(tiny_family_checkpoints["roberta"]), tiny_family_checkpoints["roberta"])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_onnx_export_answers_as_predict_does(family, smoke_students, dev_v2, tmp_path):
+    """Each family's student through ONNX: the torch-free answer helper, predict on ONNX and on torch agree."""
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    from paretodistill.data.squad import load_squad
+    from paretodistill.report.export import export_onnx
+    from paretodistill.serving import onnx_answer
+    from paretodistill.serving.predict import Predictor
+
+    folder = tmp_path / "student"
+    shutil.copytree(smoke_students[family] / "checkpoint", folder)
+    export_onnx(folder, folder / "model.onnx")
+    examples = [e for e in load_squad(dev_v2).examples[:40]][::8]
+    by_torch = Predictor(folder, "torch").answer_examples(examples)
+    by_onnx = Predictor(folder, "onnx").answer_examples(examples)
+    for example, torch_answer, onnx_answer_ in zip(examples, by_torch, by_onnx, strict=True):
+        helper = onnx_answer.answer(folder, example.question, example.context)
+        assert helper["text"] == onnx_answer_.text == torch_answer.text
+        assert helper["best_span"] == torch_answer.best_span and helper["best_span"] in example.context
+        assert helper["na_score"] == pytest.approx(torch_answer.na_score, abs=1e-4)
+
+
+def test_a_pruned_student_of_another_family_loads_without_paretodistill_with_the_flag(smoke_students, tmp_path):
+    import shutil
+
+    from paretodistill.models.saving import save_with_code
+
+    student = _load(smoke_students["distilbert"] / "checkpoint")
+    save_with_code(student, tmp_path / "s")
+    assert (tmp_path / "s" / "pruned_encoders.py").is_file()
+    shutil.copy(smoke_students["distilbert"] / "checkpoint" / "tokenizer.json", tmp_path / "s")
+    ids, mask = _batch(student)
+    with torch.no_grad():
+        expected = student(input_ids=ids, attention_mask=mask).start_logits
+    script = textwrap.dedent("""
+        import json, sys, torch
+        sys.modules["paretodistill"] = None  # not installed
+        from transformers import AutoModelForQuestionAnswering
+        model = AutoModelForQuestionAnswering.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+        ids, mask = (torch.tensor(v) for v in json.loads(sys.argv[2]))
+        with torch.no_grad():
+            print(json.dumps([type(model).__name__, model(input_ids=ids, attention_mask=mask).start_logits.tolist()]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s"), json.dumps([ids.tolist(), mask.tolist()])],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, logits = json.loads(result.stdout.strip().splitlines()[-1])
+    assert name == "PrunedDistilBertForQuestionAnswering"
+    assert torch.allclose(torch.tensor(logits), expected, atol=1e-5)

@@ -18,11 +18,8 @@ from transformers import (
 )
 
 from paretodistill.errors import ModelMismatchError
-from paretodistill.models.pruned_bert import (
-    PrunedBertConfig,
-    PrunedBertForQuestionAnswering,
-    save_with_code,
-)
+from paretodistill.models.pruned_bert import PrunedBertConfig, PrunedBertForQuestionAnswering
+from paretodistill.models.saving import save_with_code
 from paretodistill.models.student import (
     StudentArchitecture,
     build_student,

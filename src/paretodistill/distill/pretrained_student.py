@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 
 from paretodistill.errors import ConfigError, ModelMismatchError
 from paretodistill.models.loading import load_qa_model, load_seed_model, load_tokenizer, resolve_model_path
-from paretodistill.models.pruned_bert import save_with_code
+from paretodistill.models.saving import save_with_code
 from paretodistill.models.student import StudentArchitecture
 
 PRETRAIN_FILE = "pretrain.json"

@@ -71,7 +71,7 @@ from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
-from paretodistill.models.pruned_bert import save_with_code
+from paretodistill.models.saving import save_with_code
 from paretodistill.models.student import (
     StudentArchitecture,
     build_student,

@@ -24,16 +24,13 @@ default, so a student that uses none of them is exactly a pruned BERT):
 * ``embedded_vocab_size``: the table keeps only some tokens; the persistent ``token_map`` buffer
   (one entry per tokenizer id) maps each id to its row, so the tokenizer stays as it is.
 
-This file imports only torch and transformers: :func:`save_with_code` copies it next to the
+This file imports only torch and transformers: ``models.saving.save_with_code`` copies it next to the
 weights so that ``AutoModelForQuestionAnswering.from_pretrained(dir, trust_remote_code=True)``
 loads the checkpoint without paretodistill installed. paretodistill itself never runs that copy:
 the registration at the bottom of this file lets the Auto classes load ``paretodistill_bert``
 checkpoints with the installed code (``models.loading``), whatever a folder's copy says.
 """
 
-import json
-import shutil
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -254,51 +251,7 @@ class PrunedBertForQuestionAnswering(BertForQuestionAnswering):
         self.post_init()
 
 
-def save_with_code(model, out_dir: str | Path, **save_kwargs) -> Path:
-    """Save ``model`` so that it loads without paretodistill.
-
-    Calls ``save_pretrained``; for a pruned student (this file's class, or one of
-    ``pruned_encoders``) also copies the file that defines it into ``out_dir`` and writes
-    ``auto_map`` into ``config.json`` so that ``AutoModelForQuestionAnswering.from_pretrained(out_dir,
-    trust_remote_code=True)`` works in a fresh Python. A stock model needs no code and gets none.
-    """
-    out_dir = Path(out_dir)
-    model.save_pretrained(out_dir, **save_kwargs)
-    if model_code(getattr(model.config, "model_type", None)) is not None:
-        write_model_code(out_dir)
-    return out_dir
-
-
-def model_code(model_type: str | None):
-    """(source file, config class, QA class) of a pruned student's model type; None for a stock one."""
-    if model_type == MODEL_TYPE:
-        return Path(__file__), PrunedBertConfig, PrunedBertForQuestionAnswering
-    from paretodistill.models import pruned_encoders  # only inside the package, never in a checkpoint's copy
-
-    for config_class, model_class in pruned_encoders.PRUNED_CLASSES:
-        if config_class.model_type == model_type:
-            return Path(pruned_encoders.__file__), config_class, model_class
-    return None
-
-
-def write_model_code(out_dir: str | Path) -> Path:
-    """Put the file defining a saved pruned student next to it and point its ``auto_map`` at it.
-
-    Also what an export does to a checkpoint's copy: it ships the installed code, never a file
-    found in the checkpoint (which may not be the one paretodistill wrote).
-    """
-    out_dir = Path(out_dir)
-    config_path = out_dir / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    source, config_class, model_class = model_code(config.get("model_type"))
-    shutil.copyfile(source, out_dir / source.name)
-    config["auto_map"] = {
-        "AutoConfig": f"{source.stem}.{config_class.__name__}",
-        "AutoModelForQuestionAnswering": f"{source.stem}.{model_class.__name__}",
-    }
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return out_dir
-
+PRUNED_CLASSES = ((PrunedBertConfig, PrunedBertForQuestionAnswering),)
 
 AutoConfig.register(MODEL_TYPE, PrunedBertConfig, exist_ok=True)
 AutoModelForQuestionAnswering.register(PrunedBertConfig, PrunedBertForQuestionAnswering, exist_ok=True)
