@@ -303,3 +303,25 @@ def test_a_pruned_student_of_another_family_loads_without_paretodistill_with_the
     name, logits = json.loads(result.stdout.strip().splitlines()[-1])
     assert name == "PrunedDistilBertForQuestionAnswering"
     assert torch.allclose(torch.tensor(logits), expected, atol=1e-5)
+
+
+def test_the_seeds_arrangement_searches_students_of_the_seeds_family(tiny_family_checkpoints, dev_v2, tmp_path,
+                                                                    one_torch_thread):
+    """A smoke search seeded from a DistilBERT: the space and the sigopt-2020-distilbert baseline read the seed's
+    shape, every trial's student is a DistilBERT, and the baseline is the seed's whole architecture."""
+    from paretodistill.recipes.convert import convert_checkpoint
+
+    teacher = tiny_family_checkpoints["bert"]
+    seed = tmp_path / "seed"
+    convert_checkpoint(str(teacher), "distilbert", seed, log=lambda _: None)
+    study = tmp_path / "study"
+    assert main(["search", "--preset", "smoke", "--teacher", str(teacher), "--data", str(dev_v2), "--study", str(study),
+                 "--cache-dir", str(tmp_path / "cache"), "--set", f'student.init_from="{seed}"',
+                 "--set", 'student.pruning="random"', "--set", 'search.baseline="sigopt-2020-distilbert"',
+                 "--set", "search.regular.top_k=1"]) == 0
+    trials = sorted(study.glob("trials/*/checkpoint/config.json"))
+    assert trials and {json.loads(path.read_text())["model_type"] for path in trials} <= {
+        "distilbert", "paretodistill_distilbert"}
+    baseline = json.loads(next(study.glob("trials/baseline*/metrics.json")).read_text())
+    assert baseline["parameters"]["num_layers"] == 2 and baseline["parameters"]["learning_rate"] == 5e-5
+    assert baseline["teacher"]["student_seed"] == str(seed)
