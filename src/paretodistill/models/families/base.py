@@ -66,24 +66,24 @@ class Family:
 
     name: str
     model_types: tuple[str, ...]
+    config_class: type  # the family's transformers classes
+    qa_class: type
+    base_class: type
+    pruned: tuple[type, type] | None = None  # (config, QA class) of a student keeping some heads; None: cannot
     keys: dict[str, str] = field(default_factory=lambda: dict(BERT_KEYS))
     qa_dropout_key: str | None = None  # the config key of a dropout before the QA head, where the family has one
-    prunes_heads: bool = True  # whether a layer can keep only some of its heads
     template: bool = False  # AutoDistill's template parts (bottleneck, stacked FFNs, factorized or cut vocabulary)
 
-    # ------------------------------------------------------------------ classes
-    def config_class(self):
-        raise NotImplementedError
-
-    def qa_class(self):
-        raise NotImplementedError
-
-    def base_class(self):
-        raise NotImplementedError
-
-    def pruned_classes(self):
+    def pruned_classes(self) -> tuple[type, type]:
         """(config class, QA class) of a student whose layers keep different heads or FFN widths."""
-        raise ModelMismatchError(f"the {self.name} family cannot keep only some of a layer's heads")
+        if self.pruned is None:
+            raise ModelMismatchError(f"the {self.name} family cannot keep only some of a layer's heads")
+        return self.pruned
+
+    @property
+    def prunes_heads(self) -> bool:
+        """Whether a layer can keep only some of its heads."""
+        return self.pruned is not None
 
     # ------------------------------------------------------------------ modules
     def encoder(self, model: nn.Module) -> nn.Module:
@@ -183,7 +183,7 @@ class Family:
         values["model_type"] = self.model_types[0]
         uniform = all(k * head_size == hidden for k in heads) and len(set(intermediate)) == 1
         if uniform:
-            config_class = self.config_class()
+            config_class = self.config_class
         else:
             config_class, _ = self.pruned_classes()
             values.update(heads_per_layer=heads, intermediate_sizes=intermediate, attention_head_size=head_size)
@@ -199,9 +199,7 @@ class Family:
 
     def student_class(self, config):
         """The QA class that builds ``config``."""
-        if isinstance(config, self.config_class()) and type(config) is self.config_class():
-            return self.qa_class()
-        return self.pruned_classes()[1]
+        return self.qa_class if type(config) is self.config_class else self.pruned_classes()[1]
 
 
 # Config values a student never takes from its seed: they describe the seed's own files and code.

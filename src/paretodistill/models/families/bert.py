@@ -16,19 +16,15 @@ class BertFamily(Family):
 
     name: str = "bert"
     model_types: tuple[str, ...] = ("bert", MODEL_TYPE)
+    config_class: type = BertConfig
+    qa_class: type = BertForQuestionAnswering
+    base_class: type = BertModel
+    pruned: tuple[type, type] | None = (PrunedBertConfig, PrunedBertForQuestionAnswering)
     template: bool = True
 
-    def config_class(self):
-        return BertConfig
 
-    def qa_class(self):
-        return BertForQuestionAnswering
 
-    def base_class(self):
-        return BertModel
 
-    def pruned_classes(self):
-        return PrunedBertConfig, PrunedBertForQuestionAnswering
 
     def student_config(self, base: dict, *, template: dict | None = None, qa_dropout: float = 0.0, **shape):
         """Plain BERT when it can describe the student, else :class:`PrunedBertConfig`, which alone

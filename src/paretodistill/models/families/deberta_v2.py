@@ -18,16 +18,12 @@ class DebertaV2Family(Family):
 
     name: str = "deberta-v2"
     model_types: tuple[str, ...] = ("deberta-v2",)
-    prunes_heads: bool = False
+    config_class: type = DebertaV2Config
+    qa_class: type = DebertaV2ForQuestionAnswering
+    base_class: type = DebertaV2Model
 
-    def config_class(self):
-        return DebertaV2Config
 
-    def qa_class(self):
-        return DebertaV2ForQuestionAnswering
 
-    def base_class(self):
-        return DebertaV2Model
 
     @property
     def sdpa(self) -> bool:

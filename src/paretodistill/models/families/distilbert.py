@@ -25,20 +25,16 @@ DISTILBERT_KEYS = {
 class DistilBertFamily(Family):
     name: str = "distilbert"
     model_types: tuple[str, ...] = ("distilbert", PrunedDistilBertConfig.model_type)
+    config_class: type = DistilBertConfig
+    qa_class: type = DistilBertForQuestionAnswering
+    base_class: type = DistilBertModel
+    pruned: tuple[type, type] | None = (PrunedDistilBertConfig, PrunedDistilBertForQuestionAnswering)
     keys: dict[str, str] = field(default_factory=lambda: dict(DISTILBERT_KEYS))
     qa_dropout_key: str | None = "qa_dropout"
 
-    def config_class(self):
-        return DistilBertConfig
 
-    def qa_class(self):
-        return DistilBertForQuestionAnswering
 
-    def base_class(self):
-        return DistilBertModel
 
-    def pruned_classes(self):
-        return PrunedDistilBertConfig, PrunedDistilBertForQuestionAnswering
 
     def layers(self, model: nn.Module) -> list[nn.Module]:
         return list(self.encoder(model).transformer.layer)

@@ -15,18 +15,14 @@ from paretodistill.models.pruned_encoders import PrunedElectraConfig, PrunedElec
 class ElectraFamily(Family):
     name: str = "electra"
     model_types: tuple[str, ...] = ("electra", PrunedElectraConfig.model_type)
+    config_class: type = ElectraConfig
+    qa_class: type = ElectraForQuestionAnswering
+    base_class: type = ElectraModel
+    pruned: tuple[type, type] | None = (PrunedElectraConfig, PrunedElectraForQuestionAnswering)
 
-    def config_class(self):
-        return ElectraConfig
 
-    def qa_class(self):
-        return ElectraForQuestionAnswering
 
-    def base_class(self):
-        return ElectraModel
 
-    def pruned_classes(self):
-        return PrunedElectraConfig, PrunedElectraForQuestionAnswering
 
     def embedding_parts(self, model: nn.Module) -> EmbeddingParts:
         encoder = self.encoder(model)

@@ -15,18 +15,14 @@ from paretodistill.models.pruned_encoders import PrunedRobertaConfig, PrunedRobe
 class RobertaFamily(Family):
     name: str = "roberta"
     model_types: tuple[str, ...] = ("roberta", PrunedRobertaConfig.model_type)
+    config_class: type = RobertaConfig
+    qa_class: type = RobertaForQuestionAnswering
+    base_class: type = RobertaModel
+    pruned: tuple[type, type] | None = (PrunedRobertaConfig, PrunedRobertaForQuestionAnswering)
 
-    def config_class(self):
-        return RobertaConfig
 
-    def qa_class(self):
-        return RobertaForQuestionAnswering
 
-    def base_class(self):
-        return RobertaModel
 
-    def pruned_classes(self):
-        return PrunedRobertaConfig, PrunedRobertaForQuestionAnswering
 
     def embedding_parts(self, model: nn.Module) -> EmbeddingParts:
         embeddings = self.encoder(model).embeddings
