@@ -325,3 +325,30 @@ def test_the_seeds_arrangement_searches_students_of_the_seeds_family(tiny_family
     baseline = json.loads(next(study.glob("trials/baseline*/metrics.json")).read_text())
     assert baseline["parameters"]["num_layers"] == 2 and baseline["parameters"]["learning_rate"] == 5e-5
     assert baseline["teacher"]["student_seed"] == str(seed)
+
+
+def test_a_seed_given_by_hub_id_is_read_from_the_hub_cache(tiny_family_checkpoints, dev_v2, tmp_path, monkeypatch,
+                                                           one_torch_thread):
+    """student.init_from = "org/name": resolved offline to its cached snapshot, like a teacher's hub id."""
+    import huggingface_hub.constants as constants
+
+    from paretodistill.recipes.convert import convert_checkpoint
+
+    teacher = tiny_family_checkpoints["bert"]
+    repo = tmp_path / "hub" / "models--org--tiny-distilbert"
+    convert_checkpoint(str(teacher), "distilbert", repo / "snapshots" / "abc", log=lambda _: None)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    for name, value in (("HF_HUB_CACHE", str(tmp_path / "hub")), ("HF_HUB_OFFLINE", "1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    out = tmp_path / "run"
+    assert main(["distill", "--teacher", str(teacher), "--preset", "smoke", "--data", str(dev_v2), "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--set", 'student.init_from="org/tiny-distilbert"',
+                 "--set", 'student.pruning="random"']) == 0
+    student = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert student["model_type"] == "paretodistill_distilbert" and student["seed_checkpoint"] == "org/tiny-distilbert"
+    missing = main(["distill", "--teacher", str(teacher), "--preset", "smoke", "--data", str(dev_v2), "--out",
+                    str(tmp_path / "none"), "--set", 'student.init_from="org/not-cached"'])
+    assert missing == 2 and not (tmp_path / "none").exists()
