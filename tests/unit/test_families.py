@@ -352,3 +352,19 @@ def test_a_seed_given_by_hub_id_is_read_from_the_hub_cache(tiny_family_checkpoin
     missing = main(["distill", "--teacher", str(teacher), "--preset", "smoke", "--data", str(dev_v2), "--out",
                     str(tmp_path / "none"), "--set", 'student.init_from="org/not-cached"'])
     assert missing == 2 and not (tmp_path / "none").exists()
+
+
+def test_importance_pruning_of_a_separately_seeded_search_is_refused_before_trial_0(tiny_family_checkpoints, tmp_path):
+    from paretodistill.config import load_config
+    from paretodistill.search.plan import plan_search
+
+    teacher = tiny_family_checkpoints["bert"]
+    space = '{num_layers = {type = "int", low = 1, high = 2}, heads_per_layer = {type = "int", low = 1, high = 4}}'
+    overrides = [f'teacher.path="{teacher}"', 'data.split_file="x.json"', f"search.space={space}",
+                 f'student.init_from="{tiny_family_checkpoints["distilbert"]}"']
+    config = load_config(None, overrides)
+    with pytest.raises(ConfigError, match="student.pruning = 'importance' scores the teacher's heads and neurons"):
+        plan_search(config, config.search, log=lambda _: None, teacher_folder=str(tiny_family_checkpoints["distilbert"]))
+    config = load_config(None, [*overrides, 'student.pruning="random"'])
+    plan = plan_search(config, config.search, log=lambda _: None, teacher_folder=str(tiny_family_checkpoints["distilbert"]))
+    assert plan.space.distributions()["heads_per_layer"].high == 4

@@ -96,6 +96,7 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
     teacher = teacher_shape(config, teacher_folder)
     space = build_space(config, teacher)
     check_family_supports(teacher_folder, space.names)
+    check_pruning_of_a_separate_seed(config, space.names)
     flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
     regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")
     check_budget_against_space(flash_budget, space.names, "search.flash.budget")
@@ -122,6 +123,18 @@ def check_family_supports(seed_folder: str | None, names) -> None:
     if refused:
         raise ConfigError(f"the students are {family.name} models, which cannot take the searched "
                           f"{', '.join(refused)}: take {'it' if len(refused) == 1 else 'them'} out of the space")
+
+
+def check_pruning_of_a_separate_seed(config: ExperimentConfig, names) -> None:
+    """Importance pruning scores the teacher's heads and neurons: a student seeded from a separate
+    checkpoint whose heads or FFN width are searched would fail every trial that cuts them."""
+    init_from = config.student.init_from
+    if not init_from or (Path(init_from) / "pretrain.json").exists():
+        return
+    pruning = config.student.pruning if "pruning" not in names else "importance (searched)"
+    if pruning.startswith("importance") and {"heads_per_layer", "intermediate_size"} & set(names):
+        raise ConfigError(f"student.pruning = {pruning!r} scores the teacher's heads and neurons, but the students are "
+                          f"seeded from {init_from}: set student.pruning = \"random\" (or fix it in the space)")
 
 
 # ---------------------------------------------------------------- early stopping
