@@ -180,21 +180,18 @@ class Family:
         })
         if self.qa_dropout_key is not None:
             values[self.qa_dropout_key] = float(qa_dropout)
-        values["model_type"] = self.model_types[0]
-        uniform = all(k * head_size == hidden for k in heads) and len(set(intermediate)) == 1
-        if uniform:
-            config_class = self.config_class
-        else:
+        values.pop("model_type", None)  # the config class sets its own
+        config_class = self.config_class
+        if not (all(k * head_size == hidden for k in heads) and len(set(intermediate)) == 1):
             config_class, _ = self.pruned_classes()
             values.update(heads_per_layer=heads, intermediate_sizes=intermediate, attention_head_size=head_size)
-            values["model_type"] = config_class.model_type
-        values.pop("model_type")
         config = config_class(**values)
         config._attn_implementation = "sdpa" if self.sdpa else "eager"
         return config
 
     @property
     def sdpa(self) -> bool:
+        """Whether the family's attention has PyTorch's fused path (DeBERTa's has not)."""
         return True
 
     def student_class(self, config):
