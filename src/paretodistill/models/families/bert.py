@@ -22,14 +22,11 @@ class BertFamily(Family):
     pruned: tuple[type, type] | None = (PrunedBertConfig, PrunedBertForQuestionAnswering)
     template: bool = True
 
-
-
-
-
     def student_config(self, base: dict, *, template: dict | None = None, qa_dropout: float = 0.0, **shape):
         """Plain BERT when it can describe the student, else :class:`PrunedBertConfig`, which alone
         has the template parts (``template``: its fields) and a QA-head dropout."""
-        template = {k: v for k, v in (template or {}).items() if v not in (None, 1, "full")}
+        defaults = {"stacked_ffn": 1, "vocabulary": "full"}  # the template parts when off, as are the None ones
+        template = {k: v for k, v in (template or {}).items() if v is not None and v != defaults.get(k)}
         config = super().student_config(base, qa_dropout=qa_dropout, **shape)
         if type(config) is BertConfig and not template and qa_dropout == 0:
             return config

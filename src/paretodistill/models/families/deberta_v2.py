@@ -22,9 +22,6 @@ class DebertaV2Family(Family):
     qa_class: type = DebertaV2ForQuestionAnswering
     base_class: type = DebertaV2Model
 
-
-
-
     @property
     def sdpa(self) -> bool:
         return False

@@ -32,10 +32,6 @@ class DistilBertFamily(Family):
     keys: dict[str, str] = field(default_factory=lambda: dict(DISTILBERT_KEYS))
     qa_dropout_key: str | None = "qa_dropout"
 
-
-
-
-
     def layers(self, model: nn.Module) -> list[nn.Module]:
         return list(self.encoder(model).transformer.layer)
 

@@ -20,10 +20,6 @@ class ElectraFamily(Family):
     base_class: type = ElectraModel
     pruned: tuple[type, type] | None = (PrunedElectraConfig, PrunedElectraForQuestionAnswering)
 
-
-
-
-
     def embedding_parts(self, model: nn.Module) -> EmbeddingParts:
         encoder = self.encoder(model)
         embeddings = encoder.embeddings

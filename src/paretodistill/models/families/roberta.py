@@ -20,10 +20,6 @@ class RobertaFamily(Family):
     base_class: type = RobertaModel
     pruned: tuple[type, type] | None = (PrunedRobertaConfig, PrunedRobertaForQuestionAnswering)
 
-
-
-
-
     def embedding_parts(self, model: nn.Module) -> EmbeddingParts:
         embeddings = self.encoder(model).embeddings
         return EmbeddingParts(
