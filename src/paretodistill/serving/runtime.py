@@ -24,7 +24,6 @@ from paretodistill.training.batching import Batch
 RUNTIMES = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
 INT8_ONNX_FILE = "model.int8.onnx"
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OUTPUTS = ("start_logits", "end_logits")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
