@@ -1,6 +1,6 @@
 """The int8 table of a finished search: each frontier student's float and int8 ONNX files, measured.
 
-For every frontier student of the study (the report's frontier, ``report.int8.frontier_students``)
+For every frontier student of the study (the report's frontier, ``export.int8.frontier_students``)
 this runs ``export --int8`` into ``OUT/<stage>-<trial>/`` and prints one markdown row: layers x
 heads, parameters, both file sizes, test exact/F1 of both files (ONNX Runtime, the split's test
 part, the recorded no-answer threshold), the search's own PyTorch test figures beside them, and
@@ -30,7 +30,8 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(REPO / "src"))
 
 from paretodistill.errors import ParetodistillError  # noqa: E402
-from paretodistill.report.int8 import TABLE_FILE, build_int8_table, default_out, markdown_table  # noqa: E402
+from paretodistill.export.int8 import build_int8_table, markdown_table  # noqa: E402
+from paretodistill.report.int8_table import TABLE_FILE, default_out  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,7 +9,6 @@ shows the traceback of the one-line errors too.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -219,14 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     quickstart.set_defaults(run=cmd_quickstart)
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name == name:  # a subsystem not installed in this build
-                continue
-            raise
-        module.register(commands)
+    # Subsystems that add their own subcommands: each has ``register(commands)`` and imports its
+    # heavy dependencies only inside the command function, so `paretodistill --help` stays fast.
+    from paretodistill.distill import cli as distill_cli
+    from paretodistill.export import cli as export_cli
+    from paretodistill.recipes import cli as recipes_cli
+    from paretodistill.report import cli as report_cli
+    from paretodistill.search import cli as search_cli
+
+    for subsystem in (distill_cli, search_cli, report_cli, export_cli, recipes_cli):
+        subsystem.register(commands)
     _document(commands)
     return parser
 
@@ -275,12 +276,6 @@ def _document(commands: argparse._SubParsersAction) -> None:
         command.formatter_class = HelpFormatter
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"
-
-
-# Subsystems that add their own subcommands: each has ``register(commands)`` and imports its
-# heavy dependencies only inside the command function, so `paretodistill --help` stays fast.
-COMMAND_MODULES = ("paretodistill.distill.cli", "paretodistill.search.cli", "paretodistill.report.cli",
-                   "paretodistill.recipes.cli", "paretodistill.serving.cli")
 
 
 # transformers' per-load reports ("LOAD REPORT", missing/unexpected keys) and weight-loading

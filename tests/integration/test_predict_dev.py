@@ -23,7 +23,7 @@ def student(tmp_path_factory, minilm_tokenizer, one_torch_thread):
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from paretodistill.report.export import export_onnx
+    from paretodistill.export.students import export_checked_onnx
 
     folder = tmp_path_factory.mktemp("dev") / "student"
     torch.manual_seed(7)
@@ -35,7 +35,7 @@ def student(tmp_path_factory, minilm_tokenizer, one_torch_thread):
         "na_threshold": 0.0,
         "data": {"feature_settings": {"max_seq_length": 96, "doc_stride": 48, "max_query_length": 32}},
     }))
-    export_onnx(folder, folder / "model.onnx")
+    export_checked_onnx(folder, folder / "model.onnx")
     return folder
 
 
@@ -62,7 +62,7 @@ def test_torch_and_onnx_answer_dev_questions_alike(student, dev_v2, tmp_path, mo
 
 
 def test_answer_api_on_a_dev_question(student, dev_v2):
-    from paretodistill.serving.predict import answer
+    from paretodistill.export.predict import answer
 
     example = dev_questions(dev_v2)[0]
     torch_answer = answer(student, example.question, example.context)

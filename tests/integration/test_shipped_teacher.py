@@ -14,7 +14,7 @@ import pytest
 from paretodistill.data.splits import ArticleSplit
 from paretodistill.data.squad import load_squad
 from paretodistill.evaluation.squad_metric import normalize_answer
-from paretodistill.serving.predict import answer
+from paretodistill.export.predict import answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -35,7 +35,7 @@ def test_the_shipped_teacher_is_small_and_carded():
 
 
 def test_the_shipped_teacher_answers_real_test_questions(dev_v2):
-    """Through the user's path, ``serving.answer``: the recorded threshold and feature lengths applied."""
+    """Through the user's path, ``export.predict.answer``: the recorded threshold and feature lengths applied."""
     split = ArticleSplit.load(SHIPPED / "split.json")
     test = {e.id: e for e in split.select(load_squad(dev_v2), "test").examples}
     answerable, unanswerable = test[ANSWERABLE], test[UNANSWERABLE]

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-from paretodistill.report.export import ExportError, export_trial  # noqa: E402
+from paretodistill.export.students import ExportError, export_trial  # noqa: E402
 
 M = 1_000_000
 

@@ -20,9 +20,9 @@ import report_fixtures as fx  # noqa: E402
 from conftest import article, qa, write_squad  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import ModelMismatchError  # noqa: E402
+from paretodistill.export import students as export_module  # noqa: E402
+from paretodistill.export.students import ExportError, export_trial  # noqa: E402
 from paretodistill.models import pruned_bert  # noqa: E402
-from paretodistill.report import export as export_module  # noqa: E402
-from paretodistill.report.export import ExportError, export_trial  # noqa: E402
 from paretodistill.report.paths import public_text  # noqa: E402
 
 M = 1_000_000

@@ -259,13 +259,13 @@ def test_the_onnx_export_answers_as_predict_does(family, smoke_students, dev_v2,
 
     pytest.importorskip("onnxruntime")
     from paretodistill.data.squad import load_squad
-    from paretodistill.report.export import export_onnx
-    from paretodistill.serving import onnx_answer
-    from paretodistill.serving.predict import Predictor
+    from paretodistill.export import onnx_answer
+    from paretodistill.export.predict import Predictor
+    from paretodistill.export.students import export_checked_onnx
 
     folder = tmp_path / "student"
     shutil.copytree(smoke_students[family] / "checkpoint", folder)
-    export_onnx(folder, folder / "model.onnx")
+    export_checked_onnx(folder, folder / "model.onnx")
     examples = [e for e in load_squad(dev_v2).examples[:40]][::8]
     by_torch = Predictor(folder, "torch").answer_examples(examples)
     by_onnx = Predictor(folder, "onnx").answer_examples(examples)

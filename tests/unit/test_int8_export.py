@@ -15,7 +15,7 @@ import report_fixtures as fx  # noqa: E402
 pytest.importorskip("onnxruntime")
 
 from paretodistill.cli import main  # noqa: E402
-from paretodistill.report.export import export_trial  # noqa: E402
+from paretodistill.export.students import export_trial  # noqa: E402
 
 M = 1_000_000
 

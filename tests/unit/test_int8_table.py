@@ -16,12 +16,13 @@ import report_fixtures as fx  # noqa: E402
 
 pytest.importorskip("onnxruntime")
 
-import paretodistill.report.export as export_module  # noqa: E402
+import paretodistill.export.int8 as int8_module  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import ParetodistillError  # noqa: E402
-from paretodistill.report.export import ExportError  # noqa: E402
+from paretodistill.export.int8 import build_int8_table, layers_by_heads  # noqa: E402
+from paretodistill.export.students import ExportError  # noqa: E402
 from paretodistill.report.html import build_report  # noqa: E402
-from paretodistill.report.int8 import TABLE_FILE, build_int8_table, default_out, layers_by_heads  # noqa: E402
+from paretodistill.report.int8_table import TABLE_FILE, default_out  # noqa: E402
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "int8_table.py"
 _spec = importlib.util.spec_from_file_location("int8_table", _PATH)
@@ -105,13 +106,13 @@ def test_one_row_per_frontier_student_with_the_exports_own_figures(study, made):
 def test_a_second_run_reads_the_exports_back(study, made, monkeypatch):
     table, _ = made
     calls = []
-    real = export_module.export_trial
+    real = int8_module.export_trial
 
     def counting(directory, trial, *args, **kwargs):
         calls.append(trial)
         return real(directory, trial, *args, **kwargs)
 
-    monkeypatch.setattr(export_module, "export_trial", counting)
+    monkeypatch.setattr(int8_module, "export_trial", counting)
     again = build_int8_table(study, threads=1, log=lambda m: None)
     assert calls == [3]  # only the student without a checkpoint is tried again
     assert again["rows"] == table["rows"]  # PyTorch latencies too: read from the earlier table, not timed again
@@ -167,7 +168,7 @@ def test_a_table_of_another_search_is_not_drawn(study, made, tmp_path, capsys):
 
 def test_timing_settings_leave_unset_values_to_the_timing_defaults():
     """A search's stored latency settings say ``sequence_length: None`` for the default length."""
-    from paretodistill.serving.variants import timing_settings
+    from paretodistill.export.variants import timing_settings
 
     stored = {"enabled": True, "batch_size": 1, "sequence_length": None, "warmup": 5, "repeats": 30, "runtime": "torch",
               "threads": 2}

@@ -21,9 +21,9 @@ pytest.importorskip("onnxruntime")
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.config import FeatureSettings  # noqa: E402
 from paretodistill.data.squad import load_squad  # noqa: E402
-from paretodistill.report.export import export_onnx, export_trial  # noqa: E402
-from paretodistill.serving import onnx_answer  # noqa: E402
-from paretodistill.serving.predict import Predictor, question  # noqa: E402
+from paretodistill.export import onnx_answer  # noqa: E402
+from paretodistill.export.predict import Predictor, question  # noqa: E402
+from paretodistill.export.students import export_checked_onnx, export_trial  # noqa: E402
 
 M = 1_000_000
 WINDOWS = {"max_seq_length": 96, "doc_stride": 48, "max_query_length": 32}  # long dev contexts need several
@@ -213,7 +213,7 @@ def test_a_model_without_token_types_exports_and_is_timed_with_two_inputs(tmp_pa
     model.save_pretrained(folder)
     (folder / "metrics.json").write_text(json.dumps({"na_threshold": 0.25, "data": {"feature_settings": {
         "max_seq_length": 32, "doc_stride": 8, "max_query_length": 16}}}))
-    check = export_onnx(folder, folder / "model.onnx")
+    check = export_checked_onnx(folder, folder / "model.onnx")
     assert check["inputs"] == ["input_ids", "attention_mask"] and check["max_abs_diff"] <= 1e-4
     import onnxruntime
 

@@ -15,8 +15,8 @@ import report_fixtures as fx  # noqa: E402
 from conftest import article, qa, write_squad  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import ConfigError, ModelMismatchError  # noqa: E402
-from paretodistill.serving.predict import Predictor, answer, question  # noqa: E402
-from paretodistill.serving.runtime import choose_runtime, recorded_settings  # noqa: E402
+from paretodistill.export.predict import Predictor, answer, question  # noqa: E402
+from paretodistill.export.runtime import choose_runtime, recorded_settings  # noqa: E402
 
 CONTEXT = ("the river thames flows through london . london is the capital city of it . "
            "paris is the capital of france . the battle of hastings was in 1066 .")
@@ -75,11 +75,11 @@ def test_predict_matches_evaluate(model_dir, tmp_path, monkeypatch):
 
 def test_onnx_gives_the_same_answers(model_dir, tmp_path):
     pytest.importorskip("onnxruntime")
-    from paretodistill.report.export import export_onnx
+    from paretodistill.export.students import export_checked_onnx
 
     folder = tmp_path / "onnx"
     fx.tiny_checkpoint(folder, seed=1, metrics={"na_threshold": -1.5, **SHORT_WINDOWS})
-    export_onnx(folder, folder / "model.onnx")
+    export_checked_onnx(folder, folder / "model.onnx")
     questions = [question(str(i), q, CONTEXT) for i, q in enumerate(
         ["where does the river thames flow ?", "what is the capital of france ?", "when was the battle ?"])]
     torch_answers = Predictor(folder, "torch").answer_examples(questions)

@@ -37,7 +37,7 @@ def logits_over_features(
     """Start and end logits for every feature token, flat and aligned with ``features``' tokens.
 
     ``forward`` maps a padded batch to (start, end) logits as float32 arrays (batch, width); it is
-    the only thing that differs between runtimes (PyTorch here, ONNX Runtime in ``serving``).
+    the only thing that differs between runtimes (PyTorch here, ONNX Runtime in ``export.runtime``).
     """
     start_logits = np.zeros(features.num_tokens(), dtype=np.float32)
     end_logits = np.zeros(features.num_tokens(), dtype=np.float32)

@@ -11,7 +11,7 @@ Runtimes:
   (``supports_fast_bf16``) a bf16 *copy* of the model is timed: real bf16 weights, as deployed,
   not autocast, which would time the casts too. The caller's model is never modified.
 * ``onnx``: the float32 model exported with ``torch.onnx`` and timed in onnxruntime (CPU or CUDA
-  provider). Needs ``pip install onnx onnxruntime``; imported only when used.
+  provider), both through ``hardware.onnx``. Needs ``pip install onnx onnxruntime``; imported only when used.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import copy
 import statistics
 import tempfile
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +28,8 @@ import torch
 
 from paretodistill.errors import ConfigError
 from paretodistill.hardware.device import device_name, supports_fast_bf16
-from paretodistill.models.inputs import input_names, select_inputs
+from paretodistill.hardware.onnx import export_onnx, onnx_session
+from paretodistill.models.inputs import select_inputs
 
 RUNTIMES = ("torch", "onnx")
 
@@ -174,35 +174,22 @@ def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
 
 
 def _onnx_times(model, batch_size, sequence_length, warmup, repeats, device):
-    try:
-        import onnxruntime  # noqa: F401  (checked here, before an export that would fail late)
-    except ImportError:
-        raise ConfigError(
-            "latency runtime 'onnx' needs onnx and onnxruntime: pip install 'paretodistill[onnx]'"
-        ) from None
+    """The float32 model exported at the timed shape (``hardware.onnx``), timed in ONNX Runtime."""
     exported = copy.deepcopy(model).float().cpu().eval()
     inputs = select_inputs(model, _random_inputs(_vocab_size(model), batch_size, sequence_length, torch.device("cpu"),
                                                  _token_types(model)))
-    names = input_names(model)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
-        _export_onnx(exported, tuple(inputs[name] for name in names), names, path)
+        export_onnx(exported, path, inputs)
         del exported
-        session = _onnx_session(path, device)
+        session = _session(path, device)
     feed = {name: value.numpy() for name, value in inputs.items()}
     return _time_onnx_session(session, feed, warmup, repeats, device)
 
 
-def _onnx_session(path: Path, device):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if device.type == "cpu":
-        options.intra_op_num_threads = torch.get_num_threads()
-    providers = ["CPUExecutionProvider"]
-    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    return onnxruntime.InferenceSession(str(path), options, providers=providers)
+def _session(path: Path, device: torch.device):
+    """A session on ``device`` with PyTorch's thread count on the CPU, so both runtimes time on the same threads."""
+    return onnx_session(path, threads=torch.get_num_threads() if device.type == "cpu" else None, cuda=device.type == "cuda")
 
 
 def _time_onnx_session(session, feed: dict, warmup: int, repeats: int, device, dtype: str = "float32"):
@@ -224,48 +211,10 @@ def measure_onnx_file_latency(
     cpu = torch.device("cpu")
     inputs = _random_inputs(vocab_size, batch_size, sequence_length, cpu, types=1)  # any family: type 0 only
     with _threads(threads):
-        session = _onnx_session(Path(path), cpu)
+        session = _session(Path(path), cpu)
         wanted = {i.name for i in session.get_inputs()}
         feed = {name: value.numpy() for name, value in inputs.items() if name in wanted}
         times, dtype, name = _time_onnx_session(session, feed, warmup, repeats, cpu, dtype)
         used_threads = torch.get_num_threads()
     return {**_summary(times), "repeats": repeats, "warmup": warmup, "runtime": "onnx", "dtype": dtype,
             "device": name, "batch_size": batch_size, "sequence_length": sequence_length, "threads": used_threads}
-
-
-class _PositionalQA(torch.nn.Module):
-    """A positional-argument wrapper returning plain tensors, which is what the exporter traces.
-
-    It takes the inputs ``names`` gives, in that order (the model's own: DistilBERT takes no token types).
-    """
-
-    def __init__(self, model: torch.nn.Module, names: tuple[str, ...]):
-        super().__init__()
-        self.model = model
-        self.names = tuple(names)
-
-    def forward(self, *inputs):
-        outputs = self.model(**dict(zip(self.names, inputs)))
-        return outputs.start_logits, outputs.end_logits
-
-
-def _export_onnx(model, args, names, path: Path) -> None:
-    """Export at the fixed timed shape: the TorchScript exporter, else the dynamo one (needs onnxscript)."""
-    try:
-        import onnx  # noqa: F401  (the exporter needs it; fail with a clear message if missing)
-    except ImportError:
-        raise ConfigError("latency runtime 'onnx' needs onnx: pip install 'paretodistill[onnx]'") from None
-    wrapper = _PositionalQA(model, names).eval()
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shapes: the export is at one fixed shape
-        try:
-            torch.onnx.export(
-                wrapper, args, str(path), input_names=list(names), output_names=["start_logits", "end_logits"],
-                opset_version=17, dynamo=False,
-            )
-        except Exception as legacy_error:  # the legacy exporter is deprecated; try the new one
-            try:
-                torch.onnx.export(wrapper, args, str(path), input_names=list(names),
-                                  output_names=["start_logits", "end_logits"], dynamo=True)
-            except Exception:
-                raise legacy_error from None

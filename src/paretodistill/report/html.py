@@ -36,7 +36,7 @@ from paretodistill.report.frontier import (
     load_study_dir,
     parameter_importances,
 )
-from paretodistill.report.int8 import default_table, load_int8_table, matched_rows, measured_how
+from paretodistill.report.int8_table import default_table, load_int8_table, matched_rows, measured_how
 from paretodistill.report.paths import check_report_out
 
 esc = html.escape

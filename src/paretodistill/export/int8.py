@@ -7,7 +7,7 @@ them, the exported checkpoint's batch-1 latency in PyTorch, timed here with the 
 threads (the search's own latency was taken beside other trials, so it does not compare). Exports
 go to ``OUT/<stage>-<trial>/`` and the rows to ``OUT/int8_table.json``; ``OUT`` lies outside the
 study (export never writes into what it reads), by default beside it as ``<study>-int8/``, which is
-where the report looks for the table.
+where the report looks for the table (``report.int8_table`` reads it).
 
 An export that already holds int8 figures of the same trial is read back, not redone (its PyTorch
 latency from the earlier table), so a killed run resumes. Test figures are reported only: the
@@ -22,21 +22,15 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from paretodistill.export.students import ExportError, export_trial
+from paretodistill.export.variants import timing_settings
+from paretodistill.hardware.latency import measure_latency
+from paretodistill.models.loading import load_qa_model
 from paretodistill.report.frontier import FRONTIER, SIZE, ReportError, StudyData, TrialRecord, load_study_dir
+from paretodistill.report.int8_table import TABLE_FILE, default_out, measured_how
 from paretodistill.report.paths import EXPORT_FILE, check_export_out, relative_name
 
-TABLE_FILE = "int8_table.json"
 VARIANTS = ("float32", "int8")
-
-
-def default_out(study: str | Path) -> Path:
-    """``<study>-int8/`` beside the study folder: outside it, and where the report looks by default."""
-    study = Path(study).resolve()
-    return study.parent / f"{study.name}-int8"
-
-
-def default_table(study: str | Path) -> Path:
-    return default_out(study) / TABLE_FILE
 
 
 def trial_name(record: TrialRecord) -> str:
@@ -81,10 +75,6 @@ def _has_int8(info: dict | None) -> bool:
 def torch_latency(folder: Path, info: dict, threads: int | None) -> dict:
     """Batch-1 latency of the exported checkpoint in PyTorch (bf16 where the CPU has it natively, as the
     search times students), with the ONNX files' settings, so the three latencies compare."""
-    from paretodistill.hardware.latency import measure_latency
-    from paretodistill.models.loading import load_qa_model
-    from paretodistill.serving.variants import timing_settings
-
     settings = timing_settings(info.get("latency_settings"), threads)
     measured = measure_latency(load_qa_model(folder), batch_size=1, runtime="torch", **settings)
     return {"latency_ms": measured["median_ms"],
@@ -134,7 +124,6 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
     measures again what an earlier run exported. A student that cannot be exported (no checkpoint)
     gets a row with its error, so the table has one row per frontier student.
     """
-    from paretodistill.report.export import ExportError, export_trial  # torch: only when exporting
     study = Path(study)
     out = Path(out) if out is not None else default_out(study)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # timings need an idle machine
@@ -215,61 +204,3 @@ def markdown_table(table: dict) -> str:
             f"{_cell(high['latency_ms'], '.2f')} |")
     how = measured_how(table)
     return "\n".join(lines + (["", how] if how else []))
-
-
-def measured_how(table: dict) -> str | None:
-    """How the table's figures were taken (data, threshold, runtime, latency settings), in one sentence."""
-    measured = [r for r in table["rows"] if not r.get("error")]
-    if not measured:
-        return None
-    first = measured[0]["float32"]
-    latency = first.get("latency") or {}
-    torch_dtype = ((measured[0].get("torch") or {}).get("latency") or {}).get("dtype")
-    questions = first.get("questions")
-    return ((f"Test exact/F1: {questions} questions of the split's test part ({table.get('data')}), at each student's "
-             "recorded no-answer threshold, in ONNX Runtime. " if questions else
-             "Test exact/F1: not measured (no test data; see each export's warnings). ")
-            + f"Latency: median, batch 1, sequence length {latency.get('sequence_length')}, {latency.get('threads')} "
-            f"thread(s), {latency.get('device')}"
-            + (f"; PyTorch in {torch_dtype}" if torch_dtype else "")
-            + (f", load average {table['load_average_at_start']:g} when the run started (timings need an idle machine)"
-               if table.get("load_average_at_start") is not None else "")
-            + f". Frontier of the {table.get('stage')} stage of {table.get('study')}, chosen on validation figures.")
-
-
-# ---------------------------------------------------------------- the report's side
-def load_int8_table(path: str | Path) -> dict:
-    """An ``int8_table.json`` as written by :func:`build_int8_table`."""
-    path = Path(path)
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ReportError(f"{path}: not a readable int8 table ({error})") from None
-    if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
-        raise ReportError(f"{path}: not an int8 table (no rows); write one with benchmarks/int8_table.py")
-    return table
-
-
-def matched_rows(data: StudyData, table: dict) -> tuple[list[tuple[TrialRecord, dict]], list[str]]:
-    """The table's measured rows with the study's trial they belong to, and notes on rows left out.
-
-    A row counts only if the study has that trial with the same parameters: a table of another
-    search (or of an earlier run of the same study folder) is never drawn as this one's.
-    """
-    notes = []
-    if table.get("study") != data.name:
-        return [], [f"the int8 table is of the search {table.get('study')!r}, not {data.name!r}: not shown"]
-    matched = []
-    for row in table["rows"]:
-        record = next((r for r in data.records(row.get("stage")) if r.number == row.get("trial")), None)
-        label = f"{row.get('stage')} #{row.get('trial')}"
-        if row.get("error"):
-            notes.append(f"{label} was not exported: {row['error']}")
-        elif record is None:
-            notes.append(f"{label} of the int8 table is not in this study: left out")
-        elif row.get("params") != json.loads(json.dumps(record.params)):
-            notes.append(f"{label} of the int8 table has other parameters than the study's trial: left out")
-        else:
-            matched.append((record, row))
-    return matched, notes
-

@@ -15,13 +15,16 @@ from paretodistill.data.features import build_features
 from paretodistill.data.squad import Example
 from paretodistill.errors import DataFormatError
 from paretodistill.evaluation.postprocess import Answers, extract_answers
+from paretodistill.export.runtime import load_logits, recorded_settings
 from paretodistill.models.loading import load_tokenizer
-from paretodistill.serving.runtime import load_logits, recorded_settings
 
 
 @dataclass(frozen=True)
-class Answer:
-    """One question's answer: ``text`` is "" when the model says the question has no answer."""
+class Prediction:
+    """The model's answer to one question: ``text`` is "" when the model says the question has no answer.
+
+    A prediction, not ``data.squad.Answer`` (a gold answer of the data set).
+    """
 
     id: str
     text: str
@@ -64,22 +67,22 @@ class Predictor:
         start, end = self._logits(features, self.batch_size)
         return extract_answers(examples, features, start, end)
 
-    def answer_examples(self, examples: Iterable[Example]) -> list[Answer]:
+    def answer_examples(self, examples: Iterable[Example]) -> list[Prediction]:
         examples = list(examples)
         if not examples:
             return []
         answers = self.span_answers(examples)
-        return [self._answer(e.id, answers) for e in examples]
+        return [self._prediction(e.id, answers) for e in examples]
 
-    def _answer(self, qid: str, answers: Answers) -> Answer:
+    def _prediction(self, qid: str, answers: Answers) -> Prediction:
         na_score = answers.na_score[qid]
         no_answer = na_score > self.threshold
         span = answers.best_span[qid]
-        return Answer(qid, "" if no_answer else span, answers.span_score[qid], no_answer, na_score, self.threshold, span)
+        return Prediction(qid, "" if no_answer else span, answers.span_score[qid], no_answer, na_score, self.threshold, span)
 
 
 def answer(model_dir: str | Path, question_text: str, context: str, runtime: str | None = None,
-           int8: bool = False, threshold: float | None = None) -> Answer:
+           int8: bool = False, threshold: float | None = None) -> Prediction:
     """The model's answer to one question about ``context``, with its saved no-answer threshold applied."""
     predictor = Predictor(model_dir, runtime, int8, threshold)
     return predictor.answer_examples([question("0", question_text, context)])[0]

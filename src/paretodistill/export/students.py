@@ -1,9 +1,9 @@
 """Shipping a chosen student: its checkpoint, a model card with its measured figures, optionally ONNX.
 
 The export is a plain Hugging Face folder (weights, config, tokenizer and, for pruned students,
-the model code), so it loads without paretodistill. The model card repeats the numbers measured
-by the search (validation and test, size, latency), the split they were measured on and the
-teacher, because a checkpoint separated from its numbers is how wrong claims are made.
+the model code), so it loads without paretodistill. Its model card (``export.model_card``)
+repeats the numbers measured by the search, because a checkpoint separated from its numbers is
+how wrong claims are made.
 
 What can go wrong is guarded (``report.paths``): ``--out`` never touches the study or the
 checkpoint; the export is built in a hidden sibling folder and renamed into place, so a crash
@@ -16,7 +16,7 @@ export.json and the copied JSON files are relative to the study, or names only.
 
 An ONNX export can be answered with where torch is not: each ONNX file carries in its metadata
 what answering needs besides the tokenizer (the recorded no-answer threshold, the window lengths,
-the postprocessing's limits, the model's inputs), and ``answer.py`` (``serving/onnx_answer.py``)
+the postprocessing's limits, the model's inputs), and ``answer.py`` (``export/onnx_answer.py``)
 beside it reads them and answers with onnxruntime, numpy and tokenizers alone.
 """
 
@@ -28,19 +28,17 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from paretodistill.errors import ParetodistillError
-from paretodistill.models.inputs import input_names
+from paretodistill.export.model_card import export_info, model_card
+from paretodistill.export.runtime import ANSWER_SCRIPT, INT8_ONNX_FILE, ONNX_FILE, WEIGHT_FILES, recorded_settings
+from paretodistill.hardware.onnx import ONNX_OUTPUTS, export_onnx, onnx_session
 from paretodistill.models.saving import model_code, write_model_code
-from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split, load_study_dir
-from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text, relative_name
-from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE, ONNX_OUTPUTS, WEIGHT_FILES, recorded_settings
+from paretodistill.report.frontier import StudyData, TrialRecord, load_study_dir
+from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
-METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
-ANSWER_SCRIPT = "answer.py"  # serving/onnx_answer.py, shipped beside model.onnx
 
 
 class ExportError(ParetodistillError):
@@ -141,8 +139,8 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
     warnings = copy_checkpoint(source, folder, trust_remote_code)
     config = json.loads((folder / "config.json").read_text())
     saved_metrics = _read_json(folder / "metrics.json")
-    onnx_check = export_onnx(folder, folder / ONNX_FILE, atol=atol, trust_remote_code=trust_remote_code,
-                             answer_metadata=False) if onnx else None
+    onnx_check = export_checked_onnx(folder, folder / ONNX_FILE, atol=atol, trust_remote_code=trust_remote_code,
+                                     answer_metadata=False) if onnx else None
     info = export_info(data, record, source, config, saved_metrics, onnx_check)
     info["name"] = name
     info["warnings"] = warnings
@@ -167,7 +165,7 @@ def ship_answer_script(folder: Path) -> None:
     Done last: the threshold is read as ``paretodistill predict`` reads it, from metrics.json or else
     export.json, which only now exists.
     """
-    from paretodistill.serving import onnx_answer
+    from paretodistill.export import onnx_answer
 
     for file_name in (ONNX_FILE, INT8_ONNX_FILE):
         if (folder / file_name).is_file():
@@ -180,12 +178,12 @@ def write_answer_metadata(onnx_path: str | Path, model_dir: str | Path) -> dict[
 
     The model folder's recorded threshold and feature lengths (``recorded_settings``, as predict
     uses them), the postprocessing's n-best and longest answer (``extract_answers``' defaults, which
-    predict uses) and the inputs the graph takes, so ``serving/onnx_answer.py`` answers as predict does.
+    predict uses) and the inputs the graph takes, so ``export/onnx_answer.py`` answers as predict does.
     """
     import onnx
 
     from paretodistill.evaluation.postprocess import extract_answers
-    from paretodistill.serving.onnx_answer import AnswerSettings
+    from paretodistill.export.onnx_answer import AnswerSettings
 
     recorded = recorded_settings(model_dir)
     postprocess = inspect.signature(extract_answers).parameters
@@ -262,7 +260,7 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
     """
     from paretodistill.data.splits import ArticleSplit
     from paretodistill.data.squad import load_squad
-    from paretodistill.serving.variants import measure_variants, quantize_int8, timing_settings
+    from paretodistill.export.variants import measure_variants, quantize_int8, timing_settings
 
     quantize_int8(out / ONNX_FILE, out / INT8_ONNX_FILE)
     test = None
@@ -288,185 +286,21 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict, saved: dict, onnx_check: dict | None) -> dict:
-    """Everything the model card says, as data (export.json); the study by name, the checkpoint relative to it."""
-    teacher = data.config.get("teacher") if isinstance(data.config.get("teacher"), dict) else {}
-    validation = {k: v for k, v in record.metrics.items()}
-    threshold = validation.get("na_threshold", saved.get("na_threshold"))
-    return {
-        "study": data.name,
-        "study_directory": Path(data.directory).resolve().name,
-        "stage": record.stage,
-        "trial": record.number,
-        "category": record.category,
-        "source_checkpoint": relative_name(source, data.directory),
-        "params": record.params,
-        "validation": validation,
-        "test": record.test_metrics or saved.get("test"),
-        "na_threshold": threshold,
-        "num_parameters": record.metric(SIZE),
-        "latency_ms": record.metric(LATENCY),
-        "latency_settings": data.config.get("latency"),
-        "split": data.split,
-        "teacher": (teacher or {}).get("path") or saved.get("teacher"),
-        "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
-        "objectives": [f"{o.metric}:{o.direction}" for o in data.objectives],
-        "thresholds": data.thresholds,
-        "remote_code": "auto_map" in config or model_code(config.get("model_type")) is not None,
-        "architecture": {k: config.get(k) for k in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
-                                                    "intermediate_size", "heads_per_layer", "intermediate_sizes") if k in config},
-        "onnx": onnx_check,
-    }
+def export_checked_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17,
+                        trust_remote_code: bool = False, answer_metadata: bool = True) -> dict:
+    """Export ``model_dir`` to ONNX (``hardware.onnx``, dynamic batch and sequence axes) and check it against PyTorch.
 
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
-
-
-def model_card(info: dict) -> str:
-    """README.md of the export: what it is, what it measured where, and how to load it."""
-    validation, test = info.get("validation") or {}, info.get("test") or {}
-    baseline = info.get("baseline") or {}
-    rows = ["| metric | validation | test |", "|---|---:|---:|"]
-    for key in METRIC_ROWS:
-        if key in validation or key in test:
-            rows.append(f"| {key} | {_number(validation.get(key))} | {_number(test.get(key))} |")
-    size = info.get("num_parameters")
-    lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: question-answering",
-        "tags: [question-answering, squad_v2, distillation, paretodistill]",
-        "datasets: [squad_v2]",
-        "---",
-        "",
-        f"# {info['study']} — {info['stage']} trial {info['trial']}",
-        "",
-        f"A distilled BERT-style extractive QA student (SQuAD 2.0), chosen from the `{info['study']}` search "
-        f"(stage `{info['stage']}`, trial {info['trial']}, {str(info.get('category') or '').replace('_', ' ')}). "
-        "Exported by `paretodistill export`.",
-        "",
-        "## Measured results",
-        "",
-        "Official SQuAD 2.0 metrics on held-out articles (validation chose the no-answer threshold and the "
-        "student; test was never used to choose).",
-        "",
-        *rows,
-        "",
-        f"- parameters: {int(size):,}" if size is not None else "- parameters: not recorded",
-        f"- latency: {_number(info.get('latency_ms'))} ms" + (
-            f" ({', '.join(f'{k}={v}' for k, v in (info.get('latency_settings') or {}).items())})" if info.get("latency_settings") else ""),
-        f"- no-answer threshold: {_number(info.get('na_threshold'))} (answer \"\" when the null score minus the best span "
-        "score is above it)",
-    ]
-    if baseline.get("validation"):
-        base = baseline["validation"]
-        size_text = f"{int(base[SIZE]):,}" if isinstance(base.get(SIZE), (int, float)) else "–"
-        lines.append(f"- baseline student: exact {_number(base.get(ACCURACY))} (validation), {size_text} parameters")
-    lines += ["", "## Data split", "", *[f"- {line}" for line in describe_split(info.get("split"))], "", "## Teacher", "",
-              f"- {info.get('teacher') or 'not recorded'}", "", "## Parameters of the trial", "",
-              "| parameter | value |", "|---|---|",
-              *[f"| {k} | {v} |" for k, v in sorted((info.get("params") or {}).items())], ""]
-    if info.get("architecture"):
-        lines += ["Architecture: " + ", ".join(f"{k}={v}" for k, v in info["architecture"].items()), ""]
-    remote = info.get("remote_code")
-    path = info.get("name") or "PATH"
-    lines += [
-        "## How to load", "",
-        *[line for w in info.get("warnings", []) for line in (f"Warning: {w}.", "")],
-        "```python",
-        "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
-        "",
-        f'model = AutoModelForQuestionAnswering.from_pretrained("{path}"{", trust_remote_code=True" if remote else ""})'
-        + "  # the folder's path or hub id",
-        f'tokenizer = AutoTokenizer.from_pretrained("{path}")',
-        "```",
-        "",
-    ]
-    if remote:
-        code_file = model_code(info["architecture"].get("model_type"))
-        lines += ["This student keeps a different number of heads or FFN neurons per layer, which its family's stock "
-                  f"class cannot describe; the model code is in `{code_file[0].name if code_file else 'the .py file'}` "
-                  "next to the weights (torch and transformers only), hence `trust_remote_code=True`: read that file "
-                  "first. With paretodistill installed, `import paretodistill` registers the same classes and the "
-                  "folder loads without `trust_remote_code`.", ""]
-    lines += ["## How to ask it a question", "",
-              "With paretodistill installed (`pip install 'paretodistill[onnx]'` for the ONNX files); the answer is \"\" "
-              "when the no-answer score is above the threshold recorded here:", "",
-              "```bash",
-              f'paretodistill predict --model {path} --question "Who was the Norse leader?" --context "..."'
-              + ("  # --runtime onnx [--int8]" if info.get("onnx") else ""),
-              "```", "", "```python", "from paretodistill.serving.predict import answer", "",
-              f'print(answer("{path}", "Who was the Norse leader?", context))  # Answer(text=..., score=..., no_answer=...)',
-              "```", ""]
-    onnx = info.get("onnx")
-    if onnx:
-        lines += ["## ONNX", "", f"`model.onnx` (opset {onnx['opset']}, inputs {', '.join(onnx['inputs'])}; dynamic "
-                  f"batch and sequence axes). Checked against the PyTorch logits on a batch of shape "
-                  f"{onnx['checked_shape']}: largest absolute difference {onnx['max_abs_diff']:.2e} (tolerance "
-                  f"{onnx['atol']:g}).", "",
-                  f"Without torch or paretodistill: `{ANSWER_SCRIPT}` answers from `model.onnx` with onnxruntime, numpy "
-                  "and tokenizers only (`pip install onnxruntime tokenizers`). It builds the same doc-stride windows "
-                  "and picks the span as `paretodistill predict` does, with the no-answer threshold and window lengths "
-                  "stored in the ONNX file's metadata:", "",
-                  "```bash",
-                  f'python {path}/{ANSWER_SCRIPT} --question "Who was the Norse leader?" --context "..."'
-                  + ("  # --int8" if info.get("variants") else ""),
-                  "```", "", "```python",
-                  f'import sys; sys.path.insert(0, "{path}")  # the folder holding {ANSWER_SCRIPT}',
-                  "from answer import answer", "",
-                  f'print(answer("{path}", "Who was the Norse leader?", context))  # {{"text": ..., "no_answer": ...}}',
-                  "```", ""]
-    if info.get("variants"):
-        lines += variants_table(info["variants"], info.get("na_threshold"))
-    lines += ["## Provenance", "", f"- study directory: `{info['study_directory']}`",
-              f"- source checkpoint: `{info['source_checkpoint']}`",
-              f"- objectives: {', '.join(info.get('objectives') or [])}; thresholds: {json.dumps(info.get('thresholds') or {})}", ""]
-    return "\n".join(lines)
-
-
-def variants_table(variants: dict, threshold: float | None) -> list[str]:
-    """The float-against-int8 table of the model card, with how it was measured."""
-    rows = ["## int8 variant", "",
-            f"`{INT8_ONNX_FILE}`: `model.onnx` dynamically quantized to int8 weights (onnxruntime `quantize_dynamic`). "
-            "Both files measured the same way in ONNX Runtime on the CPU:", "",
-            "| variant | file | size (MB) | test exact | test F1 | latency (ms, batch 1) |", "|---|---|---:|---:|---:|---:|"]
-    for name, row in variants.items():
-        rows.append(f"| {name} | `{row['file']}` | {row['size_mb']:.1f} | {_number(row.get('exact'))} | "
-                    f"{_number(row.get('f1'))} | {_number(row.get('latency_ms'))} |")
-    first = next(iter(variants.values()))
-    latency = first.get("latency", {})
-    questions = first.get("questions")
-    rows += ["", (f"Test exact/F1: {questions} questions of the split's test part at the recorded no-answer threshold "
-                  f"{_number(threshold)}. " if questions else "Test exact/F1: not measured (see the warnings). ")
-             + f"Latency: median of the timed calls, sequence length {latency.get('sequence_length')}, "
-             f"{latency.get('threads')} thread(s), {latency.get('device')}.", ""]
-    return rows
-
-
-def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4, opset: int = 17,
-                trust_remote_code: bool = False, answer_metadata: bool = True) -> dict:
-    """Export ``model_dir`` to ONNX and check its logits against PyTorch's on a fresh batch shape.
-
-    Uses the TorchScript exporter (``dynamo=False``: no onnxscript dependency) with dynamic batch
-    and sequence axes; the check runs a different shape than the export trace so that a baked-in
-    shape fails it. The graph takes the inputs the model's ``forward`` names (``input_names``: no
-    token types for DistilBERT). Raises ExportError when a logit differs by more than ``atol``. The
-    model loads through ``load_qa_model``: a pruned student with the installed code, never a
-    checkpoint's copy unless ``trust_remote_code``. ``answer_metadata`` writes the folder's answer
-    settings into the file (``write_answer_metadata``); an export writes them once it is complete.
+    The check runs a different shape than the export trace so that a baked-in shape fails it;
+    ExportError when a logit differs by more than ``atol``. The model loads through
+    ``load_qa_model``: a pruned student with the installed code, never a checkpoint's copy unless
+    ``trust_remote_code``. ``answer_metadata`` writes the folder's answer settings into the file
+    (``write_answer_metadata``); an export writes them once it is complete.
     """
     try:
         import onnx  # noqa: F401  (the checker below)
-        import onnxruntime
+        import onnxruntime  # noqa: F401  (the check's session)
     except ImportError:
         raise ExportError("ONNX export needs the onnx and onnxruntime packages: pip install 'paretodistill[onnx]'") from None
-    import warnings
-
     import numpy as np
     import torch
 
@@ -486,17 +320,9 @@ def export_onnx(model_dir: str | Path, onnx_path: str | Path, atol: float = 1e-4
             types[:, length // 3 :] = 1
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
-    names = input_names(model)
-    trace = batch(2, 16)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, tuple(trace[k] for k in names), str(onnx_path), input_names=list(names),
-            output_names=list(ONNX_OUTPUTS), opset_version=opset, dynamo=False,
-            dynamic_axes={k: {0: "batch", 1: "sequence"} for k in (*names, *ONNX_OUTPUTS)},
-        )
+    export_onnx(model, onnx_path, batch(2, 16), dynamic=True, opset=opset)
     onnx.checker.check_model(str(onnx_path))
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = onnx_session(onnx_path)
     names = tuple(i.name for i in session.get_inputs())  # less any input the graph ignores (DeBERTa-v3's types)
     check = {k: v for k, v in batch(3, 40).items() if k in names}
     start, end = session.run(list(ONNX_OUTPUTS), {k: v.numpy() for k, v in check.items()})

@@ -181,6 +181,7 @@ class OnnxAnswerer:
         for path in (self.file, folder / TOKENIZER_FILE):
             if not path.is_file():
                 raise AnswerError(f"{folder}: no {path.name}")
+        # its own session, not hardware.onnx's onnx_session: this file runs with onnxruntime and tokenizers alone
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -19,12 +19,13 @@ from paretodistill.config import FeatureSettings
 from paretodistill.data.features import Features
 from paretodistill.errors import ConfigError, ModelMismatchError
 from paretodistill.evaluation.inference import logits_over_features, predict_logits
+from paretodistill.hardware.onnx import ONNX_OUTPUTS, onnx_session
 from paretodistill.training.batching import Batch
 
 RUNTIMES = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
 INT8_ONNX_FILE = "model.int8.onnx"
-ONNX_OUTPUTS = ("start_logits", "end_logits")
+ANSWER_SCRIPT = "answer.py"  # export/onnx_answer.py, shipped beside the ONNX files
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -102,14 +103,7 @@ def torch_logits(model_dir: str | Path, device: str = "cpu", trust_remote_code: 
 
 def onnx_logits(onnx_path: str | Path, threads: int | None = None) -> LogitsFunction:
     """Logits of an ONNX file (float or int8) in ONNX Runtime on the CPU."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ConfigError("the onnx runtime needs onnxruntime: pip install 'paretodistill[onnx]'") from None
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(onnx_path, threads)
     wanted = {i.name for i in session.get_inputs()}
 
     def forward(batch: Batch) -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,9 @@ from pathlib import Path
 from paretodistill.data.squad import SquadData
 from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import score_answers
+from paretodistill.export.predict import Predictor
+from paretodistill.export.runtime import INT8_ONNX_FILE, ONNX_FILE
 from paretodistill.hardware.latency import measure_onnx_file_latency
-from paretodistill.serving.predict import Predictor
-from paretodistill.serving.runtime import INT8_ONNX_FILE, ONNX_FILE
 
 VARIANTS = {"float32": (ONNX_FILE, False), "int8": (INT8_ONNX_FILE, True)}
 
