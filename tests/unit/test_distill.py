@@ -190,13 +190,13 @@ def test_both_weights_zero_without_layerwise_is_a_config_error():
 @pytest.mark.parametrize(
     "arch, heads",
     [
-        (StudentArchitecture(num_layers=2, heads_per_layer=4, pruning_seed=1), "same"),
-        (StudentArchitecture(num_layers=2, heads_per_layer=2, pruning_seed=1), "kept"),
-        (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16), "mean"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=4, pruning_seed=1, pruning="random"), "same"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=2, pruning_seed=1, pruning="random"), "kept"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16, pruning="random"), "mean"),
         # AutoDistill template students: attention at the bottleneck width, hidden states between layers
-        (StudentArchitecture(num_layers=2, heads_per_layer=4, bottleneck_size=16, stacked_ffn=2), "same"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=4, bottleneck_size=16, stacked_ffn=2, pruning="random"), "same"),
         (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16, bottleneck_size=8, stacked_ffn=2,
-                             embedding_size=8), "mean"),
+                             embedding_size=8, pruning="random"), "mean"),
     ],
 )
 def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
@@ -237,7 +237,7 @@ def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
 
 def test_progressive_schedule_switches_layers_on_bottom_up():
     teacher = _tiny(4)
-    student = build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4))
+    student = build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4, pruning="random"))
     settings = DistillSettings(hidden_weight=1.0, progressive=True)
     objective = DistillationObjective(student, settings, None, teacher=teacher, steps_per_epoch=8)
     assert [len(objective.active_pairs(step)) for step in range(10)] == [1, 1, 2, 2, 3, 3, 4, 4, 4, 4]
