@@ -20,8 +20,9 @@ from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss, soft_loss
 from paretodistill.distill.objective import DistillationObjective, layer_pairs
 from paretodistill.distill.presets import sigopt_baseline, smoke_config
-from paretodistill.distill.run import FAILURE_FILE, METRICS_FILE, Stage, _classify, load_trial, run_trial, searched_parameters
+from paretodistill.distill.run import Stage, _classify, run_trial
 from paretodistill.distill.teacher_cache import TeacherLogits, cached_teacher_logits
+from paretodistill.distill.trial_files import FAILURE_FILE, METRICS_FILE, load_trial, searched_parameters
 from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
 from paretodistill.hardware.device import supports_fast_bf16

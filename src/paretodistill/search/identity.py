@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig
+from paretodistill.distill.engine import Inputs
 from paretodistill.errors import StudyError
 from paretodistill.search.domain import STAGES, stage_study_name
-from paretodistill.search.inputs import Inputs
 from paretodistill.search.plan import SearchPlan
 
 IDENTITY_ATTR = "identity"

