@@ -111,6 +111,18 @@ def test_layer_selection(selection, teacher_layers, student_layers, expected):
         layer_map(6, 3, "top")
 
 
+def test_an_architecture_is_the_student_settings_field_for_field(teacher):
+    """One set of defaults, the config's: an architecture named by its size alone is the default
+    [student] section's, and every other setting reaches it under its own name."""
+    from paretodistill.config import StudentSettings
+
+    assert StudentArchitecture(2, HEADS) == StudentArchitecture.from_settings(StudentSettings(num_layers=2), teacher.config)
+    settings = StudentSettings(num_layers=3, heads_per_layer=2, pruning_seed=7, attention_dropout=0.2, pruning="random")
+    arch = StudentArchitecture.from_settings(settings, teacher.config)
+    assert (arch.num_layers, arch.heads_per_layer, arch.pruning_seed, arch.attention_dropout, arch.pruning) == (
+        3, 2, 7, 0.2, "random")
+
+
 def test_layer_selection_seeds_and_is_recorded(teacher):
     student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="ends", pruning="random"))
     assert student.config.seeded_from == [0, LAYERS - 1] and student.config.layer_selection == "ends"

@@ -178,55 +178,12 @@ def parse_param(name: str, table: Any, teacher: TeacherShape | None) -> ParamSpe
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for type {kind!r}; valid: {sorted(_KEYS[kind])}")
     field_type = _field_type(name)
-
     if kind == "fixed":
-        if "value" not in table:
-            raise ConfigError(f"{where}: a fixed parameter needs a value")
-        value = _bound(table["value"], teacher, f"{where}.value", field_type is int)
-        spec = ParamSpec(name, kind, value=_coerce(value, field_type, where))
+        spec = _parse_fixed(name, table, teacher, field_type, where)
     elif kind == "categorical":
-        choices = table.get("choices")
-        if not isinstance(choices, (list, tuple)) or not choices:
-            raise ConfigError(f"{where}: choices must be a non-empty list")
-        resolved = tuple(
-            _coerce(_bound(c, teacher, f"{where}.choices[{i}]", field_type is int), field_type, f"{where}.choices[{i}]")
-            for i, c in enumerate(choices)
-        )
-        if len(set(resolved)) != len(resolved):
-            raise ConfigError(f"{where}: choices {list(resolved)} repeat a value")
-        spec = ParamSpec(name, kind, choices=resolved)
+        spec = _parse_categorical(name, table, teacher, field_type, where)
     else:
-        integer = kind == "int"
-        if integer and field_type is not int:
-            raise ConfigError(f"{where}: {name} is a {field_type.__name__} in the config; use type = \"float\"")
-        if not integer and field_type is int:
-            raise ConfigError(f"{where}: {name} is an integer in the config; use type = \"int\"")
-        for key in ("low", "high"):
-            if key not in table:
-                raise ConfigError(f"{where}: type {kind!r} needs {key}")
-        low = _number(_bound(table["low"], teacher, f"{where}.low", integer), f"{where}.low", integer)
-        high = _number(_bound(table["high"], teacher, f"{where}.high", integer), f"{where}.high", integer)
-        log = table.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.log: expected true or false, got {log!r}")
-        step = table.get("step")
-        if step is not None:
-            step = _number(step, f"{where}.step", integer)
-            if step <= 0:
-                raise ConfigError(f"{where}.step: must be positive, got {step}")
-        if low > high:
-            raise ConfigError(f"{where}: inverted range, low {low} > high {high}")
-        if low == high:
-            raise ConfigError(f"{where}: empty range (low == high == {low}); use type = \"fixed\" for a constant")
-        if log and low <= 0:
-            raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
-        if log and step is not None and step != 1:
-            raise ConfigError(f"{where}: step and log cannot be combined (Optuna samples a log scale continuously)")
-        if step is not None:
-            count = (high - low) / step
-            if abs(count - round(count)) > 1e-9:
-                raise ConfigError(f"{where}: the range {low}..{high} is not a whole number of steps of {step}")
-        spec = ParamSpec(name, kind, low=low, high=high, log=log, step=step)
+        spec = _parse_range(name, kind, table, teacher, field_type, where)
 
     _check_domain(spec)
     for value in spec.candidate_values(limit=50):  # the config accepts every kind of value it may get
@@ -235,6 +192,62 @@ def parse_param(name: str, table: Any, teacher: TeacherShape | None) -> ParamSpe
         except ConfigError as error:
             raise ConfigError(f"{where}: value {value!r} does not fit the config field: {error}") from None
     return spec
+
+
+def _parse_fixed(name: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    if "value" not in table:
+        raise ConfigError(f"{where}: a fixed parameter needs a value")
+    value = _bound(table["value"], teacher, f"{where}.value", field_type is int)
+    return ParamSpec(name, "fixed", value=_coerce(value, field_type, where))
+
+
+def _parse_categorical(name: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    choices = table.get("choices")
+    if not isinstance(choices, (list, tuple)) or not choices:
+        raise ConfigError(f"{where}: choices must be a non-empty list")
+    resolved = tuple(
+        _coerce(_bound(c, teacher, f"{where}.choices[{i}]", field_type is int), field_type, f"{where}.choices[{i}]")
+        for i, c in enumerate(choices)
+    )
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"{where}: choices {list(resolved)} repeat a value")
+    return ParamSpec(name, "categorical", choices=resolved)
+
+
+def _parse_range(name: str, kind: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    """An ``int`` or ``float`` range: bounds of the field's type, a step that divides it, a log
+    scale only above 0 and without a step."""
+    integer = kind == "int"
+    if integer and field_type is not int:
+        raise ConfigError(f"{where}: {name} is a {field_type.__name__} in the config; use type = \"float\"")
+    if not integer and field_type is int:
+        raise ConfigError(f"{where}: {name} is an integer in the config; use type = \"int\"")
+    for key in ("low", "high"):
+        if key not in table:
+            raise ConfigError(f"{where}: type {kind!r} needs {key}")
+    low = _number(_bound(table["low"], teacher, f"{where}.low", integer), f"{where}.low", integer)
+    high = _number(_bound(table["high"], teacher, f"{where}.high", integer), f"{where}.high", integer)
+    log = table.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log: expected true or false, got {log!r}")
+    step = table.get("step")
+    if step is not None:
+        step = _number(step, f"{where}.step", integer)
+        if step <= 0:
+            raise ConfigError(f"{where}.step: must be positive, got {step}")
+    if low > high:
+        raise ConfigError(f"{where}: inverted range, low {low} > high {high}")
+    if low == high:
+        raise ConfigError(f"{where}: empty range (low == high == {low}); use type = \"fixed\" for a constant")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
+    if log and step is not None and step != 1:
+        raise ConfigError(f"{where}: step and log cannot be combined (Optuna samples a log scale continuously)")
+    if step is not None:
+        count = (high - low) / step
+        if abs(count - round(count)) > 1e-9:
+            raise ConfigError(f"{where}: the range {low}..{high} is not a whole number of steps of {step}")
+    return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
 
 
 def _bound(value: Any, teacher: TeacherShape | None, where: str, integer: bool) -> Any:
