@@ -297,14 +297,14 @@ def main(argv: list[str] | None = None) -> int:
             tables[loop.name] = profile(loop, args.profile_steps, device, args.profile_rows)
 
     engine = EngineLoop(teacher, features, logits,
-                        StudentArchitecture(layers, heads, pruning_seed=42, attention_dropout=0.0), settings,
+                        StudentArchitecture(layers, heads, pruning_seed=42, attention_dropout=0.0, pruning="random"), settings,
                         device, bf16)
     del teacher
     run(engine)
     del engine
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    run(Loop2020(teacher_dir, features, StudentArchitecture(layers, heads, pruning_seed=42, attention_dropout=0.1),
+    run(Loop2020(teacher_dir, features, StudentArchitecture(layers, heads, pruning_seed=42, attention_dropout=0.1, pruning="random"),
                  settings, device, args.max_seq_length))
 
     engine_result, old_result = results

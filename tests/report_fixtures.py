@@ -338,7 +338,7 @@ def tiny_checkpoint(directory: str | Path, *, pruned: bool = False, metrics: dic
     model = BertForQuestionAnswering(tiny_bert_config(len(tokenizer))).eval()
     if pruned:
         model = build_student(model, StudentArchitecture(num_layers=1, heads_per_layer=2, pruning_seed=seed,
-                                                         hidden_dropout=0.0, attention_dropout=0.0))
+                                                         hidden_dropout=0.0, attention_dropout=0.0, pruning="random"))
     save_with_code(model, directory)
     if metrics is not None:
         (directory / "metrics.json").write_text(json.dumps(metrics))

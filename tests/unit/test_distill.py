@@ -20,8 +20,9 @@ from paretodistill.data.prepare import prepare_data
 from paretodistill.distill.losses import hard_loss, soft_loss
 from paretodistill.distill.objective import DistillationObjective, layer_pairs
 from paretodistill.distill.presets import sigopt_baseline, smoke_config
-from paretodistill.distill.run import FAILURE_FILE, METRICS_FILE, Stage, _classify, load_trial, run_trial, searched_parameters
+from paretodistill.distill.run import Stage, _classify, run_trial
 from paretodistill.distill.teacher_cache import TeacherLogits, cached_teacher_logits
+from paretodistill.distill.trial_files import FAILURE_FILE, METRICS_FILE, load_trial, searched_parameters
 from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
 from paretodistill.hardware.device import supports_fast_bf16
@@ -190,13 +191,13 @@ def test_both_weights_zero_without_layerwise_is_a_config_error():
 @pytest.mark.parametrize(
     "arch, heads",
     [
-        (StudentArchitecture(num_layers=2, heads_per_layer=4, pruning_seed=1), "same"),
-        (StudentArchitecture(num_layers=2, heads_per_layer=2, pruning_seed=1), "kept"),
-        (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16), "mean"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=4, pruning_seed=1, pruning="random"), "same"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=2, pruning_seed=1, pruning="random"), "kept"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16, pruning="random"), "mean"),
         # AutoDistill template students: attention at the bottleneck width, hidden states between layers
-        (StudentArchitecture(num_layers=2, heads_per_layer=4, bottleneck_size=16, stacked_ffn=2), "same"),
+        (StudentArchitecture(num_layers=2, heads_per_layer=4, bottleneck_size=16, stacked_ffn=2, pruning="random"), "same"),
         (StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=16, bottleneck_size=8, stacked_ffn=2,
-                             embedding_size=8), "mean"),
+                             embedding_size=8, pruning="random"), "mean"),
     ],
 )
 def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
@@ -237,7 +238,7 @@ def test_layerwise_transfer_pairs_projects_and_trains(arch, heads):
 
 def test_progressive_schedule_switches_layers_on_bottom_up():
     teacher = _tiny(4)
-    student = build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4))
+    student = build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4, pruning="random"))
     settings = DistillSettings(hidden_weight=1.0, progressive=True)
     objective = DistillationObjective(student, settings, None, teacher=teacher, steps_per_epoch=8)
     assert [len(objective.active_pairs(step)) for step in range(10)] == [1, 1, 2, 2, 3, 3, 4, 4, 4, 4]

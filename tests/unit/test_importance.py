@@ -78,7 +78,7 @@ def test_the_student_keeps_the_units_that_matter(teacher):
     for layer in student.bert.encoder.layer:
         assert layer.output.dense.weight.abs().sum(0).min() > 0
     # random pruning keeps the dead head for some seeds: importance really chooses differently
-    randoms = {tuple(map(tuple, build_student(teacher, StudentArchitecture(2, 3, pruning_seed=seed)).config.kept_heads))
+    randoms = {tuple(map(tuple, build_student(teacher, StudentArchitecture(2, 3, pruning_seed=seed, pruning="random")).config.kept_heads))
                for seed in range(6)}
     assert any(DEAD_HEAD in kept for choice in randoms for kept in choice)
 
@@ -88,7 +88,7 @@ def test_the_builder_wants_scores_exactly_when_pruning_by_importance(teacher):
     with pytest.raises(ModelMismatchError, match="importance"):
         build_student(teacher, StudentArchitecture(2, 3, pruning="importance"))
     with pytest.raises(ModelMismatchError, match="importance"):
-        build_student(teacher, StudentArchitecture(2, 3), importance=scores)
+        build_student(teacher, StudentArchitecture(2, 3, pruning="random"), importance=scores)
     with pytest.raises(ModelMismatchError, match="pruning must be one of"):
         StudentArchitecture(2, 3, pruning="magnitude")
 
@@ -96,9 +96,9 @@ def test_the_builder_wants_scores_exactly_when_pruning_by_importance(teacher):
 def test_a_student_that_cuts_nothing_needs_no_scores(teacher):
     whole = StudentArchitecture(2, HEADS, pruning="importance")  # every head and neuron of layers 0 and 1
     assert not cuts_units(teacher.config, whole)
-    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS - 1))
-    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS, intermediate_size=FFN // 2))
-    assert not cuts_units(teacher.config, StudentArchitecture(2, 2, hidden_size=16))  # a new width copies no layer
+    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS - 1, pruning="random"))
+    assert cuts_units(teacher.config, StudentArchitecture(2, HEADS, intermediate_size=FFN // 2, pruning="random"))
+    assert not cuts_units(teacher.config, StudentArchitecture(2, 2, hidden_size=16, pruning="random"))  # a new width copies no layer
     assert build_student(teacher, whole).config.kept_heads == [[0, 1, 2, 3]] * 2
 
 

@@ -69,7 +69,7 @@ def one_batch(tokenizer) -> dict[str, torch.Tensor]:
 def pretrain_step(tokenizer, student_settings: StudentSettings | None = None, **settings):
     """One loss and the student's gradient, on the same batch and masks whatever the settings."""
     teacher = tiny_teacher_model(len(tokenizer))
-    arch = run_module.student_architecture(student_settings or StudentSettings(num_layers=2), teacher.config)
+    arch = StudentArchitecture.from_settings(student_settings or StudentSettings(num_layers=2), teacher.config)
     student = build_student(teacher, arch)
     batch = one_batch(tokenizer)
     teacher_head, _ = initial_head(teacher.config, None, batch["input_ids"].numpy())
@@ -296,7 +296,7 @@ def test_distill_keeps_the_pretrained_weights(pretrained, teacher_dir, cache_dir
     started = captured["student"].state_dict()[name]
     saved = load_file(pretrained / "model.safetensors")[name]
     teacher = load_qa_model(teacher_dir)
-    seeded = build_student(teacher, run_module.student_architecture(config.student, teacher.config)).state_dict()[name]
+    seeded = build_student(teacher, StudentArchitecture.from_settings(config.student, teacher.config)).state_dict()[name]
     assert torch.equal(started, saved)
     assert not torch.equal(started, seeded)  # pretraining moved it away from the teacher's copy
 

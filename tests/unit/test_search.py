@@ -591,12 +591,12 @@ def test_the_teacher_labels_the_windows_once_only_for_the_built_in_trial_on_this
         monkeypatch, backend, trial_function, expected):
     from types import SimpleNamespace
 
-    import paretodistill.distill.run as distill_run
+    import paretodistill.search.stages as stages_module
     from paretodistill.config import load_config
     from paretodistill.search.stages import label_windows_first
 
     labelled = []
-    monkeypatch.setattr(distill_run, "label_windows_once", lambda config, log: labelled.append(config))
+    monkeypatch.setattr(stages_module, "prepare", lambda config, teacher_logits, log: labelled.append(config))
     values = load_config(None, ["teacher.path=\"some/teacher\"", "data.max_train_questions=7", "threads=1"]).to_dict()
     stages = SimpleNamespace(backend=SimpleNamespace(name=backend), log=print,
                              plan=SimpleNamespace(settings=SimpleNamespace(trial_function=trial_function)))

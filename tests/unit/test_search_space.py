@@ -7,8 +7,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from paretodistill.config import load_config
+from paretodistill.distill.engine import TeacherShape, prepare
 from paretodistill.errors import ConfigError
-from paretodistill.search.space import TeacherShape, build_space, resolve_params, teacher_shape
+from paretodistill.search.space import build_space, resolve_params
 
 MINILM = {"num_hidden_layers": 6, "num_attention_heads": 12, "hidden_size": 384, "intermediate_size": 1536}
 
@@ -35,8 +36,8 @@ def _space(space, teacher=None, **search):
 
 
 def test_teacher_shape_is_read_from_config_json(teacher_dir):
-    assert teacher_shape(_config(teacher=teacher_dir)) == TeacherShape(6, 12, 384, 1536)
-    assert teacher_shape(_config()) is None
+    assert prepare(_config(teacher=teacher_dir)).shape == TeacherShape(6, 12, 384, 1536)
+    assert prepare(_config()).shape is None
 
 
 def test_sigopt_preset_fills_teacher_dependent_ranges(teacher_dir):

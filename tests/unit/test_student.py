@@ -111,13 +111,25 @@ def test_layer_selection(selection, teacher_layers, student_layers, expected):
         layer_map(6, 3, "top")
 
 
+def test_an_architecture_is_the_student_settings_field_for_field(teacher):
+    """One set of defaults, the config's: an architecture named by its size alone is the default
+    [student] section's, and every other setting reaches it under its own name."""
+    from paretodistill.config import StudentSettings
+
+    assert StudentArchitecture(2, HEADS) == StudentArchitecture.from_settings(StudentSettings(num_layers=2), teacher.config)
+    settings = StudentSettings(num_layers=3, heads_per_layer=2, pruning_seed=7, attention_dropout=0.2, pruning="random")
+    arch = StudentArchitecture.from_settings(settings, teacher.config)
+    assert (arch.num_layers, arch.heads_per_layer, arch.pruning_seed, arch.attention_dropout, arch.pruning) == (
+        3, 2, 7, 0.2, "random")
+
+
 def test_layer_selection_seeds_and_is_recorded(teacher):
-    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="ends"))
+    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="ends", pruning="random"))
     assert student.config.seeded_from == [0, LAYERS - 1] and student.config.layer_selection == "ends"
     top = teacher.bert.encoder.layer[LAYERS - 1].output.dense.weight
     assert torch.equal(student.bert.encoder.layer[1].output.dense.weight, top)
     with pytest.raises(ModelMismatchError, match="layer_selection"):
-        StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="random")
+        StudentArchitecture(num_layers=2, heads_per_layer=HEADS, layer_selection="random", pruning="random")
 
 
 def test_layer_map_rejects_empty_models():
@@ -128,14 +140,14 @@ def test_layer_map_rejects_empty_models():
 # --- parameter counts -------------------------------------------------------------------------
 
 ARCHITECTURES = [
-    StudentArchitecture(num_layers=4, heads_per_layer=4),  # a copy of the teacher
-    StudentArchitecture(num_layers=4, heads_per_layer=2),  # pruned heads
-    StudentArchitecture(num_layers=2, heads_per_layer=4),  # fewer layers
-    StudentArchitecture(num_layers=6, heads_per_layer=3),  # more layers, pruned heads
-    StudentArchitecture(num_layers=3, heads_per_layer=1, intermediate_size=40),  # smaller FFN
-    StudentArchitecture(num_layers=2, heads_per_layer=2, intermediate_size=200),  # wider FFN
-    StudentArchitecture(num_layers=3, heads_per_layer=3, hidden_size=48, intermediate_size=96),
-    StudentArchitecture(num_layers=2, heads_per_layer=4, qa_dropout=0.1),
+    StudentArchitecture(num_layers=4, heads_per_layer=4, pruning="random"),  # a copy of the teacher
+    StudentArchitecture(num_layers=4, heads_per_layer=2, pruning="random"),  # pruned heads
+    StudentArchitecture(num_layers=2, heads_per_layer=4, pruning="random"),  # fewer layers
+    StudentArchitecture(num_layers=6, heads_per_layer=3, pruning="random"),  # more layers, pruned heads
+    StudentArchitecture(num_layers=3, heads_per_layer=1, intermediate_size=40, pruning="random"),  # smaller FFN
+    StudentArchitecture(num_layers=2, heads_per_layer=2, intermediate_size=200, pruning="random"),  # wider FFN
+    StudentArchitecture(num_layers=3, heads_per_layer=3, hidden_size=48, intermediate_size=96, pruning="random"),
+    StudentArchitecture(num_layers=2, heads_per_layer=4, qa_dropout=0.1, pruning="random"),
 ]
 
 
@@ -150,25 +162,25 @@ def test_closed_form_by_hand(teacher):
     h, w, f = HIDDEN, 3 * HEAD_SIZE, 40
     embeddings = VOCAB * h + 32 * h + 2 * h + 2 * h
     layer = 3 * (h * w + w) + (w * h + h) + 2 * h + (h * f + f) + (f * h + h) + 2 * h
-    arch = StudentArchitecture(num_layers=2, heads_per_layer=3, intermediate_size=f)
+    arch = StudentArchitecture(num_layers=2, heads_per_layer=3, intermediate_size=f, pruning="random")
     assert expected_parameter_count(teacher.config, arch) == embeddings + 2 * layer + 2 * h + 2
-    full = StudentArchitecture(num_layers=LAYERS, heads_per_layer=HEADS)
+    full = StudentArchitecture(num_layers=LAYERS, heads_per_layer=HEADS, pruning="random")
     assert expected_parameter_count(teacher.config, full) == count_parameters(teacher)
 
 
 def test_pruning_reduces_parameter_count(teacher):
-    full = count_parameters(build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4)))
-    fewer_heads = count_parameters(build_student(teacher, StudentArchitecture(4, heads_per_layer=2)))
-    smaller_ffn = StudentArchitecture(num_layers=4, heads_per_layer=2, intermediate_size=64)
+    full = count_parameters(build_student(teacher, StudentArchitecture(num_layers=4, heads_per_layer=4, pruning="random")))
+    fewer_heads = count_parameters(build_student(teacher, StudentArchitecture(4, heads_per_layer=2, pruning="random")))
+    smaller_ffn = StudentArchitecture(num_layers=4, heads_per_layer=2, intermediate_size=64, pruning="random")
     assert count_parameters(build_student(teacher, smaller_ffn)) < fewer_heads < full
 
 
 def test_plain_bert_when_nothing_is_pruned(teacher):
-    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS))
+    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning="random"))
     assert type(student) is BertForQuestionAnswering
     assert student.config._attn_implementation == "sdpa"
     # qa_dropout needs the pruned class, even when nothing is pruned
-    with_qa_dropout = build_student(teacher, StudentArchitecture(2, HEADS, qa_dropout=0.1))
+    with_qa_dropout = build_student(teacher, StudentArchitecture(2, HEADS, qa_dropout=0.1, pruning="random"))
     assert type(with_qa_dropout) is PrunedBertForQuestionAnswering
     assert set(with_qa_dropout.state_dict()) == set(student.state_dict())
 
@@ -177,7 +189,7 @@ def test_plain_bert_when_nothing_is_pruned(teacher):
 
 
 def test_same_seed_same_student_different_seeds_differ(teacher):
-    arch = StudentArchitecture(num_layers=4, heads_per_layer=2, intermediate_size=64, pruning_seed=7)
+    arch = StudentArchitecture(num_layers=4, heads_per_layer=2, intermediate_size=64, pruning_seed=7, pruning="random")
     first, second = build_student(teacher, arch), build_student(teacher, arch)
     assert first.config.kept_heads == second.config.kept_heads
     for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
@@ -204,7 +216,7 @@ def _kept_neurons(teacher_layer, student_layer) -> list[int]:
 
 @pytest.mark.parametrize("num_layers", [4, 2])
 def test_seeded_layers_are_exact_slices(teacher, num_layers):
-    arch = StudentArchitecture(num_layers=num_layers, heads_per_layer=2, intermediate_size=96, pruning_seed=3)
+    arch = StudentArchitecture(num_layers=num_layers, heads_per_layer=2, intermediate_size=96, pruning_seed=3, pruning="random")
     student = build_student(teacher, arch)
     assert student.config.seeded_from == layer_map(LAYERS, num_layers)
     s_embeddings, t_embeddings = student.bert.embeddings, teacher.bert.embeddings
@@ -235,7 +247,7 @@ def test_pruned_student_computes_the_teacher_with_removed_units_zeroed(teacher, 
     pattern; zeroing a neuron's output column removes its contribution. The reference teacher
     runs only the mapped layers. Agreement (to float rounding) shows the right slices were kept.
     """
-    arch = StudentArchitecture(num_layers=num_layers, heads_per_layer=2, intermediate_size=96, **NO_DROPOUT)
+    arch = StudentArchitecture(num_layers=num_layers, heads_per_layer=2, intermediate_size=96, **NO_DROPOUT, pruning="random")
     student = build_student(teacher, arch)
     reference = copy.deepcopy(teacher)
     with torch.no_grad():
@@ -261,19 +273,19 @@ def test_pruned_student_computes_the_teacher_with_removed_units_zeroed(teacher, 
 
 
 def test_pruned_teacher_can_be_pruned_again(teacher):
-    first = build_student(teacher, StudentArchitecture(3, heads_per_layer=3, intermediate_size=100))
-    arch = StudentArchitecture(num_layers=2, heads_per_layer=2, intermediate_size=50)
+    first = build_student(teacher, StudentArchitecture(3, heads_per_layer=3, intermediate_size=100, pruning="random"))
+    arch = StudentArchitecture(num_layers=2, heads_per_layer=2, intermediate_size=50, pruning="random")
     second = build_student(first, arch)
     assert count_parameters(second) == expected_parameter_count(first.config, arch)
     with pytest.raises(ModelMismatchError, match="exceeds the 3 heads of seed layer 0"):
-        build_student(first, StudentArchitecture(num_layers=2, heads_per_layer=4))
+        build_student(first, StudentArchitecture(num_layers=2, heads_per_layer=4, pruning="random"))
 
 
 # --- fresh initialisation ---------------------------------------------------------------------
 
 
 def test_extra_layers_are_initialised_with_initializer_range(teacher):
-    arch = StudentArchitecture(num_layers=6, heads_per_layer=4, initializer_range=0.05, pruning_seed=2)
+    arch = StudentArchitecture(num_layers=6, heads_per_layer=4, initializer_range=0.05, pruning_seed=2, pruning="random")
     student = build_student(teacher, arch)
     assert student.config.seeded_from == [0, 1, 2, 3, None, None]
     assert student.config.initializer_range == 0.05
@@ -295,7 +307,7 @@ def test_extra_layers_are_initialised_with_initializer_range(teacher):
 
 
 def test_wider_ffn_keeps_teacher_neurons_and_initialises_the_rest(teacher):
-    arch = StudentArchitecture(2, HEADS, intermediate_size=FFN + 64, initializer_range=0.03)
+    arch = StudentArchitecture(2, HEADS, intermediate_size=FFN + 64, initializer_range=0.03, pruning="random")
     student = build_student(teacher, arch)
     s_dense = student.bert.encoder.layer[1].intermediate.dense
     t_dense = teacher.bert.encoder.layer[2].intermediate.dense
@@ -305,7 +317,7 @@ def test_wider_ffn_keeps_teacher_neurons_and_initialises_the_rest(teacher):
 
 
 def test_other_hidden_size_is_fresh_bert(teacher):
-    arch = StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=32, initializer_range=0.04)
+    arch = StudentArchitecture(num_layers=2, heads_per_layer=2, hidden_size=32, initializer_range=0.04, pruning="random")
     student = build_student(teacher, arch)
     assert type(student) is BertForQuestionAnswering
     assert student.config.num_attention_heads == 2 and student.config.intermediate_size == FFN
@@ -326,7 +338,7 @@ def test_other_hidden_size_is_fresh_bert(teacher):
     ],
 )
 def test_each_dropout_acts_in_training_only(teacher, batch, field, config_key):
-    base = StudentArchitecture(num_layers=2, heads_per_layer=2, **NO_DROPOUT)
+    base = StudentArchitecture(num_layers=2, heads_per_layer=2, **NO_DROPOUT, pruning="random")
     plain = build_student(teacher, base)
     dropped = build_student(teacher, dataclasses.replace(base, **{field: 0.5}))
     assert getattr(dropped.config, config_key) == 0.5
@@ -362,7 +374,7 @@ def test_each_dropout_acts_in_training_only(teacher, batch, field, config_key):
 )
 def test_impossible_architectures_are_rejected(teacher, fields, message):
     def attempt():
-        arch = StudentArchitecture(**{"num_layers": 2, "heads_per_layer": 4, **fields})
+        arch = StudentArchitecture(**{"num_layers": 2, "heads_per_layer": 4, **fields}, pruning="random")
         arch.validate(teacher.config)
         build_student(teacher, arch)
 
@@ -371,17 +383,17 @@ def test_impossible_architectures_are_rejected(teacher, fields, message):
 
 
 def test_same_hidden_size_does_not_need_divisible_heads(teacher):
-    arch = StudentArchitecture(num_layers=2, heads_per_layer=3, hidden_size=HIDDEN)  # 3 heads of 16
+    arch = StudentArchitecture(num_layers=2, heads_per_layer=3, hidden_size=HIDDEN, pruning="random")  # 3 heads of 16
     assert count_parameters(build_student(teacher, arch)) == expected_parameter_count(teacher.config, arch)
 
 
 def test_a_seed_without_a_qa_head_seeds_the_encoder_and_the_head_starts_fresh():
     torch.manual_seed(0)
     classifier = BertForSequenceClassification(tiny_bert_config())
-    student = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS))
+    student = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning="random"))
     assert torch.equal(student.bert.encoder.layer[1].output.dense.weight,
                        classifier.bert.encoder.layer[2].output.dense.weight)
-    fresh = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning_seed=1))
+    fresh = build_student(classifier, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning_seed=1, pruning="random"))
     assert not torch.equal(student.qa_outputs.weight, fresh.qa_outputs.weight)  # drawn from pruning_seed
 
 
@@ -390,7 +402,7 @@ def test_a_model_of_no_supported_family_cannot_seed():
 
     with pytest.raises(ModelMismatchError, match="the seed is a 'gpt2' model"):
         build_student(GPT2Model(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=50)),
-                      StudentArchitecture(num_layers=1, heads_per_layer=2))
+                      StudentArchitecture(num_layers=1, heads_per_layer=2, pruning="random"))
 
 
 # --- pruned BERT model: attention backends and reloading --------------------------------------
@@ -414,7 +426,7 @@ def test_sdpa_and_eager_agree_with_per_layer_heads(batch):
 
 
 def test_sdpa_and_eager_agree_for_pruned_student(teacher, batch):
-    student = build_student(teacher, StudentArchitecture(3, heads_per_layer=1, intermediate_size=50))
+    student = build_student(teacher, StudentArchitecture(3, heads_per_layer=1, intermediate_size=50, pruning="random"))
     eager = copy.deepcopy(student)
     eager.set_attn_implementation("eager")
     with torch.no_grad():
@@ -455,7 +467,7 @@ _RELOAD_SCRIPT = textwrap.dedent(
 
 
 def test_saved_pruned_student_reloads_without_paretodistill(teacher, batch, tmp_path):
-    arch = StudentArchitecture(3, heads_per_layer=2, intermediate_size=72, qa_dropout=0.2, pruning_seed=5)
+    arch = StudentArchitecture(3, heads_per_layer=2, intermediate_size=72, qa_dropout=0.2, pruning_seed=5, pruning="random")
     student = build_student(teacher, arch)
     checkpoint = save_with_code(student, tmp_path / "student")
     assert (checkpoint / "pruned_bert.py").is_file()
@@ -489,7 +501,7 @@ def test_saved_pruned_student_reloads_without_paretodistill(teacher, batch, tmp_
 
 
 def test_saved_plain_student_needs_no_code(teacher, batch, tmp_path):
-    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS))
+    student = build_student(teacher, StudentArchitecture(num_layers=2, heads_per_layer=HEADS, pruning="random"))
     checkpoint = save_with_code(student, tmp_path / "plain")
     assert not (checkpoint / "pruned_bert.py").exists()
     reloaded = AutoModelForQuestionAnswering.from_pretrained(checkpoint).eval()
@@ -502,7 +514,7 @@ def test_saved_plain_student_needs_no_code(teacher, batch, tmp_path):
 def test_load_qa_model_reads_a_pruned_student_in_a_fresh_process(teacher, tmp_path):
     """`evaluate` and `analyze` load students through ``load_qa_model``: in a fresh Python that must
     use paretodistill's registered class, not stop at transformers' trust_remote_code prompt."""
-    student = build_student(teacher, StudentArchitecture(2, heads_per_layer=2, pruning_seed=3))
+    student = build_student(teacher, StudentArchitecture(2, heads_per_layer=2, pruning_seed=3, pruning="random"))
     checkpoint = save_with_code(student, tmp_path / "student")
     script = ("import sys; from paretodistill.models.loading import load_qa_model; "
               "m = load_qa_model(sys.argv[1]); print(type(m).__name__, m.config.kept_heads)")
@@ -531,15 +543,15 @@ def test_a_bf16_checkpoint_loads_as_float32_with_the_same_rounded_weights(teache
 KEPT = KeptVocabulary(tuple(range(0, VOCAB, 3)), unknown_id=3)  # 0, 3, ..., 99: 34 tokens
 
 TEMPLATES = [
-    (StudentArchitecture(2, 4, bottleneck_size=32), None),
-    (StudentArchitecture(3, 2, bottleneck_size=32, intermediate_size=48, stacked_ffn=4), None),
-    (StudentArchitecture(2, 2, stacked_ffn=3), None),  # seeded layers, extra FFN blocks
-    (StudentArchitecture(2, 4, embedding_size=16), None),
-    (StudentArchitecture(2, 4, vocabulary="corpus"), KEPT),
-    (StudentArchitecture(2, 4, embedding_size=HIDDEN, vocabulary="corpus"), KEPT),  # E = hidden: no projection
+    (StudentArchitecture(2, 4, bottleneck_size=32, pruning="random"), None),
+    (StudentArchitecture(3, 2, bottleneck_size=32, intermediate_size=48, stacked_ffn=4, pruning="random"), None),
+    (StudentArchitecture(2, 2, stacked_ffn=3, pruning="random"), None),  # seeded layers, extra FFN blocks
+    (StudentArchitecture(2, 4, embedding_size=16, pruning="random"), None),
+    (StudentArchitecture(2, 4, vocabulary="corpus", pruning="random"), KEPT),
+    (StudentArchitecture(2, 4, embedding_size=HIDDEN, vocabulary="corpus", pruning="random"), KEPT),  # E = hidden: no projection
     (StudentArchitecture(3, 4, hidden_size=48, bottleneck_size=24, stacked_ffn=2, embedding_size=12,
-                         vocabulary="corpus"), KEPT),
-    (StudentArchitecture(2, 2, bottleneck_size=HIDDEN, embedding_size=8, vocabulary="corpus"), KEPT),
+                         vocabulary="corpus", pruning="random"), KEPT),
+    (StudentArchitecture(2, 2, bottleneck_size=HIDDEN, embedding_size=8, vocabulary="corpus", pruning="random"), KEPT),
 ]
 
 
@@ -558,21 +570,21 @@ def test_template_closed_form_by_hand(teacher):
     attention = 3 * (b * b + b) + (b * b + b) + 2 * b
     ffn = (b * f + f) + (f * b + b) + 2 * b
     arch = StudentArchitecture(1, 2, intermediate_size=f, bottleneck_size=b, stacked_ffn=2, embedding_size=e,
-                               vocabulary="corpus")
+                               vocabulary="corpus", pruning="random")
     expected = embeddings + bottleneck + attention + 2 * ffn + 2 * h + 2
     assert expected_parameter_count(teacher.config, arch, KEPT) == expected == 17_346
 
 
 def test_template_parts_shrink_the_student(teacher):
-    plain = expected_parameter_count(teacher.config, StudentArchitecture(2, 4))
-    factorized = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, embedding_size=8))
-    pruned = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, vocabulary="corpus"), KEPT)
+    plain = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, pruning="random"))
+    factorized = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, embedding_size=8, pruning="random"))
+    pruned = expected_parameter_count(teacher.config, StudentArchitecture(2, 4, vocabulary="corpus", pruning="random"), KEPT)
     assert plain - pruned == (VOCAB - len(KEPT)) * HIDDEN
     assert plain - factorized == VOCAB * (HIDDEN - 8) - (8 * HIDDEN + HIDDEN)
 
 
 def test_template_layers_change_width_inside_only(teacher, batch):
-    arch = StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=3, intermediate_size=24)
+    arch = StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=3, intermediate_size=24, pruning="random")
     student = build_student(teacher, arch)
     layer = student.bert.encoder.layer[0]
     assert (layer.bottleneck_in[0].in_features, layer.bottleneck_in[0].out_features) == (HIDDEN, 32)
@@ -587,8 +599,8 @@ def test_template_layers_change_width_inside_only(teacher, batch):
 
 
 def test_stacked_ffn_keeps_the_seeded_layer_and_adds_blocks(teacher, batch):
-    plain = build_student(teacher, StudentArchitecture(2, 4, **NO_DROPOUT))
-    stacked = build_student(teacher, StudentArchitecture(2, 4, stacked_ffn=2, **NO_DROPOUT))
+    plain = build_student(teacher, StudentArchitecture(2, 4, **NO_DROPOUT, pruning="random"))
+    stacked = build_student(teacher, StudentArchitecture(2, 4, stacked_ffn=2, **NO_DROPOUT, pruning="random"))
     for name, parameter in plain.named_parameters():  # every teacher copy is still there
         assert torch.equal(dict(stacked.named_parameters())[name], parameter), name
     assert len(stacked.bert.encoder.layer[1].stacked_ffn_blocks) == 1
@@ -596,8 +608,8 @@ def test_stacked_ffn_keeps_the_seeded_layer_and_adds_blocks(teacher, batch):
         assert not torch.allclose(logits(stacked, batch), logits(plain, batch))
 
 
-@pytest.mark.parametrize("arch", [StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=2, embedding_size=8),
-                                  StudentArchitecture(2, 4, stacked_ffn=3)], ids=repr)
+@pytest.mark.parametrize("arch", [StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=2, embedding_size=8, pruning="random"),
+                                  StudentArchitecture(2, 4, stacked_ffn=3, pruning="random")], ids=repr)
 def test_sdpa_and_eager_agree_for_template_student(teacher, batch, arch):
     student = build_student(teacher, arch)
     assert student.config._attn_implementation == "sdpa"
@@ -619,7 +631,7 @@ def _low_rank_teacher(teacher, rank: int):
 
 def test_factorized_embeddings_are_the_teachers_at_full_rank(teacher, batch):
     low = _low_rank_teacher(teacher, 12)
-    student = build_student(low, StudentArchitecture(LAYERS, HEADS, embedding_size=12))
+    student = build_student(low, StudentArchitecture(LAYERS, HEADS, embedding_size=12, pruning="random"))
     words = student.bert.embeddings.word_embeddings
     assert words.table.weight.shape == (VOCAB, 12) and words.projection.weight.shape == (HIDDEN, 12)
     ids = torch.arange(VOCAB)
@@ -632,7 +644,7 @@ def test_factorized_embedding_error_falls_with_its_size(teacher):
     table = teacher.bert.embeddings.word_embeddings.weight.detach()
     errors = []
     for size in (4, 8, 16, 32, 48):
-        student = build_student(teacher, StudentArchitecture(2, HEADS, embedding_size=size))
+        student = build_student(teacher, StudentArchitecture(2, HEADS, embedding_size=size, pruning="random"))
         with torch.no_grad():
             approximation = student.bert.embeddings.word_embeddings(torch.arange(VOCAB))
         errors.append(float((approximation - table).norm()))
@@ -655,8 +667,8 @@ def test_corpus_vocabulary_answers_as_the_full_one_on_text_it_covers(teacher):
     covered = torch.tensor([[0, 3, 6, 9, 99, 51, 3, 0], [0, 12, 15, 18, 21, 0, 0, 0]])
     batch = dict(input_ids=covered, attention_mask=(covered != 0).long())
     # every part seeded from the teacher (fresh parts would draw differently after a smaller table)
-    full = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100))
-    pruned = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100, vocabulary="corpus"), KEPT)
+    full = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100, pruning="random"))
+    pruned = build_student(teacher, StudentArchitecture(2, 2, intermediate_size=100, vocabulary="corpus", pruning="random"), KEPT)
     with torch.no_grad():
         torch.testing.assert_close(logits(pruned, batch), logits(full, batch), atol=1e-6, rtol=0)
         # an id outside the kept set reads the [UNK] row
@@ -668,15 +680,15 @@ def test_corpus_vocabulary_answers_as_the_full_one_on_text_it_covers(teacher):
 
 def test_corpus_vocabulary_needs_its_ids(teacher):
     with pytest.raises(ModelMismatchError, match="needs a KeptVocabulary"):
-        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"))
+        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus", pruning="random"))
     with pytest.raises(ModelMismatchError, match="needs no KeptVocabulary"):
-        build_student(teacher, StudentArchitecture(2, 2), KEPT)
+        build_student(teacher, StudentArchitecture(2, 2, pruning="random"), KEPT)
     with pytest.raises(ModelMismatchError, match="outside the seed's vocabulary"):
-        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus"), KeptVocabulary((0, 3, 500), 3))
+        build_student(teacher, StudentArchitecture(2, 2, vocabulary="corpus", pruning="random"), KeptVocabulary((0, 3, 500), 3))
     with pytest.raises(ModelMismatchError, match="unknown token id 1"):
         KeptVocabulary((0, 3), 1)
     with pytest.raises(ModelMismatchError, match="bottleneck_size 30 is not divisible"):
-        StudentArchitecture(2, 4, bottleneck_size=30).validate(teacher.config)
+        StudentArchitecture(2, 4, bottleneck_size=30, pruning="random").validate(teacher.config)
 
 
 def test_corpus_token_ids_keep_special_tokens_and_the_pieces_used():
@@ -724,7 +736,7 @@ _TEMPLATE_RELOAD = textwrap.dedent(
 
 def test_template_student_reloads_in_a_fresh_process_with_the_same_logits(teacher, batch, tmp_path):
     arch = StudentArchitecture(2, 2, bottleneck_size=32, stacked_ffn=2, embedding_size=16, vocabulary="corpus",
-                               **NO_DROPOUT)
+                               **NO_DROPOUT, pruning="random")
     student = build_student(teacher, arch, KEPT)
     covered = dict(batch, input_ids=batch["input_ids"] // 3 * 3)  # ids the vocabulary kept, and others
     mixed = dict(batch, input_ids=batch["input_ids"])

@@ -25,7 +25,7 @@ from paretodistill.distill.losses import hard_loss
 from paretodistill.distill.objective import DistillationObjective
 from paretodistill.distill.teacher_cache import TeacherLogits
 from paretodistill.distill.teacher_importance import teacher_importance
-from paretodistill.models.student import build_student, count_parameters
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters
 from paretodistill.models.vocabulary import KeptVocabulary
 from paretodistill.training.batching import Batch
 from paretodistill.training.loop import train
@@ -205,7 +205,7 @@ def test_epochs_and_max_steps_set_the_number_of_steps(monkeypatch):
 # --- distillation parameters ------------------------------------------------------------------
 def distillation_loss(**settings) -> float:
     teacher = tiny_model(layers=4, initializer_range=0.2)  # layers that change the states noticeably
-    student = build_student(teacher.eval(), run_module.student_architecture(StudentSettings(num_layers=2), teacher.config))
+    student = build_student(teacher.eval(), StudentArchitecture.from_settings(StudentSettings(num_layers=2), teacher.config))
     generator = torch.Generator().manual_seed(3)
     ids = torch.randint(1, VOCAB, (2, 12), generator=generator)
     mask = torch.ones_like(ids)
@@ -242,7 +242,7 @@ def test_distillation_parameter_changes_the_loss(name, a, b, base):
 # --- student parameters -----------------------------------------------------------------------
 def student_with(**settings):
     teacher = tiny_model(layers=4, hidden=32, heads=4).eval()
-    arch = run_module.student_architecture(StudentSettings(**{"num_layers": 2, **settings}), teacher.config)
+    arch = StudentArchitecture.from_settings(StudentSettings(**{"num_layers": 2, **settings}), teacher.config)
     kept = KeptVocabulary(tuple(range(0, VOCAB, 2)), unknown_id=2) if arch.vocabulary == "corpus" else None
     importance = None
     if arch.pruning == "importance":

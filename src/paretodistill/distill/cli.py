@@ -17,7 +17,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
     from paretodistill.data.squad import load_squad
     from paretodistill.distill.presets import PRESETS, recipe_parameters
-    from paretodistill.distill.run import CHECKPOINT_DIR, METRICS_FILE, check_seed_checkpoint, run_trial
+    from paretodistill.distill.run import check_seed_checkpoint, run_trial
+    from paretodistill.distill.trial_files import CHECKPOINT_DIR, CURVE_FILE, METRICS_FILE
     from paretodistill.errors import ConfigError
     from paretodistill.models.student import resolve_teacher
 
@@ -59,7 +60,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     print(json.dumps({key: result.metrics[key] for key in keys if key in result.metrics}, indent=1))
     if result.test_metrics:
         print("test:", json.dumps({k: result.test_metrics[k] for k in ("exact", "f1")}))
-    print(f"results: {args.out}/{METRICS_FILE}, curve: {args.out}/curve.json, model: {args.out}/{CHECKPOINT_DIR}")
+    print(f"results: {args.out}/{METRICS_FILE}, curve: {args.out}/{CURVE_FILE}, model: {args.out}/{CHECKPOINT_DIR}")
     return 0
 
 

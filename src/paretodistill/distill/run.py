@@ -1,10 +1,17 @@
-"""One distillation trial: parameters in, a ``TrialResult`` out, whatever happens.
+"""One distillation trial as a recipe: parameters in, a ``TrialResult`` out, whatever happens.
 
-``run_trial(config, params)`` is the engine the search calls: apply the parameters to the config,
-load the teacher and its tokenizer, prepare the data (cached), get the teacher's logits (cached,
-computed once for all trials), build the student, train it with the distillation objective,
-score it on the validation articles (the no-answer threshold is chosen there), optionally on the
-test articles at that threshold, time it, and save it.
+``run_trial(config, params)`` reads top to bottom, one short step each:
+
+* **setup**: apply the parameters to the config, check them, choose the device and precision;
+* **build**: load the teacher, its tokenizer and the student's seed, check the student's
+  architecture against the seed (an impossible one fails before any data work), prepare the data
+  (cached), get the teacher's logits (cached, computed once for all trials), build the student;
+* **distil**: train it with the distillation objective, scoring the validation articles at each
+  evaluation point (the learning curve);
+* **score**: on the validation articles (the no-answer threshold is chosen there), optionally on
+  the test articles at that threshold;
+* **measure**: the student's inference latency;
+* **record**: the metrics, and the trial folder (``distill.trial_files``).
 
 Every failure becomes a ``TrialResult`` the optimizer can learn from rather than an exception
 that kills the search: an architecture the teacher cannot seed is ``impossible_architecture``, a
@@ -17,36 +24,26 @@ it sees each evaluation point with the student's parameter count, and a reason i
 training there. Such a trial is ``stopped``, not failed: it keeps its curve and its last
 evaluation's metrics, and is neither scored again, timed nor saved (nobody will use that student).
 
-On disk (when ``trial_dir`` is given): ``checkpoint/`` (a Hugging Face folder with the tokenizer,
-the split and a copy of the metrics, loadable without paretodistill), ``curve.json``, and
-``metrics.json`` written last through a temporary file and a rename, so a folder with a
-``metrics.json`` always holds a complete result. A failed trial leaves ``failure.json`` instead, a
-stopped one ``curve.json`` and ``stopped.json``.
-
-Everything ``run_trial`` takes and returns is plain picklable data, so it runs the same in this
-process, in a worker process (``python -m paretodistill.distill.run``) or on another machine.
+Everything ``run_trial`` takes and returns is plain picklable data, so the same function runs in
+this process, in a search worker process (``search.worker``) or as a Ray task on another machine.
+The search reaches it through ``distill.engine``.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import math
-import os
-import platform
-import shutil
-import sys
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, StudentSettings, build_section, with_parameters
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, with_parameters
 from paretodistill.data.prepare import load_train_titles, prepare_data
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.pretrained_student import (
@@ -58,6 +55,16 @@ from paretodistill.distill.pretrained_student import (
 )
 from paretodistill.distill.teacher_cache import cached_teacher_logits
 from paretodistill.distill.teacher_importance import teacher_importance
+from paretodistill.distill.trial_files import (
+    CHECKPOINT_DIR,
+    environment_record,
+    open_trial_dir,
+    state_dir,
+    teacher_record,
+    write_failure,
+    write_finished,
+    write_stopped,
+)
 from paretodistill.errors import ModelMismatchError
 from paretodistill.evaluation.inference import (
     curve_metrics,
@@ -71,23 +78,11 @@ from paretodistill.evaluation.signals import no_answer_auc, span_f1, window_kl
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.hardware.latency import check_runtime, measure_latency
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
-from paretodistill.models.saving import save_with_code
-from paretodistill.models.student import (
-    StudentArchitecture,
-    build_student,
-    count_parameters,
-    cuts_units,
-    resolve_teacher,
-)
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, cuts_units, resolve_teacher
 from paretodistill.models.vocabulary import corpus_vocabulary
 from paretodistill.training.loop import TrainingDiverged, train
 from paretodistill.trial import ENVIRONMENT, STOPPED, EvaluationPoint, ShouldStop, TrialResult
 
-METRICS_FILE = "metrics.json"
-FAILURE_FILE = "failure.json"
-STOPPED_FILE = "stopped.json"
-CURVE_FILE = "curve.json"
-CHECKPOINT_DIR = "checkpoint"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 FALLBACK_TOKENIZER = "minilm"
 
@@ -120,26 +115,55 @@ class _Progress:
         return self.objective.calls if self.objective is not None else None
 
 
-def student_architecture(settings: StudentSettings, teacher_config) -> StudentArchitecture:
-    """The architecture the student settings describe; ``heads_per_layer=None`` keeps all the teacher's heads."""
-    heads = settings.heads_per_layer if settings.heads_per_layer is not None else teacher_config.num_attention_heads
-    return StudentArchitecture(
-        num_layers=settings.num_layers,
-        heads_per_layer=heads,
-        pruning_seed=settings.pruning_seed,
-        intermediate_size=settings.intermediate_size,
-        hidden_size=settings.hidden_size,
-        hidden_dropout=settings.hidden_dropout,
-        attention_dropout=settings.attention_dropout,
-        qa_dropout=settings.qa_dropout,
-        initializer_range=settings.initializer_range,
-        layer_selection=settings.layer_selection,
-        bottleneck_size=settings.bottleneck_size,
-        stacked_ffn=settings.stacked_ffn,
-        embedding_size=settings.embedding_size,
-        vocabulary=settings.vocabulary,
-        pruning=settings.pruning,
-    )
+@dataclass
+class _Trial:
+    """What every step of one trial reads: its inputs, where it is, and (after setup) its config
+    with the parameters applied, its device and precision."""
+
+    config: ExperimentConfig
+    params: dict
+    trial_dir: Path | None
+    evaluate_test: bool
+    log: Callable[[str], None]
+    should_stop: ShouldStop | None
+    progress: _Progress
+    started: float
+    device: torch.device | None = None
+    precision: str = "fp32"
+
+    @property
+    def use_bf16(self) -> bool:  # evaluation: bf16 where native, else fp32
+        return self.precision == "bf16"
+
+
+@dataclass
+class _Built:
+    """What the build steps hand to training: the data, the teacher's logits, the student."""
+
+    tokenizer: Any
+    data: Any
+    teacher: Any  # None unless a layer-wise loss needs the teacher's forward pass
+    teacher_logits: Any
+    teacher_validation_logits: Any
+    student: torch.nn.Module
+    teacher_summary: dict
+    pretrained: dict | None  # the pretrain-distill record the student starts from
+
+
+@dataclass
+class _Teachers:
+    """The teacher (its folder, tokenizer and model) and the student's seed: the teacher itself or
+    ``student.init_from``'s checkpoint."""
+
+    path: str
+    tokenizer: Any
+    teacher: torch.nn.Module
+    seed_path: str | None
+    seed: torch.nn.Module
+
+    @property
+    def seed_is_teacher(self) -> bool:
+        return self.seed is self.teacher
 
 
 def teacher_tokenizer(teacher_path: str | Path, log: Callable[[str], None] = print):
@@ -168,6 +192,65 @@ def effective_parameters(config: ExperimentConfig) -> dict[str, Any]:
     values = config.to_dict()
     return {name: values[target.split(".")[0]][target.split(".")[1]] for name, target in PARAMETER_TARGETS.items()}
 
+
+def vocabulary_texts(data) -> Iterator[str]:
+    """The text a corpus vocabulary is cut to: the questions and contexts of the training and validation
+    parts. Never the test articles: a student must meet their words as it would meet a user's, so a
+    word it never saw reads [UNK] and the test figures show what that costs."""
+    for part in (data.train, data.validation):
+        for example in part.examples:
+            yield example.question
+            yield example.context
+
+
+# ---------------------------------------------------------------- the trial, whatever happens
+def run_trial(
+    config: ExperimentConfig,
+    params: dict,
+    *,
+    trial_dir: str | Path | None = None,
+    evaluate_test: bool = False,
+    log: Callable[[str], None] = print,
+    should_stop: ShouldStop | None = None,
+) -> TrialResult:
+    """Distil one student with ``params`` applied to ``config``; never raises for a failed trial.
+
+    ``should_stop``: asked at every evaluation point but the last; a reason it returns stops the
+    trial there (a ``stopped`` result)."""
+    trial = _Trial(config, dict(params), open_trial_dir(trial_dir), evaluate_test, log, should_stop,
+                   _Progress(), time.perf_counter())
+    threads = torch.get_num_threads()  # config.threads applies to this trial only
+    try:
+        return _run(trial)
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 -- every failure becomes a result
+        result = _failure(error, trial)
+        details = traceback.format_exc()
+    finally:
+        torch.set_num_threads(threads)
+    # Out of the handler, the traceback (and the models its frames hold) is gone: free the memory
+    # so that the next trial in this process gets it back.
+    trial.progress.objective = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    log(f"trial failed ({result.failure_kind}): {result.failure_reason}")
+    if result.failure_kind == "error":
+        log(details)
+    if trial.trial_dir is not None:
+        write_failure(trial.trial_dir, result, details)
+    return result
+
+
+def _failure(error: BaseException, trial: _Trial) -> TrialResult:
+    """The failed result of ``error``: its kind, and a reason naming the stage, the step and the parameters."""
+    progress = trial.progress
+    kind = _classify(error, progress.stage)
+    step = error.step if isinstance(error, TrainingDiverged) else progress.step
+    at_step = f" at step {step}" if step is not None else ""
+    reason = f"{type(error).__name__} while {progress.stage.value}{at_step}: {error} (parameters: {trial.params})"
+    return TrialResult.failed(trial.params, kind, reason, step=step, curve=progress.curve)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -203,76 +286,59 @@ def _is_environment(error: BaseException) -> bool:
     return any(words in text for words in _DISK_FULL_WORDS)
 
 
-def _write_json_atomically(path: Path, values: Any) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see all of it or nothing."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(values, indent=1, default=str))
-    os.replace(temporary, path)
-
-
-def vocabulary_texts(data) -> Iterator[str]:
-    """The text a corpus vocabulary is cut to: the questions and contexts of the training and validation
-    parts. Never the test articles: a student must meet their words as it would meet a user's, so a
-    word it never saw reads [UNK] and the test figures show what that costs."""
-    for part in (data.train, data.validation):
-        for example in part.examples:
-            yield example.question
-            yield example.context
-
-
-def run_trial(
-    config: ExperimentConfig,
-    params: dict,
-    *,
-    trial_dir: str | Path | None = None,
-    evaluate_test: bool = False,
-    log: Callable[[str], None] = print,
-    should_stop: ShouldStop | None = None,
-) -> TrialResult:
-    """Distil one student with ``params`` applied to ``config``; never raises for a failed trial.
-
-    ``should_stop``: asked at every evaluation point but the last; a reason it returns stops the
-    trial there (a ``stopped`` result)."""
-    params = dict(params)
-    trial_dir = Path(trial_dir).resolve() if trial_dir is not None else None
-    if trial_dir is not None:
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (METRICS_FILE, FAILURE_FILE, STOPPED_FILE):  # a re-run replaces any earlier outcome
-            (trial_dir / stale).unlink(missing_ok=True)
-    progress = _Progress()
-    started = time.perf_counter()
-    threads = torch.get_num_threads()  # config.threads applies to this trial only
-    try:
-        return _run(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log, progress=progress,
-                    started=started, should_stop=should_stop)
-    except (SystemExit, GeneratorExit):
-        raise
-    except BaseException as error:  # noqa: BLE001 -- every failure becomes a result
-        kind = _classify(error, progress.stage)
-        step = error.step if isinstance(error, TrainingDiverged) else progress.step
-        at_step = f" at step {step}" if step is not None else ""
-        reason = f"{type(error).__name__} while {progress.stage.value}{at_step}: {error} (parameters: {params})"
-        details = traceback.format_exc()
-    finally:
-        torch.set_num_threads(threads)
-    # Out of the handler, the traceback (and the models its frames hold) is gone: free the memory
-    # so that the next trial in this process gets it back.
-    progress.objective = None
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    result = TrialResult.failed(params, kind, reason, step=step, curve=progress.curve)
-    log(f"trial failed ({kind}): {reason}")
-    if kind == "error":
-        log(details)
-    if trial_dir is not None:
-        if kind != "interrupted":  # only an interrupted trial is worth resuming
-            shutil.rmtree(trial_dir / ".state", ignore_errors=True)
-        _write_json_atomically(trial_dir / FAILURE_FILE, {**result.to_dict(), "traceback": details})
+# ---------------------------------------------------------------- the recipe
+def _run(trial: _Trial) -> TrialResult:
+    """The steps of one trial, in order; each sets the stage a failure is reported at."""
+    _setup(trial)
+    built = _build(trial)
+    trained, scorer, known = _distil(trial, built)
+    if trained.stop_reason is not None:
+        return _stopped(trial, trained, known)
+    validation, signals, test_metrics = _score(trial, built, trained, scorer)
+    latency = _measure(trial, built.student)
+    metrics = _metrics(trial, built, trained, validation, signals, latency)
+    result = TrialResult("ok", trial.params, metrics=metrics, curve=trained.curve, test_metrics=test_metrics)
+    _record(trial, built, trained, result, latency)
     return result
 
 
-def _load_teacher(config: ExperimentConfig, device: torch.device, log):
+# ---------------------------------------------------------------- setup
+def _setup(trial: _Trial) -> None:
+    """Apply the parameters and check what would only fail later; choose the device and precision."""
+    trial.progress.stage = Stage.APPLYING_PARAMETERS
+    config = trial.config = with_parameters(trial.config, trial.params)
+    check_distill_settings(config.distillation)
+    if config.latency.enabled:
+        check_runtime(config.latency.runtime)
+    if not config.teacher.path:
+        raise ModelMismatchError("no teacher: set teacher.path (or --teacher) to a QA checkpoint folder")
+    trial.device, trial.precision = compute_setup(config.device, config.threads, config.training.bf16)
+
+
+# ---------------------------------------------------------------- build
+def _build(trial: _Trial) -> _Built:
+    """The teacher, the checked architecture, the data and the teacher's logits, then the student."""
+    config, log, progress = trial.config, trial.log, trial.progress
+    progress.stage = Stage.LOADING_TEACHER
+    teachers = _load_teachers(config, trial.device, log)
+    progress.stage = Stage.BUILDING_STUDENT
+    architecture, pretrained = _check_architecture(config, teachers)  # before any data work: fails fast
+    progress.stage = Stage.PREPARING_DATA
+    data = training_data(config, teachers.tokenizer, teachers.path, log)
+    progress.stage = Stage.TEACHER_LOGITS
+    logits, validation_logits = teacher_logits(config, teachers.teacher, teachers.path, data, trial.use_bf16, log)
+    progress.stage = Stage.BUILDING_STUDENT
+    student = _build_student(config, teachers, architecture, data, log)
+    if pretrained is not None:
+        start_from_pretrained(student, config.student.init_from)
+        log(f"the student starts from the pretrain-distilled {config.student.init_from}")
+    summary = teacher_record(config, teachers.path, teachers.teacher, teachers.seed_path)
+    # Logit distillation reads the cache: the teacher's memory goes to the student.
+    teacher = teachers.teacher if needs_teacher_forward(config.distillation) else None
+    return _Built(teachers.tokenizer, data, teacher, logits, validation_logits, student, summary, pretrained)
+
+
+def load_teacher(config: ExperimentConfig, device: torch.device, log: Callable[[str], None]):
     """The teacher's folder (a hub id: its snapshot, for tokenizer, weights and fingerprint), its
     tokenizer and the model in eval mode on ``device``; a tokenizer that does not fit is refused."""
     teacher_path = resolve_teacher(config.teacher.path)
@@ -282,12 +348,36 @@ def _load_teacher(config: ExperimentConfig, device: torch.device, log):
     return teacher_path, tokenizer, teacher
 
 
-def _unseen_titles(config: ExperimentConfig, teacher_path: str) -> tuple[str, ...]:
-    """The teacher's own training titles, when the transfer set must avoid them."""
-    return tuple(load_train_titles(teacher_path)) if config.data.unseen_by_teacher else ()
+def _load_teachers(config: ExperimentConfig, device: torch.device, log: Callable[[str], None]) -> _Teachers:
+    teacher_path, tokenizer, teacher = load_teacher(config, device, log)
+    seed_path = check_seed_checkpoint(config, teacher_path, tokenizer)
+    seed = teacher if seed_path is None else load_seed(seed_path, device)[1]
+    return _Teachers(teacher_path, tokenizer, teacher, seed_path, seed)
 
 
-def _teacher_outputs(config: ExperimentConfig, teacher, teacher_path: str, data, use_bf16: bool, log):
+def _check_architecture(config: ExperimentConfig, teachers: _Teachers) -> tuple[StudentArchitecture, dict | None]:
+    """The student's architecture, checked against its seed; and the pretrain-distill record when
+    ``student.init_from`` is such a folder (its architecture must be this one)."""
+    architecture = StudentArchitecture.from_settings(config.student, teachers.seed.config)
+    architecture.validate(teachers.seed.config)
+    if not teachers.seed_is_teacher and architecture.pruning == "importance" and cuts_units(teachers.seed.config, architecture):
+        raise ModelMismatchError(
+            "student.pruning 'importance' scores the teacher's heads and neurons, and this student drops some of "
+            f"its seed's ({config.student.init_from}): set student.pruning = \"random\" for a separate seed")
+    pretrained = None
+    if config.student.init_from and teachers.seed_path is None:  # a pretrain-distill folder
+        pretrained = check_init_from(config.student.init_from, architecture)
+    return architecture, pretrained
+
+
+def training_data(config: ExperimentConfig, tokenizer, teacher_path: str, log: Callable[[str], None]):
+    """The prepared data (cached); without the teacher's own training articles when the transfer
+    set must avoid them."""
+    unseen = tuple(load_train_titles(teacher_path)) if config.data.unseen_by_teacher else ()
+    return prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=unseen)
+
+
+def teacher_logits(config: ExperimentConfig, teacher, teacher_path: str, data, use_bf16: bool, log: Callable[[str], None]):
     """The teacher's logits over the training and validation windows (cached; see teacher_cache)."""
     return tuple(cached_teacher_logits(
         teacher, features, config.cache_dir, teacher_dir=teacher_path,
@@ -295,16 +385,114 @@ def _teacher_outputs(config: ExperimentConfig, teacher, teacher_path: str, data,
     ) for features in (data.train_features, data.validation_features))
 
 
-def label_windows_once(config: ExperimentConfig, log: Callable[[str], None] = print) -> None:
-    """Run the teacher over the training and validation windows now, on every thread, into the cache.
+def _build_student(config: ExperimentConfig, teachers: _Teachers, architecture: StudentArchitecture, data,
+                   log: Callable[[str], None]) -> torch.nn.Module:
+    """The student, seeded from its seed: with the corpus vocabulary and the teacher's unit
+    importance when the architecture asks for them."""
+    vocabulary = corpus_vocabulary(vocabulary_texts(data), teachers.tokenizer) if architecture.vocabulary == "corpus" else None
+    importance = None
+    if teachers.seed_is_teacher and architecture.pruning == "importance" and cuts_units(teachers.teacher.config, architecture):
+        importance = teacher_importance(teachers.teacher, data.train_features, config.student,
+                                        config.training.train_batch_size, teacher_dir=teachers.path, cache_dir=config.cache_dir)
+        log(f"importance pruning: the teacher's heads and neurons scored on "
+            f"{min(config.student.importance_windows, len(data.train_features))} training windows")
+    seed_checkpoint = None if teachers.seed_is_teacher else str(config.student.init_from)
+    student = build_student(teachers.seed, architecture, vocabulary, importance, seed_checkpoint=seed_checkpoint)
+    if not teachers.seed_is_teacher:
+        log(f"the student is seeded from {config.student.init_from} ({student.config.model_type})")
+    return student
 
-    Every trial of a search reads the same teacher logits. Without this, the first trials of a
-    parallel search would each compute them, on one thread each, at the same time.
-    """
-    device, precision = compute_setup(config.device, config.threads, config.training.bf16)
-    teacher_path, tokenizer, teacher = _load_teacher(config, device, log)
-    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
-    _teacher_outputs(config, teacher, teacher_path, data, precision == "bf16", log)
+
+# ---------------------------------------------------------------- distil
+@dataclass
+class _CurveScorer:
+    """The training loop's evaluator: scores the validation articles at each curve point (at the
+    no-answer threshold 0, plus the signals) and keeps that pass's logits for the final scoring."""
+
+    student: torch.nn.Module
+    data: Any
+    teacher_validation_logits: Any
+    batch_size: int
+    use_bf16: bool
+    last_logits: tuple | None = None
+
+    def __call__(self, _model) -> dict:
+        self.last_logits = predict_logits(self.student, self.data.validation_features, self.batch_size, self.use_bf16)
+        answers = extract_answers(self.data.validation.examples, self.data.validation_features, *self.last_logits)
+        signals = _signals(self.data, answers, self.last_logits, self.teacher_validation_logits)
+        return {**curve_metrics(score_answers(self.data.validation, answers, threshold=0.0).metrics),
+                **{key: round(value, 4) for key, value in signals.items() if math.isfinite(value)}}
+
+
+@dataclass(frozen=True)
+class _AskToStop:
+    """The loop's stop check: the caller's ``should_stop``, shown the point and what is already final."""
+
+    should_stop: ShouldStop
+    known: dict[str, float]
+
+    def __call__(self, step: int, total_steps: int, point: dict) -> str | None:
+        return self.should_stop(EvaluationPoint(step, total_steps, dict(point), dict(self.known)))
+
+
+def _distil(trial: _Trial, built: _Built):
+    """Train the student against the teacher's logits (and its forward pass for layer-wise losses)."""
+    config, data, student = trial.config, built.data, built.student
+    steps_per_epoch = math.ceil(len(data.train_features) / config.training.train_batch_size)
+    objective = DistillationObjective(student, config.distillation, built.teacher_logits, teacher=built.teacher,
+                                      steps_per_epoch=steps_per_epoch)
+    trial.progress.objective = objective
+    scorer = _CurveScorer(student, data, built.teacher_validation_logits, config.training.eval_batch_size, trial.use_bf16)
+    known = {"num_parameters": float(count_parameters(student))}  # final before training: early stopping may use it
+    trial.progress.stage = Stage.TRAINING
+    trial.log(f"trial {trial.params}: {int(known['num_parameters'])} student parameters, {len(data.train_features)} "
+              f"windows, {device_name(trial.device)}, {trial.precision}")
+    trained = train(
+        objective.model, data.train_features, objective, config.training, precision=trial.precision,
+        evaluator=scorer, state_dir=state_dir(trial.trial_dir),
+        should_stop=_AskToStop(trial.should_stop, known) if trial.should_stop is not None else None, log=trial.log,
+    )
+    trial.progress.curve = trained.curve
+    objective.finish()
+    student.eval()
+    built.teacher = None
+    trial.progress.objective = None
+    return trained, scorer, known
+
+
+def _stopped(trial: _Trial, trained, known: dict) -> TrialResult:
+    """A trial the ``should_stop`` check ended: its curve, and its last evaluation's metrics as they are."""
+    last = trained.curve[-1]
+    metrics = {key: float(value) for key, value in last.items() if key not in ("step", "epoch", "loss")}
+    metrics.update(known)
+    metrics.update(_training_metrics(trained, trial.started))
+    result = TrialResult(STOPPED, trial.params, metrics=metrics, curve=trained.curve, stop_reason=trained.stop_reason)
+    if trial.trial_dir is not None:
+        write_stopped(trial.trial_dir, result)
+    trial.log(f"trial stopped at step {trained.steps}: {trained.stop_reason}")
+    return result
+
+
+# ---------------------------------------------------------------- score
+def _score(trial: _Trial, built: _Built, trained, scorer: _CurveScorer):
+    """The validation scores at their best no-answer threshold, the signals, and the test metrics
+    at that threshold (when asked for)."""
+    trial.progress.stage = Stage.EVALUATING
+    data, batch_size = built.data, trial.config.training.eval_batch_size
+    # The loop always scores the last step for the curve; the weights have not moved since, so
+    # that pass's logits are the final ones (one validation pass less per trial).
+    last_point_is_final = bool(trained.curve) and trained.curve[-1]["step"] == trained.steps and scorer.last_logits is not None
+    logits = scorer.last_logits if last_point_is_final else predict_logits(
+        built.student, data.validation_features, batch_size, trial.use_bf16)
+    answers = extract_answers(data.validation.examples, data.validation_features, *logits)
+    validation = score_answers(data.validation, answers, threshold=None)
+    signals = _signals(data, answers, logits, built.teacher_validation_logits)
+    test_metrics = None
+    if trial.evaluate_test:
+        test = evaluate_model(built.student, data.test, data.test_features, batch_size, trial.use_bf16,
+                              threshold=validation.threshold)
+        test_metrics = {key: float(value) for key, value in test.metrics.items()}
+    return validation, signals, test_metrics
 
 
 def _signals(data, answers, logits, teacher_logits) -> dict[str, float]:
@@ -316,196 +504,45 @@ def _signals(data, answers, logits, teacher_logits) -> dict[str, float]:
     }
 
 
-def _run(config: ExperimentConfig, params: dict, *, trial_dir: Path | None, evaluate_test: bool,
-         log: Callable[[str], None], progress: _Progress, started: float,
-         should_stop: ShouldStop | None = None) -> TrialResult:
-    progress.stage = Stage.APPLYING_PARAMETERS
-    config = with_parameters(config, params)
-    check_distill_settings(config.distillation)
-    if config.latency.enabled:
-        check_runtime(config.latency.runtime)
-    if not config.teacher.path:
-        raise ModelMismatchError("no teacher: set teacher.path (or --teacher) to a QA checkpoint folder")
-    device, precision = compute_setup(config.device, config.threads, config.training.bf16)
-    use_bf16 = precision == "bf16"  # evaluation: bf16 where native, else fp32
-    layerwise = needs_teacher_forward(config.distillation)
-
-    progress.stage = Stage.LOADING_TEACHER
-    teacher_path, tokenizer, teacher = _load_teacher(config, device, log)
-    seed_path = check_seed_checkpoint(config, teacher_path, tokenizer)
-    seed = teacher if seed_path is None else load_seed(seed_path, device)[1]
-    progress.stage = Stage.BUILDING_STUDENT
-    architecture = student_architecture(config.student, seed.config)
-    architecture.validate(seed.config)  # before any data work: an impossible trial fails fast
-    if seed is not teacher and architecture.pruning == "importance" and cuts_units(seed.config, architecture):
-        raise ModelMismatchError(
-            "student.pruning 'importance' scores the teacher's heads and neurons, and this student drops some of "
-            f"its seed's ({config.student.init_from}): set student.pruning = \"random\" for a separate seed")
-    pretrained = None
-    if config.student.init_from and seed_path is None:  # a pretrain-distill folder
-        pretrained = check_init_from(config.student.init_from, architecture)
-
-    progress.stage = Stage.PREPARING_DATA
-    data = prepare_data(config.data, tokenizer, config.cache_dir, log, exclude_titles=_unseen_titles(config, teacher_path))
-    progress.stage = Stage.TEACHER_LOGITS
-    teacher_logits, teacher_validation_logits = _teacher_outputs(config, teacher, teacher_path, data, use_bf16, log)
-
-    progress.stage = Stage.BUILDING_STUDENT
-    vocabulary = corpus_vocabulary(vocabulary_texts(data), tokenizer) if architecture.vocabulary == "corpus" else None
-    importance = None
-    if seed is teacher and architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
-        importance = teacher_importance(teacher, data.train_features, config.student, config.training.train_batch_size,
-                                        teacher_dir=teacher_path, cache_dir=config.cache_dir)
-        log(f"importance pruning: the teacher's heads and neurons scored on "
-            f"{min(config.student.importance_windows, len(data.train_features))} training windows")
-    student = build_student(seed, architecture, vocabulary, importance,
-                            seed_checkpoint=None if seed is teacher else str(config.student.init_from))
-    if seed is not teacher:
-        del seed
-        log(f"the student is seeded from {config.student.init_from} ({student.config.model_type})")
-    if pretrained is not None:
-        start_from_pretrained(student, config.student.init_from)
-        log(f"the student starts from the pretrain-distilled {config.student.init_from}")
-    teacher_summary = {
-        "path": str(config.teacher.path),
-        "resolved": teacher_path,
-        "num_parameters": count_parameters(teacher),
-        "layers": teacher.config.num_hidden_layers,
-        "hidden_size": teacher.config.hidden_size,
-        "heads": teacher.config.num_attention_heads,
-        "model_type": teacher.config.model_type,
-        "student_seed": str(config.student.init_from) if seed_path else "teacher",
-    }
-    if not layerwise:
-        del teacher  # logit distillation reads the cache; the teacher's memory goes to the student
-        teacher = None
-    steps_per_epoch = math.ceil(len(data.train_features) / config.training.train_batch_size)
-    objective = DistillationObjective(
-        student, config.distillation, teacher_logits, teacher=teacher, steps_per_epoch=steps_per_epoch
+# ---------------------------------------------------------------- measure
+def _measure(trial: _Trial, student: torch.nn.Module) -> dict | None:
+    """The student's inference latency, when ``[latency]`` is enabled."""
+    latency = trial.config.latency
+    if not latency.enabled:
+        return None
+    trial.progress.stage = Stage.MEASURING_LATENCY
+    return measure_latency(
+        student, batch_size=latency.batch_size,
+        sequence_length=latency.sequence_length or trial.config.data.features.max_seq_length,
+        warmup=latency.warmup, repeats=latency.repeats, runtime=latency.runtime, threads=latency.threads,
     )
-    progress.objective = objective
 
-    latest: dict = {}  # the last curve point's validation logits: the final scoring reuses them
 
-    def evaluate_validation(_model) -> dict:
-        latest["logits"] = predict_logits(student, data.validation_features, config.training.eval_batch_size, use_bf16)
-        answers = extract_answers(data.validation.examples, data.validation_features, *latest["logits"])
-        signals = _signals(data, answers, latest["logits"], teacher_validation_logits)
-        return {**curve_metrics(score_answers(data.validation, answers, threshold=0.0).metrics),
-                **{key: round(value, 4) for key, value in signals.items() if math.isfinite(value)}}
-
-    known = {"num_parameters": float(count_parameters(student))}  # final before training: early stopping may use it
-
-    def at_evaluation(step: int, total_steps: int, point: dict) -> str | None:
-        return should_stop(EvaluationPoint(step, total_steps, dict(point), dict(known)))
-
-    progress.stage = Stage.TRAINING
-    log(f"trial {params}: {int(known['num_parameters'])} student parameters, {len(data.train_features)} windows, "
-        f"{device_name(device)}, {precision}")
-    trained = train(
-        objective.model, data.train_features, objective, config.training, precision=precision,
-        evaluator=evaluate_validation, state_dir=trial_dir / ".state" if trial_dir else None,
-        should_stop=at_evaluation if should_stop is not None else None, log=log,
-    )
-    progress.curve = trained.curve
-    objective.finish()
-    if trained.stop_reason is not None:
-        return _stopped(params, trained, known, started, trial_dir, log)
-    student.eval()
-    del teacher, objective
-    progress.objective = None
-    final_step = trained.steps
-
-    progress.stage = Stage.EVALUATING
-    # The loop always scores the last step for the curve; the weights have not moved since, so
-    # that pass's logits are the final ones (one validation pass less per trial).
-    last_point_is_final = bool(trained.curve) and trained.curve[-1]["step"] == final_step and "logits" in latest
-    student_logits = latest["logits"] if last_point_is_final else predict_logits(
-        student, data.validation_features, config.training.eval_batch_size, use_bf16)
-    answers = extract_answers(data.validation.examples, data.validation_features, *student_logits)
-    validation = score_answers(data.validation, answers, threshold=None)
-    signals = _signals(data, answers, student_logits, teacher_validation_logits)
-    test = None
-    if evaluate_test:
-        test = evaluate_model(student, data.test, data.test_features,
-                              config.training.eval_batch_size, use_bf16, threshold=validation.threshold)
-
-    latency = None
-    if config.latency.enabled:
-        progress.stage = Stage.MEASURING_LATENCY
-        lat = config.latency
-        latency = measure_latency(
-            student, batch_size=lat.batch_size,
-            sequence_length=lat.sequence_length or config.data.features.max_seq_length,
-            warmup=lat.warmup, repeats=lat.repeats, runtime=lat.runtime, threads=lat.threads,
-        )
-
+# ---------------------------------------------------------------- record
+def _metrics(trial: _Trial, built: _Built, trained, validation, signals: dict, latency: dict | None) -> dict[str, float]:
+    """Everything the optimizer may read: validation scores, signals, size, latency, time."""
     metrics = {key: float(value) for key, value in validation.metrics.items()}
     if metrics.get("total"):
         # Answering "no answer" to everything scores the no-answer rate: a student is only useful
         # above it, so thresholds can be set on the margin (e.g. exact_over_no_answer >= 1).
         metrics["exact_over_no_answer"] = metrics["exact"] - no_answer_rate(metrics)
     metrics.update(signals)
-    metrics["num_parameters"] = float(count_parameters(student))
-    if pretrained is not None:  # what the starting point cost, for comparisons at equal total time
-        metrics["pretrain_seconds"] = float(pretrained["pretrain_seconds"])
-        if pretrained.get("pretrain_cpu_seconds") is not None:
-            metrics["pretrain_cpu_seconds"] = float(pretrained["pretrain_cpu_seconds"])
+    metrics["num_parameters"] = float(count_parameters(built.student))
+    if built.pretrained is not None:  # what the starting point cost, for comparisons at equal total time
+        metrics["pretrain_seconds"] = float(built.pretrained["pretrain_seconds"])
+        if built.pretrained.get("pretrain_cpu_seconds") is not None:
+            metrics["pretrain_cpu_seconds"] = float(built.pretrained["pretrain_cpu_seconds"])
     if latency is not None:
         metrics.update(
             latency_ms=latency["median_ms"], latency_p10_ms=latency["p10_ms"], latency_p90_ms=latency["p90_ms"],
             latency_iqr_ms=latency["iqr_ms"], latency_mean_ms=latency["mean_ms"], latency_std_ms=latency["std_ms"],
         )
-    metrics.update(
-        train_seconds=trained.train_seconds,
-        train_cpu_seconds=trained.train_cpu_seconds,
-        examples_per_second=trained.examples_per_second,
-        train_steps=float(final_step),
-        train_epochs=trained.epochs,
-        trial_seconds=time.perf_counter() - started,
-    )
-    test_metrics = {key: float(value) for key, value in test.metrics.items()} if test is not None else None
-    result = TrialResult("ok", params, metrics=metrics, curve=trained.curve, test_metrics=test_metrics)
-
-    if trial_dir is not None:
-        progress.stage = Stage.SAVING
-        record = {
-            "status": "ok",
-            **metrics,
-            "device": device_name(device),
-            "bf16": use_bf16,
-            "precision": precision,
-            "latency": latency,
-            "test": test_metrics,
-            "parameters": effective_parameters(config),  # every searchable parameter, as the trial ran
-            "searched": sorted(params),  # which of them the search set
-            "config": config.to_dict(),
-            "split": data.split.to_dict(),
-            "data": data.summary,
-            "teacher": teacher_summary,
-            "training": trained.to_dict(),
-            "checkpoint": CHECKPOINT_DIR,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        checkpoint = _save_checkpoint(student, tokenizer, data.split, record, trial_dir)
-        (trial_dir / CURVE_FILE).write_text(json.dumps(trained.curve, indent=1))
-        shutil.rmtree(trial_dir / ".state", ignore_errors=True)
-        _write_json_atomically(trial_dir / METRICS_FILE, record)  # last: marks the trial complete
-        result.checkpoint = str(checkpoint)
-        log(f"trial done: f1 {metrics['f1']:.2f}, exact {metrics['exact']:.2f}, "
-            f"{int(metrics['num_parameters'])} parameters"
-            + (f", {metrics['latency_ms']:.2f} ms" if latency else "") + f"; saved in {trial_dir}")
-    return result
+    metrics.update(_training_metrics(trained, trial.started))
+    return metrics
 
 
-def _stopped(params: dict, trained, known: dict, started: float, trial_dir: Path | None, log) -> TrialResult:
-    """A trial the ``should_stop`` check ended: its curve, and its last evaluation's metrics as they are."""
-    last = trained.curve[-1]
-    metrics = {key: float(value) for key, value in last.items() if key not in ("step", "epoch", "loss")}
-    metrics.update(known)
-    metrics.update(
+def _training_metrics(trained, started: float) -> dict[str, float]:
+    return dict(
         train_seconds=trained.train_seconds,
         train_cpu_seconds=trained.train_cpu_seconds,
         examples_per_second=trained.examples_per_second,
@@ -513,92 +550,33 @@ def _stopped(params: dict, trained, known: dict, started: float, trial_dir: Path
         train_epochs=trained.epochs,
         trial_seconds=time.perf_counter() - started,
     )
-    result = TrialResult(STOPPED, params, metrics=metrics, curve=trained.curve, stop_reason=trained.stop_reason)
-    if trial_dir is not None:
-        (trial_dir / CURVE_FILE).write_text(json.dumps(trained.curve, indent=1))
-        shutil.rmtree(trial_dir / ".state", ignore_errors=True)
-        _write_json_atomically(trial_dir / STOPPED_FILE, result.to_dict())
-    log(f"trial stopped at step {trained.steps}: {trained.stop_reason}")
-    return result
 
 
-def _save_checkpoint(student, tokenizer, split, record: dict, trial_dir: Path) -> Path:
-    """Save into a staging folder and rename it into place, so no reader sees half a checkpoint.
-
-    ``split.json`` and a copy of the metrics (with ``na_threshold``) go in too, which is what
-    ``paretodistill evaluate --model DIR --part test`` reads to score with the right threshold.
-    """
-    staging = trial_dir / f".{CHECKPOINT_DIR}-staging"
-    final = trial_dir / CHECKPOINT_DIR
-    shutil.rmtree(staging, ignore_errors=True)
-    save_with_code(student, staging)
-    tokenizer.save_pretrained(staging)
-    split.save(staging / "split.json")
-    (staging / METRICS_FILE).write_text(json.dumps(record, indent=1, default=str))
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(staging, final)
-    return final
-
-
-def searched_parameters(record: dict) -> dict[str, Any]:
-    """The parameters the search set, from a trial's ``metrics.json`` (records before issue 11 hold
-    them under ``params``, beside the effective ``parameters``)."""
-    if "params" in record:
-        return dict(record["params"])
-    parameters = record.get("parameters") or {}
-    return {name: parameters[name] for name in record.get("searched", ()) if name in parameters}
-
-
-def load_trial(trial_dir: str | Path) -> TrialResult | None:
-    """The outcome recorded in a trial folder: ok (metrics.json), failed (failure.json), stopped
-    (stopped.json) or None (unfinished)."""
-    trial_dir = Path(trial_dir)
-    if (trial_dir / METRICS_FILE).exists():
-        record = json.loads((trial_dir / METRICS_FILE).read_text())
-        curve = json.loads((trial_dir / CURVE_FILE).read_text()) if (trial_dir / CURVE_FILE).exists() else []
-        numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return TrialResult("ok", searched_parameters(record), metrics=numeric, curve=curve,
-                           checkpoint=str(trial_dir / record.get("checkpoint", CHECKPOINT_DIR)),
-                           test_metrics=record.get("test"))
-    if (trial_dir / FAILURE_FILE).exists():
-        record = json.loads((trial_dir / FAILURE_FILE).read_text())
-        record.pop("traceback", None)
-        return TrialResult.from_dict(record)
-    if (trial_dir / STOPPED_FILE).exists():
-        return TrialResult.from_dict(json.loads((trial_dir / STOPPED_FILE).read_text()))
-    return None
-
-
-# ---------------------------------------------------------------- worker entry
-def main(argv: list[str] | None = None) -> int:
-    """``python -m paretodistill.distill.run --config C.json --params P.json --trial-dir D [--test]``.
-
-    ``--config`` is ``ExperimentConfig.to_dict()`` as JSON (or a TOML config file); ``--params`` a
-    JSON object or a file holding one. The TrialResult is written to ``--result`` (default
-    ``TRIAL_DIR/result.json``) and printed as the last line of stdout. Exit status 0 when ok.
-    """
-    parser = argparse.ArgumentParser(prog="python -m paretodistill.distill.run", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="config as JSON (ExperimentConfig.to_dict()) or TOML")
-    parser.add_argument("--params", default="{}", help="JSON object, or a file holding one")
-    parser.add_argument("--trial-dir", required=True)
-    parser.add_argument("--test", action="store_true", help="also score the test articles")
-    parser.add_argument("--result", help="where to write the TrialResult JSON")
-    args = parser.parse_args(argv)
-    config_path = Path(args.config)
-    if config_path.suffix == ".json":
-        config = build_section(ExperimentConfig, json.loads(config_path.read_text()))
-    else:
-        from paretodistill.config import load_config
-
-        config = load_config(config_path)
-    params_text = Path(args.params).read_text() if Path(args.params).is_file() else args.params
-    params = json.loads(params_text)
-    result = run_trial(config, params, trial_dir=args.trial_dir, evaluate_test=args.test,
-                       log=lambda message: print(message, file=sys.stderr, flush=True))
-    result.save(args.result or Path(args.trial_dir) / "result.json")
-    print(json.dumps(result.to_dict(), default=str))
-    return 0 if result.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _record(trial: _Trial, built: _Built, trained, result: TrialResult, latency: dict | None) -> None:
+    """Save the student and the record of the trial in its folder (``distill.trial_files``)."""
+    if trial.trial_dir is None:
+        return
+    trial.progress.stage = Stage.SAVING
+    config, metrics = trial.config, result.metrics
+    record = {
+        "status": "ok",
+        **metrics,
+        "device": device_name(trial.device),
+        "bf16": trial.use_bf16,
+        "precision": trial.precision,
+        "latency": latency,
+        "test": result.test_metrics,
+        "parameters": effective_parameters(config),  # every searchable parameter, as the trial ran
+        "searched": sorted(trial.params),  # which of them the search set
+        "config": config.to_dict(),
+        "split": built.data.split.to_dict(),
+        "data": built.data.summary,
+        "teacher": built.teacher_summary,
+        "training": trained.to_dict(),
+        "checkpoint": CHECKPOINT_DIR,
+        **environment_record(),
+    }
+    checkpoint = write_finished(trial.trial_dir, built.student, built.tokenizer, built.data.split, record, trained.curve)
+    result.checkpoint = str(checkpoint)
+    trial.log(f"trial done: f1 {metrics['f1']:.2f}, exact {metrics['exact']:.2f}, {int(metrics['num_parameters'])} "
+              f"parameters" + (f", {metrics['latency_ms']:.2f} ms" if latency else "") + f"; saved in {trial.trial_dir}")

@@ -24,6 +24,7 @@ AutoDistill's template parts (``pruned_bert`` module docstring) are seeded as fo
   BERT's init (small weights: near a residual pass-through that LayerNorm rescales).
 """
 
+import dataclasses
 import json
 import random
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
+from paretodistill.config import StudentSettings
 from paretodistill.errors import ModelMismatchError
 from paretodistill.models.families import MODEL_TYPES, Family, family_named, family_of
 from paretodistill.models.importance import UnitImportance
@@ -76,19 +78,29 @@ class StudentArchitecture:
 
     num_layers: int
     heads_per_layer: int
-    pruning_seed: int = 0
-    intermediate_size: int | None = None
-    hidden_size: int | None = None
-    hidden_dropout: float = 0.1
-    attention_dropout: float = 0.1
-    qa_dropout: float = 0.0
-    initializer_range: float = 0.02
-    layer_selection: str = "spread"  # which teacher layers seed the student: see layer_map
-    bottleneck_size: int | None = None
-    stacked_ffn: int = 1
-    embedding_size: int | None = None
-    vocabulary: str = "full"  # "full" or "corpus"
-    pruning: str = "random"  # "random" or "importance": which heads and FFN neurons are kept
+    # The defaults are the config's (``config.StudentSettings``): one set, read from there.
+    pruning_seed: int = StudentSettings.pruning_seed
+    intermediate_size: int | None = StudentSettings.intermediate_size
+    hidden_size: int | None = StudentSettings.hidden_size
+    hidden_dropout: float = StudentSettings.hidden_dropout
+    attention_dropout: float = StudentSettings.attention_dropout
+    qa_dropout: float = StudentSettings.qa_dropout
+    initializer_range: float = StudentSettings.initializer_range
+    layer_selection: str = StudentSettings.layer_selection  # which teacher layers seed the student: see layer_map
+    bottleneck_size: int | None = StudentSettings.bottleneck_size
+    stacked_ffn: int = StudentSettings.stacked_ffn
+    embedding_size: int | None = StudentSettings.embedding_size
+    vocabulary: str = StudentSettings.vocabulary  # "full" or "corpus"
+    pruning: str = StudentSettings.pruning  # "random" or "importance": which heads and FFN neurons are kept
+
+    @classmethod
+    def from_settings(cls, settings: StudentSettings, seed_config: PreTrainedConfig) -> "StudentArchitecture":
+        """The architecture ``[student]`` describes, field for field (the names are the same);
+        ``heads_per_layer=None`` keeps all the seed's heads, which only the seed knows."""
+        values = {field.name: getattr(settings, field.name) for field in dataclasses.fields(cls)}
+        if values["heads_per_layer"] is None:
+            values["heads_per_layer"] = seed_config.num_attention_heads
+        return cls(**values)
 
     def __post_init__(self) -> None:
         for name in ("num_layers", "heads_per_layer", "pruning_seed", "stacked_ffn", *_OPTIONAL_SIZES):

