@@ -38,3 +38,15 @@ def test_the_quick_search_is_a_valid_config_that_ranks_flash_students_by_span_f1
     assert search.objectives[0] == "exact:maximize"  # the frontier stays on the user's objectives
     assert search.regular.budget["training.max_steps"] > search.flash.budget["training.max_steps"]
     assert config.training.train_batch_size == 8
+
+
+def test_the_quickstart_toml_gives_exactly_the_settings_of_the_old_dict():
+    """Moving the quick search from a dict in recipes/quickstart.py to configs/quickstart.toml changed nothing."""
+    from pathlib import Path
+
+    from paretodistill.config import load_config
+    from paretodistill.recipes.quickstart import QUICK_SEARCH
+
+    flags = ['teacher.path="/t"', 'data.split_file="/d.json"']
+    toml = Path(__file__).resolve().parents[2] / "configs" / "quickstart.toml"
+    assert load_config(toml, flags).to_dict() == load_config(None, flags, base=QUICK_SEARCH).to_dict()
