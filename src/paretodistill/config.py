@@ -173,6 +173,10 @@ class LatencySettings:
 SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
+# What a search optimizes and requires unless its config says otherwise: validation exact against
+# size, and exact >= 50 (search/objectives.py reads these texts; the report uses them for old studies).
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
+DEFAULT_THRESHOLDS: dict[str, Any] = {"exact": 50.0}
 
 
 @dataclass(frozen=True)
@@ -251,8 +255,8 @@ class SearchSettings:
     flash: FlashSettings = field(default_factory=FlashSettings)
     regular: RegularSettings = field(default_factory=RegularSettings)
     baseline: str | dict[str, Any] | None = None  # a named baseline or a table of parameters
-    objectives: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
-    thresholds: dict[str, Any] = field(default_factory=lambda: {"exact": 50.0})
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    thresholds: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     space_preset: str | None = None
     space: dict[str, Any] = field(default_factory=dict)
     mlflow_uri: str | None = None  # also log every finished trial to MLflow there (search/tracking.py)
