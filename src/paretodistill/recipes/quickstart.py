@@ -15,15 +15,14 @@ import json
 import time
 from pathlib import Path
 
-from paretodistill.config import ExperimentConfig, TrainSettings, load_config
+from paretodistill.config import TEACHER_TRAINING, ExperimentConfig, load_config
 from paretodistill.errors import ConfigError
 from paretodistill.progress import format_duration
 from paretodistill.recipes.shipped_teacher import REPOSITORY
 
 QUICKSTART_CONFIG = REPOSITORY / "configs" / "quickstart.toml"
-# The quick teacher (--train-teacher) on the quick search's data; the rest is TrainSettings' defaults.
-QUICK_TEACHER_TRAINING = TrainSettings(warmup_steps=20, weight_decay=0.01, epochs=2.0, train_batch_size=32,
-                                       log_every_steps=20)
+# The quick teacher (--train-teacher), on the quick search's data: the teacher recipe, shorter.
+QUICK_TEACHER_TRAINING = dataclasses.replace(TEACHER_TRAINING, warmup_steps=20, epochs=2.0, log_every_steps=20)
 
 
 def quickstart_config(overrides=()) -> ExperimentConfig:
