@@ -179,7 +179,8 @@ SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
 # What a search optimizes and requires unless its config says otherwise: validation exact against
-# size, and exact >= 50 (search/objectives.py reads these texts; the report uses them for old studies).
+# size, and exact >= 50 (search/objectives.py parses these texts; the report falls back on them for a
+# study that recorded none).
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
 DEFAULT_THRESHOLDS: dict[str, Any] = {"exact": 50.0}
 

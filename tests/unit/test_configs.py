@@ -64,3 +64,17 @@ def test_config_headers_say_what_the_config_is_for_not_who_made_it(path):
     comments = [line.split("#", 1)[1] for line in lines if "#" in line]
     stale = [c for c in comments if re.search(r"\b(issues?|sessions?)\b", c, re.IGNORECASE)]
     assert not stale, f"{_name(path)}: comments cite issues or sessions: {stale}"
+
+
+def test_the_default_objectives_and_thresholds_are_the_typed_settings_defaults():
+    """One definition (paretodistill.config): the typed settings, the objective parser and the report agree."""
+    from paretodistill.config import DEFAULT_OBJECTIVES, DEFAULT_THRESHOLDS, SearchSettings
+    from paretodistill.report.frontier import parse_objectives
+    from paretodistill.search.objectives import ObjectiveSet
+
+    settings = SearchSettings()
+    assert settings.objectives == DEFAULT_OBJECTIVES and settings.thresholds == DEFAULT_THRESHOLDS
+    assert settings.thresholds is not DEFAULT_THRESHOLDS  # a config's table is its own
+    parsed = ObjectiveSet.from_search({})
+    assert parsed == ObjectiveSet.parse(settings.objectives, settings.thresholds)
+    assert [str(o) for o in parse_objectives(None)] == list(DEFAULT_OBJECTIVES)

@@ -1,4 +1,5 @@
-"""The main job's choice of teacher: the shipped one by default, a given one, or a quick one trained here."""
+"""The main job: its choice of teacher (the shipped one by default, a given one, or a quick one trained
+here) and its settings, configs/quickstart.toml."""
 
 from __future__ import annotations
 
