@@ -1,13 +1,13 @@
 """The distillation ablation: one lever at a time, same windows seen, 2 seeds, scored on test.
 
-Each variant is a list of ``--set`` overrides on top of ``configs/ablation.toml`` (the 2020
+Each variant is a list of ``--set`` overrides on top of ``benchmarks/configs/ablation.toml`` (the 2020
 baseline's 3 x 12 architecture seeded from the shipped teacher, the same ``max_steps`` x batch for
 every variant). Every run is ``run_trial`` with ``evaluate_test=True``: the no-answer threshold is
 chosen on the validation articles and the test articles are scored at it. A run whose folder
 holds a ``metrics.json`` is not run again, so the command resumes after a kill; ``--table``
 prints the markdown table of whatever has finished (mean over seeds, with the spread).
 
-    python benchmarks/ablation.py --config configs/ablation.toml --out $PARETODISTILL_CACHE/ablation \\
+    python benchmarks/ablation.py --config benchmarks/configs/ablation.toml --out $PARETODISTILL_CACHE/ablation \\
         [--variants hard,soft,...] [--seeds 1,2] [--workers 2] [--set key=value ...] [--table]
 
 Layer-wise variants run the teacher forward at every step, so at equal windows they cost more
@@ -142,7 +142,7 @@ def table(out: Path, variants: list[str], seeds: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "ablation.toml"))
+    parser.add_argument("--config", default=str(REPO / "benchmarks" / "configs" / "ablation.toml"))
     parser.add_argument("--out", required=True, help="one folder per variant and seed (resumable)")
     parser.add_argument("--variants", help=f"comma-separated, default all: {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="1,2")

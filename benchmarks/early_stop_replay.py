@@ -38,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 
 from optuna.trial import TrialState  # noqa: E402
 
+from paretodistill.config import DEFAULT_OBJECTIVES  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.early_stop import StopRule, curve_key, decide, default_floor, progress_points  # noqa: E402
-from paretodistill.search.objectives import DEFAULT_OBJECTIVES, ObjectiveSet  # noqa: E402
+from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
 from paretodistill.search.stages import stop_evidence  # noqa: E402  (what the search judges a flash trial by)
 from paretodistill.search.study import feasible_trials, frontier, objective_values  # noqa: E402
 from sampler_replay import hypervolume, load_source, reference_point  # noqa: E402

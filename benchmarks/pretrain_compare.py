@@ -167,7 +167,7 @@ def table(out: Path, seeds: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "ablation.toml"))
+    parser.add_argument("--config", default=str(REPO / "benchmarks" / "configs" / "ablation.toml"))
     parser.add_argument("--out", required=True, help="one folder per arm and seed (resumable)")
     parser.add_argument("--data", help="SQuAD 2.0 file to split (default: the config's data.split_file)")
     parser.add_argument("--seeds", default="1,2")

@@ -1,7 +1,7 @@
 """How many trials does each sampler need? Replay GP, TPE and random sampling against a table.
 
 The table is an Optuna study of real trial results over a discretized space: ideally every grid
-point (configs/table-grid.toml runs all 128 with the "grid" sampler), else a random subset. Each
+point (benchmarks/configs/table-grid.toml runs all 128 with the "grid" sampler), else a random subset. Each
 replayed trial asks the sampler (wrapped exactly as the search wraps it: failures teach it,
 repeats are moved), looks the proposal up in the table and tells the sampler that point's result,
 failures included. A proposal the table lacks is answered by the nearest table point in the
@@ -54,10 +54,10 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from paretodistill.config import SearchSettings
+from paretodistill.config import DEFAULT_OBJECTIVES, SearchSettings
 from paretodistill.errors import ConfigError, StudyError
 from paretodistill.search import optuna_adapter
-from paretodistill.search.objectives import DEFAULT_OBJECTIVES, MetricError, ObjectiveSet, better_in_every, hypervolume_2d
+from paretodistill.search.objectives import MetricError, ObjectiveSet, better_in_every, hypervolume_2d
 from paretodistill.search.study import (
     FailureAwareSampler,
     _param_key,

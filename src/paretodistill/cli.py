@@ -134,24 +134,28 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    from paretodistill.config import DataSettings, FeatureSettings
+
     parser.add_argument("--data", required=True, help="SQuAD file to split by article (e.g. dev-v2.0.json)")
     parser.add_argument("--train", action="append", help="extra training file (repeatable; de-duplicated by title)")
-    parser.add_argument("--split-seed", type=int, default=13, help="seed of the article split (train/validation/test)")
+    parser.add_argument("--split-seed", type=int, default=DataSettings.split_seed, help="seed of the article split (train/validation/test)")
     parser.add_argument("--no-split-train", action="store_true", help="do not train on the split's train articles")
-    parser.add_argument("--split-train-repeats", type=int, default=1, help="repeat the split's train articles")
+    parser.add_argument("--split-train-repeats", type=int, default=DataSettings.split_train_repeats,
+                        help="repeat the split's train articles")
     parser.add_argument("--max-extra-articles", type=int, help="a seeded sample of the extra files' articles")
     parser.add_argument("--max-eval-articles", type=int, help="quick runs: first N validation/test articles")
     parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
-    parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=0.0,
+    parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=DataSettings.synthetic_unanswerable_fraction,
                         help="extra files: ask this share of answerable questions of another paragraph too")
-    parser.add_argument("--max-seq-length", type=int, default=384, help="tokens per window (question + context)")
-    parser.add_argument("--doc-stride", type=int, default=128, help="overlap between a long context's windows")
-    parser.add_argument("--max-query-length", type=int, default=64, help="question tokens kept")
+    parser.add_argument("--max-seq-length", type=int, default=FeatureSettings.max_seq_length, help="tokens per window (question + context)")
+    parser.add_argument("--doc-stride", type=int, default=FeatureSettings.doc_stride, help="overlap between a long context's windows")
+    parser.add_argument("--max-query-length", type=int, default=FeatureSettings.max_query_length, help="question tokens kept")
     parser.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from paretodistill import __version__
+    from paretodistill.config import TEACHER_TRAINING
 
     parser = argparse.ArgumentParser(prog="paretodistill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"paretodistill {__version__}")
@@ -171,16 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--base", default="minilm", help="encoder folder or hub id (default: packaged MiniLM)")
     teacher.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds an unfinished run)")
     _add_data_arguments(teacher)
-    teacher.add_argument("--epochs", type=float, default=1.0, help="passes over the training windows")
+    teacher.add_argument("--epochs", type=float, default=TEACHER_TRAINING.epochs, help="passes over the training windows")
     teacher.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
-    teacher.add_argument("--lr", type=float, default=1e-4, help="AdamW peak learning rate (linear decay)")
-    teacher.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
-    teacher.add_argument("--warmup-steps", type=int, default=200, help="linear warm-up steps")
-    teacher.add_argument("--batch-size", type=int, default=32, help="training windows per step")
-    teacher.add_argument("--eval-batch-size", type=int, default=64, help="windows per evaluation batch")
+    teacher.add_argument("--lr", type=float, default=TEACHER_TRAINING.learning_rate, help="AdamW peak learning rate (linear decay)")
+    teacher.add_argument("--weight-decay", type=float, default=TEACHER_TRAINING.weight_decay, help="AdamW weight decay")
+    teacher.add_argument("--warmup-steps", type=int, default=TEACHER_TRAINING.warmup_steps, help="linear warm-up steps")
+    teacher.add_argument("--batch-size", type=int, default=TEACHER_TRAINING.train_batch_size, help="training windows per step")
+    teacher.add_argument("--eval-batch-size", type=int, default=TEACHER_TRAINING.eval_batch_size, help="windows per evaluation batch")
     teacher.add_argument("--eval-every-steps", type=int, help="a validation curve point every N steps (default: once per epoch)")
-    teacher.add_argument("--log-every-steps", type=int, default=100, help="a progress line (loss, speed, ETA) every N steps")
-    teacher.add_argument("--seed", type=int, default=42, help="training seed (initialization of the QA head, batch order)")
+    teacher.add_argument("--log-every-steps", type=int, default=TEACHER_TRAINING.log_every_steps,
+                         help="a progress line (loss, speed, ETA) every N steps")
+    teacher.add_argument("--seed", type=int, default=TEACHER_TRAINING.seed,
+                         help="training seed (initialization of the QA head, batch order)")
     teacher.add_argument("--no-bf16", action="store_true", help="train in float32 even where bf16 is native")
     teacher.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     teacher.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's, all cores)")

@@ -87,6 +87,11 @@ class TrainSettings:
             raise ConfigError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
+# ``paretodistill teacher`` (recipes/teacher.py): fine-tuning a QA head on a pretrained encoder takes
+# weight decay, a 200-step warm-up and batch 32; the rest is the defaults above.
+TEACHER_TRAINING = TrainSettings(warmup_steps=200, weight_decay=0.01, train_batch_size=32)
+
+
 @dataclass(frozen=True)
 class TeacherSettings:
     path: str = ""  # a fine-tuned QA checkpoint (what `paretodistill teacher` writes)
@@ -155,7 +160,7 @@ class PretrainSettings:
     head_steps: int = 100  # steps fitting the teacher's MLM head on the text, its encoder frozen (0: use it as it starts)
     head_learning_rate: float = 1e-3
     training: TrainSettings = field(default_factory=lambda: TrainSettings(
-        learning_rate=5e-4, warmup_steps=50, weight_decay=0.01, train_batch_size=32, epochs=1.0, eval_every_steps=250,
+        learning_rate=5e-4, warmup_steps=50, weight_decay=0.01, train_batch_size=32, eval_every_steps=250,
         log_every_steps=20, state_every_seconds=120.0))
 
 
@@ -173,6 +178,11 @@ class LatencySettings:
 SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
+# What a search optimizes and requires unless its config says otherwise: validation exact against
+# size, and exact >= 50 (search/objectives.py parses these texts; the report falls back on them for a
+# study that recorded none).
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
+DEFAULT_THRESHOLDS: dict[str, Any] = {"exact": 50.0}
 
 
 @dataclass(frozen=True)
@@ -251,8 +261,8 @@ class SearchSettings:
     flash: FlashSettings = field(default_factory=FlashSettings)
     regular: RegularSettings = field(default_factory=RegularSettings)
     baseline: str | dict[str, Any] | None = None  # a named baseline or a table of parameters
-    objectives: tuple[str, ...] = ("exact:maximize", "num_parameters:minimize")
-    thresholds: dict[str, Any] = field(default_factory=lambda: {"exact": 50.0})
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    thresholds: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     space_preset: str | None = None
     space: dict[str, Any] = field(default_factory=dict)
     mlflow_uri: str | None = None  # also log every finished trial to MLflow there (search/tracking.py)

@@ -1,6 +1,9 @@
-"""The main job's choice of teacher: the shipped one by default, a given one, or a quick one trained here."""
+"""The main job: its choice of teacher (the shipped one by default, a given one, or a quick one trained
+here) and its settings, configs/quickstart.toml."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -26,15 +29,37 @@ def test_the_shipped_teacher_is_found_in_the_checkout():
 
 
 def test_the_quick_search_is_a_valid_config_that_ranks_flash_students_by_span_f1():
-    import json
-
-    from paretodistill.config import load_config
-    from paretodistill.recipes.quickstart import QUICK_SEARCH
+    from paretodistill.recipes.quickstart import quickstart_config
 
     teacher = json.dumps(str(shipped_teacher.shipped_teacher_dir()))
-    config = load_config(None, [f"teacher.path={teacher}"], base=QUICK_SEARCH)
+    config = quickstart_config([f"teacher.path={teacher}"])
     search = config.search
     assert search.flash.objectives == ("span_f1:maximize", "num_parameters:minimize")
     assert search.objectives[0] == "exact:maximize"  # the frontier stays on the user's objectives
     assert search.regular.budget["training.max_steps"] > search.flash.budget["training.max_steps"]
     assert config.training.train_batch_size == 8
+
+
+def test_configs_quickstart_toml_holds_the_quick_scale():
+    """The settings the quickstart's figures were measured with (the TOML replaced a dict that gave exactly these)."""
+    from paretodistill.config import DEFAULT_OBJECTIVES, DEFAULT_THRESHOLDS, FeatureSettings
+    from paretodistill.recipes.quickstart import QUICKSTART_CONFIG, quickstart_config
+
+    assert QUICKSTART_CONFIG.parent.name == "configs"
+    config = quickstart_config(['teacher.path="/t"', 'data.split_file="/d.json"'])
+    data, training, latency, search = config.data, config.training, config.latency, config.search
+    assert (data.split_file, data.max_train_questions, data.max_eval_articles) == ("/d.json", 2000, 3)
+    assert data.features == FeatureSettings(max_seq_length=256, doc_stride=96, max_query_length=64)
+    assert (training.epochs, training.train_batch_size, training.warmup_steps, training.eval_every_steps) == (1.0, 8, 10, 100)
+    assert (training.learning_rate, training.max_steps) == (1e-4, None)
+    assert (latency.threads, latency.repeats, latency.warmup) == (1, 20, 3)
+    assert (search.name, search.sampler, search.seed, search.n_startup_trials, search.baseline) == (
+        "quickstart", "gp", 0, 4, "sigopt-2020")
+    assert search.objectives == DEFAULT_OBJECTIVES and search.thresholds == DEFAULT_THRESHOLDS == {"exact": 50.0}
+    assert (search.flash.n_trials, search.flash.budget) == (6, {"training.max_steps": 40, "training.eval_every_steps": 40})
+    assert (search.regular.top_k, search.regular.budget) == (1, {"training.max_steps": 400, "training.eval_every_steps": 200})
+    assert list(search.space) == ["num_layers", "heads_per_layer", "intermediate_size", "learning_rate", "soft_weight",
+                                  "hard_weight", "temperature", "attention_dropout"]
+    assert search.space["learning_rate"] == {"type": "float", "low": 2e-5, "high": 3e-4, "log": True}
+    assert search.space["temperature"] == {"type": "float", "low": 1.0, "high": 6.0}
+    assert search.space["attention_dropout"] == {"type": "fixed", "value": 0.0}

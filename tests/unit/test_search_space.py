@@ -172,8 +172,9 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     """The lookup-table search (every parameter categorical, no regular stage) and the baseline run's config."""
     from pathlib import Path
 
-    configs = Path(__file__).resolve().parents[2] / "configs"
-    table = load_config(configs / "table-grid.toml", [f'teacher.path="{teacher_dir}"'])
+    repo = Path(__file__).resolve().parents[2]
+    configs, experiments = repo / "configs", repo / "benchmarks" / "configs"
+    table = load_config(experiments / "table-grid.toml", [f'teacher.path="{teacher_dir}"'])
     settings = table.search
     assert (settings.sampler, settings.regular.top_k, settings.baseline) == ("grid", 0, None)
     from paretodistill.search.study import grid_values
@@ -182,9 +183,9 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
         return math.prod(len(grid_values(name, dist)) for name, dist in build_space(config).distributions().items())
 
     assert grid_size(table) == settings.flash.n_trials == 128 and table.training.max_steps == 64
-    current = load_config(configs / "table-grid-v2.toml", [f'teacher.path="{teacher_dir}"'])  # the current recipe
+    current = load_config(experiments / "table-grid-v2.toml", [f'teacher.path="{teacher_dir}"'])  # the current recipe
     assert grid_size(current) == current.search.flash.n_trials == 96 and current.student.pruning == "importance"
-    template = load_config(configs / "table-template.toml", [f'teacher.path="{teacher_dir}"'])  # issue 14's template
+    template = load_config(experiments / "table-template.toml", [f'teacher.path="{teacher_dir}"'])  # the factorized-embedding template
     assert grid_size(template) == template.search.flash.n_trials == 48 and template.search.regular.top_k == 0
     assert set(build_space(template).distributions()["embedding_size"].choices) == {64, 128, 384}
     distill = load_config(configs / "distill-baseline.toml", [f'teacher.path="{teacher_dir}"'])
@@ -203,7 +204,7 @@ def test_gpu_search_and_ablation_configs_load(teacher_dir):
 
     assert ObjectiveSet.parse(gpu.search.objectives, gpu.search.thresholds).describe_thresholds() == {
         "exact_over_no_answer": ">= 0"}
-    ablation = load_config(configs / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
+    ablation = load_config(configs.parent / "benchmarks" / "configs" / "ablation.toml", [f'teacher.path="{teacher_dir}"'])
     assert ablation.student.num_layers == 3 and ablation.training.max_steps == 300 and not ablation.latency.enabled
 
 

@@ -67,8 +67,7 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
     is built (once) in the cache.
     """
     teacher_path = str(teacher) if teacher else str(tiny_teacher(cache_dir))
-    heads = 2 if _prunes_heads(teacher_path) else None
-    values: dict[str, Any] = {
+    values: dict[str, Any] = {  # only what differs from the defaults of paretodistill.config
         "teacher": {"path": teacher_path},
         "data": {
             "split_file": str(data_file),
@@ -76,14 +75,12 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
             "max_train_questions": 200,
             "features": {"max_seq_length": 128, "doc_stride": 48, "max_query_length": 32},
         },
-        "student": {"num_layers": 1, "heads_per_layer": heads, "hidden_dropout": 0.1},
-        "training": {
-            "learning_rate": 1e-4, "warmup_steps": 2, "train_batch_size": 16, "eval_batch_size": 64,
-            "max_steps": 24, "eval_every_steps": 12, "log_every_steps": 8, "seed": 42,
-        },
-        "distillation": {"soft_weight": 0.5, "hard_weight": 0.5, "temperature": 2.0},
+        "student": {"num_layers": 1},
+        "training": {"warmup_steps": 2, "max_steps": 24, "eval_every_steps": 12, "log_every_steps": 8},
         "latency": {"warmup": 1, "repeats": 5, "sequence_length": 128},
     }
+    if _prunes_heads(teacher_path):
+        values["student"]["heads_per_layer"] = 2
     if cache_dir:
         values["cache_dir"] = str(cache_dir)
     return values

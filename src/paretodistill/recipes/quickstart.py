@@ -5,63 +5,32 @@ What a new user runs first to see the whole pipeline on real data in under 20 mi
 fine-tuned here with ``--train-teacher``), search students with a short flash budget, distil the
 best flash candidates and the 2020 SigOpt baseline with the full budget, score them on test
 articles, and write the HTML report.
-The scale is set by ``QUICK_*`` below; every value can be changed with ``--set``.
+The scale is set by ``configs/quickstart.toml``; every value can be changed with ``--set``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
-from paretodistill.config import DataSettings, FeatureSettings, TrainSettings, load_config
+from paretodistill.config import TEACHER_TRAINING, ExperimentConfig, load_config
 from paretodistill.errors import ConfigError
 from paretodistill.progress import format_duration
+from paretodistill.recipes.shipped_teacher import REPOSITORY
 
-QUICK_FEATURES = {"max_seq_length": 256, "doc_stride": 96, "max_query_length": 64}
-QUICK_DATA = {
-    "max_train_questions": 2000,  # the first questions of the split's train articles (half unanswerable)
-    "max_eval_articles": 3,  # validation and test: the first three articles of each part
-    "features": QUICK_FEATURES,
-}
-QUICK_TEACHER_TRAINING = TrainSettings(learning_rate=1e-4, warmup_steps=20, weight_decay=0.01, epochs=2.0,
-                                       train_batch_size=32, log_every_steps=20)
+QUICKSTART_CONFIG = REPOSITORY / "configs" / "quickstart.toml"
+# The quick teacher (--train-teacher), on the quick search's data: the teacher recipe, shorter.
+QUICK_TEACHER_TRAINING = dataclasses.replace(TEACHER_TRAINING, warmup_steps=20, epochs=2.0, log_every_steps=20)
 
-# Measured on the 2-core AVX2 box (docs/benchmarks.md §3): a 3 x 12 student at batch 8 clears the
-# no-answer floor of the validation articles by +4.6 F1 after 100 steps, where 40 steps at batch 16
-# left every flash student at the floor; training is cheap at this scale (~10 windows/s on one core),
-# evaluation and start-up are not. So: batch 8 everywhere, flash students chosen by span F1 (the
-# best-span F1 that the no-answer threshold hides; exact at 40 steps ranks nothing), one
-# evaluation per flash trial, then the best candidate and the baseline at 400 steps, each on
-# every core (a stage of one trial gets them all).
-QUICK_SEARCH = {
-    "data": QUICK_DATA,
-    "training": {"epochs": 1.0, "train_batch_size": 8, "warmup_steps": 10, "eval_every_steps": 100},
-    "latency": {"threads": 1, "repeats": 20, "warmup": 3},
-    "search": {
-        "name": "quickstart",
-        "sampler": "gp",
-        "seed": 0,
-        "n_startup_trials": 4,
-        "objectives": ["exact:maximize", "num_parameters:minimize"],
-        "thresholds": {"exact": 50.0},
-        "baseline": "sigopt-2020",
-        "flash": {"n_trials": 6, "objectives": ["span_f1:maximize", "num_parameters:minimize"],
-                  "budget": {"training.max_steps": 40, "training.eval_every_steps": 40}},
-        "regular": {"top_k": 1, "budget": {"training.max_steps": 400, "training.eval_every_steps": 200}},
-        "space": {
-            "num_layers": {"type": "int", "low": 1, "high": "teacher_layers"},
-            "heads_per_layer": {"type": "int", "low": 2, "high": "teacher_heads"},
-            "intermediate_size": {"type": "categorical",
-                                  "choices": ["0.5*teacher_intermediate", "teacher_intermediate"]},
-            "learning_rate": {"type": "float", "low": 2e-5, "high": 3e-4, "log": True},
-            "soft_weight": {"type": "float", "low": 0.0, "high": 1.0},
-            "hard_weight": {"type": "float", "low": 0.0, "high": 1.0},
-            "temperature": {"type": "float", "low": 1.0, "high": 6.0},
-            "attention_dropout": {"type": "fixed", "value": 0.0},
-        },
-    },
-}
+
+def quickstart_config(overrides=()) -> ExperimentConfig:
+    """The quick search: ``configs/quickstart.toml`` under ``overrides`` (``--set`` and the command's flags)."""
+    if not QUICKSTART_CONFIG.exists():
+        raise ConfigError(f"the quick search's config is not at {QUICKSTART_CONFIG} (it comes with a clone of the "
+                          "repository)")
+    return load_config(QUICKSTART_CONFIG, overrides)
 
 
 def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = None, overrides=(),
@@ -91,9 +60,7 @@ def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = No
             log(f"[1/3] teacher: reusing {teacher}")
         else:
             log(f"[1/3] teacher: fine-tuning the packaged MiniLM at a quick scale into {teacher}")
-            data = DataSettings(split_file=data_file, max_train_questions=QUICK_DATA["max_train_questions"],
-                                max_eval_articles=QUICK_DATA["max_eval_articles"],
-                                features=FeatureSettings(**QUICK_FEATURES))
+            data = dataclasses.replace(quickstart_config().data, split_file=data_file)  # --set changes only the search
             fine_tune_teacher(TeacherRecipe(data=data, training=QUICK_TEACHER_TRAINING), teacher, cache_dir, log)
     else:
         teacher = str(Path(teacher).resolve()) if teacher is not None else str(shipped_teacher_dir())
@@ -102,7 +69,7 @@ def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = No
     flags = [f"teacher.path={json.dumps(str(teacher))}", f"data.split_file={json.dumps(data_file)}"]
     if cache_dir:
         flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
-    config = load_config(None, [*flags, *overrides], base=QUICK_SEARCH)
+    config = quickstart_config([*flags, *overrides])
     log("[1/3] teacher: its logits over the training and validation windows, once, on every core (cached)")
     prepare(config, teacher_logits=True, log=log)
     stages["teacher"] = _lap(started, stages)

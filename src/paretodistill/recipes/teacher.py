@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from paretodistill.config import DataSettings, TrainSettings
+from paretodistill.config import TEACHER_TRAINING, DataSettings, TrainSettings
 from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
@@ -30,10 +30,7 @@ from paretodistill.training.loop import train
 class TeacherRecipe:
     base: str = "minilm"
     data: DataSettings = field(default_factory=lambda: DataSettings(split_file=""))
-    training: TrainSettings = field(
-        default_factory=lambda: TrainSettings(learning_rate=1e-4, warmup_steps=200, weight_decay=0.01,
-                                      train_batch_size=32)
-    )
+    training: TrainSettings = TEACHER_TRAINING
     device: str = "auto"
     threads: int | None = None
 

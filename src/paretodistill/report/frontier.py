@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import optuna
 
+from paretodistill.config import DEFAULT_OBJECTIVES
 from paretodistill.errors import ConfigError, ParetodistillError
 from paretodistill.search.domain import (
     SEARCH_STAGES,
@@ -40,7 +41,7 @@ from paretodistill.search.domain import (
     spearman,
     stage_study_name,
 )
-from paretodistill.search.objectives import DEFAULT_OBJECTIVES, Objective, ObjectiveSet, Threshold, dominates_in
+from paretodistill.search.objectives import Objective, ObjectiveSet, Threshold, dominates_in
 from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
 
 FRONTIER = "frontier"

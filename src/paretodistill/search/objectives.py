@@ -24,10 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from paretodistill.config import DEFAULT_OBJECTIVES, DEFAULT_THRESHOLDS
 from paretodistill.errors import ConfigError
 
-DEFAULT_OBJECTIVES = ("exact:maximize", "num_parameters:minimize")
-DEFAULT_THRESHOLDS = {"exact": 50.0}
 FAILED_CONSTRAINT = "failed"
 
 # Metrics a distillation trial reports (others are accepted, these are only used to catch typos early).

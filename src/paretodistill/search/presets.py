@@ -98,14 +98,14 @@ BASELINES: dict[str, dict] = {
 }
 
 # ``paretodistill search --preset NAME``: typed search settings put under the user's config and --set.
-# The distillation side of "smoke" (tiny random teacher, a slice of the data, 24 steps) comes
-# from paretodistill.distill.presets; this adds a 3-trial flash stage at half the steps and 2
-# regular trials, in-process (no worker start-up cost), on a space sized for the tiny teacher.
+# Each names only what it changes from SearchSettings' defaults. The distillation side of "smoke"
+# (tiny random teacher, a slice of the data, 24 steps) comes from paretodistill.distill.presets; this
+# adds a 3-trial flash stage at half the steps and 2 regular trials, in-process (no worker start-up
+# cost), on a space sized for the tiny teacher, with no threshold (a tiny teacher's students answer nothing).
 SEARCH_PRESETS: dict[str, SearchSettings] = {
     "smoke": SearchSettings(
         name="smoke",
         sampler="tpe",
-        seed=0,
         n_startup_trials=3,
         backend="inline",
         thresholds={},
