@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from paretodistill.config import load_config
-from paretodistill.errors import ConfigError
 from paretodistill.recipes.shipped_teacher import shipped_teacher_dir
 from paretodistill.search.plan import plan_search
 
@@ -34,15 +33,8 @@ def test_the_configs_are_where_their_users_look():
     assert {"ablation", "table-grid", "table-grid-v2", "table-template"} <= {p.stem for p in EXPERIMENT_CONFIGS.glob("*.toml")}
 
 
-# search.plan refuses importance pruning for students seeded from a separate checkpoint when heads or
-# FFN widths are searched, and counts the sigopt-2020 preset's *fixed* "random" pruning as searched
-# importance pruning: the config is refused before trial 0 although it prunes at random.
-SIGOPT_REFUSED = pytest.mark.xfail(strict=True, raises=ConfigError,
-                                   reason="plan.check_pruning_of_a_separate_seed reads a fixed pruning as searched")
-
-
 def _planned(path: Path):
-    return pytest.param(path, id=_name(path), marks=SIGOPT_REFUSED if path.name == "search-sigopt.toml" else ())
+    return pytest.param(path, id=_name(path))
 
 
 @pytest.mark.parametrize("path", [_planned(p) for p in ALL_CONFIGS])

@@ -363,8 +363,17 @@ def test_importance_pruning_of_a_separately_seeded_search_is_refused_before_tria
     overrides = [f'teacher.path="{teacher}"', 'data.split_file="x.json"', f"search.space={space}",
                  f'student.init_from="{tiny_family_checkpoints["distilbert"]}"']
     config = load_config(None, overrides)
-    with pytest.raises(ConfigError, match="student.pruning = 'importance' scores the teacher's heads and neurons"):
-        plan_search(config, config.search, log=lambda _: None, teacher_folder=str(tiny_family_checkpoints["distilbert"]))
+    seed = str(tiny_family_checkpoints["distilbert"])
+    with pytest.raises(ConfigError, match='student.pruning = "importance" scores the teacher\'s heads and neurons'):
+        plan_search(config, config.search, log=lambda _: None, teacher_folder=seed)
     config = load_config(None, [*overrides, 'student.pruning="random"'])
-    plan = plan_search(config, config.search, log=lambda _: None, teacher_folder=str(tiny_family_checkpoints["distilbert"]))
+    plan = plan_search(config, config.search, log=lambda _: None, teacher_folder=seed)
     assert plan.space.distributions()["heads_per_layer"].high == 4
+    # pruning set in the space: a fixed "random" is fine (the sigopt presets), a choice that includes importance is not
+    fixed = space[:-1] + ', pruning = {type = "fixed", value = "random"}}'
+    config = load_config(None, [*overrides[:2], f"search.space={fixed}", overrides[3]])
+    assert plan_search(config, config.search, log=lambda _: None, teacher_folder=seed).space["pruning"].value == "random"
+    either = space[:-1] + ', pruning = {type = "categorical", choices = ["random", "importance"]}}'
+    config = load_config(None, [*overrides[:2], f"search.space={either}", overrides[3], 'student.pruning="random"'])
+    with pytest.raises(ConfigError, match="scores the teacher's heads and neurons"):
+        plan_search(config, config.search, log=lambda _: None, teacher_folder=seed)

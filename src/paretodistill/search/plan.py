@@ -97,7 +97,7 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
     teacher = prepare(config, teacher_folder).shape
     space = build_space(config, teacher)
     check_searchable(teacher_folder, space.names)
-    check_pruning_of_a_separate_seed(config, space.names)
+    check_pruning_of_a_separate_seed(config, space)
     flash_budget = flatten_budget(settings.flash.budget, "search.flash.budget")
     regular_budget = flatten_budget(settings.regular.budget, "search.regular.budget")
     check_budget_against_space(flash_budget, space.names, "search.flash.budget")
@@ -112,16 +112,18 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
                       split_description(config), early_stop)
 
 
-def check_pruning_of_a_separate_seed(config: ExperimentConfig, names) -> None:
+def check_pruning_of_a_separate_seed(config: ExperimentConfig, space: SearchSpace) -> None:
     """Importance pruning scores the teacher's heads and neurons: a student seeded from a separate
     checkpoint whose heads or FFN width are searched would fail every trial that cuts them."""
     init_from = config.student.init_from
     if not init_from or (Path(init_from) / "pretrain.json").exists():
         return
-    pruning = config.student.pruning if "pruning" not in names else "importance (searched)"
-    if pruning.startswith("importance") and {"heads_per_layer", "intermediate_size"} & set(names):
-        raise ConfigError(f"student.pruning = {pruning!r} scores the teacher's heads and neurons, but the students are "
-                          f"seeded from {init_from}: set student.pruning = \"random\" (or fix it in the space)")
+    if not {"heads_per_layer", "intermediate_size"} & set(space.names):
+        return
+    pruning = space["pruning"].candidate_values() if "pruning" in space.names else [config.student.pruning]
+    if "importance" in pruning:
+        raise ConfigError(f"student.pruning = \"importance\" scores the teacher's heads and neurons, but the students "
+                          f"are seeded from {init_from}: set student.pruning = \"random\" (or fix it in the space)")
 
 
 # ---------------------------------------------------------------- early stopping
