@@ -19,13 +19,13 @@ from paretodistill.report.frontier import flash_regular_correlation, load_study_
 from paretodistill.search.domain import (  # noqa: E402
     frontier_stage,
     pair_flash_regular,
-    param_key,
     recorded_storage_url,
     redact_url,
     search_prefixes,
     spearman,
     stage_study_name,
     storage_url,
+    student_key,
 )
 from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
 from paretodistill.search.pareto import build_pareto  # noqa: E402
@@ -63,9 +63,9 @@ def test_names_and_storage(tmp_path):
     assert "s3cr3t" not in redact_url("postgresql://u:pw@host/db?sslkey=s3cr3t")
 
 
-def test_param_key_ignores_budget_parameters():
-    assert param_key({"a": 1, "epochs": 3, "max_steps": 10}) == param_key({"eval_every_steps": 5, "a": 1})
-    assert param_key({"a": 1}) != param_key({"a": 2})
+def test_student_key_ignores_budget_parameters():
+    assert student_key({"a": 1, "epochs": 3, "max_steps": 10}) == student_key({"eval_every_steps": 5, "a": 1})
+    assert student_key({"a": 1}) != student_key({"a": 2})
 
 
 def test_spearman():
