@@ -555,7 +555,8 @@ def test_each_stage_has_its_own_pace_and_eta():
 
     lines = []
     progress = Progress(lines.append)
-    done = SimpleNamespace(number=0, values=[50.0], user_attrs={})
+    done = optuna.trial.create_trial(value=50.0)
+    done.number = 0
     flash, regular = SimpleNamespace(metric_names=["span_f1"]), SimpleNamespace(metric_names=["exact"])
     for seconds in (10.0, 10.0):
         progress.finished("flash", done, seconds, {"finished": 1, "running": 0, "failed": 0}, 1, 4, flash)

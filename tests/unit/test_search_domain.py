@@ -97,6 +97,20 @@ def test_pareto_json_and_report_take_the_same_frontier_stage(tmp_path):
     assert [e["trial_number"] for e in pareto["frontier"]] == [2]
 
 
+def test_an_interrupted_trial_is_not_finished_for_pareto_json_nor_the_report(tmp_path):
+    """Every trial infeasible, and the regular stage's only trial interrupted: it will be run again, so the
+    regular stage finished nothing and both name the flash stage (the report used to count it as failed)."""
+    infeasible = [fx.FakeTrial(45.0, 8 * fx.M, params=fx.params_for(i)) for i in range(3)]  # exact < 50
+    interrupted = [fx.FakeTrial(state="FAIL", params=fx.params_for(0), failure_kind="interrupted",
+                                failure_reason="interrupted: the search was stopped")]
+    fx.write_study(tmp_path, infeasible, interrupted, pareto=False)
+    pareto, data = pareto_of(tmp_path), load_study_dir(tmp_path)
+    assert pareto["frontier_stage"] == data.final_stage == "flash"
+    assert pareto["frontier"] == [] and pareto["counts"]["regular"]["interrupted"] == 1
+    assert [r.category for r in data.records("regular")] == ["interrupted"]
+    assert {r.category for r in data.records("flash")} == {"below_threshold"}
+
+
 # ---------------------------------------------------------------- decision (b): flash against regular
 def test_pairs_are_one_parameter_key_completed_in_both_stages():
     flash = [Item(0, {"a": 1, "epochs": 1}), Item(1, {"a": 2}), Item(2, {"a": 1})]  # 2 repeats 0's key

@@ -50,9 +50,9 @@ from paretodistill.search.results import (
     StoredTrial,
     recomputed_values,
     threshold_miss,
+    verdicts_of,
 )
 from paretodistill.search.results import FINISHED_CLASSES as CATEGORIES
-from paretodistill.search.results import classify as classify_trials
 
 __all__ = ["BELOW_THRESHOLD", "CATEGORIES", "DOMINATED", "FAILED", "FRONTIER", "INTERRUPTED_CLASS", "UNFINISHED",
            "threshold_miss"]  # the search's classes and reasons, which the report's pages show
@@ -201,9 +201,7 @@ def classify(
     """Put each record of ONE stage in its class (sets ``record.category``, its violations and, for a
     failed one, why); returns number -> class. The classes are :func:`search.results.classify`'s."""
     judged = ObjectiveSet(tuple(objectives), tuple(bounds))
-    verdicts = classify_trials([record.stored(judged) for record in records], judged)
-    for record in records:
-        verdict = verdicts[record.number]
+    for record, verdict in zip(records, verdicts_of([record.stored(judged) for record in records], judged)):
         record.category = verdict.category
         record.violations = list(verdict.violations)
         if verdict.category == FAILED and verdict.failure is not None:

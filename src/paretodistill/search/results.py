@@ -271,25 +271,27 @@ def classify(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> dict[in
     ``frontier`` (feasible and not dominated by a feasible trial) or ``dominated``. Equal
     objective vectors do not dominate each other: duplicates of a frontier point are all on it.
     """
-    verdicts = {t.number: _verdict_before_dominance(t, objectives) for t in trials}
-    feasible = [t.objective_values for t in trials if verdicts[t.number] is None]
-    for t in trials:
-        if verdicts[t.number] is None:
-            dominated = any(dominates_in(other, t.objective_values, objectives.directions) for other in feasible)
-            verdicts[t.number] = Verdict(DOMINATED if dominated else FRONTIER)
-    return verdicts
+    return {t.number: verdict for t, verdict in zip(trials, verdicts_of(trials, objectives))}
+
+
+def verdicts_of(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list[Verdict]:
+    """:func:`classify`'s verdicts in the trials' order (for trials not numbered by one study)."""
+    verdicts = [_verdict_before_dominance(t, objectives) for t in trials]
+    feasible = [t.objective_values for t, v in zip(trials, verdicts) if v is None]
+    return [v if v is not None else Verdict(
+        DOMINATED if any(dominates_in(other, t.objective_values, objectives.directions) for other in feasible) else FRONTIER)
+        for t, v in zip(trials, verdicts)]
 
 
 def feasible_trials(trials: Iterable[StoredTrial], objectives: ObjectiveSet) -> list[StoredTrial]:
     """The trials :func:`classify` puts on the frontier or below it (order kept)."""
     trials = list(trials)
-    verdicts = classify(trials, objectives)
-    return [t for t in trials if verdicts[t.number].category in (FRONTIER, DOMINATED)]
+    return [t for t, v in zip(trials, verdicts_of(trials, objectives)) if v.category in (FRONTIER, DOMINATED)]
 
 
 def finished_count(trials: Iterable[StoredTrial], objectives: ObjectiveSet) -> int:
     """The trials :func:`classify` counts as finished."""
-    return sum(v.category in FINISHED_CLASSES for v in classify(list(trials), objectives).values())
+    return sum(v.category in FINISHED_CLASSES for v in verdicts_of(list(trials), objectives))
 
 
 def ranked(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list[tuple[int, StoredTrial]]:
