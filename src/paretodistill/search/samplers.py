@@ -34,7 +34,7 @@ import logging
 import math
 import random
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -61,29 +61,40 @@ _logger = logging.getLogger("paretodistill.search")
 _CONSTRAINT_PREFIX = "constraints"
 
 
+def _gp(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
+
+
+def _tpe(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
+    return tpe_sampler(seed, n_startup_trials)
+
+
+def _tpe_then_gp(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
+    return StagedSampler(_tpe(seed, n_startup_trials, gp_after), _gp(seed, n_startup_trials, gp_after), gp_after)
+
+
+# ``search.sampler`` -> the wrapped sampler, from (seed, n_startup_trials, gp_after)
+SAMPLER_FACTORIES: dict[str, Callable[[int | None, int, int], BaseSampler]] = {
+    "gp": _gp,
+    "tpe": _tpe,
+    "tpe-gp": _tpe_then_gp,
+    "nsga2": lambda seed, n_startup_trials, gp_after: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed, n_startup_trials, gp_after: optuna.samplers.RandomSampler(seed=seed),
+    "grid": lambda seed, n_startup_trials, gp_after: GridSearchSampler(seed=seed),
+}
+
+
 def make_sampler(kind: str, seed: int | None, n_startup_trials: int = SearchSettings.n_startup_trials, *,
                  dedupe: bool = True, gp_after: int = SearchSettings.gp_after) -> "FailureAwareSampler":
     """The configured sampler, wrapped so that failures teach it and repeats are avoided.
 
     ``gp_after``: for ``tpe-gp``, the finished trials after which GP takes over from TPE."""
     kind = (kind or "gp").lower()
+    if kind not in SAMPLER_FACTORIES:
+        raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if kind == "gp":
-            inner = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
-        elif kind == "tpe":
-            inner = tpe_sampler(seed, n_startup_trials)
-        elif kind == "tpe-gp":
-            inner = StagedSampler(tpe_sampler(seed, n_startup_trials),
-                                  optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials), gp_after)
-        elif kind == "nsga2":
-            inner = optuna.samplers.NSGAIISampler(seed=seed)
-        elif kind == "random":
-            inner = optuna.samplers.RandomSampler(seed=seed)
-        elif kind == "grid":
-            inner = GridSearchSampler(seed=seed)
-        else:
-            raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
+        inner = SAMPLER_FACTORIES[kind](seed, n_startup_trials, gp_after)
     return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
 
 
