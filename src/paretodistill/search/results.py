@@ -92,6 +92,7 @@ class StoredTrial:
     flash_trial: int | None = None
     flash_metrics: dict[str, Any] | None = None
     baseline: str | None = None
+    duration_s: float | None = None
 
     @classmethod
     def of(cls, trial: FrozenTrial, objectives: ObjectiveSet | None = None, stage: str | None = None) -> "StoredTrial":
@@ -112,7 +113,7 @@ class StoredTrial:
             optimistic=early_stop.get("optimistic"), constraints=_constraints(trial),
             distributions=dict(trial.distributions), owner_run=(attrs.get(Attr.COORDINATOR) or {}).get("run"),
             flash_trial=attrs.get(Attr.FLASH_TRIAL), flash_metrics=attrs.get(Attr.FLASH_METRICS),
-            baseline=attrs.get(Attr.BASELINE),
+            baseline=attrs.get(Attr.BASELINE), duration_s=attrs.get(Attr.DURATION_S),
         )
 
     @property
