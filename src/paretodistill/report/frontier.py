@@ -190,11 +190,6 @@ def dominates(a: Sequence[float], b: Sequence[float], objectives: Sequence[Objec
     return dominates_in(a, b, [o.direction for o in objectives])
 
 
-def objective_vector(record: TrialRecord, objectives: Sequence[Objective]) -> list[float] | None:
-    values = [record.metric(o.metric) for o in objectives]
-    return None if any(v is None for v in values) else values
-
-
 def classify(
     records: Sequence[TrialRecord], objectives: Sequence[Objective], bounds: Sequence[Threshold]
 ) -> dict[int, str]:

@@ -135,13 +135,6 @@ class StoredTrial:
     def stopped(self) -> bool:
         return self.state == TrialState.PRUNED
 
-    def metric(self, name: str, objectives: ObjectiveSet | None = None) -> Any:
-        """A metric from the trial's metrics, else its objective value of that name."""
-        if name in self.metrics or objectives is None or self.objective_values is None:
-            return self.metrics.get(name)
-        names = objectives.metric_names
-        return self.objective_values[names.index(name)] if name in names else None
-
 
 def stored_trials(trials: Iterable[FrozenTrial | StoredTrial], objectives: ObjectiveSet | None = None,
                   stage: str | None = None) -> list[StoredTrial]:
