@@ -104,16 +104,28 @@ class StoredTrial:
         kind = attrs.get(Attr.FAILURE_KIND)
         early_stop = attrs.get(Attr.EARLY_STOP) or {}
         return cls(
-            number=trial.number, state=trial.state, params=dict(trial.params), stage=stage, values=values,
+            number=trial.number,
+            state=trial.state,
+            params=dict(trial.params),
+            stage=stage,
+            values=values,
             objective_values=values if objectives is None else recomputed_values(metrics, values, objectives),
-            metrics=metrics, test_metrics=attrs.get(Attr.TEST_METRICS), curve=tuple(attrs.get(Attr.CURVE) or ()),
-            checkpoint=attrs.get(Attr.CHECKPOINT), trial_dir=attrs.get(Attr.TRIAL_DIR),
+            metrics=metrics,
+            test_metrics=attrs.get(Attr.TEST_METRICS),
+            curve=tuple(attrs.get(Attr.CURVE) or ()),
+            checkpoint=attrs.get(Attr.CHECKPOINT),
+            trial_dir=attrs.get(Attr.TRIAL_DIR),
             failure=Failure(kind, attrs.get(Attr.FAILURE_REASON), attrs.get(Attr.FAILURE_STEP)) if kind else None,
-            stop_reason=attrs.get(Attr.STOP_REASON), stop_step=early_stop.get("step"),
-            optimistic=early_stop.get("optimistic"), constraints=_constraints(trial),
-            distributions=dict(trial.distributions), owner_run=(attrs.get(Attr.COORDINATOR) or {}).get("run"),
-            flash_trial=attrs.get(Attr.FLASH_TRIAL), flash_metrics=attrs.get(Attr.FLASH_METRICS),
-            baseline=attrs.get(Attr.BASELINE), duration_s=attrs.get(Attr.DURATION_S),
+            stop_reason=attrs.get(Attr.STOP_REASON),
+            stop_step=early_stop.get("step"),
+            optimistic=early_stop.get("optimistic"),
+            constraints=_constraints(trial),
+            distributions=dict(trial.distributions),
+            owner_run=(attrs.get(Attr.COORDINATOR) or {}).get("run"),
+            flash_trial=attrs.get(Attr.FLASH_TRIAL),
+            flash_metrics=attrs.get(Attr.FLASH_METRICS),
+            baseline=attrs.get(Attr.BASELINE),
+            duration_s=attrs.get(Attr.DURATION_S),
         )
 
     @property
