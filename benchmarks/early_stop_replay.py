@@ -36,14 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, for its table and hypervolume
 
-from optuna.trial import TrialState  # noqa: E402
-
 from paretodistill.config import DEFAULT_OBJECTIVES  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.early_stop import StopRule, curve_key, decide, default_floor, progress_points  # noqa: E402
 from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
+from paretodistill.search.results import feasible_trials, frontier, stored_trials  # noqa: E402
 from paretodistill.search.stages import stop_evidence  # noqa: E402  (what the search judges a flash trial by)
-from paretodistill.search.study import feasible_trials, frontier, objective_values  # noqa: E402
 from sampler_replay import hypervolume, load_source, reference_point  # noqa: E402
 
 __all__ = ["curve_key", "progress_points"]  # the search's own definitions, used here and by the tests
@@ -51,15 +49,15 @@ __all__ = ["curve_key", "progress_points"]  # the search's own definitions, used
 
 def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: str, rule: StopRule) -> dict:
     """Which completed trials the rule stops, where, and the training seconds and steps that saves."""
-    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
+    complete = sorted((t for t in stored_trials(trials, objectives) if t.complete), key=lambda t: t.number)
     position = objectives.metric_names.index(metric)
     clock = training_clock(complete)
     kept, stopped, saved, total, saved_steps, total_steps = [], [], 0.0, 0.0, 0.0, 0.0
     for t in complete:
-        values = objective_values(t, objectives)
+        values = t.objective_values
         known = {m: v for m, v in zip(objectives.metric_names, values) if m != metric}
-        seconds = float((t.user_attrs.get("metrics") or {}).get(clock) or 0.0)
-        steps = float((t.user_attrs.get("metrics") or {}).get("train_steps") or 0.0)
+        seconds = float(t.metrics.get(clock) or 0.0)
+        steps = float(t.metrics.get("train_steps") or 0.0)
         total, total_steps = total + seconds, total_steps + steps
         evidence = stop_evidence(kept, objectives, rule, learning=metric, key=key)
         for progress, figure in [point for point in progress_points(t, key) if point[0] < 1.0]:
@@ -78,7 +76,7 @@ def replay_stopping(trials: list, objectives: ObjectiveSet, metric: str, key: st
 
 def training_clock(trials: list) -> str:
     """``train_cpu_seconds`` when every trial recorded it (other runs on the cores do not inflate it), else ``train_seconds``."""
-    recorded = [t.user_attrs.get("metrics") or {} for t in trials]
+    recorded = [t.metrics for t in trials]
     return "train_cpu_seconds" if recorded and all("train_cpu_seconds" in m for m in recorded) else "train_seconds"
 
 
@@ -88,7 +86,7 @@ def _share(part: float, whole: float) -> str:
 
 def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
     complete, kept = outcome["complete"], outcome["kept"]
-    whole = [objective_values(t, objectives) for t in feasible_trials(complete, objectives)]
+    whole = [t.objective_values for t in feasible_trials(complete, objectives)]
     front_numbers = {t.number for t in frontier(complete, objectives)}
     clock = "CPU" if outcome["clock"] == "train_cpu_seconds" else "wall"
     lines = [f"{len(complete)} completed trials, {len(outcome['stopped'])} stopped early; training "
@@ -98,7 +96,7 @@ def report(outcome: dict, objectives: ObjectiveSet, top_k: int) -> str:
              f"({_share(outcome['saved_steps'], outcome['train_steps'])})."]
     if whole:
         ref = reference_point(whole, objectives)
-        kept_points = [objective_values(t, objectives) for t in feasible_trials(kept, objectives)]
+        kept_points = [t.objective_values for t in feasible_trials(kept, objectives)]
         best = hypervolume(whole, ref, objectives)
         lost = sorted(front_numbers - {t.number for t in kept})
         lines.append(f"Front: {len(front_numbers)} trial(s) {sorted(front_numbers)}; lost {lost or 'none'}; hypervolume "
@@ -136,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     trials, fields = load_source(args.table, args.study)
     objectives = ObjectiveSet.from_search({"objectives": fields.get("objectives") or list(DEFAULT_OBJECTIVES),
                                            "thresholds": fields.get("thresholds") or {}})
+    trials = stored_trials(trials, objectives)
     metric = args.metric or objectives.metric_names[0]
     key = args.curve_key or curve_key(trials, metric)
     if not any(progress_points(t, key) for t in trials):

@@ -58,17 +58,17 @@ from paretodistill.config import DEFAULT_OBJECTIVES, SearchSettings
 from paretodistill.errors import ConfigError, StudyError
 from paretodistill.search import optuna_adapter
 from paretodistill.search.objectives import MetricError, ObjectiveSet, better_in_every, hypervolume_2d
-from paretodistill.search.study import (
+from paretodistill.search.results import StoredTrial
+from paretodistill.search.samplers import (
     FailureAwareSampler,
-    _param_key,
-    _StudyView,
+    SamplerStudyView,
     grid_values,
-    is_interrupted,
     make_sampler,
-    open_checked_storage,
-    record_result,
+    space_point_key,
     tpe_sampler,
 )
+from paretodistill.search.storage import open_checked_storage
+from paretodistill.search.study import record_result
 from paretodistill.search.table_file import is_table_file, read_table, stored_baseline, study_fields, table_of, write_table
 from paretodistill.trial import TrialResult
 
@@ -113,21 +113,22 @@ class Table:
         self.names = sorted(distributions)
         self.objectives = objectives
         self.rows = []  # (unit coordinates, params, TrialResult)
-        for t in trials:
-            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or is_interrupted(t):
+        for t in (StoredTrial.of(t) for t in trials):
+            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or t.interrupted:
                 continue
             if set(t.params) != set(distributions):
                 continue
             if t.state == TrialState.COMPLETE:
-                metrics = dict(t.user_attrs.get("metrics") or dict(zip(objectives.metric_names, t.values)))
+                metrics = dict(t.metrics or dict(zip(objectives.metric_names, t.values)))
                 result = TrialResult("ok", dict(t.params), metrics=metrics)
             else:
-                result = TrialResult.failed(dict(t.params), t.user_attrs.get("failure_kind") or "error",
-                                            t.user_attrs.get("failure_reason") or "failed in the table")
+                failure = t.failure
+                result = TrialResult.failed(dict(t.params), failure.kind if failure else "error",
+                                            (failure.reason if failure else None) or "failed in the table")
             self.rows.append((self._unit(t.params), dict(t.params), result))
         if not self.rows:
             raise SystemExit("the table has no finished trials with the table's parameters")
-        self.exact = {_param_key(params, distributions): result for _, params, result in self.rows}
+        self.exact = {space_point_key(params, distributions): result for _, params, result in self.rows}
 
     def grid_size(self) -> int | None:
         """Points of the whole discretized space (None when a parameter is continuous)."""
@@ -158,7 +159,7 @@ class Table:
 
         A missing point gets the nearest one's result (squared distance in unit coordinates, a
         different label counting 1; ties go to the earlier trial)."""
-        hit = self.exact.get(_param_key(params, self.distributions))
+        hit = self.exact.get(space_point_key(params, self.distributions))
         if hit is not None:
             return hit, True
         target = self._unit(params)
@@ -227,7 +228,7 @@ def hypervolume(points: list[list[float]], ref: list[float], objectives: Objecti
 
 
 # ---------------------------------------------------------------- an experiment: milder failure values
-class _MedianFailureView(_StudyView):
+class _MedianFailureView(SamplerStudyView):
     """The search's view of the study, except that a failed trial carries the median objective values of
     the completed ones instead of the worst (its violated ``failed`` constraint is unchanged)."""
 
@@ -278,7 +279,7 @@ def replay(table: Table, sampler_kind: str, seed: int, budget: int, startup: int
         if result.ok and objectives.feasible(result.metrics):
             point = objectives.values(result.metrics)
             feasible.append(point)
-            student = _param_key(result.params, table.distributions)
+            student = space_point_key(result.params, table.distributions)
             if baseline is not None and student not in better_found and better_in_every(point, baseline, objectives.directions):
                 better_found.add(student)
                 better_at.append(number)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(TESTS))  # search_fakes, for the workers too (the spec ca
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.search.runner import cpu_count  # noqa: E402
 from paretodistill.search.stages import run_search  # noqa: E402
-from paretodistill.search.study import open_storage  # noqa: E402
+from paretodistill.search.storage import open_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

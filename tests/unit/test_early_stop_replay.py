@@ -8,6 +8,7 @@ import pytest
 from optuna.distributions import IntDistribution
 
 from paretodistill.search.early_stop import StopRule
+from paretodistill.search.results import stored_trials
 from paretodistill.search.table_file import study_fields, table_of, write_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -49,7 +50,7 @@ def _objectives(study):
 def test_a_safety_of_2_stops_only_the_hopeless_trial_and_keeps_the_front():
     study = _stage()
     trials, objectives = study.get_trials(), _objectives(study)
-    assert replay_module.curve_key(trials, "exact") == "best_exact"
+    assert replay_module.curve_key(stored_trials(trials), "exact") == "best_exact"
     outcome = replay_module.replay_stopping(trials, objectives, "exact", "best_exact", StopRule(safety=2.0))
     assert [(s["trial"].number, s["progress"]) for s in outcome["stopped"]] == [(5, 0.25)]  # 45 + 2 x 3.3 < 61.3 at 14M
     assert outcome["saved_s"] == pytest.approx(75.0) and outcome["train_s"] == pytest.approx(800.0)

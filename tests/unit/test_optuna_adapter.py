@@ -14,7 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from paretodistill.search import optuna_adapter as adapter
-from paretodistill.search.study import open_storage
+from paretodistill.search.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -49,6 +49,7 @@ from paretodistill.report.frontier import (  # noqa: E402
 )
 from paretodistill.search.domain import spearman  # noqa: E402
 from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
+from paretodistill.search.plan import Baseline  # noqa: E402
 
 M = 1_000_000
 
@@ -137,7 +138,7 @@ def test_optuna_constraint_makes_a_trial_infeasible():
 
 def test_a_trial_stopped_early_is_shown_with_its_reason_and_step():
     stopped = TrialRecord("flash", 0, "PRUNED", {}, metrics={"exact": 30.0, "num_parameters": 5},
-                          user_attrs={"stop_reason": "stopped early at 25% of training: dominated", "early_stop": {"step": 24}})
+                          stop_reason="stopped early at 25% of training: dominated", stop_step=24)
     assert classify([stopped], parse_objectives(None), []) == {0: "failed"}
     assert (stopped.failure_kind, stopped.failure_step) == ("stopped_early", 24)
     assert stopped.failure_reason == "stopped early at 25% of training: dominated"
@@ -177,7 +178,7 @@ def test_comparison_table_without_baseline_or_matches(hand):
     rows = comparison_table(feasible, None)
     assert [(r.label, r.record.number) for r in rows] == [(fr.SMALLEST, 7), (fr.MOST_ACCURATE, 3)]
     assert rows[0].size_change_pct is None
-    tiny = fr.Baseline({}, {"exact": 80.0, "num_parameters": 2 * M}, None, "test")
+    tiny = fr.BaselineResult(Baseline("custom", {}), {"exact": 80.0, "num_parameters": 2 * M}, None, "test")
     rows = {r.label: r for r in comparison_table(feasible, tiny)}
     assert rows[fr.RETAIN_SIZE].record is None and "as small as" in rows[fr.RETAIN_SIZE].note
     assert rows[fr.RETAIN_ACCURACY].record is None and "as accurate as" in rows[fr.RETAIN_ACCURACY].note
@@ -206,7 +207,7 @@ def test_flash_regular_pairing_by_parameters_only():
     attribute naming another student does not pair (it used to, in the report only)."""
     flash = [TrialRecord("flash", i, "COMPLETE", {"a": i, "epochs": 1}, category="frontier") for i in range(4)]
     regular = [
-        TrialRecord("regular", 0, "COMPLETE", {"a": 9}, user_attrs={"flash_trial": 2}, category="frontier"),
+        TrialRecord("regular", 0, "COMPLETE", {"a": 9}, flash_trial=2, category="frontier"),
         TrialRecord("regular", 1, "COMPLETE", {"a": 1, "epochs": 3}, category="dominated"),  # epochs ignored
         TrialRecord("regular", 2, "COMPLETE", {"a": 7}, category="dominated"),  # no match
         TrialRecord("regular", 3, "FAIL", {"a": 3}, category="failed"),
@@ -235,8 +236,9 @@ def test_demo_study_reads_per_stage(demo_dir):
     assert data.final_stage == "regular" and set(data.stages) == {"flash", "regular"}
     assert data.baseline.value("exact") == 64.0 and data.baseline.test_value("exact") == 63.0
     pairs = flash_regular_pairs(data.records("flash"), data.records("regular"))
-    assert len(pairs) == 8 and all(r.user_attrs["flash_trial"] == f.number for f, r in pairs)
-    assert numbers(data.records("regular"), "failed") == [8]
+    assert len(pairs) == 8 and all(r.flash_trial == f.number for f, r in pairs)
+    # trial 8 was interrupted: not finished (it is run again), so neither failed nor counted
+    assert numbers(data.records("regular"), "interrupted") == [8] and numbers(data.records("regular"), "failed") == []
 
 
 def test_study_directory_errors(tmp_path):

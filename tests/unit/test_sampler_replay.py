@@ -112,7 +112,7 @@ def test_log_uneven_makes_uneven_numbers_a_log_range_answered_by_the_nearest_poi
 
 
 def test_the_median_failure_experiment_changes_only_what_failed_trials_show():
-    from paretodistill.search.study import sampler_view_of
+    from paretodistill.search.samplers import sampler_view_of
 
     study = _table_study()
     objectives = replay_module.ObjectiveSet.from_search({"objectives": study.user_attrs["objectives"],
@@ -150,7 +150,7 @@ def test_trials_to_three_students_better_than_the_baseline():
 
 
 def test_tpe_multivariate_is_the_search_s_tpe():
-    from paretodistill.search.study import make_sampler
+    from paretodistill.search.samplers import make_sampler
 
     sampler = make_sampler(replay_module.SAMPLER_ALIASES["tpe-multivariate"], seed=0).inner
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._multivariate
@@ -184,7 +184,7 @@ def test_nsga2_with_a_smaller_population_is_a_replay_sampler_that_replays_a_tabl
 def test_the_replay_counts_the_proposals_moved_off_a_repeat(monkeypatch):
     """A sampler that always proposes the same point has every proposal after its first moved, and the
     wrapper's moves still visit the whole 12-point grid once."""
-    from paretodistill.search.study import FailureAwareSampler
+    from paretodistill.search.samplers import FailureAwareSampler
 
     always = {"layers": 3, "soft": 1.0, "hard": 1.0}
     monkeypatch.setattr(replay_module, "replay_sampler", lambda kind, seed, startup, gp_after: FailureAwareSampler(

@@ -18,20 +18,14 @@ import search_fakes  # noqa: E402,F401  (importable here, so the trial_function 
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
 from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
+from paretodistill.search.results import INTERRUPTED  # noqa: E402
 from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
+from paretodistill.search.samplers import FailureAwareSampler, make_sampler, sampler_view_of  # noqa: E402
 from paretodistill.search.space import build_space  # noqa: E402
 from paretodistill.search.stages import run_search, select_candidates  # noqa: E402
 from paretodistill.search.status import study_status  # noqa: E402
-from paretodistill.search.study import (  # noqa: E402
-    INTERRUPTED,
-    FailureAwareSampler,
-    make_sampler,
-    open_storage,
-    open_study,
-    record_result,
-    recover_interrupted,
-    sampler_view_of,
-)
+from paretodistill.search.storage import open_storage  # noqa: E402
+from paretodistill.search.study import open_study, record_result, recover_interrupted  # noqa: E402
 from paretodistill.search.worker import WorkerSpec  # noqa: E402
 from paretodistill.trial import TrialResult  # noqa: E402
 
@@ -246,7 +240,7 @@ def test_tpe_gp_proposes_with_tpe_until_gp_after_trials_have_finished(storage, m
 def test_the_wrapper_asks_a_joint_proposal_only_of_a_sampler_that_models_the_space_jointly(storage, monkeypatch):
     """Optuna's univariate TPE has an empty relative search space; the wrapper used to hand it the whole
     space anyway, which made every "univariate" proposal a multivariate one."""
-    from paretodistill.search.study import tpe_sampler
+    from paretodistill.search.samplers import tpe_sampler
 
     objectives = _objectives()
     config = load_config(base={"search": {"space": SPACE}})
@@ -300,7 +294,7 @@ def test_grid_sampler_runs_every_point_once_and_reruns_interrupted_ones(storage)
 
 
 def test_grid_sampler_needs_discrete_parameters():
-    from paretodistill.search.study import grid_values
+    from paretodistill.search.samplers import grid_values
 
     assert grid_values("t", FloatDistribution(1.0, 2.0, step=0.25)) == [1.0, 1.25, 1.5, 1.75, 2.0]
     assert grid_values("n", IntDistribution(2, 8, step=3)) == [2, 5, 8]
@@ -343,7 +337,7 @@ def test_failed_configurations_are_not_proposed_again(tmp_path):
 def test_perturbation_respects_steps_logs_and_choices():
     import random
 
-    from paretodistill.search.study import _perturb
+    from paretodistill.search.samplers import _perturb
 
     rng = random.Random(0)
     ints = IntDistribution(2, 8, step=2)
@@ -509,7 +503,7 @@ def test_a_refused_tell_fails_the_trial_with_its_reason(storage, monkeypatch):
 
 
 def test_a_stale_trial_check_that_fails_is_logged(storage, monkeypatch, caplog):
-    from paretodistill.search import study as study_module
+    from paretodistill.search import storage as storage_module
 
     objectives = _objectives()
     study, space, _ = _study(storage, objectives)
@@ -518,7 +512,7 @@ def test_a_stale_trial_check_that_fails_is_logged(storage, monkeypatch, caplog):
     def broken(_study):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(study_module, "stale_trial_ids", broken)
+    monkeypatch.setattr(storage_module, "stale_trial_ids", broken)
     with caplog.at_level("WARNING", logger="paretodistill.search"):
         assert recover_interrupted(study, token="me") == []
     assert "could not read stale trials" in caplog.text and "database went away" in caplog.text
@@ -561,7 +555,8 @@ def test_each_stage_has_its_own_pace_and_eta():
 
     lines = []
     progress = Progress(lines.append)
-    done = SimpleNamespace(number=0, values=[50.0], user_attrs={})
+    done = optuna.trial.create_trial(value=50.0)
+    done.number = 0
     flash, regular = SimpleNamespace(metric_names=["span_f1"]), SimpleNamespace(metric_names=["exact"])
     for seconds in (10.0, 10.0):
         progress.finished("flash", done, seconds, {"finished": 1, "running": 0, "failed": 0}, 1, 4, flash)

@@ -19,13 +19,13 @@ from paretodistill.report.frontier import flash_regular_correlation, load_study_
 from paretodistill.search.domain import (  # noqa: E402
     frontier_stage,
     pair_flash_regular,
-    param_key,
     recorded_storage_url,
     redact_url,
     search_prefixes,
     spearman,
     stage_study_name,
     storage_url,
+    student_key,
 )
 from paretodistill.search.objectives import ObjectiveSet  # noqa: E402
 from paretodistill.search.pareto import build_pareto  # noqa: E402
@@ -63,9 +63,9 @@ def test_names_and_storage(tmp_path):
     assert "s3cr3t" not in redact_url("postgresql://u:pw@host/db?sslkey=s3cr3t")
 
 
-def test_param_key_ignores_budget_parameters():
-    assert param_key({"a": 1, "epochs": 3, "max_steps": 10}) == param_key({"eval_every_steps": 5, "a": 1})
-    assert param_key({"a": 1}) != param_key({"a": 2})
+def test_student_key_ignores_budget_parameters():
+    assert student_key({"a": 1, "epochs": 3, "max_steps": 10}) == student_key({"eval_every_steps": 5, "a": 1})
+    assert student_key({"a": 1}) != student_key({"a": 2})
 
 
 def test_spearman():
@@ -95,6 +95,20 @@ def test_pareto_json_and_report_take_the_same_frontier_stage(tmp_path):
     pareto, data = pareto_of(tmp_path / "b"), load_study_dir(tmp_path / "b")
     assert pareto["frontier_stage"] == data.final_stage == "regular"
     assert [e["trial_number"] for e in pareto["frontier"]] == [2]
+
+
+def test_an_interrupted_trial_is_not_finished_for_pareto_json_nor_the_report(tmp_path):
+    """Every trial infeasible, and the regular stage's only trial interrupted: it will be run again, so the
+    regular stage finished nothing and both name the flash stage (the report used to count it as failed)."""
+    infeasible = [fx.FakeTrial(45.0, 8 * fx.M, params=fx.params_for(i)) for i in range(3)]  # exact < 50
+    interrupted = [fx.FakeTrial(state="FAIL", params=fx.params_for(0), failure_kind="interrupted",
+                                failure_reason="interrupted: the search was stopped")]
+    fx.write_study(tmp_path, infeasible, interrupted, pareto=False)
+    pareto, data = pareto_of(tmp_path), load_study_dir(tmp_path)
+    assert pareto["frontier_stage"] == data.final_stage == "flash"
+    assert pareto["frontier"] == [] and pareto["counts"]["regular"]["interrupted"] == 1
+    assert [r.category for r in data.records("regular")] == ["interrupted"]
+    assert {r.category for r in data.records("flash")} == {"below_threshold"}
 
 
 # ---------------------------------------------------------------- decision (b): flash against regular

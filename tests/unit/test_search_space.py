@@ -177,7 +177,7 @@ def test_shipped_table_and_distill_configs_load(teacher_dir):
     table = load_config(experiments / "table-grid.toml", [f'teacher.path="{teacher_dir}"'])
     settings = table.search
     assert (settings.sampler, settings.regular.top_k, settings.baseline) == ("grid", 0, None)
-    from paretodistill.search.study import grid_values
+    from paretodistill.search.samplers import grid_values
 
     def grid_size(config) -> int:
         return math.prod(len(grid_values(name, dist)) for name, dist in build_space(config).distributions().items())

@@ -30,7 +30,8 @@ from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import BAD_INPUT, FAILED, INTERRUPTED, OK  # noqa: E402
 from paretodistill.search.domain import redact_url, resolve_in_study  # noqa: E402
 from paretodistill.search.lock import HOLDER_FILE, StudyLock  # noqa: E402
-from paretodistill.search.study import open_storage, recover_interrupted  # noqa: E402
+from paretodistill.search.storage import open_storage  # noqa: E402
+from paretodistill.search.study import recover_interrupted  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -363,7 +364,7 @@ def test_status_reads_a_study_without_writing_to_it(tmp_path, capsys):
     """A read-only study.db (or folder) can be reported on: status opens it read-only."""
     import sqlite3
 
-    from paretodistill.search.study import open_checked_storage
+    from paretodistill.search.storage import open_checked_storage
 
     assert search(capsys, config_file(tmp_path, n_trials=1, top_k=0), tmp_path / "s")[0] == OK
     database = tmp_path / "s" / "study.db"
@@ -444,7 +445,8 @@ def test_on_a_shared_database_a_search_whose_trials_still_beat_is_not_joined(tmp
     """Another folder's lock cannot be seen from here; the heartbeats of its running trials can."""
     from paretodistill.errors import StudyError
     from paretodistill.search.objectives import ObjectiveSet
-    from paretodistill.search.study import open_study, refuse_live_coordinators
+    from paretodistill.search.storage import refuse_live_coordinators
+    from paretodistill.search.study import open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'shared.db'}", heartbeat_interval=1, grace_period=2)
     study = open_study(storage, "t", "flash", ObjectiveSet.from_search({}))

@@ -21,7 +21,7 @@ from paretodistill.report.frontier import (
     FRONTIER,
     LATENCY,
     SIZE,
-    Baseline,
+    BaselineResult,
     Objective,
     Reference,
     TrialRecord,
@@ -49,7 +49,7 @@ MAX_CURVE_TRIALS = 60
 
 def axis_value(record_or_baseline, name: str) -> float | None:
     """A metric in plotting units (parameters in millions)."""
-    if isinstance(record_or_baseline, Baseline):
+    if isinstance(record_or_baseline, BaselineResult):
         value = record_or_baseline.value(name)
     else:
         value = record_or_baseline.metric(name)
@@ -90,7 +90,7 @@ def hover_text(record: TrialRecord) -> str:
     return "<br>".join(lines)
 
 
-def baseline_hover(baseline: Baseline) -> str:
+def baseline_hover(baseline: BaselineResult) -> str:
     lines = ["<b>baseline</b>"]
     for name in (ACCURACY, "f1", SIZE, LATENCY):
         if baseline.value(name) is not None:
@@ -105,7 +105,7 @@ def baseline_hover(baseline: Baseline) -> str:
 def frontier_figure(
     records: Sequence[TrialRecord],
     bounds: Sequence[Threshold],
-    baseline: Baseline | None,
+    baseline: BaselineResult | None,
     title: str,
     with_latency: bool,
 ) -> go.Figure:

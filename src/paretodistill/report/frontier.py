@@ -3,17 +3,12 @@
 Everything here is computed from the study directory alone (``study.db`` and ``pareto.json``),
 so a report can be rebuilt anywhere the directory is copied to, long after the search ran.
 
-Every finished trial of a stage falls in exactly one class:
-
-* ``failed``: Optuna state FAIL or PRUNED (a flash trial stopped early: kind ``stopped_early``,
-  its reason and step), a ``failure_kind`` user attribute, or a completed trial without a value for
-  some objective;
-* ``below_threshold``: completed, but a metric misses its threshold (or an Optuna constraint is
-  violated): such a student is not a usable result, however small it is;
-* ``frontier``: feasible and not dominated by any feasible trial of the same stage;
-* ``dominated``: feasible and dominated.
-
-Trials still running (or waiting) are ``unfinished`` and only counted.
+What a trial means is the search's: each trial is typed once (:class:`search.results.StoredTrial`)
+and put in its class by :func:`search.results.classify`, the one classification ``pareto.json``,
+``status`` and the choice of candidates use too (frontier, dominated, below_threshold, failed;
+interrupted and unfinished trials are not finished). This module keeps the presentation: a
+:class:`TrialRecord` per trial with its class and readable reasons, the comparison table, the
+hypervolume history and the parameter importances.
 """
 
 from __future__ import annotations
@@ -26,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import optuna
+from optuna.trial import TrialState
 
 from paretodistill.config import DEFAULT_OBJECTIVES
 from paretodistill.errors import ConfigError, ParetodistillError
@@ -43,13 +39,24 @@ from paretodistill.search.domain import (
 )
 from paretodistill.search.objectives import Objective, ObjectiveSet, Threshold, dominates_in
 from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
+from paretodistill.search.plan import Baseline
+from paretodistill.search.results import (
+    BELOW_THRESHOLD,
+    DOMINATED,
+    FAILED,
+    FRONTIER,
+    INTERRUPTED_CLASS,
+    UNFINISHED,
+    Failure,
+    StoredTrial,
+    recomputed_values,
+    threshold_miss,
+    verdicts_of,
+)
+from paretodistill.search.results import FINISHED_CLASSES as CATEGORIES
 
-FRONTIER = "frontier"
-DOMINATED = "dominated"
-BELOW_THRESHOLD = "below_threshold"
-FAILED = "failed"
-UNFINISHED = "unfinished"
-CATEGORIES = (FRONTIER, DOMINATED, BELOW_THRESHOLD, FAILED)
+__all__ = ["BELOW_THRESHOLD", "CATEGORIES", "DOMINATED", "FAILED", "FRONTIER", "INTERRUPTED_CLASS", "UNFINISHED",
+           "threshold_miss"]  # the search's classes and reasons, which the report's pages show
 
 ACCURACY = "exact"
 SIZE = "num_parameters"
@@ -77,15 +84,6 @@ def parse_thresholds(thresholds: dict | None, objectives: Sequence[Objective]) -
         raise ReportError(f"the study's thresholds: {error}") from None
 
 
-def threshold_miss(threshold: Threshold, value: float | None) -> str | None:
-    """None when ``value`` meets ``threshold``, else the reason shown next to the trial."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{threshold.metric} not measured"
-    if threshold.violation(value) > 0:
-        return f"{threshold.metric} {value:g} {'<' if threshold.operator == '>=' else '>'} {threshold.value:g}"
-    return None
-
-
 def accuracy_floor(thresholds: Iterable[Threshold]) -> float | None:
     """The lowest ``exact >= X`` among ``thresholds`` (where the frontier figure draws its line)."""
     lows = [t.value for t in thresholds if t.metric == ACCURACY and t.operator == ">="]
@@ -110,7 +108,9 @@ class TrialRecord:
     failure_kind: str | None = None
     failure_reason: str | None = None
     failure_step: int | None = None
-    user_attrs: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None  # a trial stopped early: why, and at which step
+    stop_step: int | None = None
+    flash_trial: int | None = None  # a regular trial's flash trial
     distributions: dict[str, Any] = field(default_factory=dict)  # optuna distributions, by param
     constraints: dict[str, float] = field(default_factory=dict)  # Optuna constraints, <= 0 feasible
     objective_names: list[str] = field(default_factory=list)  # what ``values`` hold, in order
@@ -148,39 +148,41 @@ class TrialRecord:
         return self.category in (FRONTIER, DOMINATED)
 
 
+    def stored(self, objectives: ObjectiveSet) -> StoredTrial:
+        """The search's typed trial this record shows (what :func:`search.results.classify` judges)."""
+        failure = Failure(self.failure_kind, self.failure_reason, self.failure_step) if self.failure_kind else None
+        values = tuple(self.values) if self.values is not None else None
+        return StoredTrial(number=self.number, state=TrialState[self.state], params=self.params, stage=self.stage,
+                           values=values, objective_values=recomputed_values(self.metrics, values, objectives),
+                           metrics=self.metrics, failure=failure, stop_reason=self.stop_reason,
+                           stop_step=self.stop_step, constraints=self.constraints)
+
+
 def record_from_trial(trial, stage: str, objectives: Sequence[Objective] = ()) -> TrialRecord:
-    """A TrialRecord from an Optuna FrozenTrial and the user attrs the search writes."""
-    attrs = dict(trial.user_attrs)
+    """A TrialRecord from an Optuna FrozenTrial, through the search's typed trial."""
+    t = StoredTrial.of(trial, stage=stage)
+    failure = t.failure or Failure("")
     return TrialRecord(
         stage=stage,
-        number=trial.number,
-        state=trial.state.name,
-        params=dict(trial.params),
-        values=list(trial.values) if trial.values is not None else None,
-        metrics=dict(attrs.get("metrics") or {}),
-        test_metrics=attrs.get("test_metrics"),
-        curve=list(attrs.get("curve") or []),
-        checkpoint=attrs.get("checkpoint"),
-        trial_dir=attrs.get("trial_dir"),
-        failure_kind=attrs.get("failure_kind"),
-        failure_reason=attrs.get("failure_reason"),
-        failure_step=attrs.get("failure_step"),
-        user_attrs=attrs,
-        distributions=dict(trial.distributions),
-        constraints=_constraints(trial),
+        number=t.number,
+        state=t.state.name,
+        params=t.params,
+        values=list(t.values) if t.values is not None else None,
+        metrics=t.metrics,
+        test_metrics=t.test_metrics,
+        curve=list(t.curve),
+        checkpoint=t.checkpoint,
+        trial_dir=t.trial_dir,
+        failure_kind=failure.kind or None,
+        failure_reason=failure.reason,
+        failure_step=failure.step,
+        stop_reason=t.stop_reason,
+        stop_step=t.stop_step,
+        flash_trial=t.flash_trial,
+        distributions=t.distributions,
+        constraints=t.constraints,
         objective_names=[o.metric for o in objectives],
     )
-
-
-def _constraints(trial) -> dict[str, float]:
-    """Optuna 5 keyed constraints (``FrozenTrial.constraints``) or the older list in system attrs."""
-    keyed = getattr(trial, "constraints", None)
-    if isinstance(keyed, dict) and keyed:
-        return {str(k): float(v) for k, v in keyed.items()}
-    listed = trial.system_attrs.get("constraints")
-    if isinstance(listed, (list, tuple)):
-        return {f"constraint {i}": float(v) for i, v in enumerate(listed)}
-    return {}
 
 
 # ---------------------------------------------------------------- classification
@@ -189,52 +191,19 @@ def dominates(a: Sequence[float], b: Sequence[float], objectives: Sequence[Objec
     return dominates_in(a, b, [o.direction for o in objectives])
 
 
-def objective_vector(record: TrialRecord, objectives: Sequence[Objective]) -> list[float] | None:
-    values = [record.metric(o.metric) for o in objectives]
-    return None if any(v is None for v in values) else values
-
-
 def classify(
     records: Sequence[TrialRecord], objectives: Sequence[Objective], bounds: Sequence[Threshold]
 ) -> dict[int, str]:
-    """Put each record of ONE stage in its class (sets ``record.category``); returns number -> class.
-
-    Equal objective vectors do not dominate each other, so duplicates of a frontier point are
-    all on the frontier.
-    """
-    feasible: list[tuple[TrialRecord, list[float]]] = []
-    for record in records:
-        record.violations = []
-        if record.state in ("RUNNING", "WAITING"):
-            record.category = UNFINISHED
-            continue
-        if record.state in ("FAIL", "PRUNED") or record.failure_kind:
-            record.category = FAILED
-            if record.state == "PRUNED" and not record.failure_kind:
-                record.failure_kind = "stopped_early" if record.user_attrs.get("stop_reason") else "pruned"
-                record.failure_reason = record.failure_reason or record.user_attrs.get("stop_reason")
-                record.failure_step = record.failure_step or (record.user_attrs.get("early_stop") or {}).get("step")
-            continue
-        vector = objective_vector(record, objectives)
-        if vector is None:
-            record.category = FAILED
-            missing = [o.metric for o in objectives if record.metric(o.metric) is None]
-            record.failure_kind = record.failure_kind or "no_value"
-            record.failure_reason = record.failure_reason or f"no value for {', '.join(missing)}"
-            continue
-        for bound in bounds:
-            reason = threshold_miss(bound, record.metric(bound.metric))
-            if reason:
-                record.violations.append(reason)
-        if not record.violations:  # thresholds met as read here; the search's own constraints may know more
-            record.violations += [f"constraint {k} violated" for k, v in record.constraints.items() if v > 0]
-        if record.violations:
-            record.category = BELOW_THRESHOLD
-            continue
-        feasible.append((record, vector))
-    for record, vector in feasible:
-        dominated = any(dominates(other, vector, objectives) for _, other in feasible)
-        record.category = DOMINATED if dominated else FRONTIER
+    """Put each record of ONE stage in its class (sets ``record.category``, its violations and, for a
+    failed one, why); returns number -> class. The classes are :func:`search.results.classify`'s."""
+    judged = ObjectiveSet(tuple(objectives), tuple(bounds))
+    for record, verdict in zip(records, verdicts_of([record.stored(judged) for record in records], judged)):
+        record.category = verdict.category
+        record.violations = list(verdict.violations)
+        if verdict.category == FAILED and verdict.failure is not None:
+            record.failure_kind = record.failure_kind or verdict.failure.kind
+            record.failure_reason = record.failure_reason or verdict.failure.reason
+            record.failure_step = record.failure_step if record.failure_step is not None else verdict.failure.step
     return {record.number: record.category for record in records}
 
 
@@ -252,12 +221,18 @@ def two_d_frontier(records: Iterable[TrialRecord], x: str) -> list[TrialRecord]:
 
 # ---------------------------------------------------------------- baseline
 @dataclass
-class Baseline:
-    params: dict[str, Any]
+class BaselineResult:
+    """The baseline student (:class:`search.plan.Baseline`) and what it measured."""
+
+    baseline: Baseline
     validation: dict[str, Any]
     test: dict[str, Any] | None
     source: str  # where it was read from
     record: TrialRecord | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.baseline.params
 
     def value(self, name: str) -> float | None:
         value = self.validation.get(name)
@@ -272,12 +247,14 @@ class Baseline:
         return None if value is None else float(value)
 
 
-def baseline_from(records: Sequence[TrialRecord], pareto: dict | None) -> Baseline | None:
+def baseline_from(records: Sequence[TrialRecord], pareto: dict | None, name: str | None = None) -> BaselineResult | None:
     """The baseline student: the baseline study's last completed trial (as pareto.json picks it),
-    completed by pareto.json's entry; None when there is none or it failed."""
+    completed by pareto.json's entry; None when there is none or it failed. ``name``: the
+    baseline's, as its study records it (else pareto.json's)."""
     from_json = (pareto or {}).get("baseline") or None
     if from_json and from_json.get("status") == "failed":
         from_json = None
+    name = name or (from_json or {}).get("name") or "custom"
     good = [r for r in records if r.state == "COMPLETE" and not r.failure_kind]
     if good:
         record = good[-1]
@@ -286,13 +263,15 @@ def baseline_from(records: Sequence[TrialRecord], pareto: dict | None) -> Baseli
             for key, value in (from_json.get("validation") or {}).items():
                 validation.setdefault(key, value)
         test = record.test_metrics or (from_json or {}).get("test")
-        return Baseline(record.params, validation, test, f"baseline study, trial {record.number}", record)
+        return BaselineResult(Baseline(name, record.params), validation, test,
+                              f"baseline study, trial {record.number}", record)
     if from_json:
         validation = dict(from_json.get("validation") or {})
         for key in (SIZE, LATENCY):  # the size may be stored next to the metrics
             if key in from_json and key not in validation:
                 validation[key] = from_json[key]
-        return Baseline(dict(from_json.get("params") or {}), validation, from_json.get("test"), "pareto.json")
+        return BaselineResult(Baseline(name, dict(from_json.get("params") or {})), validation,
+                              from_json.get("test"), "pareto.json")
     return None
 
 
@@ -309,7 +288,7 @@ class StudyData:
     stages: dict[str, list[TrialRecord]]  # search stages that exist, in STAGES order
     studies: dict[str, Any]  # stage -> optuna Study
     stage_bounds: dict[str, list[Threshold]]  # each stage's own thresholds (flash may be laxer)
-    baseline: Baseline | None
+    baseline: BaselineResult | None
     pareto: dict | None
     notes: list[str] = field(default_factory=list)
 
@@ -406,7 +385,8 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
         [record_from_trial(t, "baseline", stage_setup("baseline")[0]) for t in studies["baseline"].get_trials(deepcopy=False)]
         if "baseline" in studies else []
     )
-    baseline = baseline_from(baseline_records, pareto)
+    baseline = baseline_from(baseline_records, pareto,
+                             studies["baseline"].user_attrs.get("baseline") if "baseline" in studies else None)
     attrs = studies[primary].user_attrs
 
     data = StudyData(
@@ -529,7 +509,7 @@ def percent_change(value: float | None, reference: float | None) -> float | None
 
 def comparison_table(
     candidates: Sequence[TrialRecord],
-    baseline: Baseline | None,
+    baseline: BaselineResult | None,
 ) -> list[ComparisonRow]:
     """The SigOpt BERT-distillation table (2020): four chosen students against the baseline.
 

@@ -23,6 +23,7 @@ from paretodistill.report.frontier import (
     DOMINATED,
     FAILED,
     FRONTIER,
+    INTERRUPTED_CLASS,
     LATENCY,
     SIZE,
     UNFINISHED,
@@ -202,8 +203,9 @@ def _split_text(split) -> str:
 def overview_section(data: StudyData, page: Page) -> None:
     counts_rows = []
     for stage, records in data.stages.items():
-        counts = {c: sum(r.category == c for r in records) for c in (*CATEGORIES, UNFINISHED)}
-        counts_rows.append([esc(stage), *[str(counts[c]) for c in (*CATEGORIES, UNFINISHED)], str(len(records))])
+        counts = {c: sum(r.category == c for r in records) for c in (*CATEGORIES, INTERRUPTED_CLASS, UNFINISHED)}
+        counts_rows.append([esc(stage), *[str(counts[c]) for c in (*CATEGORIES, INTERRUPTED_CLASS, UNFINISHED)],
+                            str(len(records))])
     teacher = (data.config.get("teacher") or {}).get("path") if isinstance(data.config.get("teacher"), dict) else None
     baseline = data.baseline
     pairs = [
@@ -220,7 +222,8 @@ def overview_section(data: StudyData, page: Page) -> None:
             f"exact {figures.format_value(baseline.value(ACCURACY))}, {figures.format_value(baseline.value(SIZE), SIZE)} "
             f"parameters ({baseline.source})")))
     body = kv(pairs) + "<h3>Trials by class</h3>" + table(
-        ["stage", "frontier", "dominated", "below threshold", "failed", "unfinished", "all"], counts_rows, numeric=range(1, 7))
+        ["stage", "frontier", "dominated", "below threshold", "failed", "interrupted (run again)", "unfinished", "all"],
+        counts_rows, numeric=range(1, 8))
     body += (
         '<p class="note">Classes: <b>frontier</b> = meets every threshold and no other such trial of the stage is at least '
         "as good on every objective and better on one; <b>dominated</b> = meets the thresholds but is dominated; "
@@ -343,7 +346,8 @@ def frontier_section(data: StudyData, page: Page, int8_table: dict | None = None
 
 
 def failures_section(data: StudyData, page: Page) -> None:
-    failed = [r for r in data.records() if r.category == FAILED]
+    """Failed trials and interrupted ones (not finished, run again; listed with why they stopped)."""
+    failed = [r for r in data.records() if r.category in (FAILED, INTERRUPTED_CLASS)]
     if not failed:
         page.add("failures", "Failed trials", "<p>No trial failed.</p>")
         return

@@ -2,7 +2,7 @@
 
 The objectives, thresholds, feasibility, dominance and hypervolume live in
 :mod:`paretodistill.search.objectives`; this module adds what a *study directory* means: the stage
-names, where its storage is, how a trial is identified across stages (its parameter key), which
+names, where its storage is, how a trial is identified across stages (its student key), which
 stage's frontier is the result, how flash and regular trials are paired and correlated, and how
 the article split is described. Everything here is plain Python (no Optuna, no torch), so any
 reader of a study directory can import it.
@@ -12,7 +12,7 @@ Two questions used to have two answers (the search's and the report's); they are
 * **Which frontier is the result** (:func:`frontier_stage`): the regular stage's once at least one
   regular trial is *feasible*, else the flash stage's. A regular stage whose trials all miss the
   thresholds has no usable student, so its empty frontier must not hide the flash one.
-* **Flash against regular** (:func:`pair_flash_regular`): a pair is one parameter key (budget
+* **Flash against regular** (:func:`pair_flash_regular`): a pair is one student key (budget
   parameters left out) completed in both stages. That is what "the same student on two budgets"
   means, whatever attribute a regular trial carries.
 """
@@ -34,7 +34,7 @@ STAGES = (FLASH, REGULAR, BASELINE)
 SEARCH_STAGES = (FLASH, REGULAR)
 
 # Parameters that set a stage's budget, not the student: a flash trial and its regular re-run
-# differ in them by design, so they are no part of a trial's parameter key.
+# differ in them by design, so they are no part of a trial's student key.
 BUDGET_PARAMS = frozenset({"epochs", "max_steps", "eval_every_steps"})
 
 # The metric whose flash and regular values are rank-correlated, when it is an objective.
@@ -149,7 +149,7 @@ def resolve_in_study(study_dir: str | Path, recorded: str | Path | None) -> Path
 
 
 # ---------------------------------------------------------------- trials across stages
-def param_key(params: Mapping[str, Any]) -> str:
+def student_key(params: Mapping[str, Any]) -> str:
     """A student's identity across stages: its parameters without the budget ones, as text."""
     return json.dumps({k: v for k, v in sorted(params.items()) if k not in BUDGET_PARAMS}, sort_keys=True, default=str)
 
@@ -169,17 +169,17 @@ def frontier_stage(feasible: Mapping[str, int], finished: Mapping[str, int]) -> 
 
 
 def pair_flash_regular(flash: Sequence[Paired], regular: Sequence[Paired]) -> list[tuple[Paired, Paired]]:
-    """(flash, regular) pairs of *completed* trials (callers pass only those) with one parameter key.
+    """(flash, regular) pairs of *completed* trials (callers pass only those) with one student key.
 
     Items need ``number`` and ``params``. When a key occurs twice in a stage, its earliest trial
     stands for it. Pairs come in the regular trials' order.
     """
     first_flash: dict[str, Paired] = {}
     for trial in sorted(flash, key=lambda t: t.number):
-        first_flash.setdefault(param_key(trial.params), trial)
+        first_flash.setdefault(student_key(trial.params), trial)
     pairs, seen = [], set()
     for trial in sorted(regular, key=lambda t: t.number):
-        key = param_key(trial.params)
+        key = student_key(trial.params)
         if key in first_flash and key not in seen:
             seen.add(key)
             pairs.append((first_flash[key], trial))

@@ -65,12 +65,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from paretodistill.config import EarlyStopSettings
 from paretodistill.errors import ConfigError
 from paretodistill.search.objectives import ObjectiveSet, dominates_in
 from paretodistill.trial import EvaluationPoint
+
+if TYPE_CHECKING:  # a trial's worker imports this module; the typed trial is Optuna's, read by the coordinator
+    from paretodistill.search.results import StoredTrial
 
 # Metrics reported in percent (0-100): one flash run differs from the next by about a point.
 PERCENT_METRICS = ("exact", "f1", "best_exact", "best_f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1",
@@ -162,18 +165,18 @@ def decide(objectives: ObjectiveSet, learning: str, value: float, progress: floa
 
 
 # ---------------------------------------------------------------- curves as trials record them
-def curve_key(trials: Sequence, metric: str) -> str:
+def curve_key(trials: Sequence[StoredTrial], metric: str) -> str:
     """``best_<metric>`` when some trial's curve records it, else ``<metric>``."""
-    keys = {key for t in trials for point in t.user_attrs.get("curve") or [] for key in point}
+    keys = {key for t in trials for point in t.curve for key in point}
     return f"best_{metric}" if f"best_{metric}" in keys else metric
 
 
-def progress_points(trial, key: str) -> list[tuple[float, float]]:
+def progress_points(trial: StoredTrial, key: str) -> list[tuple[float, float]]:
     """(step / total steps, curve figure) of every curve point of a trial that records ``key``."""
-    curve = [p for p in trial.user_attrs.get("curve") or [] if _number(p.get(key))]
+    curve = [p for p in trial.curve if _number(p.get(key))]
     if not curve:
         return []
-    total = (trial.user_attrs.get("metrics") or {}).get("train_steps") or curve[-1]["step"]
+    total = trial.metrics.get("train_steps") or curve[-1]["step"]
     return [(p["step"] / total, float(p[key])) for p in curve]
 
 

@@ -10,7 +10,7 @@ a metric that is not an objective needs an explicit ``">= 50"`` or ``"<= 20"``.
 
 Besides the thresholds there is one more constraint, ``failed``: -1 for a trial that produced
 metrics, +1 for one that failed (out of memory, diverged, ...). The sampler sees failed trials as
-infeasible observations (see :mod:`paretodistill.search.study`), which is how it learns to avoid
+infeasible observations (see :mod:`paretodistill.search.samplers`), which is how it learns to avoid
 the region where trials fail.
 
 All metrics a trial returns are stored on it (user attribute ``metrics``); only the objectives and

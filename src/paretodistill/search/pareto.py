@@ -18,6 +18,7 @@ import math
 from optuna.trial import TrialState
 
 from paretodistill.search.domain import (
+    BASELINE,
     FLASH,
     FLASH_METRIC_CANDIDATES,
     REGULAR,
@@ -30,32 +31,32 @@ from paretodistill.search.domain import (
     spearman,
 )
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.study import counts, feasible_trials, frontier, is_finished, load_stage, objective_values
+from paretodistill.search.results import StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
+from paretodistill.search.study import load_stage
 
 
-def _entry(t, stage: str, objectives: ObjectiveSet) -> dict:
+def _entry(t: StoredTrial, stage: str, objectives: ObjectiveSet) -> dict:
     entry = {
         "stage": stage,
         "trial_number": t.number,
         "params": dict(t.params),
-        "objective_values": dict(zip(objectives.metric_names, objective_values(t, objectives))),
-        "validation": t.user_attrs.get("metrics", {}),
-        "test": t.user_attrs.get("test_metrics"),
-        "checkpoint": t.user_attrs.get("checkpoint"),
-        "trial_dir": t.user_attrs.get("trial_dir"),
+        "objective_values": dict(zip(objectives.metric_names, t.objective_values or ())),
+        "validation": t.metrics,
+        "test": t.test_metrics,
+        "checkpoint": t.checkpoint,
+        "trial_dir": t.trial_dir,
     }
-    if "flash_trial" in t.user_attrs:
-        entry["flash_trial"] = t.user_attrs["flash_trial"]
+    if t.flash_trial is not None:
+        entry["flash_trial"] = t.flash_trial
     return entry
 
 
-def flash_metric_correlations(pairs: list, regular_metric: str) -> dict[str, dict]:
+def flash_metric_correlations(pairs: list[tuple[StoredTrial, StoredTrial]], regular_metric: str) -> dict[str, dict]:
     """For each candidate flash metric: Spearman's rho between its flash values and the regular
     stage's ``regular_metric``, over the pairs that report both (None below 3 pairs)."""
     result = {}
     for name in FLASH_METRIC_CANDIDATES:
-        values = [((f.user_attrs.get("metrics") or {}).get(name), (r.user_attrs.get("metrics") or {}).get(regular_metric))
-                  for f, r in pairs]
+        values = [(f.metrics.get(name), r.metrics.get(regular_metric)) for f, r in pairs]
         values = [(float(a), float(b)) for a, b in values if _finite(a) and _finite(b)]
         if values:
             rho = spearman([a for a, _ in values], [b for _, b in values])
@@ -67,13 +68,45 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def stopped_entries(trials: list, stage: str) -> list[dict]:
+def stopped_entries(trials: list[StoredTrial], stage: str) -> list[dict]:
     """The trials of a stage stopped early (PRUNED), each with its reason, step and last evaluation."""
-    return [{"stage": stage, "trial_number": t.number, "params": dict(t.params),
-             "reason": t.user_attrs.get("stop_reason"),
-             "step": (t.user_attrs.get("early_stop") or {}).get("step"),
-             "validation": t.user_attrs.get("metrics", {}), "trial_dir": t.user_attrs.get("trial_dir")}
-            for t in trials if t.state == TrialState.PRUNED]
+    return [{"stage": stage, "trial_number": t.number, "params": dict(t.params), "reason": t.stop_reason,
+             "step": t.stop_step, "validation": t.metrics, "trial_dir": t.trial_dir}
+            for t in trials if t.stopped]
+
+
+def flash_regular_rows(trials: dict[str, list[StoredTrial]], metric: str) -> tuple[float | None, list[dict], dict]:
+    """(Spearman rho of ``metric``, the pairs it is computed over, each candidate flash metric's rho)
+    over the students completed in both stages."""
+    completed = {stage: [t for t in trials[stage] if t.complete] for stage in SEARCH_STAGES}
+    paired = pair_flash_regular(completed[FLASH], completed[REGULAR])
+    pairs, rows = [], []
+    for source, t in paired:
+        a, b = source.metrics.get(metric), t.metrics.get(metric)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            pairs.append((float(a), float(b)))
+            rows.append({"flash_trial": source.number, "regular_trial": t.number, "flash": a, "regular": b})
+    rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+    return rho, rows, flash_metric_correlations(paired, metric)
+
+
+def baseline_entry(trials: list[StoredTrial], objectives: ObjectiveSet) -> dict | None:
+    """The baseline study's last completed trial (else its last failed one), or None."""
+    finished_baseline = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    if not finished_baseline:
+        return None
+    chosen = ([t for t in finished_baseline if t.complete] or finished_baseline)[-1]
+    failure = chosen.failure
+    entry = {
+        **_entry(chosen, BASELINE, objectives),
+        "name": chosen.baseline,
+        "status": "ok" if chosen.complete else "failed",
+        "failure_kind": failure.kind if failure else None,
+        "failure_reason": failure.reason if failure else None,
+    }
+    if not chosen.complete:
+        entry["objective_values"] = None
+    return entry
 
 
 def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives: ObjectiveSet,
@@ -86,38 +119,16 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
     ``search.early_stop.StopRule`` in this run (None: off).
     """
     studies = {stage: load_stage(storage, name, stage) for stage in STAGES}
-    trials = {stage: (s.get_trials(deepcopy=False) if s is not None else []) for stage, s in studies.items()}
-    stage_objectives = {FLASH: flash_objectives, REGULAR: objectives}
-    frontier_stage_ = frontier_stage(
+    stage_objectives = {FLASH: flash_objectives, REGULAR: objectives, BASELINE: objectives}
+    trials = {stage: stored_trials(s.get_trials(deepcopy=False) if s is not None else [], stage_objectives[stage], stage)
+              for stage, s in studies.items()}
+    result_stage = frontier_stage(
         {stage: len(feasible_trials(trials[stage], stage_objectives[stage])) for stage in SEARCH_STAGES},
-        {stage: sum(1 for t in trials[stage] if is_finished(t)) for stage in SEARCH_STAGES},
+        {stage: finished_count(trials[stage], stage_objectives[stage]) for stage in SEARCH_STAGES},
     )
-    front = frontier(trials[frontier_stage_], stage_objectives[frontier_stage_])
-
+    front = frontier(trials[result_stage], stage_objectives[result_stage])
     metric = correlation_metric(objectives.metric_names)
-    completed = {stage: [t for t in trials[stage] if t.state == TrialState.COMPLETE] for stage in SEARCH_STAGES}
-    pairs, rows = [], []
-    for source, t in pair_flash_regular(completed[FLASH], completed[REGULAR]):
-        a, b = (source.user_attrs.get("metrics") or {}).get(metric), (t.user_attrs.get("metrics") or {}).get(metric)
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            pairs.append((float(a), float(b)))
-            rows.append({"flash_trial": source.number, "regular_trial": t.number, "flash": a, "regular": b})
-    rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
-    candidates_rho = flash_metric_correlations(pair_flash_regular(completed[FLASH], completed[REGULAR]), metric)
-
-    baseline = None
-    finished_baseline = [t for t in trials["baseline"] if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
-    if finished_baseline:
-        chosen = ([t for t in finished_baseline if t.state == TrialState.COMPLETE] or finished_baseline)[-1]
-        baseline = {
-            **_entry(chosen, "baseline", objectives),
-            "name": chosen.user_attrs.get("baseline"),
-            "status": "ok" if chosen.state == TrialState.COMPLETE else "failed",
-            "failure_kind": chosen.user_attrs.get("failure_kind"),
-            "failure_reason": chosen.user_attrs.get("failure_reason"),
-        }
-        if chosen.state != TrialState.COMPLETE:
-            baseline["objective_values"] = None
+    rho, rows, candidates_rho = flash_regular_rows(trials, metric)
     return {
         "study": name,
         "storage": None if url is None else redact_url(url),
@@ -125,9 +136,9 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
         "thresholds": objectives.describe_thresholds(),
         "flash_thresholds": flash_objectives.describe_thresholds(),
         "split": split,
-        "frontier_stage": frontier_stage_,
-        "frontier": [_entry(t, frontier_stage_, stage_objectives[frontier_stage_]) for t in front],
-        "baseline": baseline,
+        "frontier_stage": result_stage,
+        "frontier": [_entry(t, result_stage, stage_objectives[result_stage]) for t in front],
+        "baseline": baseline_entry(trials[BASELINE], objectives),
         "candidates": [t.number for t in candidates],
         "flash_regular_spearman": None if rho is None else round(rho, 6),
         "spearman_metric": metric,

@@ -33,16 +33,8 @@ from optuna.trial import TrialState
 from paretodistill.errors import ConfigError, EnvironmentFailure
 from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
-from paretodistill.search.study import (
-    INTERRUPTED,
-    counts,
-    frontier,
-    is_finished,
-    owner_record,
-    record_result,
-    recover_interrupted,
-    requeue,
-)
+from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial, counts, frontier, stored_trials
+from paretodistill.search.study import owner_record, record_result, recover_interrupted, requeue
 from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
 from paretodistill.trial import ENVIRONMENT, TrialResult
 
@@ -216,15 +208,16 @@ class Progress:
         durations = self.durations.setdefault(stage, [])
         durations.append(seconds)
         mean = sum(durations) / len(durations)
-        if frozen.values is not None:
-            what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(objectives.metric_names, frozen.values))
+        trial = StoredTrial.of(frozen)
+        if trial.values is not None:
+            what = ", ".join(f"{m} {self._fmt_metric(m, v)}" for m, v in zip(objectives.metric_names, trial.values))
             head = f"ok ({what})"
-        elif frozen.state == TrialState.PRUNED:
-            head = f"stopped early: {(frozen.user_attrs.get('stop_reason') or '')[:160]}"
+        elif trial.stopped:
+            head = f"stopped early: {(trial.stop_reason or '')[:160]}"
         else:
-            kind = frozen.user_attrs.get("failure_kind") or "error"
-            step = frozen.user_attrs.get("failure_step")
-            reason = (frozen.user_attrs.get("failure_reason") or "").splitlines()[0:1]
+            failure = trial.failure
+            kind, step = (failure.kind, failure.step) if failure else ("error", None)
+            reason = ((failure.reason if failure else None) or "").splitlines()[0:1]
             head = f"FAILED {kind}{f' at step {step}' if step is not None else ''}: {reason[0][:120] if reason else ''}"
         self.log(
             f"[{stage}] trial {frozen.number} {head} in {seconds:.1f} s | {tally['finished']}/{n_target} done, "
@@ -276,10 +269,10 @@ def drive(
     disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
     interrupted so that it does not count toward the budget. Returns the final tally.
     """
-    storage = storage_of(study)
-    running: dict[int, tuple[Any, float]] = {}
+    loop = _Loop(study, stage, n_target, distributions, make_spec, backend, objectives, token, progress,
+                 only_enqueued, stored_path)
     last_recover = -float("inf")
-    with Heartbeats(storage, heartbeat_interval) as heartbeats:
+    with Heartbeats(storage_of(study), heartbeat_interval) as loop.heartbeats:
         try:
             while True:
                 now = time.monotonic()
@@ -288,54 +281,74 @@ def drive(
                     if only_enqueued and recovered:  # a candidate is run again, not dropped
                         requeue(study, recovered)
                     last_recover = now
-                trials = study.get_trials(deepcopy=False)
-                finished = sum(1 for t in trials if is_finished(t))
-                waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
-                to_start = min(backend.capacity - len(running), n_target - finished - len(running))
-                if only_enqueued:
-                    to_start = min(to_start, waiting)
-                for _ in range(max(0, to_start)):
-                    trial = ask(study, distributions)
-                    trial.set_user_attr("coordinator", owner_record(token))
-                    spec = make_spec(trial)
-                    trial.set_user_attr("trial_dir", stored_path(spec.trial_dir))
-                    heartbeats.add(trial)
-                    running[trial.number] = (trial, time.time())
-                    progress.started(stage, trial.number, trial.params)
-                    backend.submit(trial.number, spec)
-                if not running:
+                loop.start_trials()
+                if not loop.running:
                     break
-                for key, payload in backend.wait(timeout=min(heartbeat_interval, 5.0) if backend.name != "inline" else 0):
-                    trial, started = running[key]  # stays among the running until recorded: see _abandon
-                    result = TrialResult.from_dict(payload["result"])
-                    result.checkpoint = stored_path(result.checkpoint)
-                    environment = result.failure_kind == ENVIRONMENT
-                    if environment:  # the machine failed, not the configuration: it was never evaluated
-                        result = TrialResult.failed(result.params, INTERRUPTED, f"interrupted: {result.failure_reason}",
-                                                    step=result.failure_step, curve=result.curve)
-                    extra = {"worker": payload.get("worker") or {}, "duration_s": round(time.time() - started, 3)}
-                    if payload.get("early_stop"):  # the decision that stopped it (search.early_stop.StopCheck.record)
-                        extra["early_stop"] = payload["early_stop"]
-                    frozen = record_result(study, trial, result, objectives, extra_attrs=extra)
-                    del running[key]
-                    heartbeats.remove(trial)
-                    all_trials = study.get_trials(deepcopy=False)
-                    tally = counts(all_trials)
-                    progress.finished(stage, frozen, time.time() - started, tally, len(frontier(all_trials, objectives)), n_target,
-                                      objectives)
-                    if environment:
-                        raise EnvironmentFailure(
-                            f"[{stage}] trial {frozen.number} failed for its environment, not its settings: "
-                            f"{result.failure_reason.removeprefix('interrupted: ')}; the search stopped (the trial does "
-                            "not count toward the budget): fix that and run the same command again"
-                        )
-                    if result.failure_kind == INTERRUPTED:
-                        # run_trial turns Ctrl-C into an "interrupted" result: stop, as its contract asks
-                        raise KeyboardInterrupt(f"trial {frozen.number} was interrupted")
+                timeout = min(heartbeat_interval, 5.0) if backend.name != "inline" else 0
+                for key, payload in backend.wait(timeout=timeout):
+                    loop.record(key, payload)
         except BaseException:
-            _abandon(study, running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
+            _abandon(study, loop.running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
             raise
-    return counts(study.get_trials(deepcopy=False))
+    return counts(stored_trials(study.get_trials(deepcopy=False)))
+
+
+class _Loop:
+    """What :func:`drive` keeps between its turns: the running trials, and how to start and record one."""
+
+    def __init__(self, study, stage, n_target, distributions, make_spec, backend, objectives, token, progress,
+                 only_enqueued, stored_path):
+        self.study, self.stage, self.n_target, self.distributions = study, stage, n_target, distributions
+        self.make_spec, self.backend, self.objectives, self.token = make_spec, backend, objectives, token
+        self.progress, self.only_enqueued, self.stored_path = progress, only_enqueued, stored_path
+        self.running: dict[int, tuple[Any, float]] = {}
+        self.heartbeats: Heartbeats | None = None
+
+    def start_trials(self) -> None:
+        """As many new trials as the backend has room for and the budget still needs."""
+        trials = stored_trials(self.study.get_trials(deepcopy=False))
+        finished = sum(1 for t in trials if t.finished)
+        waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
+        to_start = min(self.backend.capacity - len(self.running), self.n_target - finished - len(self.running))
+        if self.only_enqueued:
+            to_start = min(to_start, waiting)
+        for _ in range(max(0, to_start)):
+            trial = ask(self.study, self.distributions)
+            trial.set_user_attr(Attr.COORDINATOR, owner_record(self.token))
+            spec = self.make_spec(trial)
+            trial.set_user_attr(Attr.TRIAL_DIR, self.stored_path(spec.trial_dir))
+            self.heartbeats.add(trial)
+            self.running[trial.number] = (trial, time.time())
+            self.progress.started(self.stage, trial.number, trial.params)
+            self.backend.submit(trial.number, spec)
+
+    def record(self, key: int, payload: dict) -> None:
+        """Tell the study what a worker returned; stop the search where the trial's contract asks."""
+        trial, started = self.running[key]  # stays among the running until recorded: see _abandon
+        result = TrialResult.from_dict(payload["result"])
+        result.checkpoint = self.stored_path(result.checkpoint)
+        environment = result.failure_kind == ENVIRONMENT
+        if environment:  # the machine failed, not the configuration: it was never evaluated
+            result = TrialResult.failed(result.params, INTERRUPTED, f"interrupted: {result.failure_reason}",
+                                        step=result.failure_step, curve=result.curve)
+        extra = {Attr.WORKER: payload.get("worker") or {}, Attr.DURATION_S: round(time.time() - started, 3)}
+        if payload.get("early_stop"):  # the decision that stopped it (search.early_stop.StopCheck.record)
+            extra[Attr.EARLY_STOP] = payload["early_stop"]
+        frozen = record_result(self.study, trial, result, self.objectives, extra_attrs=extra)
+        del self.running[key]
+        self.heartbeats.remove(trial)
+        all_trials = stored_trials(self.study.get_trials(deepcopy=False), self.objectives)
+        self.progress.finished(self.stage, frozen, time.time() - started, counts(all_trials),
+                               len(frontier(all_trials, self.objectives)), self.n_target, self.objectives)
+        if environment:
+            raise EnvironmentFailure(
+                f"[{self.stage}] trial {frozen.number} failed for its environment, not its settings: "
+                f"{result.failure_reason.removeprefix('interrupted: ')}; the search stopped (the trial does "
+                "not count toward the budget): fix that and run the same command again"
+            )
+        if result.failure_kind == INTERRUPTED:
+            # run_trial turns Ctrl-C into an "interrupted" result: stop, as its contract asks
+            raise KeyboardInterrupt(f"trial {frozen.number} was interrupted")
 
 
 class Heartbeats:
@@ -404,8 +417,8 @@ def _abandon(study, running: dict, backend, reason: str) -> None:
         _logger.warning("stopping the %s workers failed: %s: %s", backend.name, type(error).__name__, error)
     for trial, _ in running.values():
         try:
-            trial.set_user_attr("failure_kind", INTERRUPTED)
-            trial.set_user_attr("failure_reason", f"interrupted: {reason}")
+            trial.set_user_attr(Attr.FAILURE_KIND, INTERRUPTED)
+            trial.set_user_attr(Attr.FAILURE_REASON, f"interrupted: {reason}")
             study.tell(trial, state=TrialState.FAIL)
         except Exception as error:  # noqa: BLE001 - the database itself may be what failed
             _logger.warning("trial %d could not be marked interrupted (%s: %s); the next run recovers it",

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
@@ -64,18 +64,11 @@ from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
+from paretodistill.search.results import Attr, StoredTrial, feasible_trials, is_finished, ranked, stored_trials
 from paretodistill.search.runner import Progress, drive, make_backend
-from paretodistill.search.study import (
-    feasible_trials,
-    is_finished,
-    load_stage,
-    make_sampler,
-    objective_values,
-    open_checked_storage,
-    open_study,
-    ranked,
-    refuse_live_coordinators,
-)
+from paretodistill.search.samplers import make_sampler
+from paretodistill.search.storage import open_checked_storage, refuse_live_coordinators
+from paretodistill.search.study import load_stage, open_study
 from paretodistill.search.tracking import trackers
 from paretodistill.search.worker import WorkerSpec
 
@@ -241,30 +234,30 @@ def stop_evidence(trials: list[FrozenTrial], objectives: ObjectiveSet, rule: Sto
 
     ``learning`` (default: the first objective) and its curve ``key`` (default: ``best_<metric>``
     when the curves record it) are chosen by ``benchmarks/early_stop_replay.py``'s flags."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in stored_trials(trials, objectives) if t.complete]
     learning = learning or objectives.metric_names[0]
     key = key or curve_key(complete, learning)
     position = objectives.metric_names.index(learning)
-    curves = tuple(CompletedCurve(tuple(points), objective_values(t, objectives)[position])
+    curves = tuple(CompletedCurve(tuple(points), t.objective_values[position])
                    for t in complete if (points := progress_points(t, key)))
-    completed = tuple(tuple(objective_values(t, objectives)) for t in feasible_trials(complete, objectives))
+    completed = tuple(t.objective_values for t in feasible_trials(complete, objectives))
     return StopEvidence(objectives, learning, key, rule, completed, curves)
 
 
-def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: int) -> list[FrozenTrial]:
+def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: int) -> list[StoredTrial]:
     """The k flash trials to run with the full budget (see the module docstring); a stopped
-    (PRUNED) trial never is one."""
+    (PRUNED) trial never is one. Feasible is what :func:`search.results.classify` says."""
     if k <= 0:
         return []
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in stored_trials(trials, objectives) if t.complete]
     feasible = feasible_trials(complete, objectives)
     chosen = [t for _, t in ranked(feasible, objectives)][:k]
     if len(chosen) < k:
         ids = {t.number for t in chosen}
         rest = [t for t in complete if t.number not in ids]
 
-        def shortfall(t) -> float:
-            constraints = objectives.constraints(t.user_attrs.get("metrics"))
+        def shortfall(t: StoredTrial) -> float:
+            constraints = objectives.constraints(t.metrics)
             return sum(max(0.0, v) for v in constraints.values())
 
         order = {t.number: i for i, (_, t) in enumerate(ranked(rest, objectives))}
@@ -272,7 +265,7 @@ def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: in
     return chosen
 
 
-def run_regular_stage(stages: StageRunner, candidates: list[FrozenTrial], split: dict, identity: dict) -> None:
+def run_regular_stage(stages: StageRunner, candidates: list[StoredTrial], split: dict, identity: dict) -> None:
     """The candidates again on the full budget (enqueued: the sampler is never asked)."""
     plan, settings = stages.plan, stages.plan.settings
     if settings.regular.top_k <= 0:
@@ -305,7 +298,7 @@ def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None
                distributions=baseline_distributions(baseline.params, plan.space.distributions()), only_enqueued=True)
 
 
-def write_pareto(stages: StageRunner, candidates: list[FrozenTrial], split: dict) -> dict:
+def write_pareto(stages: StageRunner, candidates: list[StoredTrial], split: dict) -> dict:
     plan = stages.plan
     pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
                           split, None if stages.exclusive else stages.url, early_stop=plan.early_stop)
@@ -340,20 +333,16 @@ def baseline_distributions(params: dict, space_distributions: dict[str, BaseDist
     return result
 
 
-def enqueue_candidates(regular: optuna.Study, candidates: list[FrozenTrial]) -> int:
+def enqueue_candidates(regular: optuna.Study, candidates: list[StoredTrial]) -> int:
     """Enqueue candidates not yet run (or whose run was interrupted); the number of trials to finish."""
     present, finished_ids = set(), set()
-    for t in regular.get_trials(deepcopy=False):
-        flash_trial = t.user_attrs.get("flash_trial")
-        if is_finished(t):
-            finished_ids.add(flash_trial)
-            present.add(flash_trial)
+    for t in stored_trials(regular.get_trials(deepcopy=False)):
+        if t.finished:
+            finished_ids.add(t.flash_trial)
+            present.add(t.flash_trial)
         elif not t.state.is_finished():  # RUNNING (another coordinator) or WAITING
-            present.add(flash_trial)
+            present.add(t.flash_trial)
     for t in candidates:
         if t.number not in present:
-            regular.enqueue_trial(
-                dict(t.params),
-                user_attrs={"flash_trial": t.number, "flash_metrics": t.user_attrs.get("metrics", {})},
-            )
+            regular.enqueue_trial(dict(t.params), user_attrs={Attr.FLASH_TRIAL: t.number, Attr.FLASH_METRICS: t.metrics})
     return len(finished_ids | {t.number for t in candidates})

@@ -11,7 +11,12 @@ from optuna.trial import TrialState
 from paretodistill.errors import StudyError
 from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url, redact_url
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.study import counts, frontier, is_interrupted, load_stage, open_checked_storage
+from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
+from paretodistill.search.storage import open_checked_storage
+from paretodistill.search.study import load_stage
+
+SHOWN_FAILURES = 5  # the latest failed and stopped trials listed per stage
+SHOWN_FRONTIER = 8
 
 
 def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
@@ -36,51 +41,59 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
     lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(url) if meta['storage'] else 'study.db'})"]
     for stage in STAGES:
         study = load_stage(storage, meta["name"], stage)
-        if study is None:
-            lines.append(f"{stage:9s}not started")
-            continue
-        objectives = ObjectiveSet.from_search(
-            {"objectives": study.user_attrs.get("objectives"), "thresholds": _thresholds_back(study.user_attrs.get("thresholds"))}
-        )
-        trials = study.get_trials(deepcopy=False)
-        c = counts(trials)
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(c["failed_kinds"].items()))
-        waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
-        stopped = f", {c['stopped']} stopped early" if c["stopped"] else ""
-        lines.append(
-            f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
-            f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{stopped}{waiting}"
-        )
-        for t in [t for t in trials if t.state == TrialState.FAIL][-5:]:
-            tag = "interrupted" if is_interrupted(t) else (t.user_attrs.get("failure_kind") or "error")
-            step = t.user_attrs.get("failure_step")
-            reason = (t.user_attrs.get("failure_reason") or "").splitlines()[:1]
-            lines.append(f"{'':9s}  #{t.number} {tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}")
-        for t in [t for t in trials if t.state == TrialState.PRUNED][-5:]:
-            reason = " ".join((t.user_attrs.get("stop_reason") or "").split())  # "stopped early at 40% of training: ..."
-            shown = reason if reason.startswith("stopped") else f"stopped early: {reason}".rstrip(": ")
-            lines.append(f"{'':9s}  #{t.number} {shown[:200]}")
-        front = frontier(trials, objectives)
-        lines.append(f"{'':9s}frontier {len(front)} (thresholds {objectives.describe_thresholds() or 'none'})")
-        for t in front[:8]:
-            shown = ", ".join(f"{m} {_fmt(m, v)}" for m, v in zip(objectives.metric_names, t.values))
-            test = t.user_attrs.get("test_metrics") or {}
-            extra = f" | test exact {test['exact']:.4g}" if isinstance(test.get("exact"), (int, float)) else ""
-            origin = f" (flash #{t.user_attrs['flash_trial']})" if "flash_trial" in t.user_attrs else ""
-            lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
-    pareto = study_dir / "pareto.json"
-    if pareto.is_file():
-        try:
-            doc = json.loads(pareto.read_text())
-        except ValueError as error:
-            raise StudyError(f"{pareto}: not readable as the JSON a search writes ({error})") from None
-        lines.append(
-            f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
-            f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}"
-        )
-    else:
-        lines.append("pareto.json: not written yet")
+        lines += [f"{stage:9s}not started"] if study is None else stage_lines(stage, study)
+    lines.append(pareto_line(study_dir / "pareto.json"))
     return "\n".join(lines)
+
+
+def stage_lines(stage: str, study: optuna.Study) -> list[str]:
+    """One stage: its counts, its latest failed and stopped trials, its frontier."""
+    objectives = ObjectiveSet.from_search(
+        {"objectives": study.user_attrs.get("objectives"), "thresholds": _thresholds_back(study.user_attrs.get("thresholds"))}
+    )
+    trials = stored_trials(study.get_trials(deepcopy=False), objectives, stage)
+    c = counts(trials)
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(c["failed_kinds"].items()))
+    waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
+    stopped = f", {c['stopped']} stopped early" if c["stopped"] else ""
+    lines = [
+        f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
+        f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{stopped}{waiting}"
+    ]
+    lines += [f"{'':9s}  #{t.number} {_failure_text(t)}" for t in [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]]
+    for t in [t for t in trials if t.stopped][-SHOWN_FAILURES:]:
+        reason = " ".join((t.stop_reason or "").split())  # "stopped early at 40% of training: ..."
+        shown = reason if reason.startswith("stopped") else f"stopped early: {reason}".rstrip(": ")
+        lines.append(f"{'':9s}  #{t.number} {shown[:200]}")
+    front = frontier(trials, objectives)
+    lines.append(f"{'':9s}frontier {len(front)} (thresholds {objectives.describe_thresholds() or 'none'})")
+    for t in front[:SHOWN_FRONTIER]:
+        shown = ", ".join(f"{m} {_fmt(m, v)}" for m, v in zip(objectives.metric_names, t.values or ()))
+        test = t.test_metrics or {}
+        extra = f" | test exact {test['exact']:.4g}" if isinstance(test.get("exact"), (int, float)) else ""
+        origin = f" (flash #{t.flash_trial})" if t.flash_trial is not None else ""
+        lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
+    return lines
+
+
+def _failure_text(t: StoredTrial) -> str:
+    failure = t.failure
+    tag = "interrupted" if t.interrupted else (failure.kind if failure else "error")
+    step = failure.step if failure else None
+    reason = ((failure.reason if failure else None) or "").splitlines()[:1]
+    return f"{tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}"
+
+
+def pareto_line(path: Path) -> str:
+    """What ``pareto.json`` says, in one line (or that it is not written yet)."""
+    if not path.is_file():
+        return "pareto.json: not written yet"
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as error:
+        raise StudyError(f"{path}: not readable as the JSON a search writes ({error})") from None
+    return (f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
+            f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}")
 
 
 def _thresholds_back(described: dict | None) -> dict:

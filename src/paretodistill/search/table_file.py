@@ -20,9 +20,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import BASELINE, STAGES, stage_study_name
+from paretodistill.search.results import Attr, StoredTrial
 
 FORMAT = "paretodistill-table"
 VERSION = 1
+# a row's fields that are a trial's user attributes, under the same names
+TRIAL_ATTRS = (Attr.METRICS, Attr.CURVE, Attr.FAILURE_KIND, Attr.FAILURE_REASON, Attr.DURATION_S)
 _KEPT_STATES = (TrialState.COMPLETE, TrialState.FAIL)
 
 
@@ -50,18 +53,18 @@ def table_of(trials: list[FrozenTrial], fields: dict) -> dict:
 
 
 def _trial_record(t: FrozenTrial, shared: dict[str, str]) -> dict:
-    attrs = t.user_attrs
+    stored = StoredTrial.of(t)
     record = {
         "number": t.number,
         "state": t.state.name,
         "params": dict(t.params),
         "values": None if t.values is None else list(t.values),
         "constraints": dict(t.constraints),
-        "metrics": attrs.get("metrics") or {},
-        "curve": attrs.get("curve") or [],
-        "failure_kind": attrs.get("failure_kind"),
-        "failure_reason": attrs.get("failure_reason"),
-        "duration_s": attrs.get("duration_s"),
+        "metrics": stored.metrics,
+        "curve": list(stored.curve),
+        "failure_kind": stored.failure.kind if stored.failure else None,
+        "failure_reason": stored.failure.reason if stored.failure else None,
+        "duration_s": stored.duration_s,
     }
     own = {name: distribution_to_json(d) for name, d in t.distributions.items()}
     if any(shared.get(name) != text for name, text in own.items()):  # another space than the first trial's
@@ -94,7 +97,7 @@ def read_table(path: str | Path) -> tuple[list[FrozenTrial], dict]:
             values=record["values"] if state == TrialState.COMPLETE else None,
             params=record["params"],
             distributions={name: distributions[name] for name in record["params"]},
-            user_attrs={key: record[key] for key in ("metrics", "curve", "failure_kind", "failure_reason", "duration_s")},
+            user_attrs={key: record[key] for key in TRIAL_ATTRS},
             constraints=record["constraints"] or None,
         )
         trial.number = record["number"]
@@ -113,7 +116,7 @@ def stored_baseline(storage, study_name: str) -> dict | None:
         return None
     study = optuna.load_study(study_name=wanted, storage=storage)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    return dict(complete[-1].user_attrs.get("metrics") or {}) if complete else None
+    return StoredTrial.of(complete[-1]).metrics if complete else None
 
 
 def is_table_file(source: str) -> bool:

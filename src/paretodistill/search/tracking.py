@@ -15,6 +15,7 @@ import math
 from typing import Callable
 
 from paretodistill.errors import ConfigError
+from paretodistill.search.results import Failure, StoredTrial
 
 SETTING = "mlflow_uri"
 
@@ -51,16 +52,18 @@ class MlflowTracker:
     def _log_trial(self, stage: str, frozen) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
-        attrs = frozen.user_attrs
+        trial = StoredTrial.of(frozen)
         tags = {"study": self.study_name, "stage": stage, "trial": str(frozen.number), "state": frozen.state.name}
-        for key in ("failure_kind", "failure_reason", "stop_reason"):
-            if attrs.get(key):
-                tags[key] = str(attrs[key])[:5000]
+        failure = trial.failure or Failure("")
+        for key, value in (("failure_kind", failure.kind), ("failure_reason", failure.reason),
+                           ("stop_reason", trial.stop_reason)):
+            if value:
+                tags[key] = str(value)[:5000]
         run = self.client.create_run(self.experiment_id, run_name=f"{stage}-{frozen.number}", tags=tags)
         run_id = run.info.run_id
-        metrics = [Metric(k, v, 0, 0) for k, v in {**_numbers(attrs.get("metrics")),
-                                                   **_numbers(attrs.get("test_metrics"), "test_")}.items()]
-        for point in attrs.get("curve") or []:
+        metrics = [Metric(k, v, 0, 0) for k, v in {**_numbers(trial.metrics),
+                                                   **_numbers(trial.test_metrics, "test_")}.items()]
+        for point in trial.curve:
             step = int(point.get("step", 0))
             metrics += [Metric(f"curve/{k}", v, 0, step) for k, v in _numbers(point).items() if k != "step"]
         params = [Param(k, str(v)) for k, v in frozen.params.items()]
