@@ -54,14 +54,14 @@ VARIANTS: dict[str, list[str]] = {
     "lr 5e-5": ["training.learning_rate=5e-5"],
     "lr 3e-4": ["training.learning_rate=3e-4"],
     "T 4": ["distillation.temperature=4.0"],
-    # what the regular trials of the session-9 search shared (docs/benchmarks.md §5d): soft weight 1 with
+    # what the regular trials of the real search shared (docs/results.md#the-real-search): soft weight 1 with
     # a little hard, T 1, QA-head dropout at the space's top
     "soft 1 + hard 0.4, T 1, QA dropout 0.3": [
         "distillation.soft_weight=1.0", "distillation.hard_weight=0.4", "distillation.temperature=1.0",
         "student.qa_dropout=0.3",
     ],
     # students under the baseline's 17.24M: which pruning still learns at this budget (the real searches'
-    # small students stayed at the floor, docs/benchmarks.md §5)
+    # small students stayed at the floor, docs/results.md#the-real-search)
     "FFN 768 (15.47M)": ["student.intermediate_size=768"],
     "9 heads (16.80M)": ["student.heads_per_layer=9"],
     "2 layers (15.47M)": ["student.num_layers=2"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a lent GPU machine (device tool: carry [".gpu"], timeout 600): the teacher on all the training data,
 # then the real search at GPU budgets; its figures go to $OUT (gpu-figures.md, teacher metrics, pareto.json)
-# for docs/benchmarks.md. `--smoke` runs the same steps at toy scale, on a CPU too, to check the script.
+# for docs/results.md. `--smoke` runs the same steps at toy scale, on a CPU too, to check the script.
 #
 #   bash scripts/gpu_prepare.sh                       # here, once: wheels and gzipped data into .gpu/
 #   device run: bash scripts/gpu_run.sh               # there: about 8 minutes on an H200
@@ -51,7 +51,7 @@ $PY -m paretodistill.cli search --config configs/search-gpu.toml --teacher "$OUT
   --set "data.extra_train_files=[\"$SQUAD1\"]" --study "$OUT/search-gpu" --workers $WORKERS "${SEARCH_SCALE[@]}" \
   2>&1 | tee "$OUT/search.log" | grep -E "^\[|wrote" || true
 search_done=$(date +%s)
-# 3. The figures, for docs/benchmarks.md.
+# 3. The figures, for docs/results.md.
 $PY - "$OUT" $((teacher_done - started)) $((search_done - teacher_done)) <<'PYTHON'
 import json, sys
 from pathlib import Path

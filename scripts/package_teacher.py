@@ -3,7 +3,7 @@
     python scripts/package_teacher.py $PARETODISTILL_CACHE/teacher-minilm-v4 teachers/minilm-l6-squad2 \\
         [--data ../shared/data/squad2/dev-v2.0.json] [--command "the paretodistill teacher command"]
 
-The card's command defaults to the one recorded in docs/benchmarks.md for run 4.
+The card's command defaults to the one recorded in docs/results.md for the shipped teacher.
 """
 
 from __future__ import annotations

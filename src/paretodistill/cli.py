@@ -16,7 +16,6 @@ from pathlib import Path
 
 from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError
 
-
 DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
 
 

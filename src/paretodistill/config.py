@@ -62,7 +62,7 @@ class DataSettings:
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimizer, schedule and budget. The defaults are the distillation recipe that won the ablation
-    at equal windows (docs/benchmarks.md §3b): lr 1e-4, batch 16, 10% linear warm-up then decay."""
+    at equal windows (docs/results.md#the-distillation-ablation): lr 1e-4, batch 16, 10% linear warm-up then decay."""
 
     learning_rate: float = 1e-4
     beta1: float = 0.9
@@ -116,7 +116,7 @@ class StudentSettings:
     vocabulary: str = "full"  # full | corpus: only the tokens of the training and evaluation text
     # which heads and FFN neurons a smaller student keeps: importance (the teacher's gate-gradient
     # scores on importance_windows training windows drawn with pruning_seed, models/importance.py;
-    # at equal windows it beat random cuts by 1-2 F1, docs/benchmarks.md §3b) | random (from pruning_seed)
+    # at equal windows it beat random cuts by 1-2 F1, docs/results.md#the-distillation-ablation) | random (from pruning_seed)
     pruning: str = "importance"
     importance_windows: int = 256  # not searchable: how many training windows score the units
     # where the student's weights start instead of the teacher's (not searchable): a pretrained checkpoint
@@ -248,7 +248,7 @@ class SearchSettings:
     storage: str | None = None  # a database URL; None: STUDY_DIR/study.db
     sampler: str = "gp"
     seed: int = 0
-    n_startup_trials: int = 5  # random trials before the model: 5 beat 10 on both replay tables (docs/benchmarks.md §5f)
+    n_startup_trials: int = 5  # random trials before the model: 5 beat 10 on both replay tables (docs/results.md#sampler-evidence)
     gp_after: int = 20  # sampler "tpe-gp": finished trials after which GP takes over from TPE
     dedupe: bool = True
     trial_function: str = DEFAULT_TRIAL_FUNCTION

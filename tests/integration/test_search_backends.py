@@ -52,7 +52,7 @@ def _check_parallel_run(study_dir: Path, n_trials: int, workers: int):
     trials = optuna.load_study(study_name="b-flash", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * n_trials
     # the fake writes its pid in its trial folder (recorded relative to the study folder); the study
-    # keeps no pid or host (issue 12: those live only in the study's lock file)
+    # keeps no pid or host (those live only in the study's lock file)
     pids = [int((study_dir / t.user_attrs["trial_dir"] / "pid.txt").read_text()) for t in trials]
     assert len(set(pids)) == n_trials and os.getpid() not in pids  # one fresh process per trial
     assert all(set(t.user_attrs["worker"]) == {"seconds"} for t in trials)

@@ -266,7 +266,7 @@ def test_smoke_trial_is_ok_and_its_checkpoint_reloads(smoke_result, prepared, co
     record = json.loads((trial_dir / METRICS_FILE).read_text())
     assert record["device"] and record["split"]["validation"] and record["config"]["student"]["num_layers"] == 1
     assert record["parameters"]["heads_per_layer"] == 2 and record["searched"] == []
-    assert "params" not in record  # one record of the parameters (issue 11); searched_parameters reads both forms
+    assert "params" not in record  # one record of the parameters; searched_parameters reads both forms
     assert record["precision"] == ("bf16" if record["bf16"] else "fp32")  # this CPU: bf16 only where native
     assert (trial_dir / "curve.json").exists() and not (trial_dir / FAILURE_FILE).exists()
     assert load_trial(trial_dir).metrics["f1"] == result.metrics["f1"]

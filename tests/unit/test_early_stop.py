@@ -43,7 +43,7 @@ def test_the_margin_is_the_largest_rise_times_the_safety_factor_and_at_least_the
     assert margin_at(0.5, curves, 1.0, RULE) == 6.0
     assert margin_at(0.5, rising(-2.0), 1.0, RULE) == 1.0  # curves that fell: the floor
     assert margin_at(0.5, curves, 1.0, StopRule(safety=1.0, floor=0.0)) == 3.0
-    assert margin_at(0.5, curves, 1.0, StopRule()) == 3.0  # the default: the largest rise itself (docs/benchmarks.md §5f)
+    assert margin_at(0.5, curves, 1.0, StopRule()) == 3.0  # the default: the largest rise itself (docs/results.md#early-stopping)
 
 
 def test_directions_are_respected():

@@ -203,7 +203,7 @@ def test_hypervolume_history_counts_every_finished_trial(hand):
 
 
 def test_flash_regular_pairing_by_parameters_only():
-    """Decided in issue 11: a pair is one parameter key completed in both stages; a ``flash_trial``
+    """A pair is one parameter key completed in both stages; a ``flash_trial``
     attribute naming another student does not pair (it used to, in the report only)."""
     flash = [TrialRecord("flash", i, "COMPLETE", {"a": i, "epochs": 1}, category="frontier") for i in range(4)]
     regular = [

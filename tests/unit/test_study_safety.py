@@ -1,4 +1,4 @@
-"""A study cannot be destroyed by a slip, fooled by a bad file or turned against its user (issue 12).
+"""A study cannot be destroyed by a slip, fooled by a bad file or turned against its user.
 
 Each test tries the failure for real, through the command line, with the cheap fake trials of
 ``search_fakes``: two searches on one study (a held lock, then a second process), ``kill -9`` and
@@ -180,7 +180,7 @@ def test_kill_9_then_the_rerun_takes_over_and_finishes_the_exact_total(tmp_path,
 
 
 def test_kill_9_in_the_regular_stage_then_the_rerun_runs_every_candidate(tmp_path, capsys, monkeypatch):
-    """A candidate whose regular run was killed is run again, not dropped (the session-9 search lost two)."""
+    """A candidate whose regular run was killed is run again, not dropped (a real search once lost two that way)."""
     config, study = config_file(tmp_path, trial="sleepy_trial", n_trials=3, top_k=2), tmp_path / "s"
     first = background_search(tmp_path, config, study, seconds=0.5)
     try:

@@ -9,7 +9,7 @@ that threshold equal the floor for all of them and rank nothing. These look bene
 * ``teacher_kl``: KL(teacher || student) of the start and end distributions over the validation
   windows, the distillation loss on held-out text (lower is better).
 
-Which one predicts the regular stage best is measured on flash/regular pairs (docs/benchmarks.md),
+Which one predicts the regular stage best is measured on flash/regular pairs (docs/results.md#the-real-search),
 not assumed here.
 """
 

@@ -166,10 +166,7 @@ def _torch_times(model, batch_size, sequence_length, warmup, repeats, device):
         with torch.inference_mode():
             timed(**inputs)
 
-    try:
-        times = _time_calls(call, warmup, repeats, synchronize)
-    finally:
-        del timed
+    times = _time_calls(call, warmup, repeats, synchronize)
     return times, str(dtype).removeprefix("torch."), device_name(device)
 
 

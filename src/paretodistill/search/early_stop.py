@@ -22,7 +22,7 @@ Why so:
 * The largest rise, not a mean or a quantile: the costly mistake is stopping a trial that would have
   reached the front (that student is lost); keeping a hopeless one costs only the time not saved.
 * ``safety`` (1): the largest rise seen is already the most any completed trial gained from that
-  point. Measured on the real curves of two complete tables (docs/benchmarks.md §5f, 120 trials): a
+  point. Measured on the real curves of two complete tables (docs/results.md#early-stopping, 120 trials): a
   factor of 1 (and 0.75) kept the whole front and the flash candidates on both; 0.5 lost a front
   student on one. A larger factor guards against a trial that starts late and rises for longer than
   any seen (another learning rate or depth); 2 saved a sixth to a half as much on those tables and
@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # a trial's worker imports this module; the typed trial is Op
 # Metrics reported in percent (0-100): one flash run differs from the next by about a point.
 PERCENT_METRICS = ("exact", "f1", "best_exact", "best_f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1",
                    "span_f1", "exact_over_no_answer")
-UNIT_FLOORS = {"no_answer_auc": 0.01}  # 0-1 scores: the flash tables of docs/benchmarks.md §5c-5e were replayed with this
+UNIT_FLOORS = {"no_answer_auc": 0.01}  # 0-1 scores: the flash tables of the real searches were replayed with this
 
 
 def default_floor(metric: str) -> float:
