@@ -292,7 +292,7 @@ def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None
                        attrs={"config": values, "split": split, "baseline": baseline.name,
                               "baseline_params": baseline.params, IDENTITY_ATTR: identity})
     if not any(is_finished(t) or not t.state.is_finished() for t in study.get_trials(deepcopy=False)):
-        study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
+        study.enqueue_trial(baseline.params, user_attrs={Attr.BASELINE: baseline.name})
     stages.log(f"[baseline] {baseline.name}: {baseline.params or '(the config as it is)'}")
     stages.run(study, BASELINE, n_target=1, objectives=plan.objectives, values=values, evaluate_test=True,
                distributions=baseline_distributions(baseline.params, plan.space.distributions()), only_enqueued=True)
@@ -313,7 +313,7 @@ def write_pareto(stages: StageRunner, candidates: list[StoredTrial], split: dict
 def found_split(trials: list[FrozenTrial], study_dir: Path) -> dict | None:
     """The ``split.json`` a trial wrote (its trial folder or checkpoint), if any."""
     for t in trials:
-        for recorded in (t.user_attrs.get("trial_dir"), t.user_attrs.get("checkpoint")):
+        for recorded in (t.user_attrs.get(Attr.TRIAL_DIR), t.user_attrs.get(Attr.CHECKPOINT)):
             folder = resolve_in_study(study_dir, recorded)
             if folder and (folder / "split.json").is_file():
                 try:
