@@ -69,6 +69,7 @@ def cmd_teacher(args: argparse.Namespace) -> int:
         ),
         device=args.device,
         threads=args.threads,
+        no_answer_weight=args.no_answer_weight,
     )
     fine_tune_teacher(settings, args.out, args.cache_dir, _log)
     return 0
@@ -87,6 +88,7 @@ def _data_settings(args: argparse.Namespace):
         max_eval_articles=args.max_eval_articles,
         max_train_questions=args.max_train_questions,
         synthetic_unanswerable_fraction=args.synthetic_unanswerable_fraction,
+        hard_unanswerable_fraction=args.hard_unanswerable_fraction,
         features=FeatureSettings(args.max_seq_length, args.doc_stride, args.max_query_length),
     )
 
@@ -145,6 +147,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
     parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=0.0,
                         help="extra files: ask this share of answerable questions of another paragraph too")
+    parser.add_argument("--hard-unanswerable-fraction", type=float, default=0.0,
+                        help="extra files: edit this share of answerable questions (number, name, negation, antonym) "
+                             "so their own paragraph no longer answers them")
     parser.add_argument("--max-seq-length", type=int, default=384, help="tokens per window (question + context)")
     parser.add_argument("--doc-stride", type=int, default=128, help="overlap between a long context's windows")
     parser.add_argument("--max-query-length", type=int, default=64, help="question tokens kept")
@@ -185,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--no-bf16", action="store_true", help="train in float32 even where bf16 is native")
     teacher.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     teacher.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's, all cores)")
+    teacher.add_argument("--no-answer-weight", type=float, default=1.0,
+                         help="weight of the windows whose target is \"no answer\", apart from the rest (default 1: none)")
     teacher.set_defaults(run=cmd_teacher)
 
     evaluate = commands.add_parser("evaluate", help="score any Hugging Face QA checkpoint on a file or split part")
