@@ -67,6 +67,7 @@ def cmd_teacher(args: argparse.Namespace) -> int:
         ),
         device=args.device,
         threads=args.threads,
+        no_answer_weight=TeacherRecipe.no_answer_weight if args.no_answer_weight is None else args.no_answer_weight,
     )
     fine_tune_teacher(settings, args.out, args.cache_dir, _log)
     return 0
@@ -85,6 +86,7 @@ def _data_settings(args: argparse.Namespace):
         max_eval_articles=args.max_eval_articles,
         max_train_questions=args.max_train_questions,
         synthetic_unanswerable_fraction=args.synthetic_unanswerable_fraction,
+        hard_unanswerable_fraction=args.hard_unanswerable_fraction,
         features=FeatureSettings(args.max_seq_length, args.doc_stride, args.max_query_length),
     )
 
@@ -146,6 +148,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-questions", type=int, help="quick runs: first N training questions")
     parser.add_argument("--synthetic-unanswerable-fraction", type=float, default=DataSettings.synthetic_unanswerable_fraction,
                         help="extra files: ask this share of answerable questions of another paragraph too")
+    parser.add_argument("--hard-unanswerable-fraction", type=float, default=DataSettings.hard_unanswerable_fraction,
+                        help="extra files: edit this share of answerable questions (number, name, negation, antonym) "
+                             "so their own paragraph no longer answers them")
     parser.add_argument("--max-seq-length", type=int, default=FeatureSettings.max_seq_length, help="tokens per window (question + context)")
     parser.add_argument("--doc-stride", type=int, default=FeatureSettings.doc_stride, help="overlap between a long context's windows")
     parser.add_argument("--max-query-length", type=int, default=FeatureSettings.max_query_length, help="question tokens kept")
@@ -189,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--no-bf16", action="store_true", help="train in float32 even where bf16 is native")
     teacher.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     teacher.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's, all cores)")
+    teacher.add_argument("--no-answer-weight", type=float,
+                         help="weight of the windows whose target is \"no answer\", apart from the rest (default 1: none)")
     teacher.set_defaults(run=cmd_teacher)
 
     evaluate = commands.add_parser("evaluate", help="score any Hugging Face QA checkpoint on a file or split part")

@@ -55,6 +55,7 @@ class DataSettings:
     max_eval_articles: int | None = None  # quick runs: the first N validation / test articles
     max_train_questions: int | None = None  # quick runs: the first N training questions
     synthetic_unanswerable_fraction: float = 0.0  # extra files: this share of answerable questions also asked of another paragraph
+    hard_unanswerable_fraction: float = 0.0  # extra files: this share of answerable questions edited so their paragraph cannot answer
     unseen_by_teacher: bool = False  # extra files: only articles the teacher did not train on (its train_titles.json)
     features: FeatureSettings = field(default_factory=FeatureSettings)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from paretodistill.config import DataSettings
 from paretodistill.data.features import Features, cached_features
+from paretodistill.data.hard_negatives import with_hard_unanswerables
 from paretodistill.data.splits import ArticleSplit, split_by_article
 from paretodistill.data.squad import SquadData, combine, load_squad
 from paretodistill.data.synthetic import with_synthetic_unanswerables
@@ -73,6 +74,7 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
     extra_parts = [load_squad(path) for path in settings.extra_train_files]
     extra = combine(extra_parts) if extra_parts else None
     left_out: set[str] = set()
+    hard_kinds: dict[str, int] = {}
     if extra is not None:
         held_out = set(split.validation) | set(split.test)
         leaked = held_out & set(extra.titles)
@@ -88,6 +90,9 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
             extra = extra.select_titles(_sample_articles(extra, settings.max_extra_articles, settings.split_seed))
         if settings.synthetic_unanswerable_fraction:
             extra = with_synthetic_unanswerables(extra, settings.synthetic_unanswerable_fraction, settings.split_seed)
+        if settings.hard_unanswerable_fraction:
+            # only answerable questions are edited, so the synthetic ones above are never edited again
+            extra, hard_kinds = with_hard_unanswerables(extra, settings.hard_unanswerable_fraction, settings.split_seed)
 
     parts = ([split.select(source, "train")] if settings.use_split_train else []) + ([extra] if extra else [])
     if not parts:
@@ -117,6 +122,8 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
         "split_train_repeats": settings.split_train_repeats,
         "max_extra_articles": settings.max_extra_articles,
         "synthetic_unanswerable_fraction": settings.synthetic_unanswerable_fraction,
+        "hard_unanswerable_fraction": settings.hard_unanswerable_fraction,
+        "hard_unanswerable_kinds": dict(sorted(hard_kinds.items())),
         "teacher_articles_left_out": len(left_out),
         "feature_settings": asdict(features),
     }

@@ -36,11 +36,20 @@ def hard_loss(
     start_positions: torch.Tensor,
     end_positions: torch.Tensor,
     attention_mask: torch.Tensor,
+    no_answer_weight: float = 1.0,
 ) -> torch.Tensor:
-    """Mean of the start and end cross-entropies against the gold token positions (CLS = no answer)."""
-    start = F.cross_entropy(masked_logits(start_logits, attention_mask), start_positions)
-    end = F.cross_entropy(masked_logits(end_logits, attention_mask), end_positions)
-    return (start + end) / 2
+    """Mean of the start and end cross-entropies against the gold token positions (CLS = no answer).
+
+    ``no_answer_weight`` weighs the windows whose target is CLS apart from the rest (a weighted mean,
+    so the loss keeps its scale): the decision whether to answer can be taught harder than the span.
+    """
+    start = F.cross_entropy(masked_logits(start_logits, attention_mask), start_positions, reduction="none")
+    end = F.cross_entropy(masked_logits(end_logits, attention_mask), end_positions, reduction="none")
+    per_window = (start + end) / 2
+    if no_answer_weight == 1.0:
+        return per_window.mean()
+    weights = torch.where(start_positions == 0, no_answer_weight, 1.0).to(per_window.dtype)
+    return (per_window * weights).sum() / weights.sum()
 
 
 def soft_loss(

@@ -13,6 +13,7 @@ import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -33,13 +34,13 @@ class TeacherRecipe:
     training: TrainSettings = TEACHER_TRAINING
     device: str = "auto"
     threads: int | None = None
+    no_answer_weight: float = 1.0  # the windows whose target is "no answer", weighed apart from the rest
 
 
-def hard_target_loss(outputs, batch) -> torch.Tensor:
-    return hard_loss(
-        outputs.start_logits, outputs.end_logits, batch.start_positions, batch.end_positions, batch.attention_mask
-    )
-
+def hard_target_loss(outputs, batch, no_answer_weight: float = 1.0) -> torch.Tensor:
+    """The teacher's loss: cross-entropy against the gold positions, the no-answer windows weighed apart."""
+    return hard_loss(outputs.start_logits, outputs.end_logits, batch.start_positions, batch.end_positions,
+                     batch.attention_mask, no_answer_weight)
 
 
 def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=None, log=print) -> dict:
@@ -65,7 +66,7 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
 
     log(f"training on {device_name(device)}, {precision}, {len(data.train_features)} windows")
     result = train(
-        model, data.train_features, hard_target_loss, settings.training,
+        model, data.train_features, partial(hard_target_loss, no_answer_weight=settings.no_answer_weight), settings.training,
         precision=precision, evaluator=evaluate_validation, state_dir=out_dir / ".state", log=log,
     )
 
@@ -88,7 +89,8 @@ def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=No
         "test_all_no_answer_baseline_f1": no_answer_baseline,
         "test_f1_above_no_answer_baseline": test.metrics["f1"] - no_answer_baseline,
         "num_parameters": sum(p.numel() for p in model.parameters()),
-        "training": {**result.to_dict(), "settings": asdict(settings.training), "bf16": use_bf16, "precision": precision},
+        "training": {**result.to_dict(), "settings": asdict(settings.training), "bf16": use_bf16, "precision": precision,
+                     "no_answer_weight": settings.no_answer_weight},
         "base": resolve_model_path(settings.base),
         "data": data.summary,
         "device": device_name(device),
