@@ -79,8 +79,17 @@ def test_distill_smoke_exits_0_and_the_student_is_of_the_teachers_family(family,
     assert 0.0 <= metrics["f1"] <= 100.0 and metrics["latency_ms"] > 0
 
 
-def test_every_student_loads_with_stock_transformers_after_import_paretodistill(smoke_students):
-    """A fresh Python: pruned students load with no trust_remote_code, the same logits as in this process."""
+FIRST_IMPORTS = {
+    "auto first": "",
+    # a family's modeling module imports transformers' auto module halfway through its own import
+    "modeling first": "from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering, RobertaForQuestionAnswering",
+}
+
+
+@pytest.mark.parametrize("first_import", FIRST_IMPORTS.values(), ids=FIRST_IMPORTS.keys())
+def test_every_student_loads_with_stock_transformers_after_import_paretodistill(smoke_students, first_import):
+    """A fresh Python: pruned students load with no trust_remote_code, the same logits as in this process,
+    whichever transformers class the user imports first."""
     expected = {}
     for family, folder in smoke_students.items():
         model = _load(folder / "checkpoint")
@@ -91,6 +100,7 @@ def test_every_student_loads_with_stock_transformers_after_import_paretodistill(
     script = textwrap.dedent("""
         import json, sys, torch
         import paretodistill
+        FIRST_IMPORT
         from transformers import AutoModelForQuestionAnswering
         folders, inputs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
         out = {}
@@ -99,7 +109,7 @@ def test_every_student_loads_with_stock_transformers_after_import_paretodistill(
             with torch.no_grad():
                 out[family] = [type(model).__name__, model(**{k: torch.tensor(v) for k, v in inputs[family].items()}).start_logits.tolist()]
         print(json.dumps(out))
-    """)
+    """).replace("FIRST_IMPORT", first_import)
     inputs = {}
     for family, folder in smoke_students.items():
         ids, mask = _batch(_load(folder / "checkpoint"))
@@ -112,6 +122,14 @@ def test_every_student_loads_with_stock_transformers_after_import_paretodistill(
     for family in smoke_students:
         assert loaded[family][0].startswith("Pruned") == (family in PRUNED_MODEL_TYPES)
         assert torch.allclose(torch.tensor(loaded[family][1]), torch.tensor(expected[family]), atol=1e-5)
+
+
+def test_the_stand_ins_cover_every_pruned_student_type():
+    from paretodistill.models import pruned_bert, pruned_encoders
+    from paretodistill.registration import STUDENT_MODEL_TYPES
+
+    defined = [config.model_type for module in (pruned_bert, pruned_encoders) for config, _ in module.PRUNED_CLASSES]
+    assert sorted(STUDENT_MODEL_TYPES) == sorted(defined)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
