@@ -47,7 +47,7 @@ from paretodistill.outputs import (
     normal_permissions,
 )
 from paretodistill.report.frontier import StudyData, TrialRecord, load_study_dir
-from paretodistill.report.paths import public, public_text
+from paretodistill.report.paths import public
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
@@ -235,7 +235,9 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
             (folder / file_name).write_text(json.dumps(public(_read_json(folder / file_name)), indent=1))
     info = public(info)
     (folder / EXPORT_FILE).write_text(json.dumps(info, indent=1, default=str))
-    (folder / "README.md").write_text(public_text(model_card(info)), encoding="utf-8")
+    # the card is written from ``info``, already public; its examples quote the folder's name, which a
+    # second pass for absolute paths would break (a name ending in ")" or "`" makes "/answer.py" look like one)
+    (folder / "README.md").write_text(model_card(info), encoding="utf-8")
     if onnx:
         ship_answer_script(folder)
     return info
