@@ -166,13 +166,14 @@ def check_output(out: str | os.PathLike[str], kind: OutputKind, inputs: Inputs, 
     """
     out = Path(out)
     _check_type(out, kind, flag)
-    if home is not None and _relation(out, Path(home)) in ("is", "holds"):
-        raise OutputRefused(f"{flag} {out} {_relation(out, Path(home))} the study {home}; "
-                            f"name {kind.what} beside it or inside it, e.g. {Path(home) / 'report.html'}")
-    clashes = [(_relation(out, Path(path)), what, path) for what, path in inputs.items() if path is not None]
-    clashes = sorted((RELATIONS.index(r), i, r, what, path) for i, (r, what, path) in enumerate(clashes) if r is not None)
+    relation = None if home is None else _relation(out, Path(home))
+    if relation in ("is", "holds"):
+        raise OutputRefused(f"{flag} {out} {relation} the study {home}; name {kind.what} beside it or inside it, "
+                            f"e.g. {Path(home) / 'report.html'}")
+    clashes = [(RELATIONS.index(how), order, how, what, path) for order, (what, path) in enumerate(inputs.items())
+               if path is not None and (how := _relation(out, Path(path))) is not None]
     if clashes:  # the closest: "is the checkpoint" before "lies inside the study"
-        _, _, relation, what, path = clashes[0]
+        _, _, relation, what, path = min(clashes)
         raise OutputRefused(f"{flag} {out} {relation} {what} ({path}), which paretodistill {kind.command} reads; "
                             "it never writes over its inputs: name a path outside it")
     _check_not_inside_guarded(out, flag, None if home is None else resolved(home))

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -214,6 +215,25 @@ def test_a_folder_made_at_out_while_exporting_is_left_as_it_is(study, tmp_path, 
     refused(["export", study, "--trial", "0", "--out", out], capsys, "--out")
     assert fingerprint(out) == {"thesis.tex": hashlib.sha256(b"a year of work").hexdigest()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "study"]  # its staging folder removed
+
+
+def test_an_earlier_export_swapped_for_a_users_folder_while_exporting_is_left_as_it_is(study, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """--force was given for the earlier export at --out; by the final rename a user's folder stands there instead."""
+    out = tmp_path / "exported"
+    export_module.export_trial(study, 0, out)
+    card = export_module.model_card
+
+    def someone_swaps_out_meanwhile(info):
+        shutil.rmtree(out)
+        out.mkdir()
+        (out / "thesis.tex").write_text("a year of work")
+        return card(info)
+
+    monkeypatch.setattr(export_module, "model_card", someone_swaps_out_meanwhile)
+    refused(["export", study, "--trial", "0", "--force", "--out", out], capsys, "is not an export")
+    assert fingerprint(out) == {"thesis.tex": hashlib.sha256(b"a year of work").hexdigest()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "study"]
 
 
 def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(study, tmp_path, capsys):
