@@ -48,7 +48,7 @@ class OutputKind:
     command: str  # "export", named in messages
     folder: bool  # writes a folder (export, evaluate) or one file (score, predict, report)
     what: str  # its output in words ("an export"), as messages name it
-    marker: str  # how its own output is recognised, as messages name it ("export.json")
+    marker: str  # how its own output is recognised, as messages say it ("holds export.json")
     ours: Callable[[Path], bool]  # paretodistill wrote what is at the path (checked only where something is)
     files: tuple[str, ...] = ()  # a folder output: the names it writes there; empty: it replaces the whole folder
     needs_force: bool = False  # replacing its own earlier output needs --force (export)
@@ -103,15 +103,16 @@ def is_prediction_lines(path: Path) -> bool:
     return bool(rows) and all(isinstance(row, dict) and set(row) == PREDICTION_FIELDS for row in rows)
 
 
-EXPORT = OutputKind("export", folder=True, what="an export", marker=EXPORT_FILE, ours=is_export, needs_force=True)
-EVALUATION = OutputKind("evaluate", folder=True, what="an evaluation", marker=f"metrics.json tagged {WRITTEN_BY}",
+EXPORT = OutputKind("export", folder=True, what="an export", marker=f"holds {EXPORT_FILE}", ours=is_export,
+                    needs_force=True)
+EVALUATION = OutputKind("evaluate", folder=True, what="an evaluation", marker=f'has a metrics.json tagged "{WRITTEN_BY}"',
                         ours=is_evaluation,
                         files=("metrics.json", "predictions.json", "best_span_predictions.json", "na_scores.json"))
-REPORT = OutputKind("report", folder=False, what="a report", marker=f'<meta name="generator" content="{REPORT_GENERATOR}">',
-                    ours=is_report)
-SCORES = OutputKind("score", folder=False, what="a metrics file", marker="the official metrics: exact, f1, total",
+REPORT = OutputKind("report", folder=False, what="a report",
+                    marker=f'carries <meta name="generator" content="{REPORT_GENERATOR}">', ours=is_report)
+SCORES = OutputKind("score", folder=False, what="a metrics file", marker="holds only numbers, exact, f1 and total among them",
                     ours=is_scores)
-PREDICTIONS = OutputKind("predict", folder=False, what="predict's answers", marker="JSON lines of answers",
+PREDICTIONS = OutputKind("predict", folder=False, what="predict's answers", marker="is JSON lines of answers",
                          ours=is_prediction_lines)
 
 
@@ -214,9 +215,10 @@ def _check_replaceable(out: Path, kind: OutputKind, force: bool, flag: str) -> N
     if not replaced:
         return
     if not ours:
-        held = f"holds files that are not {kind.what}" if kind.folder else f"exists and is not {kind.what}"
-        raise OutputRefused(f"{flag} {out} {held} (no {kind.marker}: {', '.join(replaced[:5])}); paretodistill "
-                            f"{kind.command} never replaces what it did not write, even with --force: "
+        shown = ", ".join(replaced[:5]) + (" ..." if len(replaced) > 5 else "")
+        held = f"holds files that are not {kind.what} ({shown}; " if kind.folder else f"exists and is not {kind.what} ("
+        raise OutputRefused(f"{flag} {out} {held}{kind.command}'s own {kind.marker}); paretodistill {kind.command} "
+                            f"never replaces what it did not write{', even with --force' if kind.needs_force else ''}: "
                             f"choose another {flag}")
     if kind.needs_force and not force:
         raise OutputRefused(f"{out} holds an earlier {kind.command}; pass --force to replace it")

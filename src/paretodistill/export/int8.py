@@ -41,7 +41,7 @@ def _is_int8_table(folder: Path) -> bool:
         return False
 
 
-INT8_TABLE = OutputKind("int8 table", folder=True, what="an int8 table", marker=TABLE_FILE, ours=_is_int8_table,
+INT8_TABLE = OutputKind("int8 table", folder=True, what="an int8 table", marker=f"holds {TABLE_FILE}", ours=_is_int8_table,
                         files=(TABLE_FILE,))  # the exports in it are judged one by one (``_is_export_of``)
 
 
