@@ -120,11 +120,6 @@ def resolved(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def overlaps(first: str | Path, second: str | Path) -> bool:
-    """Whether one path is the other or lies inside it (links followed, so a link to the study counts)."""
-    return _relation(Path(first), Path(second)) is not None
-
-
 def _relation(out: Path, other: Path) -> str | None:
     """How ``out`` stands to ``other``: "is", "holds" or "lies inside" it, or None when apart."""
     try:
@@ -160,7 +155,8 @@ def check_output(out: str | os.PathLike[str], kind: OutputKind, inputs: Inputs, 
                  home: str | os.PathLike[str] | None = None, flag: str = "--out") -> None:
     """Refuse ``out`` (one line, exit 2) unless ``kind``'s command may write there; see the module docstring.
 
-    ``inputs`` maps what each input is ("the data file") to its path (None: not given). ``home`` is
+    ``inputs`` maps what each input is ("the data file") to its path (None: not given; one that does
+    not exist, such as a hub id, cannot be written over). ``home`` is
     a folder the output may lie inside though it is a study (the report's own study); the output
     must still not be it or hold it. ``force``: replace the command's own earlier output where that
     needs it (export).
@@ -172,7 +168,7 @@ def check_output(out: str | os.PathLike[str], kind: OutputKind, inputs: Inputs, 
         raise OutputRefused(f"{flag} {out} {relation} the study {home}; name {kind.what} beside it or inside it, "
                             f"e.g. {Path(home) / 'report.html'}")
     clashes = [(RELATIONS.index(how), order, how, what, path) for order, (what, path) in enumerate(inputs.items())
-               if path is not None and (how := _relation(out, Path(path))) is not None]
+               if path is not None and Path(path).exists() and (how := _relation(out, Path(path))) is not None]
     if clashes:  # the closest: "is the checkpoint" before "lies inside the study"
         _, _, relation, what, path = min(clashes)
         raise OutputRefused(f"{flag} {out} {relation} {what} ({path}), which paretodistill {kind.command} reads; "
