@@ -26,7 +26,11 @@ def _log(message: str) -> None:
 # ---------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> int:
     from paretodistill.evaluation.squad_metric import evaluate_files
+    from paretodistill.outputs import SCORES, check_output
 
+    if args.out_file:
+        check_output(args.out_file, SCORES, {"the data file": args.data, "the predictions file": args.predictions,
+                                             "the no-answer probability file": args.na_prob_file}, flag="--out-file")
     result = evaluate_files(args.data, args.predictions, args.na_prob_file, args.na_prob_thresh)
     if result.missing_ids:
         shown = ", ".join(result.missing_ids[:10])
@@ -171,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--na-prob-file", "-n", help="JSON {question id: probability of no answer}, as the official script takes")
     score.add_argument("--na-prob-thresh", "-t", type=float, default=1.0,
                        help="answers whose no-answer probability is above this count as no answer")
-    score.add_argument("--out-file", "-o", help="also write the metrics JSON here")
+    score.add_argument("--out-file", "-o", help="also write the metrics JSON here (a new file or an earlier metrics "
+                       "file; never an input)")
     score.add_argument("--strict", action="store_true", help="exit 1 when a question has no prediction")
     score.set_defaults(run=cmd_score)
 
@@ -206,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", help="split.json (default: the model folder's split.json, if any)")
     evaluate.add_argument("--threshold", type=float,
                           help="no-answer threshold (default: the model's metrics.json threshold, else 0)")
-    evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics")
+    evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics (a new folder or an "
+                          "earlier evaluation's; never the model's or a study's)")
     evaluate.add_argument("--eval-batch-size", type=int, default=64, help="windows per batch")
     evaluate.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     evaluate.add_argument("--max-seq-length", type=int, help="default: the lengths recorded with the checkpoint")

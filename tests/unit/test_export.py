@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
 from paretodistill.export.students import ExportError, export_trial  # noqa: E402
+from paretodistill.outputs import OutputRefused  # noqa: E402
 
 M = 1_000_000
 
@@ -108,13 +109,13 @@ def test_what_cannot_be_exported(study, tmp_path):
         export_trial(study, 0, tmp_path / "a", stage="flash")
     export_trial(study, 0, tmp_path / "earlier")
     (tmp_path / "earlier" / "stale.txt").write_text("x")
-    with pytest.raises(ExportError, match="--force"):
+    with pytest.raises(OutputRefused, match="--force"):
         export_trial(study, 0, tmp_path / "earlier")
     assert "README.md" in export_trial(study, 0, tmp_path / "earlier", overwrite=True)["files"]
     assert not (tmp_path / "earlier" / "stale.txt").exists()  # the earlier export was replaced as a whole
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")
-    with pytest.raises(ExportError, match="not an export"):  # not an earlier export: never deleted, even with --force
+    with pytest.raises(OutputRefused, match="not an export"):  # not an earlier export: never deleted, even with --force
         export_trial(study, 0, tmp_path / "busy", overwrite=True)
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
 

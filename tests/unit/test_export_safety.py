@@ -23,6 +23,7 @@ from paretodistill.errors import ModelMismatchError  # noqa: E402
 from paretodistill.export import students as export_module  # noqa: E402
 from paretodistill.export.students import ExportError, export_trial  # noqa: E402
 from paretodistill.models import pruned_bert  # noqa: E402
+from paretodistill.outputs import OutputRefused  # noqa: E402
 from paretodistill.report.paths import public_text  # noqa: E402
 
 M = 1_000_000
@@ -94,13 +95,16 @@ def study(tmp_path) -> Path:
 
 
 # ---------------------------------------------------------------- --out aimed at what the command reads
-@pytest.mark.parametrize("where", ["study", "checkpoint", "inside the study", "above the study"])
-def test_export_never_writes_over_the_study_or_the_checkpoint(study, capsys, where):
+@pytest.mark.parametrize("where, says", [("study", "is the study"), ("checkpoint", "is the trial's checkpoint"),
+                                         ("inside the study", "lies inside the study"),
+                                         ("above the study", "holds the study")],
+                         ids=["study", "checkpoint", "inside the study", "above the study"])
+def test_export_never_writes_over_the_study_or_the_checkpoint(study, capsys, where, says):
     out = {"study": study, "checkpoint": study / "trials" / "0" / "checkpoint",
            "inside the study": study / "trials", "above the study": study.parent}[where]
     before = fingerprint(study)
     err = one_line_error(["export", str(study), "--trial", "0", "--force", "--out", str(out)], capsys)
-    assert "is, holds or lies inside" in err
+    assert f"--out {out} {says} (" in err and "it never writes over its inputs" in err
     assert fingerprint(study) == before
 
 
@@ -123,7 +127,7 @@ def test_force_replaces_only_an_earlier_export(study, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("a year of work")
-    with pytest.raises(ExportError, match="not an export"):
+    with pytest.raises(OutputRefused, match="not an export"):
         export_trial(study, 0, mine, overwrite=True)
     assert (mine / "thesis.tex").read_text() == "a year of work"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TextIO
 
 TRUST_REMOTE_CODE_HELP = ("run Python files shipped in the model folder (auto_map); off by default: paretodistill's "
@@ -55,9 +56,21 @@ def _examples(args: argparse.Namespace) -> list:
     return read_json_lines(sys.stdin)
 
 
+def check_predictions_out(args: argparse.Namespace) -> None:
+    """``--out`` is neither an input (the model, the data, the split, a file on stdin) nor anything predict did not write."""
+    from paretodistill.outputs import PREDICTIONS, check_output
+
+    reads_stdin = args.data is None and args.question is None
+    check_output(args.out, PREDICTIONS, {"the model folder": args.model, "the data file": args.data,
+                                         "the split file": args.split,
+                                         "the file on stdin": "/dev/stdin" if reads_stdin and Path("/dev/stdin").exists() else None})
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from paretodistill.export.predict import Predictor
 
+    if args.out:
+        check_predictions_out(args)
     examples = _examples(args)
     predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.batch_size,
                           trust_remote_code=args.trust_remote_code)
@@ -107,7 +120,7 @@ def register(commands) -> None:
     export.add_argument("--threads", type=int,
                         help="--int8: time both ONNX files on this many threads (default: the study's latency settings)")
     export.add_argument("--force", action="store_true",
-                        help="replace an earlier export at --out (a folder holding export.json; nothing else is ever deleted)")
+                        help="replace an earlier export at --out (a folder holding export.json; nothing else is ever replaced)")
     export.add_argument("--trust-remote-code", action="store_true",
                         help="ship and run Python files found in the checkpoint (auto_map); off by default: a pruned "
                         "student gets the installed model code. Only for a checkpoint whose code you have read")
@@ -131,6 +144,7 @@ def register(commands) -> None:
     predict.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's recorded one)")
     predict.add_argument("--device", default="cpu", help="torch runtime: cpu, cuda or auto")
     predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
-    predict.add_argument("--out", help="write the JSON lines here instead of stdout")
+    predict.add_argument("--out", help="write the JSON lines here instead of stdout (a new file or predict's earlier answers; "
+                         "never an input or a file in a model or study folder)")
     predict.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     predict.set_defaults(run=cmd_predict)

@@ -26,11 +26,23 @@ from paretodistill.export.students import ExportError, export_trial
 from paretodistill.export.variants import timing_settings
 from paretodistill.hardware.latency import measure_latency
 from paretodistill.models.loading import load_qa_model
+from paretodistill.outputs import EXPORT_FILE, OutputKind, check_output
 from paretodistill.report.frontier import FRONTIER, SIZE, ReportError, StudyData, TrialRecord, load_study_dir
 from paretodistill.report.int8_table import TABLE_FILE, default_out, measured_how
-from paretodistill.report.paths import EXPORT_FILE, check_export_out, relative_name
+from paretodistill.report.paths import relative_name
 
 VARIANTS = ("float32", "int8")
+
+
+def _is_int8_table(folder: Path) -> bool:
+    try:
+        return isinstance(json.loads((folder / TABLE_FILE).read_text()).get("rows"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+INT8_TABLE = OutputKind("int8 table", folder=True, what="an int8 table", marker=f"holds {TABLE_FILE}", ours=_is_int8_table,
+                        files=(TABLE_FILE,))  # the exports in it are judged one by one (``_is_export_of``)
 
 
 def trial_name(record: TrialRecord) -> str:
@@ -127,7 +139,7 @@ def build_int8_table(study: str | Path, out: str | Path | None = None, data_file
     study = Path(study)
     out = Path(out) if out is not None else default_out(study)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # timings need an idle machine
-    check_export_out(out, {"the study": study})
+    check_output(out, INT8_TABLE, {"the study": study, "the data file": data_file})
     data = load_study_dir(study, name)
     students = frontier_students(data)
     if not students:

@@ -9,6 +9,7 @@ relative to it (``export.students`` makes them public before writing).
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +107,17 @@ def model_card(info: dict) -> str:
     if info.get("architecture"):
         lines += ["Architecture: " + ", ".join(f"{k}={v}" for k, v in info["architecture"].items()), ""]
     remote = info.get("remote_code")
-    path = info.get("name") or "PATH"
+    name = info.get("name") or "PATH"
+    python_name, shell_name = json.dumps(name), shlex.quote(name)  # a folder's name is text, never code: quoted for each language
     lines += [
         "## How to load", "",
         *[line for w in info.get("warnings", []) for line in (f"Warning: {w}.", "")],
         "```python",
         "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
         "",
-        f'model = AutoModelForQuestionAnswering.from_pretrained("{path}"{", trust_remote_code=True" if remote else ""})'
+        f'model = AutoModelForQuestionAnswering.from_pretrained({python_name}{", trust_remote_code=True" if remote else ""})'
         + "  # the folder's path or hub id",
-        f'tokenizer = AutoTokenizer.from_pretrained("{path}")',
+        f'tokenizer = AutoTokenizer.from_pretrained({python_name})',
         "```",
         "",
     ]
@@ -130,10 +132,10 @@ def model_card(info: dict) -> str:
               "With paretodistill installed (`pip install 'paretodistill[onnx]'` for the ONNX files); the answer is \"\" "
               "when the no-answer score is above the threshold recorded here:", "",
               "```bash",
-              f'paretodistill predict --model {path} --question "Who was the Norse leader?" --context "..."'
+              f'paretodistill predict --model {shell_name} --question "Who was the Norse leader?" --context "..."'
               + ("  # --runtime onnx [--int8]" if info.get("onnx") else ""),
               "```", "", "```python", "from paretodistill.export.predict import answer", "",
-              f'print(answer("{path}", "Who was the Norse leader?", context))  # Prediction(text=..., score=..., no_answer=...)',
+              f'print(answer({python_name}, "Who was the Norse leader?", context))  # Prediction(text=..., score=..., no_answer=...)',
               "```", ""]
     onnx = info.get("onnx")
     if onnx:
@@ -146,12 +148,12 @@ def model_card(info: dict) -> str:
                   "and picks the span as `paretodistill predict` does, with the no-answer threshold and window lengths "
                   "stored in the ONNX file's metadata:", "",
                   "```bash",
-                  f'python {path}/{ANSWER_SCRIPT} --question "Who was the Norse leader?" --context "..."'
+                  f'python {shlex.quote(f"{name}/{ANSWER_SCRIPT}")} --question "Who was the Norse leader?" --context "..."'
                   + ("  # --int8" if info.get("variants") else ""),
                   "```", "", "```python",
-                  f'import sys; sys.path.insert(0, "{path}")  # the folder holding {ANSWER_SCRIPT}',
+                  f'import sys; sys.path.insert(0, {python_name})  # the folder holding {ANSWER_SCRIPT}',
                   "from answer import answer", "",
-                  f'print(answer("{path}", "Who was the Norse leader?", context))  # {{"text": ..., "no_answer": ...}}',
+                  f'print(answer({python_name}, "Who was the Norse leader?", context))  # {{"text": ..., "no_answer": ...}}',
                   "```", ""]
     if info.get("variants"):
         lines += variants_table(info["variants"], info.get("na_threshold"))

@@ -20,13 +20,13 @@ from paretodistill.data.features import Features
 from paretodistill.errors import ConfigError, ModelMismatchError
 from paretodistill.evaluation.inference import logits_over_features, predict_logits
 from paretodistill.hardware.onnx import ONNX_OUTPUTS, onnx_session
+from paretodistill.outputs import WEIGHT_FILES
 from paretodistill.training.batching import Batch
 
 RUNTIMES = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
 INT8_ONNX_FILE = "model.int8.onnx"
 ANSWER_SCRIPT = "answer.py"  # export/onnx_answer.py, shipped beside the ONNX files
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclass(frozen=True)

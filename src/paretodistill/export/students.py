@@ -5,14 +5,16 @@ the model code), so it loads without paretodistill. Its model card (``export.mod
 repeats the numbers measured by the search, because a checkpoint separated from its numbers is
 how wrong claims are made.
 
-What can go wrong is guarded (``report.paths``): ``--out`` never touches the study or the
+What can go wrong is guarded (``paretodistill.outputs``): ``--out`` never touches the study or the
 checkpoint; the export is built in a hidden sibling folder and renamed into place, so a crash
 leaves the earlier export or the new one, never half of one, and ``--force`` replaces only an
-earlier export. Only the checkpoint's regular files are copied: a symbolic link is skipped (it
-may point anywhere), and Python files are not shipped: a pruned student gets the installed
-file that defines it (``pruned_bert.py``, ``pruned_encoders.py``), and code of any other kind
-needs ``--trust-remote-code``. Paths in the card,
-export.json and the copied JSON files are relative to the study, or names only.
+earlier export. A folder that appears at ``--out`` while the export runs is left as it is (the
+final rename re-checks), and a killed export's staging folder is removed by the next one. The
+files get the modes the umask gives. Only the checkpoint's regular files are copied: a symbolic
+link is skipped (it may point anywhere), and Python files are not shipped: a pruned student gets
+the installed file that defines it (``pruned_bert.py``, ``pruned_encoders.py``), and code of any
+other kind needs ``--trust-remote-code``. Paths in the card, export.json and the copied JSON
+files are relative to the study, or names only.
 
 An ONNX export can be answered with where torch is not: each ONNX file carries in its metadata
 what answering needs besides the tokenizer (the recorded no-answer threshold, the window lengths,
@@ -25,24 +27,34 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from paretodistill.errors import ParetodistillError
 from paretodistill.export.model_card import export_info, model_card
-from paretodistill.export.runtime import ANSWER_SCRIPT, INT8_ONNX_FILE, ONNX_FILE, WEIGHT_FILES, recorded_settings
+from paretodistill.export.runtime import ANSWER_SCRIPT, INT8_ONNX_FILE, ONNX_FILE, recorded_settings
 from paretodistill.hardware.onnx import ONNX_OUTPUTS, export_onnx, onnx_session
 from paretodistill.models.saving import model_code, write_model_code
+from paretodistill.outputs import (
+    EXPORT,
+    EXPORT_FILE,
+    WEIGHT_FILES,
+    OutputRefused,
+    check_output,
+    is_export,
+    normal_permissions,
+)
 from paretodistill.report.frontier import StudyData, TrialRecord, load_study_dir
-from paretodistill.report.paths import EXPORT_FILE, check_export_out, public, public_text
+from paretodistill.report.paths import public
 
 COPY_IGNORE = (".state", ".staging", "__pycache__", "*.lock", "optimizer.pt", "scheduler.pt")
 PUBLIC_JSON = ("metrics.json", "split.json")  # copied records whose paths are made relative
 
 
 class ExportError(ParetodistillError):
-    """A trial that cannot be exported (no checkpoint, an output folder in the way, ONNX missing)."""
+    """A trial that cannot be exported (no checkpoint, no weights, ONNX missing or not matching PyTorch)."""
 
 
 def find_record(data: StudyData, number: int, stage: str) -> TrialRecord:
@@ -96,40 +108,110 @@ def export_trial(
     record = find_record(data, trial, stage)
     source = resolve_checkpoint(record, directory)
     out = Path(out)
-    check_export_out(out, {"the study": directory, "the trial's checkpoint": source})
-    _check_replaceable(out, overwrite)
+    inputs = {"the study": directory, "the trial's checkpoint": source, "the data file": data_file}
+    check_output(out, EXPORT, inputs, force=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    remove_stale_staging(out)
+    claimed = claim(out)
+    if not claimed:  # there already, or it appeared since the check: judged as it is now
+        check_output(out, EXPORT, inputs, force=overwrite)
+    replacing = not claimed and is_export(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".staging", dir=out.parent))
     try:
         info = _write_export(staging, data, record, source, out.name, onnx or int8, atol, int8, data_file,
                              trust_remote_code, threads)
-        _put_in_place(staging, out)
+        normal_permissions(staging)
+        _put_in_place(staging, out, replacing)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if claimed:
+            _release(out)
         raise
     return {"out": str(out), "files": sorted(p.name for p in out.iterdir()), **info}
 
 
-def _check_replaceable(out: Path, overwrite: bool) -> None:
-    """An empty or new folder is fine; an earlier export only with ``overwrite``; anything else never."""
-    if not out.exists() or not any(out.iterdir()):
-        return
-    if not (out / EXPORT_FILE).is_file():
-        raise ExportError(f"{out} holds files that are not an export (no {EXPORT_FILE}); export never deletes "
-                          "them, even with --force: choose another --out")
-    if not overwrite:
-        raise ExportError(f"{out} holds an earlier export; pass --force to replace it")
+def claim(out: Path) -> bool:
+    """Create ``out`` as an empty folder when nothing is there; whether this call created it.
+
+    A folder that exists from now on is the export's own: whatever someone puts into it while the
+    export runs makes the final rename fail instead of being replaced.
+    """
+    try:
+        out.mkdir()
+    except FileExistsError:
+        return False
+    return True
 
 
-def _put_in_place(staging: Path, out: Path) -> None:
-    """Rename the finished export to ``out``; an earlier one is first renamed aside, then removed."""
-    if not out.exists():
-        os.replace(staging, out)
+def _release(out: Path) -> None:
+    """Remove the folder :func:`claim` made, only while it is still empty (``rmdir`` refuses otherwise)."""
+    try:
+        out.rmdir()
+    except OSError:
+        pass
+
+
+def _put_in_place(staging: Path, out: Path, replacing: bool) -> None:
+    """Rename the finished export to ``out``; an earlier export is first renamed aside, then removed.
+
+    Each rename re-checks atomically what the check at the start saw: a folder is renamed onto
+    ``out`` only while ``out`` is absent or empty, and what is renamed aside is removed only when
+    it is an export. Anything else found there is put back and left as it is.
+    """
+    if not replacing:
+        try:
+            os.rename(staging, out)  # onto the empty folder claimed (or found empty) at the start
+        except OSError as error:
+            raise OutputRefused(f"--out {out} was filled by something else while exporting ({error.strerror}); it "
+                                "was left as it is and this export discarded: choose another --out") from None
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".old", dir=out.parent))
     os.replace(out, aside)  # onto the empty folder just made
-    os.replace(staging, out)
+    if not is_export(aside):
+        os.replace(aside, out)
+        raise OutputRefused(f"--out {out} was replaced by something that is not an export while exporting; it was "
+                            "left as it is and this export discarded: choose another --out")
+    try:
+        os.rename(staging, out)
+    except OSError:
+        os.replace(aside, out)  # the earlier export back where it was
+        raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+_LEFT_BEHIND = re.compile(r"(?P<pid>\d+)\.[a-z0-9_]{8}\.(?P<kind>staging|old)")  # .NAME.<pid>.<mkdtemp's 8>.staging
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove what a killed export to ``out`` left beside it; returns what was removed.
+
+    Only folders this module names (``.NAME.<pid>.<random>.staging``, ``.old`` for an earlier export set
+    aside) whose process is gone from this machine: a running export's staging folder is its own. A
+    set-aside earlier export is removed only once ``out`` holds an export again.
+    """
+    prefix = f".{out.name}."
+    removed = []
+    for path in out.parent.iterdir():
+        match = _LEFT_BEHIND.fullmatch(path.name[len(prefix):]) if path.name.startswith(prefix) else None
+        if match is None or path.is_symlink() or not path.is_dir() or _running(int(match["pid"])):
+            continue
+        if match["kind"] == "staging" or is_export(out):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (elsewhere than POSIX: assumed, as it cannot be asked safely)."""
+    if os.name != "posix" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Path, name: str, onnx: bool,
@@ -153,7 +235,9 @@ def _write_export(folder: Path, data: StudyData, record: TrialRecord, source: Pa
             (folder / file_name).write_text(json.dumps(public(_read_json(folder / file_name)), indent=1))
     info = public(info)
     (folder / EXPORT_FILE).write_text(json.dumps(info, indent=1, default=str))
-    (folder / "README.md").write_text(public_text(model_card(info)), encoding="utf-8")
+    # the card is written from ``info``, already public; its examples quote the folder's name, which a
+    # second pass for absolute paths would break (a name ending in ")" or "`" makes "/answer.py" look like one)
+    (folder / "README.md").write_text(model_card(info), encoding="utf-8")
     if onnx:
         ship_answer_script(folder)
     return info

@@ -45,7 +45,7 @@ def analyze(
             prediction_dir = Path(tempfile.mkdtemp(prefix="paretodistill-analysis-"))
         metrics = evaluate_checkpoint(model_dir=model_dir, data_file=data_file, part=part, split_file=split_file,
                                       threshold=threshold, out_dir=str(prediction_dir), batch_size=batch_size,
-                                      cache_dir=cache_dir, log=log)
+                                      cache_dir=cache_dir, log=log, guard_out=False)
         predictions_file = str(prediction_dir / "predictions.json")
     predictions = json.loads(Path(predictions_file).read_text())
     if not isinstance(predictions, dict):

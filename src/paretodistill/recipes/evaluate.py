@@ -13,6 +13,7 @@ from paretodistill.errors import ConfigError
 from paretodistill.evaluation.inference import evaluate_model
 from paretodistill.hardware.device import pick_device, supports_fast_bf16
 from paretodistill.models.loading import check_tokenizer_fits, load_qa_model, load_tokenizer
+from paretodistill.outputs import EVALUATION, check_output, written_by
 
 
 def evaluate_checkpoint(
@@ -27,11 +28,18 @@ def evaluate_checkpoint(
     features: FeatureSettings | None = None,
     log=print,
     trust_remote_code: bool = False,
+    guard_out: bool = True,
 ) -> dict:
     """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with.
 
     ``trust_remote_code`` runs Python files the checkpoint ships; only when the user asked (``models.loading``).
+    ``out_dir`` is checked before anything is read (``paretodistill.outputs``): never the model folder, an
+    input, a study, or files an evaluation did not write. ``guard_out=False`` is for a caller that
+    writes the evaluation into a folder of its own making (``analyze``, whose folder may lie in a study).
     """
+    if out_dir and guard_out:
+        check_output(out_dir, EVALUATION, {"the model folder": model_dir, "the data file": data_file,
+                                           "the split file": split_file})
     data = load_squad(data_file)
     split_info = None
     if part != "all":
@@ -56,7 +64,8 @@ def evaluate_checkpoint(
     feature_set = cached_features(data.examples, tokenizer, features, cache_dir)
     scored = evaluate_model(model, data, feature_set, batch_size, bf16, threshold=threshold)
     result = {**scored.metrics, "data": data.source, "split": split_info}
-    if out_dir:
+    if out_dir:  # metrics.json first: its tag marks the folder as an evaluation's, so a killed write can be redone
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "metrics.json").write_text(json.dumps({**result, **written_by("evaluate")}, indent=1))
         scored.answers.write(out_dir, threshold)
-        (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=1))
     return result

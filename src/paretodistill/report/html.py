@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from paretodistill.outputs import REPORT, REPORT_GENERATOR, check_output
 from paretodistill.report import figures
 from paretodistill.report.analysis import load_analysis
 from paretodistill.report.frontier import (
@@ -38,7 +39,6 @@ from paretodistill.report.frontier import (
     parameter_importances,
 )
 from paretodistill.report.int8_table import default_table, load_int8_table, matched_rows, measured_how
-from paretodistill.report.paths import check_report_out
 
 esc = html.escape
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
@@ -147,6 +147,7 @@ class Page:
         body = "".join(f'<section id="{sid}"><h2>{esc(heading)}</h2>{content}</section>' for sid, heading, content in self.sections)
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"generator\" content=\"{REPORT_GENERATOR}\">"  # marks the page as one a report may replace
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(self.title)}</title>"
             f"{ERROR_COLLECTOR}<style>{CSS}</style>"
             "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
@@ -550,12 +551,15 @@ def build_report(directory: str | Path, out: str | Path, analysis_paths: Sequenc
     ``int8_table``: an ``int8_table.json`` (``benchmarks/int8_table.py``); by default the one in
     ``<study>-int8/`` beside the study, when there is one.
 
-    ``out`` is checked before anything is read (``report.paths``) and written through a temporary
-    file and a rename, so a failed report never leaves half a page over an earlier one.
+    ``out`` is checked before anything is read (``paretodistill.outputs``: never the study, an input,
+    a model folder or a file that is not an earlier report; inside the study is the usual place) and
+    written through a temporary file and a rename, so a failed report never leaves half a page over
+    an earlier one.
     """
     directory = Path(directory)
     out = Path(out)
-    check_report_out(out, directory)
+    analyses_given = {f"the analysis {Path(p).name}": p for p in analysis_paths}
+    check_output(out, REPORT, {**analyses_given, "the int8 table": int8_table}, home=directory)
     data = load_study_dir(directory, name)
     paths = [Path(p) for p in analysis_paths] or find_analyses(directory)
     analyses = [load_analysis(p) for p in paths]
