@@ -207,18 +207,23 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
             why = f"started more than {grace} s ago by a process that never recorded it (killed while asking?)"
         else:
             continue
-        try:
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_KIND, INTERRUPTED)
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_REASON, f"interrupted: {why}")
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_STEP, None)
-            if storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL):
-                recovered.append(trial.number)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # finished meanwhile by whoever was running it
+        if mark_interrupted(storage, trial, why):
+            recovered.append(trial.number)
     if recovered:
         log(f"[{study.study_name}] trial(s) {recovered} were left running by a search that is gone: "
             f"marked interrupted; their budget is spent again")
     return recovered
+
+
+def mark_interrupted(storage, trial: FrozenTrial, why: str) -> bool:
+    """Record a RUNNING trial as FAIL / interrupted (``why``); False when it finished meanwhile."""
+    try:
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_KIND, INTERRUPTED)
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_REASON, f"interrupted: {why}")
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_STEP, None)
+        return bool(storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # finished meanwhile by whoever was running it
 
 
 def requeue(study: optuna.Study, numbers: list[int]) -> None:
