@@ -144,6 +144,12 @@ class StudyLock:
             raise StudyError(f"{study_dir}: cannot lock the study folder ({error})") from None
         try:
             cls._take_over(study_dir, run, log)
+        except OSError as error:
+            lock.release()
+            if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise StudyError(f"{study_dir} is read-only: a search writes to its study; copy the folder somewhere "
+                                 "writable to continue it (status and report read it as it is)") from None
+            raise
         except BaseException:
             lock.release()
             raise
