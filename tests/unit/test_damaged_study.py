@@ -21,9 +21,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes, report_fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers of test_study_safety
 
-import report_fixtures as fx  # noqa: E402
 from test_study_safety import config_file, one_line  # noqa: E402
 
+import report_fixtures as fx  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import BAD_INPUT, OK  # noqa: E402
 from paretodistill.models import pruned_bert  # noqa: E402,F401  (the students registered before tiny_checkpoint's Bert)

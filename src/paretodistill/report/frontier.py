@@ -39,7 +39,6 @@ from paretodistill.search.domain import (
     stage_study_name,
 )
 from paretodistill.search.objectives import Objective, ObjectiveSet, Threshold, dominates_in
-from paretodistill.search.storage import open_checked_storage, reading_study
 from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
 from paretodistill.search.plan import Baseline
 from paretodistill.search.results import (
@@ -56,6 +55,7 @@ from paretodistill.search.results import (
     verdicts_of,
 )
 from paretodistill.search.results import FINISHED_CLASSES as CATEGORIES
+from paretodistill.search.storage import open_checked_storage, reading_study
 
 __all__ = ["BELOW_THRESHOLD", "CATEGORIES", "DOMINATED", "FAILED", "FRONTIER", "INTERRUPTED_CLASS", "UNFINISHED",
            "threshold_miss"]  # the search's classes and reasons, which the report's pages show
