@@ -122,3 +122,27 @@ def test_a_live_holder_is_never_taken_over_even_without_its_lock(tmp_path):
     said = []
     lock.StudyLock.acquire(tmp_path, "mine", log=said.append).release()
     assert said and "no longer running" in said[0]
+
+
+def test_one_lock_whatever_path_names_the_folder(tmp_path, monkeypatch):
+    """The lock is on the folder itself: a link to it, a relative or a ``..`` path is the same folder;
+    where the folder cannot be locked, ``.lock`` in it is (the fallback)."""
+    from paretodistill.errors import StudyError
+    from paretodistill.search import lock
+
+    study = tmp_path / "runs" / "s"
+    study.parent.mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "runs", target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "runs")
+    for fallback in (False, True):
+        if fallback:
+            monkeypatch.setattr(lock, "fcntl", None)
+        held = lock.StudyLock.acquire(study, "first", log=lambda message: None)
+        try:
+            for other in (tmp_path / "link" / "s", Path("s"), Path("..") / "runs" / "s"):
+                with pytest.raises(StudyError, match="is in use by another search: pid"):
+                    lock.StudyLock.acquire(other, "second", log=lambda message: None)
+        finally:
+            held.release()
+        assert (study / lock.LOCK_FILE).exists() == fallback
+        lock.StudyLock.acquire(Path("s"), "third", log=lambda message: None).release()
