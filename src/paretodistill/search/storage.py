@@ -69,10 +69,10 @@ class _SqliteConnect:
             try:
                 connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return connection
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
                 connection.close()
-                if "locked" in str(error):
-                    raise
+                if not isinstance(error, sqlite3.OperationalError) or "locked" in str(error):
+                    raise  # damaged, or busy: not a question of where it may write
         return sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
 
 
@@ -143,8 +143,7 @@ def reading_study(where: str) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError) as error:
-        raise StudyError(f"{where}: cannot read the study database ({_database_reason(error)}); the study is "
-                         "damaged: restore it from a copy, or start a new --study folder") from None
+        raise StudyError(f"{where}: cannot read the study database ({_database_reason(error)})") from None
 
 
 def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
