@@ -109,7 +109,7 @@ def _lock_folder(study_dir: Path):
         except BlockingIOError:
             raise Timeout(str(study_dir)) from None
         except OSError as error:
-            if error.errno not in (errno.EBADF, errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.EACCES):
+            if error.errno not in (errno.EBADF, errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
     lock = FileLock(study_dir / LOCK_FILE, timeout=0, thread_local=False)
     lock.acquire()
