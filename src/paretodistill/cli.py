@@ -2,8 +2,8 @@
 
 Exit status (``paretodistill.errors``): 0 done; 2 the input is wrong (``ParetodistillError``: one
 line naming it); 1 the environment failed (``EnvironmentFailure`` or an ``OSError``: a full disk, an
-unreadable file; one line) or a bug (its traceback); 130 interrupted. ``PARETODISTILL_TRACEBACK=1``
-shows the traceback of the one-line errors too.
+unreadable file; one line) or a bug (its traceback); 130 interrupted (Ctrl-C); 143 a search stopped by
+SIGTERM. ``PARETODISTILL_TRACEBACK=1`` shows the traceback of the one-line errors too.
 """
 
 from __future__ import annotations

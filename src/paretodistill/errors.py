@@ -11,6 +11,7 @@ OK = 0
 FAILED = 1  # the environment failed (or a bug: then with its traceback); the input may be fine
 BAD_INPUT = 2  # the input is wrong: one line naming it; nothing was spent
 INTERRUPTED = 130  # Ctrl-C: what ran is kept; the same command continues
+TERMINATED = 143  # SIGTERM (128 + 15), taken as Ctrl-C: what ran is kept; the same command continues
 
 
 class ParetodistillError(Exception):

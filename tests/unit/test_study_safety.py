@@ -209,12 +209,21 @@ def test_a_trial_finished_by_another_process_is_not_a_crash(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     objectives = ObjectiveSet.from_search({})
     study = open_study(storage, "t", "flash", objectives)
+    metrics = {"exact": 60, "num_parameters": 1e6}
+    finished_there = study.ask({"num_layers": optuna.distributions.IntDistribution(1, 4)})
+    storage.set_trial_state_values(finished_there._trial_id, state=TrialState.COMPLETE, values=[70, 2e6])
+    frozen = record_result(study, finished_there, TrialResult("ok", finished_there.params, metrics=metrics), objectives)
+    assert frozen.number == finished_there.number and frozen.values == [70, 2e6]  # its result: kept
+
     trial = study.ask({"num_layers": optuna.distributions.IntDistribution(1, 4)})
+    trial.set_user_attr("trial_dir", "trials/flash-1")
     storage.set_trial_user_attr(trial._trial_id, "failure_kind", "interrupted")
     storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)  # as another coordinator did
-    frozen = record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": 60, "num_parameters": 1e6}),
-                           objectives)
-    assert frozen.state == TrialState.FAIL and frozen.user_attrs["failure_kind"] == "interrupted"
+    frozen = record_result(study, trial, TrialResult("ok", trial.params, metrics=metrics), objectives)
+    assert frozen.state == TrialState.COMPLETE and frozen.number == 2  # the result this run finished: landed
+    assert frozen.params == trial.params and frozen.values == [60, 1e6] and frozen.user_attrs["metrics"] == metrics
+    assert frozen.user_attrs["failure_kind"] is None and frozen.user_attrs["trial_dir"] == "trials/flash-1"
+    assert study.trials[1].state == TrialState.FAIL and study.trials[1].user_attrs["failure_kind"] == "interrupted"
 
 
 # ---------------------------------------------------------------- fail fast and honestly

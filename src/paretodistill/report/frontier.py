@@ -33,6 +33,7 @@ from paretodistill.search.domain import (
     pair_flash_regular,
     read_search_meta,
     recorded_storage_url,
+    redact_url,
     search_prefixes,
     spearman,
     stage_study_name,
@@ -54,6 +55,7 @@ from paretodistill.search.results import (
     verdicts_of,
 )
 from paretodistill.search.results import FINISHED_CLASSES as CATEGORIES
+from paretodistill.search.storage import open_checked_storage, reading_study
 
 __all__ = ["BELOW_THRESHOLD", "CATEGORIES", "DOMINATED", "FAILED", "FRONTIER", "INTERRUPTED_CLASS", "UNFINISHED",
            "threshold_miss"]  # the search's classes and reasons, which the report's pages show
@@ -344,10 +346,20 @@ def storage_url(directory: Path) -> str:
 
 
 def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
-    """Every stage's trials, classified, the baseline and pareto.json, from one study directory."""
+    """Every stage's trials, classified, the baseline and pareto.json, from one study directory.
+
+    The database is opened read-only (a study on a read-only disk can be reported on and exported
+    from) and checked first; a damaged one is one line (``StudyError``), not a traceback.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directory = Path(directory)
-    storage = storage_url(directory)
+    url = storage_url(directory)
+    storage = open_checked_storage(url, read_only=True)
+    with reading_study(redact_url(url)):
+        return _read_study(directory, storage, name)
+
+
+def _read_study(directory: Path, storage, name: str | None) -> StudyData:
     meta = read_search_meta(directory)
     if name is None and meta:  # the search records its name; use it when the database holds several
         recorded = meta.get("name")
@@ -417,9 +429,12 @@ def _read_pareto(directory: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        pareto = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(pareto, dict):
+        raise ReportError(f"{path}: expected the JSON object a search writes, got {type(pareto).__name__}")
+    return pareto
 
 
 def _merge_pareto_test_metrics(data: StudyData) -> None:

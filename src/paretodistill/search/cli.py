@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from paretodistill.errors import FAILED, INTERRUPTED, OK
+from paretodistill.errors import FAILED, INTERRUPTED, OK, TERMINATED
 
 
 def _log(message: str) -> None:
@@ -40,6 +40,7 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
 def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config
     from paretodistill.errors import ConfigError
+    from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
     if args.config is None and args.preset is None:
@@ -50,12 +51,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
-    try:  # data, teacher, storage and the study folder are checked inside, before the first trial
-        pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
-                            n_trials=args.n_trials, log=_log)
-    except KeyboardInterrupt:
-        _log("stopped; the running trials are marked interrupted. Run the same command again to continue.")
-        return INTERRUPTED
+    with sigterm_as_interrupt() as termination:
+        try:  # data, teacher, storage and the study folder are checked inside, before the first trial
+            pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
+                                n_trials=args.n_trials, log=_log)
+        except KeyboardInterrupt:
+            _log(f"stopped{' by SIGTERM' if termination.received else ''}; the running trials are marked "
+                 "interrupted. Run the same command again to continue.")
+            return TERMINATED if termination.received else INTERRUPTED
     flash = (pareto.get("counts") or {}).get("flash") or {}
     if flash.get("finished") and not flash.get("complete"):
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))

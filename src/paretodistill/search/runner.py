@@ -26,7 +26,8 @@ import signal
 import threading
 import time
 import warnings
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from optuna.trial import TrialState
 
@@ -34,7 +35,7 @@ from paretodistill.errors import ConfigError, EnvironmentFailure
 from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
 from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial, counts, frontier, stored_trials
-from paretodistill.search.study import owner_record, record_result, recover_interrupted, requeue
+from paretodistill.search.study import mark_interrupted, owner_record, record_result, recover_interrupted, requeue
 from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
 from paretodistill.trial import ENVIRONMENT, TrialResult
 
@@ -236,6 +237,41 @@ class Progress:
         return f"{value:.4g}"
 
 
+# ---------------------------------------------------------------- stopping
+class Termination:
+    """Whether SIGTERM stopped the search (``sigterm_as_interrupt`` sets it)."""
+
+    received: bool = False
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[Termination]:
+    """SIGTERM (``kill``, a scheduler's stop, a shutdown) stops the search as Ctrl-C does.
+
+    Its default ends the process on the spot: the running trials stay RUNNING, ``lock.json``
+    names a dead holder, nothing is said. Raised as ``KeyboardInterrupt`` in the main thread
+    instead, it takes Ctrl-C's path: the trials are marked interrupted, the lock released, one line
+    is printed; the caller reads ``received`` for the exit status. A second SIGTERM while the
+    search cleans up is ignored, so the clean-up finishes. Outside the main thread (where Python
+    cannot take signals) nothing changes.
+    """
+    termination = Termination()
+    if threading.current_thread() is not threading.main_thread():
+        yield termination
+        return
+
+    def stop(signum, frame) -> None:
+        if not termination.received:
+            termination.received = True
+            raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield termination
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # ---------------------------------------------------------------- the loop
 def ask(study, distributions: dict):
     with warnings.catch_warnings():
@@ -289,6 +325,7 @@ def drive(
                     loop.record(key, payload)
         except BaseException:
             _abandon(study, loop.running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
+            _abandon_unregistered(study, token, exclusive)
             raise
     return counts(stored_trials(study.get_trials(deepcopy=False)))
 
@@ -314,11 +351,11 @@ class _Loop:
             to_start = min(to_start, waiting)
         for _ in range(max(0, to_start)):
             trial = ask(self.study, self.distributions)
+            self.running[trial.number] = (trial, time.time())  # at once: a stop from here on marks it interrupted
             trial.set_user_attr(Attr.COORDINATOR, owner_record(self.token))
             spec = self.make_spec(trial)
             trial.set_user_attr(Attr.TRIAL_DIR, self.stored_path(spec.trial_dir))
             self.heartbeats.add(trial)
-            self.running[trial.number] = (trial, time.time())
             self.progress.started(self.stage, trial.number, trial.params)
             self.backend.submit(trial.number, spec)
 
@@ -423,3 +460,17 @@ def _abandon(study, running: dict, backend, reason: str) -> None:
         except Exception as error:  # noqa: BLE001 - the database itself may be what failed
             _logger.warning("trial %d could not be marked interrupted (%s: %s); the next run recovers it",
                             trial.number, type(error).__name__, error)
+
+
+def _abandon_unregistered(study, token: str, exclusive: bool) -> None:
+    """After ``_abandon``: the RUNNING trials a stop caught inside ``ask`` (created in the database,
+    not yet among the loop's). With the study's lock every RUNNING trial is this run's; on a shared
+    database only those it marked as its own."""
+    try:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = StoredTrial.of(trial).owner_run
+            if exclusive or owner == token:
+                mark_interrupted(storage_of(study), trial, "the search was stopped while it started the trial")
+    except Exception as error:  # noqa: BLE001 - as in _abandon: the stop's own error is the one to show
+        _logger.warning("running trials could not be marked interrupted (%s: %s); the next run recovers them",
+                        type(error).__name__, error)

@@ -12,7 +12,7 @@ from paretodistill.errors import StudyError
 from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url, redact_url
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
-from paretodistill.search.storage import open_checked_storage
+from paretodistill.search.storage import open_checked_storage, reading_study
 from paretodistill.search.study import load_stage
 
 SHOWN_FAILURES = 5  # the latest failed and stopped trials listed per stage
@@ -39,9 +39,10 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_checked_storage(url, read_only=True)
     lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(url) if meta['storage'] else 'study.db'})"]
-    for stage in STAGES:
-        study = load_stage(storage, meta["name"], stage)
-        lines += [f"{stage:9s}not started"] if study is None else stage_lines(stage, study)
+    with reading_study(redact_url(url)):
+        for stage in STAGES:
+            study = load_stage(storage, meta["name"], stage)
+            lines += [f"{stage:9s}not started"] if study is None else stage_lines(stage, study)
     lines.append(pareto_line(study_dir / "pareto.json"))
     return "\n".join(lines)
 
@@ -92,6 +93,9 @@ def pareto_line(path: Path) -> str:
         doc = json.loads(path.read_text())
     except ValueError as error:
         raise StudyError(f"{path}: not readable as the JSON a search writes ({error})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("frontier", []), list):
+        raise StudyError(f"{path}: not the JSON object a search writes (expected {{\"frontier\": [...], ...}}, "
+                         f"got {json.dumps(doc)[:60]})")
     return (f"pareto.json: {len(doc.get('frontier', []))} frontier trial(s) from the {doc.get('frontier_stage')} stage, "
             f"flash/regular Spearman {doc.get('flash_regular_spearman')}, written {doc.get('generated')}")
 

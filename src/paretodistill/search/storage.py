@@ -17,9 +17,12 @@ import logging
 import os
 import sqlite3
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,15 +53,27 @@ class _SqliteConnect:
 
     def __call__(self):
         if self.read_only:
-            uri = Path(self.path).resolve().as_uri()
-            try:
-                return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, check_same_thread=False)
-            except sqlite3.OperationalError:  # a WAL file no one may write beside: read the file as it is
-                return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+            return self._read_only()
         connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
+
+    def _read_only(self) -> sqlite3.Connection:
+        """``mode=ro`` where the folder is writable (a WAL database needs its ``-shm`` file beside
+        it, even to be read: SQLite fails at the first query, not at the connect); else, on a
+        read-only disk or folder, ``immutable=1``: the file as it is, nothing written beside it."""
+        path = Path(self.path).resolve()
+        if os.access(path.parent, os.W_OK):
+            connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return connection
+            except sqlite3.Error as error:
+                connection.close()
+                if not isinstance(error, sqlite3.OperationalError) or "locked" in str(error):
+                    raise  # damaged, or busy: not a question of where it may write
+        return sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
 
 
 def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120, *,
@@ -93,13 +108,42 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
     if path is not None and read_only and not path.is_file():
         raise StudyError(f"{path}: no study database here")
     try:
+        if path is not None and path.is_file():
+            check_sqlite_file(path)
         storage = open_storage(url, heartbeat_interval, grace_period, read_only=read_only)
         storage.get_all_studies()
-    except (SQLAlchemyError, sqlite3.Error, RuntimeError, ImportError, ValueError) as error:
-        reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
+    except (SQLAlchemyError, sqlite3.Error, StorageInternalError, RuntimeError, ImportError, ValueError) as error:
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
-                         f"({type(error).__name__}: {reason})") from None
+                         f"({_database_reason(error)})") from None
     return storage
+
+
+def check_sqlite_file(path: Path) -> None:
+    """SQLite's own ``quick_check`` of a study file (a second or so for a large study): random bytes
+    in it or a truncated file are named before a command reads half a study and fails midway."""
+    connection = _SqliteConnect(str(path), read_only=True)()
+    try:
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)").fetchall()]
+    finally:
+        connection.close()
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError(f"damaged: {'; '.join(map(str, problems))}")
+
+
+def _database_reason(error: BaseException) -> str:
+    """``DatabaseError: database disk image is malformed``: the database's own words, in one line."""
+    cause = getattr(error, "orig", None) or error.__cause__ or error
+    return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
+
+
+@contextmanager
+def reading_study(where: str) -> Iterator[None]:
+    """A database that fails while a study is read (damage ``quick_check`` cannot see: a page of a
+    table it never walks, a value that is no longer JSON) is one line naming it, not a traceback."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error, StorageInternalError) as error:
+        raise StudyError(f"{where}: cannot read the study database ({_database_reason(error)})") from None
 
 
 def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import stage_study_name
 from paretodistill.search.objectives import MetricError, ObjectiveSet
-from paretodistill.search.optuna_adapter import rdb_backend, storage_of, trial_id
+from paretodistill.search.optuna_adapter import rdb_backend, storage_of, study_id, trial_id
 from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial
 from paretodistill.search.samplers import FailureAwareSampler
 from paretodistill.search.storage import heartbeat_stale_ids
@@ -147,15 +147,36 @@ def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult,
             return study.tell(trial, state=TrialState.FAIL)
         return study.tell(trial, values)
     except optuna.exceptions.UpdateFinishedTrialError:
-        # another process finished it meanwhile (it took this run for dead): keep its record, not ours
-        _logger.warning("trial %d was finished by another process; its record is kept", trial.number)
-        return storage_of(study).get_trial(trial_id(trial))
+        return _finished_elsewhere(study, trial, result, values, constraints, attrs)
     except (ValueError, TypeError, RuntimeError) as error:  # Optuna refused the values: FAIL, with the reason
         reason = f"the result could not be told to the study: {type(error).__name__}: {error}"
         _logger.error("trial %d: %s", trial.number, reason)
         trial.set_user_attr(Attr.FAILURE_KIND, "error")
         trial.set_user_attr(Attr.FAILURE_REASON, reason)
         return study.tell(trial, state=TrialState.FAIL)
+
+
+def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial, result: TrialResult, values, constraints: dict,
+                        attrs: dict) -> FrozenTrial:
+    """Another process finished the trial while it ran here. Its record is kept when it is a result;
+    when it only marked the trial interrupted (it took this run for dead), this run's result lands
+    as a new trial with the same parameters: a trial that ran to its end is never thrown away."""
+    storage = storage_of(study)
+    stored = storage.get_trial(trial_id(trial))
+    if not StoredTrial.of(stored).interrupted or result.failure_kind == INTERRUPTED:
+        _logger.warning("trial %d was finished by another process; its record is kept", trial.number)
+        return stored
+    state = TrialState.PRUNED if result.stopped else TrialState.FAIL if values is None else TrialState.COMPLETE
+    landed = optuna.trial.create_trial(
+        state=state, params=stored.params, distributions=stored.distributions,
+        values=values if state == TrialState.COMPLETE else None,
+        user_attrs={**stored.user_attrs, **{key: _jsonable(value) for key, value in attrs.items()}},
+        constraints=None if result.stopped else constraints or None,
+    )
+    frozen = storage.get_trial(storage.create_new_trial(study_id(study), template_trial=landed))
+    _logger.warning("trial %d was marked interrupted by another process while it ran here; its result is kept "
+                    "as trial %d", trial.number, frozen.number)
+    return frozen
 
 
 def _jsonable(value: Any) -> Any:
@@ -207,18 +228,23 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
             why = f"started more than {grace} s ago by a process that never recorded it (killed while asking?)"
         else:
             continue
-        try:
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_KIND, INTERRUPTED)
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_REASON, f"interrupted: {why}")
-            storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_STEP, None)
-            if storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL):
-                recovered.append(trial.number)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # finished meanwhile by whoever was running it
+        if mark_interrupted(storage, trial, why):
+            recovered.append(trial.number)
     if recovered:
         log(f"[{study.study_name}] trial(s) {recovered} were left running by a search that is gone: "
             f"marked interrupted; their budget is spent again")
     return recovered
+
+
+def mark_interrupted(storage, trial: FrozenTrial, why: str) -> bool:
+    """Record a RUNNING trial as FAIL / interrupted (``why``); False when it finished meanwhile."""
+    try:
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_KIND, INTERRUPTED)
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_REASON, f"interrupted: {why}")
+        storage.set_trial_user_attr(trial_id(trial), Attr.FAILURE_STEP, None)
+        return bool(storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # finished meanwhile by whoever was running it
 
 
 def requeue(study: optuna.Study, numbers: list[int]) -> None:
