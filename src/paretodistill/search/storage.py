@@ -24,8 +24,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.errors import StudyError
-from paretodistill.search.domain import STAGES, redact_url, stage_study_name
+from paretodistill.search.domain import STAGES, stage_study_name
 from paretodistill.search.optuna_adapter import stale_trial_ids, storage_of, trial_id
+from paretodistill.search.redaction import redact_text, redact_url
 from paretodistill.search.results import StoredTrial
 
 _logger = logging.getLogger("paretodistill.search")
@@ -96,7 +97,7 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
         storage = open_storage(url, heartbeat_interval, grace_period, read_only=read_only)
         storage.get_all_studies()
     except (SQLAlchemyError, sqlite3.Error, RuntimeError, ImportError, ValueError) as error:
-        reason = " ".join(str(getattr(error, "orig", None) or error).split())[:300]
+        reason = redact_text(" ".join(str(getattr(error, "orig", None) or error).split()), url)[:300]
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
                          f"({type(error).__name__}: {reason})") from None
     return storage
