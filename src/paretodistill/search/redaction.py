@@ -20,8 +20,8 @@ from urllib.parse import unquote_plus
 
 HIDDEN = "***"
 # A query parameter whose name holds one of these (any case) carries a secret: password, passwd,
-# pass, pwd, secret, token, access_token, key, api_key, sslkey, auth, credential, sig(nature), session.
-SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig", "session")
+# pass, pwd, secret, token, access_token, key, api_key, sslkey, auth, credential, sig(nature).
+SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")
 _SECRET_ASSIGNMENT = re.compile(rf"({'|'.join(SECRET_WORDS)})[\w.-]*\s*=", re.IGNORECASE)  # in a value: options=-c password=...
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _SHORTEST_QUOTED_SECRET = 4  # shorter known secrets are not searched for in free text (they would hit ordinary words)
