@@ -291,12 +291,18 @@ class PretrainSettings(Checked):
         log_every_steps=20, state_every_seconds=120.0))
 
     RULES: ClassVar[dict[str, Range]] = {
-        "max_paragraphs": AT_LEAST_ONE, "heldout_paragraphs": AT_LEAST_ONE, "max_seq_length": AT_LEAST_ONE,
-        "mask_probability": Range(0, 1, low_open=True),  # 0 would mask nothing: no loss to learn from
+        "max_paragraphs": AT_LEAST_ONE, "heldout_paragraphs": NON_NEGATIVE, "max_seq_length": AT_LEAST_ONE,
+        "mask_probability": Range(0, 1, low_open=True, high_open=True),  # 0 masks nothing, 1 leaves no context
         "soft_weight": NON_NEGATIVE, "hard_weight": NON_NEGATIVE, "cosine_weight": NON_NEGATIVE,
         "temperature": POSITIVE, "hidden_weight": NON_NEGATIVE, "attention_weight": NON_NEGATIVE,
         "head_steps": NON_NEGATIVE, "head_learning_rate": POSITIVE,
     }
+
+    def relations(self) -> list[tuple[str, str]]:
+        weights = ("soft_weight", "hard_weight", "cosine_weight", "hidden_weight", "attention_weight")
+        if not any(getattr(self, name) for name in weights):
+            return [("soft_weight", "every pretrain weight is 0 (or unset): the loss would be empty")]
+        return []
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from paretodistill.search.space import parse_param  # noqa: E402
     ("student.hidden_dropout=1.0", "student.hidden_dropout: expected a number in [0, 1), got 1.0"),
     ("student.num_layers=0", "student.num_layers: expected an integer >= 1, got 0"),
     ("distillation.soft_weight=-1", "distillation.soft_weight: expected a number >= 0, got -1.0"),
-    ("pretrain.mask_probability=0", "pretrain.mask_probability: expected a number in (0, 1], got 0.0"),
+    ("pretrain.mask_probability=0", "pretrain.mask_probability: expected a number in (0, 1), got 0.0"),
     ("pretrain.training.learning_rate=0", "pretrain.training.learning_rate: expected a number > 0, got 0.0"),
     ("search.workers=0", "search.workers: expected an integer >= 1, got 0"),
     ("search.ray.num_gpus=-1", "search.ray.num_gpus: expected a number >= 0, got -1.0"),
@@ -80,11 +80,19 @@ def test_several_bad_values_are_named_together():
     ]
 
 
+def test_rules_between_settings_name_the_setting():
+    with pytest.raises(ConfigError, match=r"^pretrain.soft_weight: every pretrain weight is 0 \(or unset\): the loss "
+                                          r"would be empty$"):
+        load_config(None, ["pretrain.soft_weight=0", "pretrain.hard_weight=0", "pretrain.cosine_weight=0"])
+    with pytest.raises(ConfigError, match=r"^search.grace_period: must exceed search.heartbeat_interval \(30\), got 30"):
+        load_config(None, ["search.grace_period=30"])
+
+
 def test_the_edges_of_each_rule_are_allowed():
     config = load_config(None, [
         "training.max_steps=1", "training.weight_decay=0", "training.beta1=0", "threads=1",
         "data.fractions=[1, 0, 0]", "data.synthetic_unanswerable_fraction=1", "student.hidden_dropout=0.999",
-        "distillation.soft_weight=0", "pretrain.mask_probability=1", "search.regular.top_k=0",
+        "distillation.soft_weight=0", "pretrain.mask_probability=0.99", "search.regular.top_k=0",
     ])
     assert config.training.max_steps == 1 and config.data.fractions == (1.0, 0.0, 0.0)
 
