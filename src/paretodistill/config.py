@@ -2,7 +2,11 @@
 
 One ``ExperimentConfig`` describes a run or a search: data, teacher, student, training,
 distillation, latency measurement and search. Every field is typed and checked on load; an
-unknown key or a value of the wrong type names the key and what was expected.
+unknown key or a value of the wrong type names the key and what was expected. Every number is
+then checked against its section's ``RULES`` (finite, its sign, its range, an integer's minimum)
+when the section is made, whoever makes it: a file, ``--set``, a stage's budget, a trial's
+parameters, a command's flags. A bad fixed setting is one line before anything is spent, not a
+failure of every trial.
 
 Trial parameters from the search are flat names (``learning_rate``, ``num_layers``...) and each
 maps to exactly one config field (``PARAMETER_TARGETS``). A parameter without a target is an

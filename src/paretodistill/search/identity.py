@@ -104,6 +104,7 @@ def _way_out(storage, name: str, study_dir: str | Path | None) -> str:
 
 def _unused_folder(study_dir: Path) -> str:
     """``S-2`` (or ``S-3``...): the first sibling of the study folder that does not exist yet."""
+    study_dir = study_dir if study_dir.name else study_dir.resolve()  # "." has no name to add to
     number = 2
     while study_dir.with_name(f"{study_dir.name}-{number}").exists():
         number += 1
