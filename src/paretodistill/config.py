@@ -2,7 +2,11 @@
 
 One ``ExperimentConfig`` describes a run or a search: data, teacher, student, training,
 distillation, latency measurement and search. Every field is typed and checked on load; an
-unknown key or a value of the wrong type names the key and what was expected.
+unknown key or a value of the wrong type names the key and what was expected. Every number is
+then checked against its section's ``RULES`` (finite, its sign, its range, an integer's minimum)
+when the section is made, whoever makes it: a file, ``--set``, a stage's budget, a trial's
+parameters, a command's flags. A bad fixed setting is one line before anything is spent, not a
+failure of every trial.
 
 Trial parameters from the search are flat names (``learning_rate``, ``num_layers``...) and each
 maps to exactly one config field (``PARAMETER_TARGETS``). A parameter without a target is an
@@ -18,33 +22,133 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from paretodistill.errors import ConfigError
 
 
+# ---------------------------------------------------------------- what a fixed value may be
 @dataclass(frozen=True)
-class FeatureSettings:
+class Range:
+    """Where a number setting must lie. Every number must also be finite: a NaN learning rate or
+    temperature would otherwise load and fail every trial of a search, minutes later."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the low end itself is outside (> low, not >= low)
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return "finite"
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = self.low is None or value > self.low or (value == self.low and not self.low_open)
+        below = self.high is None or value < self.high or (value == self.high and not self.high_open)
+        return above and below
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (None: nothing; values that are not numbers are the type check's)."""
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or self.allows(value):
+            return None
+        kind = "an integer" if isinstance(value, int) else "a number"
+        return f"expected {kind} {self}, got {value!r}" if str(self) != "finite" else f"expected a finite number, got {value!r}"
+
+
+FINITE = Range()
+POSITIVE = Range(0, low_open=True)  # learning rates, temperatures, epsilons, times
+NON_NEGATIVE = Range(0)  # loss weights, seeds, decay, counts where 0 means "none"
+AT_LEAST_ONE = Range(1)  # batch sizes, steps, threads, workers, layers
+SHARE = Range(0, 1)  # a fraction of something: [0, 1]
+PROBABILITY = Range(0, 1, high_open=True)  # dropouts, Adam's betas, the warm-up ratio: [0, 1)
+
+
+class SettingsError(ConfigError):
+    """Every setting of a section that breaks its rule, one ``key: problem`` each; the section's
+    loader (:func:`build_section`) puts the section's dotted name in front of the keys."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {text}" for key, text in problems))
+
+    def under(self, prefix: str) -> "SettingsError":
+        return SettingsError([(f"{prefix}.{key}" if prefix else key, text) for key, text in self.problems])
+
+
+class Checked:
+    """A settings section checked when it is made, whoever makes it (a config file, ``--set``, a
+    command's flags, a trial's parameters): each field against its ``RULES`` entry (numbers without
+    one must still be finite), then the section's ``relations`` between fields."""
+
+    RULES: ClassVar[dict[str, Range]] = {}
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        problems = [*field_problems(self), *self.relations()]
+        if problems:
+            raise SettingsError(problems)
+
+    def relations(self) -> list[tuple[str, str]]:
+        """``(key, problem)`` for rules between fields (none unless a section says otherwise)."""
+        return []
+
+
+def field_problems(section: Any) -> list[tuple[str, str]]:
+    """``(key, problem)`` for each field of ``section`` (and each item of a tuple field) outside its rule."""
+    problems = []
+    for item in dataclasses.fields(section):
+        rule = section.RULES.get(item.name, FINITE)
+        value = getattr(section, item.name)
+        values = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        for index, one in values:
+            problem = rule.problem(one)
+            if problem:
+                problems.append((item.name if index is None else f"{item.name}[{index}]", problem))
+    return problems
+
+
+def rule_of(dotted: str) -> Range:
+    """The rule of a field by its dotted name (``training.learning_rate``): what a searched value must meet too."""
+    cls, *keys, key = [ExperimentConfig, *dotted.split(".")]
+    for name in keys:
+        cls = typing.get_type_hints(cls)[name]
+    return cls.RULES.get(key, FINITE)
+
+
+@dataclass(frozen=True)
+class FeatureSettings(Checked):
     max_seq_length: int = 384
     doc_stride: int = 128
     max_query_length: int = 64
 
-    def validate(self) -> None:
-        if self.max_query_length < 1 or self.max_seq_length < self.max_query_length + 8:
-            raise ConfigError(
-                f"max_seq_length ({self.max_seq_length}) must exceed max_query_length "
-                f"({self.max_query_length}) by at least 8 tokens, leaving room for the context"
-            )
+    RULES: ClassVar[dict[str, Range]] = {
+        "max_seq_length": AT_LEAST_ONE, "max_query_length": AT_LEAST_ONE, "doc_stride": AT_LEAST_ONE,
+    }
+
+    def relations(self) -> list[tuple[str, str]]:
+        if min(self.max_seq_length, self.max_query_length, self.doc_stride) < 1:
+            return []  # their rules said so
+        if self.max_seq_length < self.max_query_length + 8:
+            return [("max_seq_length", f"must exceed max_query_length ({self.max_query_length}) by at least 8 tokens, "
+                                       f"leaving room for the context, got {self.max_seq_length}")]
         room_for_context = self.max_seq_length - self.max_query_length - 3
-        if not 0 < self.doc_stride < room_for_context:
-            raise ConfigError(
-                f"doc_stride ({self.doc_stride}) must be positive and smaller than the context room of a "
-                f"window, max_seq_length - max_query_length - 3 = {room_for_context}"
-            )
+        if self.doc_stride >= room_for_context:
+            return [("doc_stride", f"must be smaller than the context room of a window, max_seq_length - "
+                                   f"max_query_length - 3 = {room_for_context}, got {self.doc_stride}")]
+        return []
 
 
 @dataclass(frozen=True)
-class DataSettings:
+class DataSettings(Checked):
     split_file: str = ""
     extra_train_files: tuple[str, ...] = ()
     split_seed: int = 13
@@ -59,9 +163,21 @@ class DataSettings:
     unseen_by_teacher: bool = False  # extra files: only articles the teacher did not train on (its train_titles.json)
     features: FeatureSettings = field(default_factory=FeatureSettings)
 
+    RULES: ClassVar[dict[str, Range]] = {
+        "split_seed": NON_NEGATIVE, "fractions": SHARE, "split_train_repeats": AT_LEAST_ONE,
+        "max_extra_articles": AT_LEAST_ONE, "max_eval_articles": AT_LEAST_ONE, "max_train_questions": AT_LEAST_ONE,
+        "synthetic_unanswerable_fraction": SHARE, "hard_unanswerable_fraction": SHARE,
+    }
+
+    def relations(self) -> list[tuple[str, str]]:
+        if all(SHARE.allows(share) for share in self.fractions) and not math.isclose(sum(self.fractions), 1.0, abs_tol=1e-6):
+            return [("fractions", f"expected train, validation and test shares summing to 1, got "
+                                  f"{list(self.fractions)} (sum {sum(self.fractions):g})")]
+        return []
+
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(Checked):
     """Optimizer, schedule and budget. The defaults are the distillation recipe that won the ablation
     at equal windows (docs/results.md#the-distillation-ablation): lr 1e-4, batch 16, 10% linear warm-up then decay."""
 
@@ -83,9 +199,14 @@ class TrainSettings:
     log_every_steps: int = 100
     state_every_seconds: float = 300.0
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+    RULES: ClassVar[dict[str, Range]] = {
+        "learning_rate": POSITIVE, "beta1": PROBABILITY, "beta2": PROBABILITY, "epsilon": POSITIVE,
+        "weight_decay": NON_NEGATIVE, "warmup_steps": NON_NEGATIVE, "warmup_ratio": PROBABILITY,
+        "train_batch_size": AT_LEAST_ONE, "eval_batch_size": AT_LEAST_ONE, "epochs": POSITIVE,
+        "max_steps": AT_LEAST_ONE, "max_grad_norm": NON_NEGATIVE,  # 0: no clipping
+        "seed": NON_NEGATIVE, "eval_every_steps": AT_LEAST_ONE, "log_every_steps": AT_LEAST_ONE,
+        "state_every_seconds": NON_NEGATIVE,
+    }
 
 
 # ``paretodistill teacher`` (recipes/teacher.py): fine-tuning a QA head on a pretrained encoder takes
@@ -94,12 +215,12 @@ TEACHER_TRAINING = TrainSettings(warmup_steps=200, weight_decay=0.01, train_batc
 
 
 @dataclass(frozen=True)
-class TeacherSettings:
+class TeacherSettings(Checked):
     path: str = ""  # a fine-tuned QA checkpoint (what `paretodistill teacher` writes)
 
 
 @dataclass(frozen=True)
-class StudentSettings:
+class StudentSettings(Checked):
     num_layers: int = 3
     heads_per_layer: int | None = None  # None: all of the teacher's heads
     pruning_seed: int = 42
@@ -126,13 +247,17 @@ class StudentSettings:
     # fields above must then describe the same student, dropouts excepted)
     init_from: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.importance_windows < 1:
-            raise ConfigError(f"student.importance_windows must be >= 1, got {self.importance_windows}")
+    RULES: ClassVar[dict[str, Range]] = {
+        "num_layers": AT_LEAST_ONE, "heads_per_layer": AT_LEAST_ONE, "pruning_seed": NON_NEGATIVE,
+        "intermediate_size": AT_LEAST_ONE, "hidden_size": AT_LEAST_ONE, "hidden_dropout": PROBABILITY,
+        "attention_dropout": PROBABILITY, "qa_dropout": PROBABILITY, "initializer_range": POSITIVE,
+        "bottleneck_size": AT_LEAST_ONE, "stacked_ffn": AT_LEAST_ONE, "embedding_size": AT_LEAST_ONE,
+        "importance_windows": AT_LEAST_ONE,
+    }
 
 
 @dataclass(frozen=True)
-class DistillSettings:
+class DistillSettings(Checked):
     soft_weight: float = 0.5  # weight of the KL term against the teacher's softened distributions
     hard_weight: float = 0.5  # weight of the cross-entropy against the gold positions
     temperature: float = 2.0
@@ -140,9 +265,14 @@ class DistillSettings:
     attention_weight: float = 0.0  # layer-wise transfer of attention distributions
     progressive: bool = False  # transfer layer by layer, bottom first, over the first epoch
 
+    RULES: ClassVar[dict[str, Range]] = {
+        "soft_weight": NON_NEGATIVE, "hard_weight": NON_NEGATIVE, "temperature": POSITIVE,
+        "hidden_weight": NON_NEGATIVE, "attention_weight": NON_NEGATIVE,
+    }
+
 
 @dataclass(frozen=True)
-class PretrainSettings:
+class PretrainSettings(Checked):
     """Task-agnostic distillation (``paretodistill pretrain-distill``, ``distill/pretrain.py``):
     DistilBERT's losses on unlabeled text, plus layer-wise transfer when the widths differ."""
 
@@ -164,9 +294,23 @@ class PretrainSettings:
         learning_rate=5e-4, warmup_steps=50, weight_decay=0.01, train_batch_size=32, eval_every_steps=250,
         log_every_steps=20, state_every_seconds=120.0))
 
+    RULES: ClassVar[dict[str, Range]] = {
+        "max_paragraphs": AT_LEAST_ONE, "heldout_paragraphs": NON_NEGATIVE, "max_seq_length": AT_LEAST_ONE,
+        "mask_probability": Range(0, 1, low_open=True, high_open=True),  # 0 masks nothing, 1 leaves no context
+        "soft_weight": NON_NEGATIVE, "hard_weight": NON_NEGATIVE, "cosine_weight": NON_NEGATIVE,
+        "temperature": POSITIVE, "hidden_weight": NON_NEGATIVE, "attention_weight": NON_NEGATIVE,
+        "head_steps": NON_NEGATIVE, "head_learning_rate": POSITIVE,
+    }
+
+    def relations(self) -> list[tuple[str, str]]:
+        weights = ("soft_weight", "hard_weight", "cosine_weight", "hidden_weight", "attention_weight")
+        if not any(getattr(self, name) for name in weights):
+            return [("soft_weight", "every pretrain weight is 0 (or unset): the loss would be empty")]
+        return []
+
 
 @dataclass(frozen=True)
-class LatencySettings:
+class LatencySettings(Checked):
     enabled: bool = True
     batch_size: int = 1
     sequence_length: int | None = None  # None: the features' max_seq_length
@@ -174,6 +318,11 @@ class LatencySettings:
     repeats: int = 30
     runtime: str = "torch"  # "torch" (eager, bf16 weights where supported) or "onnx"
     threads: int | None = None
+
+    RULES: ClassVar[dict[str, Range]] = {
+        "batch_size": AT_LEAST_ONE, "sequence_length": AT_LEAST_ONE, "warmup": NON_NEGATIVE,
+        "repeats": AT_LEAST_ONE, "threads": AT_LEAST_ONE,
+    }
 
 
 SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
@@ -187,7 +336,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {"exact": 50.0}
 
 
 @dataclass(frozen=True)
-class EarlyStopSettings:
+class EarlyStopSettings(Checked):
     """``search.flash.early_stop``: stop a flash trial at an evaluation point once even an optimistic
     guess of its end point is dominated by completed trials (``search/early_stop.py`` says why these)."""
 
@@ -196,18 +345,13 @@ class EarlyStopSettings:
     min_curves: int = 5  # completed curves needed before anything is stopped
     dominated_by: int | None = None  # None: search.regular.top_k (at least 1), which keeps the flash candidates
 
-    def validate(self) -> None:
-        where = "search.flash.early_stop"
-        for key, value in (("safety", self.safety), ("floor", self.floor)):
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise ConfigError(f"{where}.{key}: expected a number >= 0, got {value!r}")
-        for key, value in (("min_curves", self.min_curves), ("dominated_by", self.dominated_by)):
-            if value is not None and value < 1:
-                raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
+    RULES: ClassVar[dict[str, Range]] = {
+        "safety": NON_NEGATIVE, "floor": NON_NEGATIVE, "min_curves": AT_LEAST_ONE, "dominated_by": AT_LEAST_ONE,
+    }
 
 
 @dataclass(frozen=True)
-class FlashSettings:
+class FlashSettings(Checked):
     """The flash stage: many trials on a short budget (config overrides such as ``training.max_steps``)."""
 
     n_trials: int = 20
@@ -220,28 +364,34 @@ class FlashSettings:
     objectives: tuple[str, ...] | None = None
     early_stop: EarlyStopSettings | None = None  # None (absent): every flash trial trains to its end
 
+    RULES: ClassVar[dict[str, Range]] = {"n_trials": NON_NEGATIVE}
+
 
 @dataclass(frozen=True)
-class RegularSettings:
+class RegularSettings(Checked):
     """The regular stage: the ``top_k`` best flash candidates again, on the full budget."""
 
     top_k: int = 3
     budget: dict[str, Any] = field(default_factory=dict)
 
+    RULES: ClassVar[dict[str, Range]] = {"top_k": NON_NEGATIVE}
+
 
 @dataclass(frozen=True)
-class RaySettings:
+class RaySettings(Checked):
     """Resources of one Ray trial task (None: Ray's default)."""
 
     num_cpus: float | None = None
     num_gpus: float | None = None
+
+    RULES: ClassVar[dict[str, Range]] = {"num_cpus": NON_NEGATIVE, "num_gpus": NON_NEGATIVE}
 
     def options(self) -> dict[str, float]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
-class SearchSettings:
+class SearchSettings(Checked):
     """The ``[search]`` table. Objectives, thresholds and space stay text here: the search turns
     them into its own types (:mod:`paretodistill.search.objectives`, ``search.space``)."""
 
@@ -268,32 +418,29 @@ class SearchSettings:
     space: dict[str, Any] = field(default_factory=dict)
     mlflow_uri: str | None = None  # also log every finished trial to MLflow there (search/tracking.py)
 
-    def validate(self) -> None:
+    RULES: ClassVar[dict[str, Range]] = {
+        "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "workers": AT_LEAST_ONE,
+        "heartbeat_interval": AT_LEAST_ONE, "grace_period": AT_LEAST_ONE,
+    }
+
+    def relations(self) -> list[tuple[str, str]]:
+        problems = []
         if not self.name or "/" in self.name:
-            raise ConfigError(f"search.name: expected a plain name, got {self.name!r}")
-        for key, value, minimum in (
-            ("search.seed", self.seed, 0), ("search.n_startup_trials", self.n_startup_trials, 1),
-            ("search.gp_after", self.gp_after, 0),
-            ("search.workers", self.workers, 1), ("search.heartbeat_interval", self.heartbeat_interval, 1),
-            ("search.grace_period", self.grace_period, 1), ("search.flash.n_trials", self.flash.n_trials, 0),
-            ("search.regular.top_k", self.regular.top_k, 0),
-        ):
-            if value < minimum:
-                raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+            problems.append(("name", f"expected a plain name, got {self.name!r}"))
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"search.sampler: unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+            problems.append(("sampler", f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}"))
         if self.backend not in BACKENDS:
-            raise ConfigError(f"search.backend: unknown backend {self.backend!r}; expected local, ray or inline")
+            problems.append(("backend", f"unknown backend {self.backend!r}; expected local, ray or inline"))
         if ":" not in self.trial_function:
-            raise ConfigError(f"search.trial_function: expected 'module:function', got {self.trial_function!r}")
+            problems.append(("trial_function", f"expected 'module:function', got {self.trial_function!r}"))
         if self.grace_period <= self.heartbeat_interval:
-            raise ConfigError("search.grace_period must exceed search.heartbeat_interval (a live trial would look dead)")
-        if self.flash.early_stop is not None:
-            self.flash.early_stop.validate()
+            problems.append(("grace_period", f"must exceed search.heartbeat_interval ({self.heartbeat_interval}), "
+                                             f"got {self.grace_period} (a live trial would look dead)"))
+        return problems
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(Checked):
     data: DataSettings = field(default_factory=DataSettings)
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
     student: StudentSettings = field(default_factory=StudentSettings)
@@ -305,6 +452,8 @@ class ExperimentConfig:
     device: str = "auto"
     threads: int | None = None
     cache_dir: str | None = None
+
+    RULES: ClassVar[dict[str, Range]] = {"threads": AT_LEAST_ONE}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -394,11 +543,18 @@ def build_section(cls, values: Any, prefix: str = ""):
             f"unknown key(s) {sorted(f'{prefix}.{k}' if prefix else k for k in unknown)}; "
             f"valid keys{' in [' + prefix + ']' if prefix else ''}: {sorted(names)}"
         )
-    kwargs = {
-        name: _check_value(value, hints[name], f"{prefix}.{name}" if prefix else name)
-        for name, value in values.items()
-    }
-    return cls(**kwargs)
+    kwargs, problems = {}, []
+    for name, value in values.items():
+        try:
+            kwargs[name] = _check_value(value, hints[name], f"{prefix}.{name}" if prefix else name)
+        except ConfigError as error:  # every wrong value of the file at once, each with its key
+            problems.append(str(error))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    try:
+        return cls(**kwargs)
+    except SettingsError as error:
+        raise error.under(prefix) from None
 
 
 def _parse_override_value(text: str) -> Any:
@@ -446,10 +602,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except IsADirectoryError:
             raise ConfigError(f"{path}: a folder, not a config file") from None
     values = apply_overrides(values, overrides)
-    config = build_section(ExperimentConfig, _lowercase_choices(values))
-    config.data.features.validate()
-    config.search.validate()
-    return config
+    return build_section(ExperimentConfig, _lowercase_choices(values))
 
 
 def _lowercase_choices(values: dict) -> dict:

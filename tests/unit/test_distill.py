@@ -330,13 +330,16 @@ def test_seeded_trials_are_identical(smoke_result, config, tmp_path):
 
 
 @needs_data
-@pytest.mark.parametrize("heads", [0, 5])
-def test_impossible_architecture_fails_cleanly(config, tmp_path, heads):
+@pytest.mark.parametrize("heads, kind, reason", [
+    (0, "error", "student.heads_per_layer: expected an integer >= 1, got 0"),  # the config's rule, before any model
+    (5, "impossible_architecture", "heads_per_layer"),
+])
+def test_impossible_architecture_fails_cleanly(config, tmp_path, heads, kind, reason):
     result = run_trial(config, {"heads_per_layer": heads}, trial_dir=tmp_path, log=quiet)
-    assert result.status == "failed" and result.failure_kind == "impossible_architecture"
-    assert "heads_per_layer" in result.failure_reason
+    assert result.status == "failed" and result.failure_kind == kind
+    assert reason in result.failure_reason
     assert not (tmp_path / METRICS_FILE).exists()
-    assert load_trial(tmp_path).failure_kind == "impossible_architecture"
+    assert load_trial(tmp_path).failure_kind == kind
 
 
 @needs_data

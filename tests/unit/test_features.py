@@ -77,14 +77,14 @@ def test_max_query_length_truncates_long_questions(tmp_path, minilm_tokenizer):
     assert question_tokens == 10 + 2  # CLS + 10 question tokens + SEP
 
 
-@pytest.mark.parametrize("settings, message", [
-    (FeatureSettings(64, 32, 60), "must exceed max_query_length"),
-    (FeatureSettings(128, 100, 64), "doc_stride"),
-    (FeatureSettings(128, 0, 64), "doc_stride"),
+@pytest.mark.parametrize("lengths, message", [
+    ((64, 32, 60), "must exceed max_query_length"),
+    ((128, 100, 64), "doc_stride"),
+    ((128, 0, 64), "doc_stride"),
 ])
-def test_impossible_lengths_are_config_errors(data, minilm_tokenizer, settings, message):
-    with pytest.raises(ConfigError, match=message):
-        build_features(data.examples, minilm_tokenizer, settings)
+def test_impossible_lengths_are_config_errors(data, minilm_tokenizer, lengths, message):
+    with pytest.raises(ConfigError, match=message):  # refused when the settings are made
+        build_features(data.examples, minilm_tokenizer, FeatureSettings(*lengths))
 
 
 def test_cache_loads_instead_of_rebuilding(data, minilm_tokenizer, tmp_path, monkeypatch):

@@ -15,10 +15,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from paretodistill.config import TEACHER_TRAINING, DataSettings, TrainSettings
+from paretodistill.config import AT_LEAST_ONE, NON_NEGATIVE, TEACHER_TRAINING, Checked, DataSettings, Range, TrainSettings
 from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
@@ -28,13 +29,15 @@ from paretodistill.training.loop import train
 
 
 @dataclass(frozen=True)
-class TeacherRecipe:
+class TeacherRecipe(Checked):
     base: str = "minilm"
     data: DataSettings = field(default_factory=lambda: DataSettings(split_file=""))
     training: TrainSettings = TEACHER_TRAINING
     device: str = "auto"
     threads: int | None = None
     no_answer_weight: float = 1.0  # the windows whose target is "no answer", weighed apart from the rest
+
+    RULES: ClassVar[dict[str, Range]] = {"threads": AT_LEAST_ONE, "no_answer_weight": NON_NEGATIVE}
 
 
 def hard_target_loss(outputs, batch, no_answer_weight: float = 1.0) -> torch.Tensor:

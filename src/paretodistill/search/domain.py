@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 from paretodistill.config import ExperimentConfig
 from paretodistill.errors import StudyError
+from paretodistill.search.redaction import redact_url
 
 STUDY_DB = "study.db"
 SEARCH_META = "search.json"
@@ -97,35 +98,6 @@ def read_search_meta(study_dir: str | Path) -> dict | None:
     ):
         raise StudyError(f"{path}: expected {{\"name\": text, \"storage\": text or null}}, got {meta!r}"[:300])
     return meta
-
-
-def redact_url(url: str) -> str:
-    """A storage URL with its password replaced by ``***`` (it is written to files users share)."""
-    from sqlalchemy.engine import make_url  # the URL grammar is SQLAlchemy's; it is Optuna's dependency
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return f"{url.split('://', 1)[0]}://***" if "@" in url else url
-    secret_keys = [k for k in parsed.query if any(word in k.lower() for word in SECRET_QUERY_WORDS)]
-    if parsed.password is None and not secret_keys:
-        return url
-    if secret_keys:  # e.g. postgresql://host/db?password=... (libpq reads it there too)
-        parsed = parsed.update_query_dict({k: "redacted" for k in secret_keys})
-    return parsed.render_as_string(hide_password=True)
-
-
-SECRET_QUERY_WORDS = ("password", "passwd", "secret", "token", "key")
-
-
-def redact_config(values: dict) -> dict:
-    """A config's plain values with the secrets a URL may carry (storage, MLflow) redacted."""
-    search = dict(values.get("search") or {})
-    for key in ("storage", "mlflow_uri"):
-        if isinstance(search.get(key), str):
-            search[key] = redact_url(search[key])
-    return {**values, "search": search} if "search" in values else values
 
 
 def path_in_study(study_dir: str | Path, path: str | Path | None) -> str | None:

@@ -4,7 +4,11 @@ Trials are comparable only when they distilled the same teacher on the same data
 budgets and fixed settings, in the same space, towards the same objectives. A rerun with any of
 these changed used to add its trials to the old frontier; now the identity is recorded on every
 stage's study (user attribute ``identity``) and a run with another one is refused, naming what
-differs. A new ``--study`` folder is the way to search with the new settings. Left out is what
+differs, with the command that searches with the new settings: the same one with a new ``--study``
+folder. Even a study none of whose trials finished (a setting that failed every trial) is kept as
+it is rather than reused: its failed trials count toward the budget and teach the sampler, and an
+interrupted one's folder holds training state that a new trial of the same number would resume
+with the new settings; so the refusal says that nothing is lost by starting in a new folder. Left out is what
 does not change what a trial measures: how many trials, the sampler, its seed and start-up,
 whether flash trials are stopped early (like the sampler, it decides which trials finish, not what
 a finished one measured), workers, backend, threads, the cache, and where the files are (data and
@@ -14,7 +18,10 @@ teacher are known by content: ``distill.engine.check_inputs``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+from optuna.trial import TrialState
 
 from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig
 from paretodistill.distill.engine import Inputs
@@ -59,9 +66,10 @@ def differences(recorded: dict, current: dict) -> list[str]:
             for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
 
-def check_identity(storage, name: str, identity: dict, where: str, log=print) -> None:
-    """Refuse (``StudyError``) when a stage of ``name`` was started with another identity; record
-    it on stages started before identities were recorded."""
+def check_identity(storage, name: str, identity: dict, where: str, log=print, study_dir: str | Path | None = None) -> None:
+    """Refuse (``StudyError``) when a stage of ``name`` was started with another identity, naming
+    each difference and the command that runs these settings (``study_dir``: the study folder it
+    was asked to run in); record it on stages started before identities were recorded."""
     studies = {s.study_name: s for s in storage.get_all_studies()}
     for stage in STAGES:
         study = studies.get(stage_study_name(name, stage))
@@ -77,9 +85,30 @@ def check_identity(storage, name: str, identity: dict, where: str, log=print) ->
             more = f"; and {len(found) - SHOWN_DIFFERENCES} more" if len(found) > SHOWN_DIFFERENCES else ""
             raise StudyError(
                 f"{where}: search {name!r} was started with other settings, so its trials would not compare with "
-                f"this run's: {'; '.join(found[:SHOWN_DIFFERENCES])}{more}. Use a new --study folder for these "
-                "settings (or restore the ones it was started with)"
+                f"this run's: {'; '.join(found[:SHOWN_DIFFERENCES])}{more}. {_way_out(storage, name, study_dir)}"
             )
+
+
+def _way_out(storage, name: str, study_dir: str | Path | None) -> str:
+    """The command that searches with the new settings, and whether the old study had any result."""
+    folder = "a new folder" if study_dir is None else _unused_folder(Path(study_dir))
+    existing = {study.study_name for study in storage.get_all_studies()}
+    trials = [trial for study_name in (stage_study_name(name, stage) for stage in STAGES) if study_name in existing
+              for trial in storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)]
+    if trials and not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials):
+        return (f"None of its {len(trials)} trial(s) finished with a result (each failed or was interrupted), so "
+                f"nothing is lost by starting again in a new --study folder: the same command with --study {folder}")
+    return (f"To search with these settings, use a new --study folder: the same command with --study {folder} "
+            "(or restore the settings it was started with)")
+
+
+def _unused_folder(study_dir: Path) -> str:
+    """``S-2`` (or ``S-3``...): the first sibling of the study folder that does not exist yet."""
+    study_dir = study_dir if study_dir.name else study_dir.resolve()  # "." has no name to add to
+    number = 2
+    while study_dir.with_name(f"{study_dir.name}-{number}").exists():
+        number += 1
+    return str(study_dir.with_name(f"{study_dir.name}-{number}"))
 
 
 def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:

@@ -27,10 +27,10 @@ from paretodistill.search.domain import (
     correlation_metric,
     frontier_stage,
     pair_flash_regular,
-    redact_url,
     spearman,
 )
 from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.redaction import redact_url
 from paretodistill.search.results import StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
 from paretodistill.search.study import load_stage
 

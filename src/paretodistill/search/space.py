@@ -29,7 +29,7 @@ from typing import Any
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, with_parameters
+from paretodistill.config import PARAMETER_TARGETS, ExperimentConfig, SearchSettings, rule_of, with_parameters
 from paretodistill.distill.engine import TeacherShape, prepare
 from paretodistill.errors import ConfigError
 from paretodistill.search.presets import SPACE_PRESETS
@@ -41,35 +41,6 @@ _KEYS = {
     "categorical": {"type", "choices"},
     "fixed": {"type", "value"},
 }
-
-# Domains of parameters whose config type does not say enough: (low, low inclusive, high, high inclusive).
-_DOMAINS: dict[str, tuple[float | None, bool, float | None, bool]] = {
-    "hidden_dropout": (0.0, True, 1.0, False),
-    "attention_dropout": (0.0, True, 1.0, False),
-    "qa_dropout": (0.0, True, 1.0, False),
-    "beta1": (0.0, True, 1.0, False),
-    "beta2": (0.0, True, 1.0, False),
-    "initializer_range": (0.0, False, None, False),
-    "learning_rate": (0.0, False, None, False),
-    "epsilon": (0.0, False, None, False),
-    "temperature": (0.0, False, None, False),
-    "weight_decay": (0.0, True, None, False),
-    "warmup_steps": (0.0, True, None, False),
-    "epochs": (0.0, False, None, False),
-    "max_steps": (1.0, True, None, False),
-    "soft_weight": (0.0, True, None, False),
-    "hard_weight": (0.0, True, None, False),
-    "hidden_weight": (0.0, True, None, False),
-    "attention_weight": (0.0, True, None, False),
-    "num_layers": (1.0, True, None, False),
-    "heads_per_layer": (1.0, True, None, False),
-    "intermediate_size": (1.0, True, None, False),
-    "hidden_size": (1.0, True, None, False),
-    "train_batch_size": (1.0, True, None, False),
-    "eval_batch_size": (1.0, True, None, False),
-    "pruning_seed": (0.0, True, None, False),
-}
-
 
 _SYMBOL = re.compile(r"\s*(?:([0-9]*\.?[0-9]+)\s*\*\s*)?teacher_(layers|heads|hidden|intermediate)\s*")
 
@@ -271,20 +242,13 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
 
 
 def _check_domain(spec: ParamSpec) -> None:
-    domain = _DOMAINS.get(spec.name)
-    if domain is None:
-        return
-    low, low_inclusive, high, high_inclusive = domain
-    values = spec.candidate_values(limit=50)
-    numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    for value in numeric:
-        if low is not None and (value < low or (value == low and not low_inclusive)):
-            bound = f">= {low:g}" if low_inclusive else f"> {low:g}"
-            raise ConfigError(f"search.space.{spec.name}: {value!r} is out of range; {spec.name} must be {bound}")
-        if high is not None and (value > high or (value == high and not high_inclusive)):
-            bound = f"<= {high:g}" if high_inclusive else f"< {high:g}"
+    """Every value the parameter may take (its bounds, a fixed value, each choice) within its config
+    field's rule (``config.rule_of``: the same rules a fixed setting is loaded with)."""
+    rule = rule_of(PARAMETER_TARGETS[spec.name])
+    for value in spec.candidate_values(limit=50):
+        if rule.problem(value):
             extra = " (a dropout of 1 drops everything: use e.g. high = 0.99)" if "dropout" in spec.name else ""
-            raise ConfigError(f"search.space.{spec.name}: {value!r} is out of range; {spec.name} must be {bound}{extra}")
+            raise ConfigError(f"search.space.{spec.name}: {value!r} is out of range; {spec.name} must be {rule}{extra}")
 
 
 # ---------------------------------------------------------------- the whole space

@@ -51,8 +51,6 @@ from paretodistill.search.domain import (
     REGULAR,
     SEARCH_META,
     path_in_study,
-    redact_config,
-    redact_url,
     resolve_in_study,
     search_meta,
     storage_url,
@@ -64,6 +62,7 @@ from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
+from paretodistill.search.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.results import Attr, StoredTrial, feasible_trials, is_finished, ranked, stored_trials
 from paretodistill.search.runner import Progress, drive, make_backend
 from paretodistill.search.samplers import make_sampler
@@ -102,7 +101,7 @@ def run_search(
         identity = study_identity(config, plan, inputs)
         stages = StageRunner.open(config, plan, study_dir, token, log)
         try:
-            check_identity(stages.storage, settings.name, identity, stages.where, log)
+            check_identity(stages.storage, settings.name, identity, stages.where, log, study_dir)
             if not stages.exclusive:
                 refuse_live_coordinators(stages.storage, settings.name, token, stages.where)
             flash, split = run_flash_stage(stages, identity)
@@ -111,7 +110,7 @@ def run_search(
             run_baseline_stage(stages, split, identity)
             return write_pareto(stages, candidates, split)
         except OperationalError as error:  # the database's disk is full, gone or locked: the machine, not the input
-            reason = " ".join(str(error.orig or error).split())[:300]
+            reason = redact_text(" ".join(str(error.orig or error).split()), stages.url)[:300]
             raise EnvironmentFailure(f"the study database {stages.where} failed: {reason}; what ran is kept: "
                                      "fix that and run the same command again") from error
         finally:

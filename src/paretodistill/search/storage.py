@@ -27,8 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.errors import StudyError
-from paretodistill.search.domain import STAGES, redact_url, stage_study_name
+from paretodistill.search.domain import STAGES, stage_study_name
 from paretodistill.search.optuna_adapter import stale_trial_ids, storage_of, trial_id
+from paretodistill.search.redaction import redact_text, redact_url
 from paretodistill.search.results import StoredTrial
 
 _logger = logging.getLogger("paretodistill.search")
@@ -114,7 +115,7 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
         storage.get_all_studies()
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError, RuntimeError, ImportError, ValueError) as error:
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
-                         f"({_database_reason(error)})") from None
+                         f"({redact_text(_database_reason(error), url)})") from None
     return storage
 
 

@@ -15,6 +15,7 @@ import math
 from typing import Callable
 
 from paretodistill.errors import ConfigError
+from paretodistill.search.redaction import redact_text, redact_url
 from paretodistill.search.results import Failure, StoredTrial
 
 SETTING = "mlflow_uri"
@@ -35,19 +36,20 @@ class MlflowTracker:
             raise ConfigError(f"search.{SETTING} needs MLflow: pip install 'paretodistill[mlflow]'") from None
         self.study_name = study_name
         self.log = log
+        self.uri = uri
         try:
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(study_name)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(study_name)
         except Exception as error:  # noqa: BLE001 -- a store MLflow refuses (e.g. file: without MLFLOW_ALLOW_FILE_STORE)
-            message = " ".join(str(error).split())[:400]
-            raise ConfigError(f"search.{SETTING}: MLflow cannot use {uri}: {message}") from None
+            message = redact_text(" ".join(str(error).split()), uri)[:400]  # MLflow's message quotes the URI again
+            raise ConfigError(f"search.{SETTING}: MLflow cannot use {redact_url(uri)}: {message}") from None
 
     def trial_finished(self, stage: str, frozen) -> None:
         try:
             self._log_trial(stage, frozen)
         except Exception as error:  # noqa: BLE001 -- tracking is a copy; the search goes on
-            self.log(f"warning: MLflow logging of {stage} trial {frozen.number} failed: {error}")
+            self.log(f"warning: MLflow logging of {stage} trial {frozen.number} failed: {redact_text(str(error), self.uri)}")
 
     def _log_trial(self, stage: str, frozen) -> None:
         from mlflow.entities import Metric, Param, RunTag
