@@ -36,10 +36,12 @@ BROKEN: Counter = Counter()  # of which ended otherwise than promised (only unde
 
 
 def fuzz(examples: int, shrink: bool = True) -> settings:
-    """Bounded runs (the file stays under a minute), no example database written into the repository.
+    """Bounded runs (the file stays under a minute), the same inputs every run (figures that can be quoted),
+    no example database written into the repository.
     ``shrink=False``: report the first failing input as generated (shrinking a slow failure takes minutes)."""
     phases = tuple(Phase) if shrink else (Phase.explicit, Phase.reuse, Phase.generate)
-    return settings(max_examples=examples, deadline=None, database=None, phases=phases, report_multiple_bugs=shrink,
+    return settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=phases,
+                    report_multiple_bugs=shrink,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 CONTEXT = "the river thames flows through london . paris is the capital of france ."
