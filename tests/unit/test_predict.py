@@ -134,3 +134,69 @@ def test_bad_input_is_one_line_and_exit_2(model_dir, capsys, monkeypatch, argv, 
     assert main(["predict", "--model", str(model_dir), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("paretodistill predict: error:") and message in err and "\n" not in err
+
+
+FRANCE = {"question": "what is the capital of france ?", "context": "paris is the capital of france ."}
+HAMLET = {"question": "who wrote hamlet ?", "context": "william shakespeare wrote hamlet in london ."}
+
+
+def _stdin_bytes(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+@pytest.mark.parametrize("rows, lines", [
+    ([{"id": "q", **FRANCE}, {"id": "q", **HAMLET}], "1 and 2"),
+    ([{"id": "2", **FRANCE}, HAMLET], "1 and 2"),  # line 2 has no id: it would be answered as "2"
+    ([{"id": 7, **FRANCE}, {"id": "7", **HAMLET}], "1 and 2"),
+])
+def test_a_repeated_id_is_refused_naming_both_lines(model_dir, capsys, monkeypatch, rows, lines):
+    _stdin_bytes(monkeypatch, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    assert main(["predict", "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"stdin lines {lines}: the same question id" in err and "\n" not in err
+
+
+def test_each_answer_comes_from_its_own_context_whatever_the_ids(model_dir, capsys, monkeypatch):
+    """Ids that read like the other line's number, given in the opposite order: each answer still comes
+    from its own question's context (answers are keyed by position, the user's id is echoed)."""
+    rows = [{"id": "2", **FRANCE}, {"id": "1", **HAMLET}, {"id": 0, **FRANCE}]
+    _stdin_bytes(monkeypatch, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    assert main(["predict", "--model", str(model_dir)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["id"] for x in lines] == ["2", "1", "0"]
+    assert lines[0]["best_span"] in FRANCE["context"] and lines[1]["best_span"] in HAMLET["context"]
+    assert lines[2] == {**lines[0], "id": "0"}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'{"id": "a", "question": "\\ud800 where ?", "context": "paris"}\n', "a lone surrogate"),
+    (b'{"id": "\\udfff", "question": "where ?", "context": "paris"}\n', "a lone surrogate"),
+    (b'{"id": "a", "question": "\xff\xfe where ?", "context": "paris"}\n', "stdin line 1: not UTF-8 text"),
+    (b'{"question": "q", "context": "c"}\n\x80\n', "stdin line 2: not UTF-8 text"),
+    (b'{"id": ["a"], "question": "q", "context": "c"}\n', "the id must be a string or an integer"),
+    (b'{"question": 5, "context": "c"}\n', "the question must be a string, got int"),
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", "stdin line 1: JSON nested too deeply"),
+])
+def test_bad_text_on_stdin_is_one_line(model_dir, capsys, monkeypatch, data, message):
+    _stdin_bytes(monkeypatch, data)
+    assert main(["predict", "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("paretodistill predict: error:") and message in err and "\n" not in err
+
+
+def test_a_command_line_argument_that_is_not_utf8_is_one_line(model_dir, capsys):
+    """Bytes the shell could not decode arrive as lone surrogates (surrogateescape)."""
+    argument = b"where \xff ?".decode("utf-8", "surrogateescape")
+    assert main(["predict", "--model", str(model_dir), "--question", argument, "--context", "paris"]) == 2
+    assert "a lone surrogate" in capsys.readouterr().err
+
+
+def test_a_base_encoder_without_a_qa_head_is_refused_by_name(tmp_path, capsys):
+    """Loaded into a QA class, a bare encoder gets a random head: its answers would be noise at threshold 0."""
+    from transformers import BertForQuestionAnswering
+
+    folder = fx.tiny_checkpoint(tmp_path / "bare")
+    BertForQuestionAnswering.from_pretrained(folder).bert.save_pretrained(folder)
+    assert main(["predict", "--model", str(folder), "--question", "q ?", "--context", "paris"]) == 2
+    err = capsys.readouterr().err
+    assert "no trained question-answering head (qa_outputs.bias, qa_outputs.weight missing)" in err

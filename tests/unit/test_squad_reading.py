@@ -206,3 +206,41 @@ def test_a_list_title_is_one_line_on_the_command_line(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path), "--data", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the title must be a string" in err and "Traceback" not in err
+
+
+DEEP = "[" * 200_000 + "]" * 200_000  # json raises RecursionError on it, past any recursion limit
+
+
+def test_json_nested_too_deeply_is_a_data_format_error(tmp_path):
+    (tmp_path / "deep.json").write_text(DEEP)
+    with pytest.raises(DataFormatError, match=r"deep.json: JSON nested too deeply to read"):
+        load_squad(tmp_path / "deep.json")
+
+
+def test_a_lone_surrogate_in_a_squad_file_names_the_field(tmp_path):
+    path = write_squad(tmp_path / "d.json", good_articles())
+    path.write_text(path.read_text().replace("Who were the Normans?", "Who were \\ud800?"))
+    with pytest.raises(DataFormatError, match=r"question q1: the question holds a lone surrogate"):
+        load_squad(path)
+
+
+@pytest.mark.parametrize("deep", ["data", "predictions", "na_prob"])
+def test_score_and_distill_give_one_line_for_deep_json(tmp_path, capsys, deep):
+    import report_fixtures as fx
+    from paretodistill.cli import main
+
+    data = write_squad(tmp_path / "d.json", good_articles())
+    files = {"data": data, "predictions": tmp_path / "p.json", "na_prob": tmp_path / "na.json"}
+    files["predictions"].write_text('{"q1": "a people", "q2": "", "q3": "the capital"}')
+    files["na_prob"].write_text('{"q1": 0.1, "q2": 0.9, "q3": 0.2}')
+    files[deep] = tmp_path / "deep.json"
+    files[deep].write_text(DEEP)
+    argv = ["score", str(files["data"]), str(files["predictions"]), "--na-prob-file", str(files["na_prob"])]
+    commands = [argv]
+    if deep == "data":
+        teacher = fx.tiny_checkpoint(tmp_path / "teacher")
+        commands.append(["distill", "--teacher", str(teacher), "--data", str(files["data"]), "--out", str(tmp_path / "o")])
+    for command in commands:
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "deep.json" in err and "JSON nested too deeply to read" in err and "Traceback" not in err

@@ -77,6 +77,11 @@ def _string(value, what: str) -> str:
     """``value`` when it is a string; titles and ids are compared, hashed and printed as text downstream."""
     if not isinstance(value, str):
         raise DataFormatError(f"{what} must be a string, got {type(value).__name__} {_short(value)}")
+    try:
+        value.encode("utf-8")  # JSON's "\\ud800" decodes to a lone surrogate, which no tokenizer takes
+    except UnicodeEncodeError as error:
+        raise DataFormatError(f"{what} holds a lone surrogate ({value[error.start]!r} at character {error.start}), "
+                              "not text") from None
     return value
 
 
@@ -124,6 +129,8 @@ def read_json_file(path: str | Path) -> tuple[dict, bytes]:
         raise DataFormatError(
             f"{path}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    except RecursionError:
+        raise DataFormatError(f"{path}: JSON nested too deeply to read") from None
 
 
 def parse_squad(document: dict, source: str, fingerprint: str) -> SquadData:

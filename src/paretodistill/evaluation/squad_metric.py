@@ -375,6 +375,8 @@ def _load_json(path: str | PathLike[str], what: str) -> Any:
         raise DataFormatError(f"cannot read {what} file {path}: {e}") from e
     except json.JSONDecodeError as e:
         raise DataFormatError(f"{what} file {path} is not valid JSON: {e}") from e
+    except RecursionError:
+        raise DataFormatError(f"{what} file {path}: JSON nested too deeply to read") from None
 
 
 def evaluate_files(

@@ -17,25 +17,61 @@ TRUST_REMOTE_CODE_HELP = ("run Python files shipped in the model folder (auto_ma
 
 
 def read_json_lines(stream: TextIO) -> list:
-    """Questions given as JSON lines ``{"id", "question", "context"}`` (the id is optional)."""
+    """Questions given as JSON lines ``{"id", "question", "context"}``.
+
+    A line without an id is answered under its line number. Ids must differ, as answers are echoed
+    under them: a repeated id is refused naming both lines. Lines are read as bytes when the stream
+    has them, so text that is not UTF-8 is refused naming its line.
+    """
     from paretodistill.errors import DataFormatError
     from paretodistill.export.predict import question
 
-    examples = []
-    for number, line in enumerate(stream, 1):
+    examples, seen = [], {}
+    for number, line in enumerate(getattr(stream, "buffer", stream), 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(f"stdin line {number}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"stdin line {number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or not {"question", "context"} <= set(row):
-            raise DataFormatError(f'stdin line {number}: expected an object with "question" and "context"')
-        examples.append(question(str(row.get("id", number)), row["question"], row["context"]))
+        row = _json_line(line, number)
+        qid = _line_id(row, number)
+        if qid in seen:
+            raise DataFormatError(f"stdin lines {seen[qid]} and {number}: the same question id {qid!r}; give each "
+                                  "question its own id (a line without one is answered under its line number)")
+        seen[qid] = number
+        examples.append(question(qid, row["question"], row["context"]))
     if not examples:
         raise DataFormatError('no questions on stdin: give JSON lines {"id", "question", "context"}, '
                               "or --question with --context, or --data FILE")
     return examples
+
+
+def _json_line(line: str, number: int) -> dict:
+    from paretodistill.errors import DataFormatError
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(f"stdin line {number}: not JSON ({error.msg})") from None
+    except RecursionError:
+        raise DataFormatError(f"stdin line {number}: JSON nested too deeply to read") from None
+    if not isinstance(row, dict) or not {"question", "context"} <= set(row):
+        raise DataFormatError(f'stdin line {number}: expected an object with "question" and "context"')
+    return row
+
+
+def _line_id(row: dict, number: int) -> str:
+    """The line's own id as text (a string or an integer), or its line number when it has none."""
+    from paretodistill.errors import DataFormatError
+
+    qid = row.get("id")
+    if qid is None:
+        return str(number)
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise DataFormatError(f"stdin line {number}: the id must be a string or an integer, got {type(qid).__name__}")
+    return str(qid)
 
 
 def _examples(args: argparse.Namespace) -> list:

@@ -7,7 +7,7 @@ postprocessing (best span, no-answer score), then the no-answer threshold the mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -41,9 +41,23 @@ class Prediction:
 def question(qid: str, question_text: str, context: str) -> Example:
     """An example with no gold answer, as the feature builder takes it."""
     for name, value in (("question", question_text), ("context", context)):
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
+            raise DataFormatError(f"question {qid!r}: the {name} must be a string, got {type(value).__name__}")
+        if not value.strip():
             raise DataFormatError(f"question {qid!r}: the {name} is empty")
+        _check_text(value, f"question {qid!r}: the {name}")
+    _check_text(str(qid), "a question id")
     return Example(str(qid), "", context, question_text, (), True)
+
+
+def _check_text(value: str, what: str) -> None:
+    """Refuse a lone surrogate (JSON's ``\\ud800``, or bytes a command line could not decode): the
+    tokenizer takes only text that UTF-8 can encode, and an answer must be writable as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataFormatError(f"{what} holds {value[error.start]!r} at character {error.start}, which is not "
+                              "text (a lone surrogate, or bytes that are not UTF-8)") from None
 
 
 class Predictor:
@@ -68,17 +82,23 @@ class Predictor:
         return extract_answers(examples, features, start, end)
 
     def answer_examples(self, examples: Iterable[Example]) -> list[Prediction]:
+        """One prediction per example, in order, each under the example's own id.
+
+        Answers are keyed by position while they are worked out, so two questions given the same id
+        (or an id that reads like another's line number) can never be given each other's answer.
+        """
         examples = list(examples)
         if not examples:
             return []
-        answers = self.span_answers(examples)
-        return [self._prediction(e.id, answers) for e in examples]
+        keyed = [replace(example, id=str(position)) for position, example in enumerate(examples)]
+        answers = self.span_answers(keyed)
+        return [self._prediction(e.id, k.id, answers) for e, k in zip(examples, keyed)]
 
-    def _prediction(self, qid: str, answers: Answers) -> Prediction:
-        na_score = answers.na_score[qid]
+    def _prediction(self, qid: str, key: str, answers: Answers) -> Prediction:
+        na_score = answers.na_score[key]
         no_answer = na_score > self.threshold
-        span = answers.best_span[qid]
-        return Prediction(qid, "" if no_answer else span, answers.span_score[qid], no_answer, na_score, self.threshold, span)
+        span = answers.best_span[key]
+        return Prediction(qid, "" if no_answer else span, answers.span_score[key], no_answer, na_score, self.threshold, span)
 
 
 def answer(model_dir: str | Path, question_text: str, context: str, runtime: str | None = None,

@@ -97,7 +97,7 @@ def torch_logits(model_dir: str | Path, device: str = "cpu", trust_remote_code: 
     from paretodistill.hardware.device import pick_device
     from paretodistill.models.loading import load_qa_model
 
-    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).to(pick_device(device)).eval()
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code, trained_head=True).to(pick_device(device)).eval()
     return lambda features, batch_size: predict_logits(model, features, batch_size, bf16=False)
 
 

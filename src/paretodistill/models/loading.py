@@ -12,11 +12,14 @@ caller's explicit ``trust_remote_code=True`` (the commands' ``--trust-remote-cod
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering, AutoTokenizer
 
 import paretodistill.models.pruned_bert  # noqa: F401  (registers pruned students, so they load without remote code)
@@ -65,8 +68,39 @@ def hub_snapshot(repo_id: str) -> str:
         ) from None
 
 
+def read_config_json(folder: str | Path, what: str = "") -> dict:
+    """A model folder's ``config.json`` as a dict, or one line naming what is wrong with it.
+
+    transformers reads the same file with ``json.load`` and lets a list, bytes that are not UTF-8 or
+    JSON nested deeper than Python recurses escape as tracebacks; reading it here first refuses them.
+    ``what`` (e.g. "teacher NAME") starts the message.
+    """
+    path = Path(folder) / "config.json"
+    prefix = f"{what}: " if what else ""
+    try:
+        values = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise ModelMismatchError(f"{prefix}no readable config.json in {folder} ({error})") from None
+    except UnicodeDecodeError as error:
+        raise ModelMismatchError(f"{prefix}{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ModelMismatchError(f"{prefix}{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
+    except RecursionError:
+        raise ModelMismatchError(f"{prefix}{path}: JSON nested too deeply to read") from None
+    if not isinstance(values, dict):
+        raise ModelMismatchError(f"{prefix}{path}: expected a JSON object of settings, got a {type(values).__name__}")
+    return values
+
+
+def _check_config(path: str) -> None:
+    """Refuse a folder's malformed ``config.json`` in one line before transformers reads it."""
+    if (Path(path) / "config.json").is_file():
+        read_config_json(path)
+
+
 def load_tokenizer(name: str | Path, *, trust_remote_code: bool = False):
     path = resolve_model_path(name)
+    _check_config(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
@@ -77,7 +111,7 @@ def load_tokenizer(name: str | Path, *, trust_remote_code: bool = False):
 
 
 def load_qa_model(name: str | Path, *, fast_attention: bool = True, trust_remote_code: bool = False,
-                  **config_overrides) -> torch.nn.Module:
+                  trained_head: bool = False, **config_overrides) -> torch.nn.Module:
     """A QA model from a QA checkpoint, or from a bare encoder (the QA head is then new).
 
     ``fast_attention`` selects PyTorch's fused sdpa attention and sets attention dropout to 0:
@@ -85,27 +119,57 @@ def load_qa_model(name: str | Path, *, fast_attention: bool = True, trust_remote
     Weights load as float32 whatever they were saved in (the shipped teacher is bf16 to halve its
     size): training and timing choose their own precision (bf16 autocast only where it is native).
     ``trust_remote_code`` (module docstring) stays False unless the user asked for it.
+    ``trained_head``: refuse a folder without QA-head weights (``check_trained_head``), for answering.
     """
     path = resolve_model_path(name)
+    _check_config(path)
     overrides = dict(config_overrides)
     if fast_attention:
         overrides.setdefault("attention_probs_dropout_prob", 0.0)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
-        return AutoModelForQuestionAnswering.from_pretrained(
+        model, loading_info = AutoModelForQuestionAnswering.from_pretrained(
             path, config=config, attn_implementation="sdpa" if fast_attention and _has_sdpa(config) else "eager",
             dtype=torch.float32,
             trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
     except (OSError, ValueError) as error:
         raise ModelMismatchError(f"could not load a question-answering model from {path}: {_first_line(error)}"
                                  + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
+    except (pickle.UnpicklingError, SafetensorError) as error:
+        raise _unreadable_weights(path, error) from None
+    if trained_head:
+        check_trained_head(loading_info, path)
+    return model
+
+
+def check_trained_head(loading_info: dict, path: str | Path) -> None:
+    """Refuse a model whose QA head transformers drew at random (a base encoder loaded into a QA
+    class reports ``qa_outputs`` weights missing): its answers would be noise, scored at threshold 0."""
+    missing = sorted(key for key in loading_info.get("missing_keys", ()) if "qa_outputs" in key)
+    if missing:
+        raise ModelMismatchError(
+            f"{path}: no trained question-answering head ({', '.join(missing)} missing): a base encoder, "
+            "not a QA model; answer with a distilled student or a fine-tuned teacher")
+
+
+def _unreadable_weights(path: str | Path, error: Exception) -> ModelMismatchError:
+    """One line for weights that load refuses: a pickle holding more than tensors (refused for
+    safety: unpickling runs code), or a damaged file."""
+    if isinstance(error, pickle.UnpicklingError):
+        return ModelMismatchError(
+            f"{path}: its pytorch_model.bin is refused: loading takes only tensors from a pickle, for safety "
+            "(unpickling can run code), and this one holds more than tensors or is damaged; "
+            "save the weights as model.safetensors from a trusted copy")
+    return ModelMismatchError(f"{path}: unreadable model.safetensors ({_first_line(error)})")
 
 
 def load_seed_model(name: str | Path, *, trust_remote_code: bool = False) -> torch.nn.Module:
     """A pretrained checkpoint as it was saved: its QA model when it is one, else its base encoder
     (with no QA head to copy: the student's starts fresh, drawn from its own seed)."""
     path = resolve_model_path(name)
+    _check_config(path)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
         qa = any(name.endswith("ForQuestionAnswering") for name in (config.architectures or ()))
@@ -114,6 +178,8 @@ def load_seed_model(name: str | Path, *, trust_remote_code: bool = False) -> tor
     except (OSError, ValueError) as error:
         raise ModelMismatchError(f"could not load a pretrained model from {path}: {_first_line(error)}"
                                  + REMOTE_CODE_HINT * ("trust_remote_code" in str(error))) from None
+    except (pickle.UnpicklingError, SafetensorError) as error:
+        raise _unreadable_weights(path, error) from None
 
 
 def _has_sdpa(config) -> bool:

@@ -25,7 +25,6 @@ AutoDistill's template parts (``pruned_bert`` module docstring) are seeded as fo
 """
 
 import dataclasses
-import json
 import random
 from dataclasses import dataclass
 from numbers import Real
@@ -39,7 +38,7 @@ from paretodistill.config import StudentSettings
 from paretodistill.errors import ModelMismatchError
 from paretodistill.models.families import MODEL_TYPES, Family, family_named, family_of
 from paretodistill.models.importance import UnitImportance
-from paretodistill.models.loading import resolve_model_path
+from paretodistill.models.loading import read_config_json, resolve_model_path
 from paretodistill.models.vocabulary import KeptVocabulary
 
 # The model types a teacher or a seed may be: every supported family's, pruned students included.
@@ -359,12 +358,7 @@ def resolve_teacher(name: str | Path, what: str = "teacher") -> str:
     """The local folder of a teacher or seed (a folder, or a hub id's snapshot), refused before any
     work when no family adapter reads it; the message names the supported families."""
     path = resolve_model_path(name)
-    config_file = Path(path) / "config.json"
-    try:
-        values = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelMismatchError(f"{what} {name}: no readable config.json in {path} ({error})") from None
-    family_of(values, f"{what} {name}")
+    family_of(read_config_json(path, f"{what} {name}"), f"{what} {name}")
     return path
 
 

@@ -57,7 +57,7 @@ def evaluate_checkpoint(
         features = FeatureSettings(**recorded.get("data", {}).get("feature_settings", {}))
 
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code).to(pick_device())
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code, trained_head=True).to(pick_device())
     check_tokenizer_fits(tokenizer, model)
     bf16 = supports_fast_bf16(pick_device())
     log(f"evaluating {model_dir} on {len(data.examples)} questions of {data.source} ({part})")
