@@ -66,10 +66,11 @@ top_k = 1
 
 # ---------------------------------------------------------------- the harness
 def _digests(paths) -> dict[str, str]:
-    """Every input file's sha256; SQLite's ``-shm`` file is left out: it is the write-ahead log's shared
-    index, which any reader rebuilds, not the study's content."""
+    """Every input file's sha256. Left out: SQLite's ``-shm`` file (the write-ahead log's shared index,
+    which any reader rebuilds) and an empty ``-wal`` file (SQLite makes and removes it as connections
+    come and go; empty, it holds none of the study)."""
     files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else sorted(p.rglob("*")))
-             if f.is_file() and not f.name.endswith("-shm")]
+             if f.is_file() and not f.name.endswith("-shm") and not (f.name.endswith("-wal") and f.stat().st_size == 0)]
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 

@@ -122,6 +122,8 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
 def check_sqlite_file(path: Path) -> None:
     """SQLite's own ``quick_check`` of a study file (a second or so for a large study): random bytes
     in it or a truncated file are named before a command reads half a study and fails midway."""
+    if path.stat().st_size == 0:  # SQLite reads an empty file as an empty database, and a writer would fill it
+        raise sqlite3.DatabaseError("empty file: the study's tables are gone")
     connection = _SqliteConnect(str(path), read_only=True)()
     try:
         problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)").fetchall()]
