@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -93,3 +94,9 @@ def tiny_family_checkpoints(tmp_path_factory, tiny_family_tokenizers) -> dict[st
     root = tmp_path_factory.mktemp("tiny_checkpoints")
     return {family: tiny_checkpoint(family, root / family, tokenizer_folder=folder)
             for family, folder in tiny_family_tokenizers.items()}
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with the sha256 of its content: equal before and after means intact."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

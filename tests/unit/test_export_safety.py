@@ -8,7 +8,6 @@ intact, the planted code never runs (unless ``--trust-remote-code``), and the co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-from conftest import article, qa, write_squad  # noqa: E402
+from conftest import article, fingerprint, qa, write_squad  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import ModelMismatchError  # noqa: E402
 from paretodistill.export import students as export_module  # noqa: E402
@@ -29,11 +28,6 @@ from paretodistill.report.paths import public_text  # noqa: E402
 M = 1_000_000
 SECRET_HOME = "/home/ann/projects/secret"
 
-
-def fingerprint(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with the sha256 of its content: equal before and after means intact."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(autouse=True)

@@ -25,18 +25,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/report_fixtures.py
 import report_fixtures as fx  # noqa: E402
-from conftest import article, qa, write_squad  # noqa: E402
+from conftest import article, fingerprint, qa, write_squad  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.export import students as export_module  # noqa: E402
 
 M = 1_000_000
 CONTEXT = "the river thames flows through london . paris is the capital of france ."
 
-
-def fingerprint(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with the sha256 of its content: equal before and after means intact."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def refused(argv: list, capsys, *expected: str) -> str:
