@@ -100,3 +100,14 @@ def fingerprint(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with the sha256 of its content: equal before and after means intact."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def quiet_transformers():
+    """What the CLI does before transformers is imported (TRANSFORMERS_VERBOSITY=error), for this process."""
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    yield
+    transformers.logging.set_verbosity(level)

@@ -30,15 +30,7 @@ SECRET_HOME = "/home/ann/projects/secret"
 
 
 
-@pytest.fixture(autouse=True)
-def quiet_transformers():
-    """What the CLI does before transformers is imported (TRANSFORMERS_VERBOSITY=error), for this process."""
-    import transformers
-
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    yield
-    transformers.logging.set_verbosity(level)
+pytestmark = pytest.mark.usefixtures("quiet_transformers")
 
 
 def one_line_error(argv: list[str], capsys) -> str:

@@ -45,14 +45,7 @@ def refused(argv: list, capsys, *expected: str) -> str:
     return err
 
 
-@pytest.fixture(autouse=True)
-def quiet_transformers():
-    import transformers
-
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    yield
-    transformers.logging.set_verbosity(level)
+pytestmark = pytest.mark.usefixtures("quiet_transformers")
 
 
 @pytest.fixture
