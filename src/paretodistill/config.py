@@ -264,10 +264,13 @@ class DistillSettings(Checked):
     hidden_weight: float = 0.0  # layer-wise transfer of hidden states (MSE, projected if widths differ)
     attention_weight: float = 0.0  # layer-wise transfer of attention distributions
     progressive: bool = False  # transfer layer by layer, bottom first, over the first epoch
+    margin_weight: float = 0.0  # the teacher's per-window null-score margin (CLS minus best span) as a target
+    no_answer_weight: float = 1.0  # no-answer windows (gold CLS; teacher's argmax CLS) weighed apart in hard/soft
 
     RULES: ClassVar[dict[str, Range]] = {
         "soft_weight": NON_NEGATIVE, "hard_weight": NON_NEGATIVE, "temperature": POSITIVE,
         "hidden_weight": NON_NEGATIVE, "attention_weight": NON_NEGATIVE,
+        "margin_weight": NON_NEGATIVE, "no_answer_weight": POSITIVE,  # 0 would leave a batch of no-answers no weight
     }
 
 

@@ -2,10 +2,23 @@
 
     loss = soft_weight      * KL(teacher || student) of the softened start/end distributions, x T²
          + hard_weight      * cross-entropy against the gold start/end tokens
+         + margin_weight    * smooth-L1 between student and teacher null-score margins (optional)
          + hidden_weight    * layer-wise MSE of hidden states          (optional)
          + attention_weight * layer-wise KL of attention distributions (optional)
 
 Soft targets come from the cached teacher logits (``teacher_cache``): the teacher does not run.
+
+The no-answer decision (whether to answer) is what limits the students, and soft targets teach
+spans rather than it. Two levers aim at it, both off by default:
+
+* ``margin_weight``: each window's null margin, (CLS start + CLS end logit) minus the best valid
+  span's start + end logit (``losses.null_margin``), is the quantity the no-answer threshold cuts;
+  the student's margin is pulled towards the teacher's (read from the same cached logits);
+* ``no_answer_weight``: in the hard loss, the windows whose gold target is CLS (an unanswerable
+  question, or an answer outside the window) weigh ``no_answer_weight`` against 1 for the others,
+  as the teacher recipe's option does (``hard_loss``); in the soft loss, the windows where the
+  teacher's most likely start and end are both CLS do (``teacher_no_answer_weights``). Both are
+  weighted means, so each loss keeps its scale; the margin and layer-wise terms are not weighted.
 
 Layer-wise transfer (only when ``hidden_weight`` or ``attention_weight`` > 0) pairs student layer
 ``i`` with teacher layer ``layer_map(teacher_layers, student_layers)[i]``, the layer it was
@@ -51,7 +64,10 @@ from paretodistill.distill.losses import (
     hard_loss,
     hidden_state_loss,
     layer_pairs,
+    margin_loss,
+    null_margin,
     soft_loss,
+    teacher_no_answer_weights,
     width_projection,
 )
 from paretodistill.distill.teacher_cache import TeacherLogits
@@ -68,14 +84,17 @@ def check_distill_settings(settings: DistillSettings) -> None:
         value = getattr(settings, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"distillation.{name} must be in [0, 1], got {value}")
-    for name in ("hidden_weight", "attention_weight"):
+    for name in ("hidden_weight", "attention_weight", "margin_weight"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"distillation.{name} must be >= 0, got {getattr(settings, name)}")
     if not settings.temperature > 0:
         raise ConfigError(f"distillation.temperature must be > 0, got {settings.temperature}")
-    if not any(getattr(settings, n) > 0 for n in ("soft_weight", "hard_weight", "hidden_weight", "attention_weight")):
+    if not settings.no_answer_weight > 0:
+        raise ConfigError(f"distillation.no_answer_weight must be > 0, got {settings.no_answer_weight}")
+    if not any(getattr(settings, n) > 0 for n in ("soft_weight", "hard_weight", "hidden_weight", "attention_weight",
+                                                  "margin_weight")):
         raise ConfigError(
-            "soft_weight and hard_weight are both 0 and there is no layer-wise transfer: the loss would be empty"
+            "soft_weight, hard_weight and margin_weight are all 0 and there is no layer-wise transfer: the loss would be empty"
         )
 
 
@@ -131,8 +150,8 @@ class DistillationObjective:
         self.layerwise = needs_teacher_forward(settings)
         if self.layerwise and teacher is None:
             raise ValueError("layer-wise transfer needs the teacher model: it runs at every step")
-        if settings.soft_weight > 0 and teacher_logits is None and teacher is None:
-            raise ValueError("the soft loss needs cached teacher logits (or the teacher)")
+        if (settings.soft_weight > 0 or settings.margin_weight > 0) and teacher_logits is None and teacher is None:
+            raise ValueError("the soft and margin losses need cached teacher logits (or the teacher)")
         self._original_attention = None
         self.pairs: list[LayerPair] = []
         self.model: nn.Module = student
@@ -172,7 +191,7 @@ class DistillationObjective:
         return sum(getattr(self.settings, f"{name}_weight") * value for name, value in terms.items())
 
     def terms(self, outputs, batch) -> dict[str, torch.Tensor]:
-        """The unweighted loss terms whose weight is positive, by name (soft, hard, hidden, attention)."""
+        """The unweighted loss terms whose weight is positive, by name (soft, hard, margin, hidden, attention)."""
         s = self.settings
         mask = batch.attention_mask
         terms: dict[str, torch.Tensor] = {}
@@ -184,22 +203,21 @@ class DistillationObjective:
                     output_hidden_states=s.hidden_weight > 0,
                     output_attentions=s.attention_weight > 0,
                 )
+        if s.soft_weight > 0 or s.margin_weight > 0:
+            teacher_start, teacher_end = self.teacher_span_logits(batch, teacher_outputs)
         if s.soft_weight > 0:
-            if self.teacher_logits is not None:
-                teacher_start, teacher_end = self.teacher_logits.gather(batch.indices, mask.shape[1])
-                teacher_start, teacher_end = teacher_start.to(mask.device), teacher_end.to(mask.device)
-            else:
-                if teacher_outputs is None:
-                    with torch.no_grad():
-                        teacher_outputs = self.teacher(**select_inputs(self.teacher, batch.model_inputs()))
-                teacher_start, teacher_end = teacher_outputs.start_logits, teacher_outputs.end_logits
+            weights = None if s.no_answer_weight == 1.0 else teacher_no_answer_weights(
+                teacher_start, teacher_end, mask, s.no_answer_weight)
             terms["soft"] = soft_loss(
-                outputs.start_logits, outputs.end_logits, teacher_start, teacher_end, mask, s.temperature
+                outputs.start_logits, outputs.end_logits, teacher_start, teacher_end, mask, s.temperature, weights
             )
         if s.hard_weight > 0:
             terms["hard"] = hard_loss(
-                outputs.start_logits, outputs.end_logits, batch.start_positions, batch.end_positions, mask
+                outputs.start_logits, outputs.end_logits, batch.start_positions, batch.end_positions, mask,
+                s.no_answer_weight,
             )
+        if s.margin_weight > 0:
+            terms["margin"] = self.margin_term(outputs, batch, teacher_start, teacher_end)
         if self.layerwise:
             pairs = self.active_pairs(self.calls)
             if s.hidden_weight > 0:
@@ -208,3 +226,26 @@ class DistillationObjective:
             if s.attention_weight > 0:
                 terms["attention"] = attention_map_loss(outputs.attentions, teacher_outputs.attentions, mask, pairs)
         return terms
+
+    def teacher_span_logits(self, batch, teacher_outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's start and end logits of the batch: cached, else from its forward pass (run now if needed)."""
+        mask = batch.attention_mask
+        if self.teacher_logits is not None:
+            start, end = self.teacher_logits.gather(batch.indices, mask.shape[1])
+            return start.to(mask.device), end.to(mask.device)
+        if teacher_outputs is None:
+            with torch.no_grad():
+                teacher_outputs = self.teacher(**select_inputs(self.teacher, batch.model_inputs()))
+        return teacher_outputs.start_logits, teacher_outputs.end_logits
+
+    @staticmethod
+    def margin_term(outputs, batch, teacher_start: torch.Tensor, teacher_end: torch.Tensor) -> torch.Tensor:
+        """:func:`margin_loss` of student against teacher null margins, both from :func:`null_margin`
+        over the batch's context tokens (every real token but CLS when the batch has no context mask)."""
+        span_mask = batch.attention_mask.bool()
+        if batch.context_mask is not None:
+            span_mask = span_mask & batch.context_mask.bool()
+        student, has_span = null_margin(outputs.start_logits, outputs.end_logits, span_mask)
+        with torch.no_grad():
+            teacher, _ = null_margin(teacher_start, teacher_end, span_mask)
+        return margin_loss(student, teacher, has_span)

@@ -21,6 +21,7 @@ from paretodistill.data.features import Features
 from paretodistill.data.squad import Example
 
 NO_SPAN_SCORE = 1e9
+MAX_ANSWER_LENGTH = 30  # tokens: the longest span an answer may be (and a null-score margin compares against)
 
 
 @dataclass
@@ -66,7 +67,7 @@ def extract_answers(
     start_logits: np.ndarray,
     end_logits: np.ndarray,
     n_best: int = 20,
-    max_answer_length: int = 30,
+    max_answer_length: int = MAX_ANSWER_LENGTH,
 ) -> Answers:
     """Best span and no-answer score for every example; logits are flat, aligned with the feature tokens."""
     by_example: dict[int, list[int]] = {}

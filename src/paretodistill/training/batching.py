@@ -47,6 +47,7 @@ class Batch:
     attention_mask: torch.Tensor
     start_positions: torch.Tensor
     end_positions: torch.Tensor
+    context_mask: torch.Tensor | None = None  # 1 on context tokens (where an answer may start or end)
 
     def to(self, device: torch.device) -> "Batch":
         moved = {
@@ -71,12 +72,14 @@ def collate(features: Features, indices: np.ndarray, pad_token_id: int = 0) -> B
     input_ids = np.full((len(indices), width), pad_token_id, dtype=np.int64)
     token_type_ids = np.zeros((len(indices), width), dtype=np.int64)
     attention_mask = np.zeros((len(indices), width), dtype=np.int64)
+    context_mask = np.zeros((len(indices), width), dtype=np.int64)
     for row, feature in enumerate(indices):
         span = features.row(int(feature))
         length = span.stop - span.start
         input_ids[row, :length] = features.input_ids[span]
         token_type_ids[row, :length] = features.token_type_ids[span]
         attention_mask[row, :length] = 1
+        context_mask[row, :length] = np.asarray(features.offsets[span])[:, 0] >= 0
     return Batch(
         indices=np.asarray(indices),
         input_ids=torch.from_numpy(input_ids),
@@ -84,4 +87,5 @@ def collate(features: Features, indices: np.ndarray, pad_token_id: int = 0) -> B
         attention_mask=torch.from_numpy(attention_mask),
         start_positions=torch.from_numpy(features.start_positions[indices].astype(np.int64)),
         end_positions=torch.from_numpy(features.end_positions[indices].astype(np.int64)),
+        context_mask=torch.from_numpy(context_mask),
     )
