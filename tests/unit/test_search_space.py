@@ -239,3 +239,17 @@ def test_autodistill_config_searches_the_template_on_exact_size_and_latency(teac
     search = tomllib.loads(path.read_text())["search"]
     assert search["objectives"] == ["exact:maximize", "num_parameters:minimize", "latency_ms:minimize"]
     assert config.latency.enabled
+
+
+def test_the_no_answer_decision_levers_are_searchable_within_their_rules():
+    space = _space({"margin_weight": {"type": "float", "low": 0.0, "high": 1.0},
+                    "no_answer_weight": {"type": "float", "low": 0.5, "high": 4.0, "log": True}})
+    d = space.distributions()
+    assert d["margin_weight"] == FloatDistribution(0.0, 1.0)
+    assert d["no_answer_weight"] == FloatDistribution(0.5, 4.0, log=True)
+    assert resolve_params({"margin_weight": 0.5, "no_answer_weight": 2}, None, "baseline") == {
+        "margin_weight": 0.5, "no_answer_weight": 2.0}
+    with pytest.raises(ConfigError, match="no_answer_weight: 0.0 is out of range"):
+        _space({"no_answer_weight": {"type": "float", "low": 0.0, "high": 2.0}})
+    with pytest.raises(ConfigError, match="margin_weight"):
+        _space({"margin_weight": {"type": "float", "low": -1.0, "high": 1.0}})

@@ -54,6 +54,8 @@ COVERED = {
     "hidden_weight": "test_distillation_parameter_changes_the_loss",
     "attention_weight": "test_distillation_parameter_changes_the_loss",
     "progressive": "test_distillation_parameter_changes_the_loss",
+    "margin_weight": "test_distillation_parameter_changes_the_loss",
+    "no_answer_weight": "test_distillation_parameter_changes_the_loss",
     "num_layers": "test_student_parameter_changes_the_student",
     "heads_per_layer": "test_student_parameter_changes_the_student",
     "pruning_seed": "test_student_parameter_changes_the_student",
@@ -231,6 +233,8 @@ LAYERWISE_ONLY = {"soft_weight": 0.0, "hard_weight": 0.0}
         ("hidden_weight", 0.5, 1.0, LAYERWISE_ONLY),
         ("attention_weight", 0.5, 1.0, LAYERWISE_ONLY),
         ("progressive", False, True, {**LAYERWISE_ONLY, "hidden_weight": 1.0, "attention_weight": 1.0}),
+        ("margin_weight", 0.5, 1.0, {}),
+        ("no_answer_weight", 1.0, 2.0, {}),  # window 1 of the batch is unanswerable
     ],
 )
 def test_distillation_parameter_changes_the_loss(name, a, b, base):
@@ -303,7 +307,7 @@ EVERY_PARAMETER = {
     "learning_rate": 3e-4, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7, "weight_decay": 0.01, "warmup_steps": 3,
     "train_batch_size": 4, "eval_batch_size": 16, "epochs": 2.0, "max_steps": 5,
     "soft_weight": 0.3, "hard_weight": 0.7, "temperature": 3.0, "hidden_weight": 0.4, "attention_weight": 0.6,
-    "progressive": True, "layer_selection": "ends",
+    "progressive": True, "margin_weight": 0.2, "no_answer_weight": 1.5, "layer_selection": "ends",
     "bottleneck_size": 16, "stacked_ffn": 2, "embedding_size": 16, "vocabulary": "corpus", "pruning": "importance",
 }
 
@@ -344,7 +348,8 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
                  "train_batch_size", "eval_batch_size", "epochs", "max_steps"):
         assert getattr(settings, name) == EVERY_PARAMETER[name], name
     objective = captured["objective"]
-    for name in ("soft_weight", "hard_weight", "temperature", "hidden_weight", "attention_weight", "progressive"):
+    for name in ("soft_weight", "hard_weight", "temperature", "hidden_weight", "attention_weight", "progressive",
+                 "margin_weight", "no_answer_weight"):
         assert getattr(objective.settings, name) == EVERY_PARAMETER[name], name
     assert captured["model"] is objective.model  # the projection trains with the student
 
