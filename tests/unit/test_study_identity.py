@@ -64,3 +64,15 @@ def test_a_study_with_results_is_refused_with_the_same_command(tmp_path, capsys)
     assert code == BAD_INPUT and one_line(err)
     assert "None of its" not in err  # it has results: restoring the settings is the other way
     assert f"new --study folder: the same command with --study {tmp_path / 's-2'}" in err
+
+
+def test_a_setting_added_after_the_study_started_is_no_difference_at_its_default():
+    from paretodistill.search.identity import differences
+
+    recorded = {"fixed": {"distillation": {"soft_weight": 0.5}}}
+    at_default = {"fixed": {"distillation": {"soft_weight": 0.5, "margin_weight": 0.0, "no_answer_weight": 1.0}}}
+    assert differences(recorded, at_default) == []
+    changed = {"fixed": {"distillation": {"soft_weight": 0.5, "margin_weight": 0.5, "no_answer_weight": 1.0}}}
+    assert differences(recorded, changed) == ["fixed.distillation.margin_weight: null -> 0.5"]
+    assert differences(at_default, recorded) == [  # a setting this run lacks is a difference
+        "fixed.distillation.margin_weight: 0.0 -> null", "fixed.distillation.no_answer_weight: 1.0 -> null"]

@@ -60,10 +60,17 @@ def study_identity(config: ExperimentConfig, plan: SearchPlan, inputs: Inputs) -
 
 
 def differences(recorded: dict, current: dict) -> list[str]:
-    """``key: recorded -> current`` for every dotted key whose value differs."""
+    """``key: recorded -> current`` for every dotted key whose value differs.
+
+    A fixed setting the recorded identity lacks and this run has at its default is no difference:
+    the setting was added to the package after the study started, and a new setting's default is
+    what the package did before it (``config``'s rule), so the study's trials ran with it too.
+    """
     old, new = _flatten(recorded), _flatten(current)
+    defaults = _flatten(json.loads(json.dumps({"fixed": ExperimentConfig().to_dict()}, default=str)))
     return [f"{key}: {_shown(old.get(key))} -> {_shown(new.get(key))}"
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)
+            and not (key not in old and key in defaults and new.get(key) == defaults[key])]
 
 
 def check_identity(storage, name: str, identity: dict, where: str, log=print, study_dir: str | Path | None = None) -> None:
