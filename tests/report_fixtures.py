@@ -176,8 +176,10 @@ def write_study(
     thresholds: dict = THRESHOLDS,
     pareto: bool = True,
     split: Any = None,
+    teacher_latency: dict | None = None,
 ) -> Path:
-    """Write ``DIR/study.db`` (stages as ``<name>-flash/-regular/-baseline``) and ``DIR/pareto.json``."""
+    """Write ``DIR/study.db`` (stages as ``<name>-flash/-regular/-baseline``) and ``DIR/pareto.json``;
+    ``teacher_latency``: the flash study's ``Attr.TEACHER_LATENCY`` (None: a study from before it)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{directory / 'study.db'}"
@@ -199,6 +201,8 @@ def write_study(
         for key, value in (("config", config), ("objectives", objectives), ("thresholds", thresholds),
                            ("stage", stage), ("split", split)):
             study.set_user_attr(key, value)
+        if stage == "flash" and teacher_latency is not None:
+            study.set_user_attr("teacher_latency", teacher_latency)
         for index, trial in enumerate(trials):
             study.add_trial(_frozen(trial, index, objectives, stage, directory))
         if stage == "baseline":
@@ -227,6 +231,7 @@ def write_study(
             },
             "flash_regular_spearman": 0.8 if regular else None,
             "counts": {"flash": len(flash), "regular": len(regular or [])},
+            "teacher_latency": teacher_latency,
         }
         (directory / "pareto.json").write_text(json.dumps(document, indent=1))
     return directory

@@ -12,6 +12,8 @@ this engine's business. It asks three things, and nothing else (an import contra
 * :func:`prepare`: the shape of the students' seed, read from its ``config.json`` (no model
   loaded: checking a space stays instant), and, on request, the teacher's logits over the
   training and validation windows, computed once for all trials on every core.
+* :func:`teacher_latency`: the teacher timed once per study exactly as the students are, so each
+  student's latency reads as a fraction of its teacher's.
 * :func:`run_trial`: one trial (``distill.run``).
 
 Heavy imports (torch, transformers) happen inside the functions: the search's checks stay instant.
@@ -146,6 +148,32 @@ def prepare(config: ExperimentConfig, folder: str | None = None, *, teacher_logi
     return Prepared(shape, teacher_logits_cached=True)
 
 
+def teacher_latency(config: ExperimentConfig, log: Callable[[str], None] = print) -> dict | None:
+    """The teacher's latency (``measure_latency``'s figures) and its parameter count, measured with
+    the config's ``[latency]`` settings on ``config.threads`` threads, as a trial of this config
+    times its student; None when ``[latency]`` is off. This process's thread count is restored."""
+    if not config.latency.enabled:
+        return None
+    import torch
+
+    from paretodistill.distill import run
+    from paretodistill.hardware.device import compute_setup
+    from paretodistill.hardware.latency import check_runtime
+    from paretodistill.models.student import count_parameters
+
+    check_runtime(config.latency.runtime)
+    threads = torch.get_num_threads()
+    try:
+        device, _ = compute_setup(config.device, config.threads, config.training.bf16)
+        _, _, teacher = run.load_teacher(config, device, log)
+        measured = run.configured_latency(teacher, config)
+    finally:
+        torch.set_num_threads(threads)
+    log(f"teacher latency: {measured['median_ms']:.2f} ms (batch {measured['batch_size']}, "
+        f"{measured['sequence_length']} tokens, {measured['device']})")
+    return {"latency": measured, "num_parameters": count_parameters(teacher)}
+
+
 def _seed_shape(config: ExperimentConfig, folder: str | None) -> TeacherShape | None:
     """The layers / heads / widths of ``folder``'s (else ``teacher.path``'s) ``config.json``; None
     when it cannot be found. Read as JSON (no transformers import)."""
@@ -177,4 +205,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Inputs", "Prepared", "TeacherShape", "check_inputs", "check_searchable", "prepare", "run_trial"]
+__all__ = ["Inputs", "Prepared", "TeacherShape", "check_inputs", "check_searchable", "prepare", "run_trial",
+           "teacher_latency"]

@@ -507,13 +507,19 @@ def _signals(data, answers, logits, teacher_logits) -> dict[str, float]:
 # ---------------------------------------------------------------- measure
 def _measure(trial: _Trial, student: torch.nn.Module) -> dict | None:
     """The student's inference latency, when ``[latency]`` is enabled."""
-    latency = trial.config.latency
-    if not latency.enabled:
+    if not trial.config.latency.enabled:
         return None
     trial.progress.stage = Stage.MEASURING_LATENCY
+    return configured_latency(student, trial.config)
+
+
+def configured_latency(model: torch.nn.Module, config: ExperimentConfig) -> dict:
+    """``measure_latency`` with the config's ``[latency]`` settings: how every student of a search,
+    and its teacher (``engine.teacher_latency``), is timed."""
+    latency = config.latency
     return measure_latency(
-        student, batch_size=latency.batch_size,
-        sequence_length=latency.sequence_length or trial.config.data.features.max_seq_length,
+        model, batch_size=latency.batch_size,
+        sequence_length=latency.sequence_length or config.data.features.max_seq_length,
         warmup=latency.warmup, repeats=latency.repeats, runtime=latency.runtime, threads=latency.threads,
     )
 

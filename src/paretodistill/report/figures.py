@@ -108,8 +108,10 @@ def frontier_figure(
     baseline: BaselineResult | None,
     title: str,
     with_latency: bool,
+    teacher_latency_ms: float | None = None,
 ) -> go.Figure:
-    """Exact against size (and against latency in a second panel): every class, the baseline, the threshold."""
+    """Exact against size (and against latency in a second panel): every class, the baseline, the
+    threshold, and on the latency panel the teacher's latency (a vertical line) where it was timed."""
     xs = [SIZE] + ([LATENCY] if with_latency else [])
     fig = make_subplots(rows=1, cols=len(xs), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[f"exact vs {AXIS_TITLES[x]}" for x in xs])
@@ -144,6 +146,9 @@ def frontier_figure(
                             line=dict(width=1, color="white")),
                 text=[baseline_hover(baseline)], hovertemplate="%{text}<extra></extra>",
             ), row=1, col=col)
+        if x == LATENCY and teacher_latency_ms is not None:
+            fig.add_vline(x=teacher_latency_ms, line=dict(color="#444", dash="dot", width=1), row=1, col=col,
+                          annotation_text=f"teacher: {teacher_latency_ms:.3g} ms", annotation_position="top left")
         fig.update_xaxes(title_text=AXIS_TITLES[x], row=1, col=col)
     for bound in bounds:
         if bound.metric == ACCURACY and bound.operator == ">=":

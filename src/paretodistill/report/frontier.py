@@ -48,6 +48,7 @@ from paretodistill.search.results import (
     FRONTIER,
     INTERRUPTED_CLASS,
     UNFINISHED,
+    Attr,
     Failure,
     StoredTrial,
     recomputed_values,
@@ -277,6 +278,37 @@ def baseline_from(records: Sequence[TrialRecord], pareto: dict | None, name: str
     return None
 
 
+# ---------------------------------------------------------------- the teacher
+@dataclass(frozen=True)
+class TeacherLatency:
+    """The teacher timed once per study as its students were (``Attr.TEACHER_LATENCY``): every
+    student's latency reads as a fraction of it. Studies from before it was measured have none."""
+
+    median_ms: float
+    num_parameters: int | None
+    measured: dict  # measure_latency's figures: batch, sequence length, threads, device, runtime, spread
+
+    @classmethod
+    def of(cls, recorded: Any) -> "TeacherLatency | None":
+        """From the study attribute (or pareto.json's copy); None when absent or not a positive time."""
+        figures = recorded.get("latency") if isinstance(recorded, dict) else None
+        median = figures.get("median_ms") if isinstance(figures, dict) else None
+        if isinstance(median, bool) or not isinstance(median, (int, float)) or not math.isfinite(median) or median <= 0:
+            return None
+        size = recorded.get("num_parameters")
+        return cls(float(median), int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None,
+                   dict(figures))
+
+    def fraction(self, latency_ms: float | None) -> float | None:
+        """A student's latency over the teacher's (0.25: four times as fast)."""
+        return None if latency_ms is None else latency_ms / self.median_ms
+
+    def describe(self) -> str:
+        m = self.measured
+        return (f"{self.median_ms:.2f} ms (batch {m.get('batch_size', '?')}, {m.get('sequence_length', '?')} tokens, "
+                f"{m.get('runtime', '?')} {m.get('dtype', '')}, {m.get('device', '?')})")
+
+
 # ---------------------------------------------------------------- the study directory
 @dataclass
 class StudyData:
@@ -293,6 +325,7 @@ class StudyData:
     baseline: BaselineResult | None
     pareto: dict | None
     notes: list[str] = field(default_factory=list)
+    teacher: TeacherLatency | None = None  # the teacher's latency, measured as the students'
 
     @property
     def final_stage(self) -> str | None:
@@ -414,6 +447,8 @@ def _read_study(directory: Path, storage, name: str | None) -> StudyData:
         stage_bounds=stage_bounds,
         baseline=baseline,
         pareto=pareto,
+        teacher=TeacherLatency.of(studies["flash"].user_attrs.get(Attr.TEACHER_LATENCY) if "flash" in studies else None)
+        or TeacherLatency.of((pareto or {}).get("teacher_latency")),
     )
     _merge_pareto_test_metrics(data)
     data.notes.extend(_check_against_pareto(data))

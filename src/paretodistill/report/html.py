@@ -216,6 +216,7 @@ def overview_section(data: StudyData, page: Page) -> None:
             f"{stage}: " + (" and ".join(str(b) for b in data.bounds_of(stage)) or "none") for stage in data.stages))),
         ("split", _split_text(data.split)),
         ("teacher", esc(teacher or "not recorded")),
+        ("teacher latency", esc(data.teacher.describe() if data.teacher else "not measured (a study from before it was)")),
         ("results from", esc(f"the {data.final_stage} stage" if data.final_stage else "no stage")),
     ]
     if baseline is not None:
@@ -324,17 +325,14 @@ def frontier_section(data: StudyData, page: Page, int8_table: dict | None = None
     for stage in order:
         records = data.records(stage)
         fig = figures.frontier_figure(records, data.bounds_of(stage), data.baseline,
-                                      f"{stage} stage: {sum(r.category == FRONTIER for r in records)} frontier trials", with_latency)
+                                      f"{stage} stage: {sum(r.category == FRONTIER for r in records)} frontier trials", with_latency,
+                                      teacher_latency_ms=data.teacher.median_ms if data.teacher else None)
         body += f"<h3>{esc(stage.capitalize())} stage</h3>" + page.figure(fig, f"frontier-{stage}")
         if not with_latency:
             body += '<p class="note">Latency was not measured, so only exact against size is shown.</p>'
         front = sorted((r for r in records if r.category == FRONTIER), key=lambda r: r.metric(SIZE) or 0)
-        rows = [[esc(str(r.number)), fmt(r.metric(ACCURACY)), fmt(r.test_metric(ACCURACY)), fmt(r.metric("f1")),
-                 fmt(r.metric(SIZE), SIZE), fmt(r.metric(LATENCY)), params_text(r.params),
-                 esc(r.checkpoint or "–")] for r in front]
-        body += f"<details><summary>{len(front)} frontier trials of the {esc(stage)} stage</summary>" + table(
-            ["trial", "exact (val)", "exact (test)", "f1 (val)", "parameters", "latency (ms)", "params", "checkpoint"],
-            rows, numeric=range(1, 6)) + "</details>"
+        body += f"<details><summary>{len(front)} frontier trials of the {esc(stage)} stage</summary>" + frontier_table(
+            data, front) + "</details>"
         if stage == data.final_stage:
             body += int8_block(data, int8_table, page)
     below = [r for r in data.records() if r.category == BELOW_THRESHOLD]
@@ -344,6 +342,27 @@ def frontier_section(data: StudyData, page: Page, int8_table: dict | None = None
             [[esc(r.label), esc("; ".join(r.violations)), fmt(r.metric(ACCURACY)),
               fmt(r.metric(SIZE), SIZE), params_text(r.params)] for r in below], numeric=(2, 3)) + "</details>"
     page.add("frontier", "Pareto frontier", body)
+
+
+def frontier_table(data: StudyData, front: Sequence) -> str:
+    """The frontier trials, smallest first, under a teacher row when the study timed its teacher:
+    each student's latency also as a fraction of the teacher's ("–" where either is unknown)."""
+    teacher = data.teacher
+
+    def fraction(latency) -> str:
+        value = teacher.fraction(latency) if teacher is not None else None
+        return "–" if value is None else f"{value:.2f}"
+
+    rows = []
+    if teacher is not None:
+        path = (data.config.get("teacher") or {}).get("path") if isinstance(data.config.get("teacher"), dict) else None
+        rows.append(["<b>teacher</b>", "–", "–", "–", fmt(teacher.num_parameters, SIZE), fmt(teacher.median_ms),
+                     "1.00", esc(path or "–"), "–"])
+    rows += [[esc(str(r.number)), fmt(r.metric(ACCURACY)), fmt(r.test_metric(ACCURACY)), fmt(r.metric("f1")),
+              fmt(r.metric(SIZE), SIZE), fmt(r.metric(LATENCY)), fraction(r.metric(LATENCY)), params_text(r.params),
+              esc(r.checkpoint or "–")] for r in front]
+    return table(["trial", "exact (val)", "exact (test)", "f1 (val)", "parameters", "latency (ms)", "latency / teacher",
+                  "params", "checkpoint"], rows, numeric=range(1, 7))
 
 
 def failures_section(data: StudyData, page: Page) -> None:

@@ -1,7 +1,8 @@
 """``pareto.json``: the search's result, written once all stages ran.
 
 It names the frontier of the stage that counts (:func:`search.domain.frontier_stage`), each
-frontier trial with its validation and test metrics, the baseline, and the flash/regular rank
+frontier trial with its validation and test metrics, the baseline, the teacher's latency measured
+as the students' (``teacher_latency``: null for a study from before it was measured), and the flash/regular rank
 correlation over the students completed in both stages (:func:`search.domain.pair_flash_regular`),
 and that correlation for each candidate flash metric, to choose ``search.flash.objectives`` by.
 Flash trials stopped early (``search.flash.early_stop``) are listed with their reasons, beside the
@@ -31,7 +32,7 @@ from paretodistill.search.domain import (
 )
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.redaction import redact_url
-from paretodistill.search.results import StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
+from paretodistill.search.results import Attr, StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
 from paretodistill.search.study import load_stage
 
 
@@ -139,6 +140,7 @@ def build_pareto(storage, name: str, objectives: ObjectiveSet, flash_objectives:
         "frontier_stage": result_stage,
         "frontier": [_entry(t, result_stage, stage_objectives[result_stage]) for t in front],
         "baseline": baseline_entry(trials[BASELINE], objectives),
+        "teacher_latency": studies[FLASH].user_attrs.get(Attr.TEACHER_LATENCY) if studies[FLASH] is not None else None,
         "candidates": [t.number for t in candidates],
         "flash_regular_spearman": None if rho is None else round(rho, 6),
         "spearman_metric": metric,

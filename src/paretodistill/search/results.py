@@ -44,6 +44,9 @@ class Attr:
     FLASH_TRIAL = "flash_trial"  # a regular trial's flash trial
     FLASH_METRICS = "flash_metrics"
     BASELINE = "baseline"  # the baseline's name, on the baseline trial
+    # on the flash *study*, not a trial: the teacher timed as the students are
+    # ({"latency": measure_latency's figures, "num_parameters": n}; ``distill.engine.teacher_latency``)
+    TEACHER_LATENCY = "teacher_latency"
 
 
 INTERRUPTED = "interrupted"  # the failure kind of a trial whose run ended before it did

@@ -43,7 +43,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
-from paretodistill.distill.engine import check_inputs, prepare
+from paretodistill.distill.engine import check_inputs, prepare, teacher_latency
 from paretodistill.errors import EnvironmentFailure
 from paretodistill.search.domain import (
     BASELINE,
@@ -159,13 +159,17 @@ class StageRunner:
     def stored_path(self, path: str | None) -> str | None:
         return path_in_study(self.study_dir, path)
 
+    def trial_threads(self, remaining: int) -> int | None:
+        """The threads each trial of a stage gets while ``remaining`` trials are still to finish."""
+        return self.threads if self.config_threads else self.backend.threads_per_trial(at_once=remaining)
+
     def run(self, study: optuna.Study, stage: str, *, n_target: int, objectives: ObjectiveSet, values: dict,
             evaluate_test: bool, distributions: dict, only_enqueued: bool = False,
             early_stop: StopRule | None = None) -> None:
         """Run trials of one stage until ``n_target`` have finished; with ``early_stop``, each trial
         is judged against the stage's completed trials as they are when it starts."""
         remaining = n_target - sum(1 for t in study.get_trials(deepcopy=False) if is_finished(t))
-        threads = self.threads if self.config_threads else self.backend.threads_per_trial(at_once=remaining)
+        threads = self.trial_threads(remaining)
 
         def make_spec(trial) -> WorkerSpec:
             evidence = None if early_stop is None else stop_evidence(study.get_trials(deepcopy=False), objectives, early_stop)
@@ -204,6 +208,7 @@ def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, 
         stages.log(f"[flash] early stopping on {plan.flash_objectives.metric_names[0]}: {plan.early_stop}")
     if done < settings.flash.n_trials:
         label_windows_first(stages, values)
+        record_teacher_latency(stages, flash, {**values, "threads": stages.trial_threads(settings.flash.n_trials - done)})
     stages.run(flash, FLASH, n_target=settings.flash.n_trials, objectives=plan.flash_objectives, values=values,
                evaluate_test=settings.flash.evaluate_test, distributions=plan.space.distributions(),
                early_stop=plan.early_stop)
@@ -224,6 +229,20 @@ def label_windows_first(stages: StageRunner, values: dict) -> None:
     if stages.backend.name not in ("inline", "local") or stages.plan.settings.trial_function != DEFAULT_TRIAL_FUNCTION:
         return
     prepare(build_section(ExperimentConfig, {**values, "threads": None}), teacher_logits=True, log=stages.log)
+
+
+def record_teacher_latency(stages: StageRunner, flash: optuna.Study, values: dict) -> None:
+    """The teacher's latency, once per study, on the flash study (``Attr.TEACHER_LATENCY``): timed
+    with the students' ``[latency]`` settings on a flash trial's threads (``values``), so the report
+    shows each student's latency as a fraction of it. Only where the trials run on this machine
+    (a Ray cluster's workers are other machines) and for the built-in trial; a resumed study keeps
+    its first figure."""
+    if (Attr.TEACHER_LATENCY in flash.user_attrs or stages.backend.name not in ("inline", "local")
+            or stages.plan.settings.trial_function != DEFAULT_TRIAL_FUNCTION):
+        return
+    measured = teacher_latency(build_section(ExperimentConfig, values), log=stages.log)
+    if measured is not None:
+        flash.set_user_attr(Attr.TEACHER_LATENCY, measured)
 
 
 def stop_evidence(trials: list[FrozenTrial], objectives: ObjectiveSet, rule: StopRule, *,
