@@ -218,3 +218,7 @@ def test_smoke_preset_runs_a_real_search(tmp_path, dev_v2):
     assert pareto["counts"]["flash"]["finished"] == 3 and pareto["counts"]["regular"]["finished"] == 2
     assert pareto["frontier"] and all(entry["test"] for entry in pareto["frontier"])
     assert all((study_dir / entry["checkpoint"]).is_dir() for entry in pareto["frontier"])  # relative to the study
+    teacher = pareto["teacher_latency"]  # timed once, as the students are
+    assert teacher["latency"]["median_ms"] > 0 and teacher["num_parameters"] > 0
+    assert teacher["latency"]["sequence_length"] == pareto["frontier"][0]["validation"]["latency_sequence_length"] \
+        if "latency_sequence_length" in pareto["frontier"][0]["validation"] else True

@@ -4,6 +4,8 @@ no-answer windows weighed apart (``distillation.margin_weight``, ``distillation.
 Hand-made logits and one tiny student: the file runs in seconds.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -239,3 +241,18 @@ def test_a_batch_built_by_hand_has_no_context_mask_and_the_margin_uses_every_rea
     teacher_start[:, 0] += 3.0  # the teacher's margin is the student's + 3: (CLS + 1 + 3) - (best span + 1)
     term = DistillationObjective.margin_term(outputs, batch, teacher_start, teacher_end)
     assert term.item() == pytest.approx(3.0 - 0.5)  # smooth-L1 beyond beta 1: |d| - 0.5
+
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data/squad2/dev-v2.0.json"
+
+
+@pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} is not there")
+def test_the_distill_command_takes_them_by_set_and_refuses_a_bad_one_in_one_line(tmp_path, capsys):
+    from paretodistill.cli import main
+
+    code = main(["distill", "--preset", "smoke", "--data", str(DATA), "--out", str(tmp_path / "run"),
+                 "--set", "distillation.margin_weight=0.1", "--set", "distillation.no_answer_weight=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "distillation.no_answer_weight: expected a number > 0, got 0" in err
+    assert not (tmp_path / "run" / "metrics.json").exists()
