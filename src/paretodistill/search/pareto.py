@@ -30,7 +30,7 @@ from paretodistill.search.domain import (
     spearman,
 )
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.redaction import redact_url
+from paretodistill.redaction import redact_url
 from paretodistill.search.results import StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
 from paretodistill.search.study import load_stage
 
