@@ -45,6 +45,7 @@ from sqlalchemy.exc import OperationalError
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
 from paretodistill.distill.engine import check_inputs, prepare
 from paretodistill.errors import EnvironmentFailure
+from paretodistill.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.domain import (
     BASELINE,
     FLASH,
@@ -62,7 +63,6 @@ from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
-from paretodistill.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.results import Attr, StoredTrial, feasible_trials, is_finished, ranked, stored_trials
 from paretodistill.search.runner import Progress, drive, make_backend
 from paretodistill.search.samplers import make_sampler

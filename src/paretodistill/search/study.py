@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import stage_study_name
-from paretodistill.search.objectives import MetricError, ObjectiveSet
 from paretodistill.search.early_stop import learning_value
+from paretodistill.search.objectives import MetricError, ObjectiveSet
 from paretodistill.search.optuna_adapter import rdb_backend, set_intermediate_value, storage_of, study_id, trial_id
 from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial
 from paretodistill.search.samplers import FailureAwareSampler
