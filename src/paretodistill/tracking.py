@@ -168,6 +168,14 @@ class MlflowRun:
         if values := {k: v for k, v in numbers(point, CURVE_PREFIX).items() if k != f"{CURVE_PREFIX}step"}:
             self._metrics(values, step)
 
+    def log_outcome(self, metrics: dict | None, test_metrics: dict | None, curve) -> None:
+        """A finished trial's figures: its metrics, its test metrics as ``test_<name>``, and the
+        curve points not logged while it ran."""
+        self.log_metrics(metrics)
+        self.log_metrics(test_metrics, "test_")
+        for point in curve or ():
+            self.log_curve_point(point)
+
     def set_tags(self, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
             self._safely(f"tag {key}", lambda k=key, v=value: self.store.client.set_tag(self.run_id, k, str(v)[:5000]))

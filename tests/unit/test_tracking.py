@@ -120,3 +120,32 @@ def test_no_setting_no_tracking_and_a_clear_error_without_mlflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
     with pytest.raises(ConfigError, match=r"pip install 'paretodistill\[mlflow\]'"):
         trackers("file:/tmp/x", "t")
+
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data/squad2/dev-v2.0.json"
+FAST = ["threads=1", "latency.threads=1", "latency.repeats=3", "latency.warmup=1", "training.max_steps=8",
+        "training.eval_every_steps=4", "training.log_every_steps=1000", "data.max_train_questions=100"]
+
+
+@pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} is not there")
+def test_a_distillation_is_one_mlflow_run(teacher_dir, cache_dir, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from paretodistill.cli import main
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    out, uri = tmp_path / "run", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    status = main(["distill", "--preset", "smoke", "--data", str(DATA), "--out", str(out), "--cache-dir", str(cache_dir),
+                   "--mlflow-uri", uri, *sum((["--set", o] for o in FAST), [])])
+    assert status == 0
+    client, runs = _runs(uri, "distill")
+    assert len(runs) == 1 and runs[0].info.run_name == "run" and runs[0].info.status == "FINISHED"
+    run = runs[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert run.data.metrics["f1"] == pytest.approx(metrics["f1"]) and run.data.params["num_layers"] == "1"
+    history = client.get_metric_history(run.info.run_id, "curve/f1")
+    assert [m.step for m in history] == [4, 8]  # eval_every_steps=4 of max_steps=8
+    final = client.get_metric_history(run.info.run_id, "f1")[0]
+    assert history[0].timestamp < final.timestamp  # step 4 was logged while training went on, not with the result
+    assert {"config.json", "metrics.json", "curve.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
+    assert config["training"]["max_steps"] == 8

@@ -82,10 +82,7 @@ class MlflowTracker:
         tags = {"state": frozen.state.name, **{key: value for key, value in (
             ("failure_kind", failure.kind), ("failure_reason", failure.reason), ("stop_reason", trial.stop_reason)) if value}}
         run.set_tags(tags)
-        run.log_metrics(trial.metrics)
-        run.log_metrics(trial.test_metrics, "test_")
-        for point in trial.curve:  # the points not logged while it ran (the last; all of a Ray trial's)
-            run.log_curve_point(point)
+        run.log_outcome(trial.metrics, trial.test_metrics, trial.curve)  # with the curve points not seen live
         stopped = frozen.state.name == "PRUNED"  # stopped early (search.early_stop): ended on purpose, not failed
         run.finish("FINISHED" if frozen.values is not None else "KILLED" if stopped else "FAILED")
 
