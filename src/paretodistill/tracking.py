@@ -127,6 +127,16 @@ class MlflowStore:
             self.warn(f"run {name}", error)
             return None
 
+    def latest_run(self, name: str) -> "MlflowRun | None":
+        """The most recent run called ``name`` in the experiment; None when there is none (or MLflow fails)."""
+        try:
+            found = self.client.search_runs([self.experiment_id], filter_string=f"attributes.run_name = '{name}'",
+                                            order_by=["attributes.start_time DESC"], max_results=1)
+        except Exception as error:  # noqa: BLE001
+            self.warn(f"search for run {name}", error)
+            return None
+        return MlflowRun(self, found[0].info.run_id) if found else None
+
 
 class MlflowRun:
     """One run; every call is a copy for viewing, so an MLflow error is a warning, never raised."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_fakes, report_fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import _search_config  # noqa: E402
@@ -149,3 +149,25 @@ def test_a_distillation_is_one_mlflow_run(teacher_dir, cache_dir, tmp_path, monk
     assert {"config.json", "metrics.json", "curve.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
     assert config["training"]["max_steps"] == 8
+
+
+def test_an_export_logs_its_model_card_under_the_search_run(tmp_path):
+    pytest.importorskip("mlflow")
+    import report_fixtures as fx
+
+    from paretodistill.cli import main
+    from paretodistill.tracking import MlflowStore
+
+    checkpoint = fx.tiny_checkpoint(tmp_path / "study" / "trials" / "regular-0" / "checkpoint")
+    regular = [fx.FakeTrial(70.0, 20_000_000, 9.0, params=fx.params_for(0), test_exact=68.0, checkpoint=str(checkpoint))]
+    study = fx.write_study(tmp_path / "study", fx.HAND_FLASH[:3], regular, fx.HAND_BASELINE, objectives=fx.OBJECTIVES_3D)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search = MlflowStore(uri, "study", setting="test").start_run("search")  # what the search left there
+    assert main(["export", str(study), "--trial", "0", "--out", str(tmp_path / "student"), "--mlflow-uri", uri]) == 0
+    client, runs = _runs(uri, "study")
+    export = next(r for r in runs if r.info.run_name == "export-regular-0")
+    assert export.data.tags["mlflow.parentRunId"] == search.run_id and export.info.status == "FINISHED"
+    assert export.data.metrics["exact"] == 70.0 and export.data.metrics["test_exact"] == 68.0
+    assert sorted(a.path for a in client.list_artifacts(export.info.run_id)) == ["README.md", "export.json"]
+    card = Path(client.download_artifacts(export.info.run_id, "README.md", str(tmp_path))).read_text()
+    assert card == (tmp_path / "student" / "README.md").read_text() and "regular trial 0" in card

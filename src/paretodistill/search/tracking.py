@@ -87,6 +87,31 @@ class MlflowTracker:
         run.finish("FINISHED" if frozen.values is not None else "KILLED" if stopped else "FAILED")
 
 
+EXPORT_FILES = ("README.md", "export.json")  # the model card and the data it is written from (export.model_card)
+
+
+def open_export_store(uri: str, study_name: str, log: Callable[[str], None] = print) -> MlflowStore:
+    """The study's experiment, for ``paretodistill export --mlflow-uri`` (opened before exporting:
+    a URI MLflow cannot use is one line, and no export is spent)."""
+    return MlflowStore(uri, study_name, setting="--mlflow-uri", log=log)
+
+
+def log_export(store: MlflowStore, info: dict, folder: Path) -> None:
+    """An exported student as a run ``export-<stage>-<trial>`` nested under the study's latest
+    search run: its parameters, its validation and test figures, its model card and export.json."""
+    run = store.start_run(f"export-{info['stage']}-{info['trial']}",
+                          {"study": str(info.get("study")), "stage": str(info["stage"]), "trial": str(info["trial"]),
+                           "export": folder.name}, parent=store.latest_run(SEARCH_RUN))
+    if run is None:
+        return
+    run.log_params(info.get("params") or {})
+    run.log_outcome(info.get("validation"), info.get("test"), ())
+    for name in EXPORT_FILES:
+        if (folder / name).is_file():
+            run.log_file(folder / name)
+    run.finish("FINISHED")
+
+
 def trackers(uri: str | None, study_name: str, log: Callable[[str], None] = print) -> list:
     """The trackers ``search.mlflow_uri`` asks for (none, or MLflow)."""
     return [MlflowTracker(uri, study_name, log)] if uri else []
