@@ -154,7 +154,6 @@ def test_a_distillation_is_one_mlflow_run(teacher_dir, cache_dir, tmp_path, monk
 def test_an_export_logs_its_model_card_under_the_search_run(tmp_path):
     pytest.importorskip("mlflow")
     import report_fixtures as fx
-
     from paretodistill.cli import main
     from paretodistill.tracking import MlflowStore
 
