@@ -242,7 +242,8 @@ class Progress:
 
     def _tell(self, event: str, *args) -> None:
         for listener in self.listeners:
-            getattr(listener, event)(*args)
+            if (method := getattr(listener, event, None)) is not None:  # a listener may watch some events only
+                method(*args)
 
     def finished(self, stage: str, frozen, seconds: float, tally: dict, frontier_size: int, n_target: int,
                  objectives) -> None:
@@ -341,7 +342,9 @@ def drive(
     ``only_enqueued``: take only trials waiting in the queue (regular and baseline stages), never
     ask the sampler for new ones. ``exclusive``: this run holds the study's lock (see
     ``study.recover_interrupted``). ``stored_path``: how a trial folder or checkpoint is recorded
-    (relative to the study folder). A trial that failed for its environment (``environment``:
+    (relative to the study folder). A running trial's curve points come as the backend reads them
+    (``worker.CURVE_POINT``): each is stored as the trial's intermediate value and told to the
+    progress listeners (MLflow) at once. A trial that failed for its environment (``environment``:
     disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
     interrupted so that it does not count toward the budget. Returns the final tally.
     """

@@ -95,6 +95,18 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _set_up_process(spec: WorkerSpec) -> None:
+    """A worker process's import path, GPU and thread count, for its one trial."""
+    for entry in spec.sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    if spec.cuda_visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(spec.cuda_visible_devices)
+    if spec.threads:  # before torch is imported, so that its thread pools start at this size
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(spec.threads)
+
+
 def execute_spec(spec: WorkerSpec, *, in_worker: bool = False, on_point: Callable[[dict], None] | None = None) -> dict:
     """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``
 (and ``"early_stop"``: the decision that stopped it, when one did).
@@ -106,14 +118,7 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False, on_point: Callabl
     started = time.time()
     threads = spec.threads
     if in_worker:
-        for entry in spec.sys_path:
-            if entry not in sys.path:
-                sys.path.append(entry)
-        if spec.cuda_visible_devices is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(spec.cuda_visible_devices)
-        if threads:  # before torch is imported, so that its thread pools start at this size
-            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ[name] = str(threads)
+        _set_up_process(spec)
     trial_dir = Path(spec.trial_dir)
     log_file = trial_dir / "trial.log"
 
