@@ -187,8 +187,10 @@ class MlflowRun:
             self.log_curve_point(point)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        for key, value in tags.items():
-            self._safely(f"tag {key}", lambda k=key, v=value: self.store.client.set_tag(self.run_id, k, str(v)[:5000]))
+        from mlflow.entities import RunTag
+
+        values = [RunTag(str(k), str(v)[:5000]) for k, v in tags.items()]
+        self._safely("tags", lambda: self.store.client.log_batch(self.run_id, tags=values))
 
     def log_file(self, path: str | Path, folder: str | None = None) -> None:
         self._safely(f"artifact {Path(path).name}", lambda: self.store.client.log_artifact(self.run_id, str(path), folder))
