@@ -102,6 +102,20 @@ def learning_trial(config, params, *, trial_dir=None, evaluate_test=False, log=p
     return result
 
 
+def paced_learning_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print, should_stop=None) -> TrialResult:
+    """learning_trial taking ``FAKE_POINT_SECONDS`` (default 0.5 s) after each evaluation point but
+    the last: for watching a curve arrive while the trial runs."""
+    pace = float(os.environ.get("FAKE_POINT_SECONDS", "0.5"))
+
+    def then_train_on(point: EvaluationPoint) -> str | None:
+        reason = should_stop(point) if should_stop is not None else None
+        time.sleep(pace)
+        return reason
+
+    return learning_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log,
+                          should_stop=then_train_on)
+
+
 def failing_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
     """Runs out of memory (a failed result, as run_trial reports it) from FAIL_FROM_LAYERS layers on."""
     c = with_parameters(config, params)

@@ -419,7 +419,7 @@ class SearchSettings(Checked):
     thresholds: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     space_preset: str | None = None
     space: dict[str, Any] = field(default_factory=dict)
-    mlflow_uri: str | None = None  # also log every finished trial to MLflow there (search/tracking.py)
+    mlflow_uri: str | None = None  # also log the search and its trials (live) to MLflow there (search/tracking.py)
 
     RULES: ClassVar[dict[str, Range]] = {
         "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "workers": AT_LEAST_ONE,

@@ -33,6 +33,16 @@ def test_storage_and_ids(study):
     assert adapter.trial_id(study.get_trials()[0]) == adapter.trial_id(trial)  # a FrozenTrial too
 
 
+def test_an_intermediate_value_of_a_multi_objective_trial(study):
+    trial = study.ask({"x": IntDistribution(0, 3)})
+    with pytest.raises(NotImplementedError):  # why the adapter exists: the public report refuses two objectives
+        trial.report(1.0, step=1)
+    adapter.set_intermediate_value(study, trial, 3, 41.5)
+    adapter.set_intermediate_value(study, trial, 7, 44.25)
+    study.tell(trial, [44.25, 1.0])
+    assert study.trials[0].intermediate_values == {3: 41.5, 7: 44.25}
+
+
 def test_rdb_backend_is_the_rdb_storage_behind_the_cache(study):
     backend = adapter.rdb_backend(adapter.storage_of(study))
     assert isinstance(backend, optuna.storages.RDBStorage) and backend.grace_period == 2

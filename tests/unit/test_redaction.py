@@ -25,7 +25,7 @@ from test_study_safety import config_file, one_line, search  # noqa: E402
 
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import BAD_INPUT, OK  # noqa: E402
-from paretodistill.search.redaction import redact_config, redact_text, redact_url  # noqa: E402
+from paretodistill.redaction import redact_config, redact_text, redact_url  # noqa: E402
 from paretodistill.search.storage import open_storage  # noqa: E402
 
 # ---------------------------------------------------------------- the property

@@ -28,9 +28,9 @@ import search_fakes  # noqa: E402,F401  (the trial_function paths below resolve)
 from conftest import article, qa, write_squad  # noqa: E402
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import BAD_INPUT, FAILED, INTERRUPTED, OK  # noqa: E402
+from paretodistill.redaction import redact_url  # noqa: E402
 from paretodistill.search.domain import resolve_in_study  # noqa: E402
 from paretodistill.search.lock import HOLDER_FILE, StudyLock  # noqa: E402
-from paretodistill.search.redaction import redact_url  # noqa: E402
 from paretodistill.search.storage import open_storage  # noqa: E402
 from paretodistill.search.study import recover_interrupted  # noqa: E402
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -51,7 +52,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=args.test, log=log)
+    run = open_mlflow_run(args, config) if args.mlflow_uri else None
+    watching = {"should_stop": curve_logger(run)} if run is not None else {}
+    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=args.test, log=log, **watching)
+    if run is not None:
+        close_mlflow_run(run, result, Path(args.out))
     if not result.ok:
         print(f"distillation failed ({result.failure_kind}): {result.failure_reason}")
         return 1
@@ -62,6 +67,48 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print("test:", json.dumps({k: result.test_metrics[k] for k in ("exact", "f1")}))
     print(f"results: {args.out}/{METRICS_FILE}, curve: {args.out}/{CURVE_FILE}, model: {args.out}/{CHECKPOINT_DIR}")
     return 0
+
+
+# ---------------------------------------------------------------- --mlflow-uri
+MLFLOW_EXPERIMENT = "distill"
+MLFLOW_FILES = ("metrics.json", "curve.json", "failure.json", "stopped.json")  # distill.trial_files' outcome files
+
+
+def open_mlflow_run(args: argparse.Namespace, config):
+    """The run of this distillation in the MLflow experiment ``distill``, named after ``--out``:
+    the parameters it runs with and its config (``config.json``, secrets redacted). A URI MLflow
+    cannot use is one line (exit 2) before any training."""
+    from paretodistill.distill.run import effective_parameters
+    from paretodistill.redaction import redact_config
+    from paretodistill.tracking import MlflowStore
+
+    store = MlflowStore(args.mlflow_uri, MLFLOW_EXPERIMENT, setting="--mlflow-uri", log=print)
+    tags = {"command": "distill", **{name: value for name, value in (("preset", args.preset), ("recipe", args.recipe)) if value}}
+    run = store.start_run(Path(args.out).name, tags)
+    if run is not None:
+        run.log_params(effective_parameters(config))
+        run.log_json(redact_config(config.to_dict()), "config.json")
+    return run
+
+
+def curve_logger(run):
+    """``should_stop`` that stops nothing: it logs each evaluation point to ``run`` as training reaches it."""
+    def log_point(point) -> None:
+        run.log_curve_point({**point.metrics, "step": point.step})
+
+    return log_point
+
+
+def close_mlflow_run(run, result, out: Path) -> None:
+    """The outcome: metrics, test metrics (``test_``), the last curve point, the trial folder's
+    outcome files; FINISHED, KILLED (interrupted) or FAILED with the failure's kind and reason."""
+    run.log_outcome(result.metrics, result.test_metrics, result.curve)
+    for name in MLFLOW_FILES:
+        if (out / name).is_file():
+            run.log_file(out / name)
+    if not result.ok:
+        run.set_tags({"failure_kind": result.failure_kind, "failure_reason": result.failure_reason})
+    run.finish("FINISHED" if result.ok else "KILLED" if result.failure_kind == "interrupted" else "FAILED")
 
 
 def register(commands) -> None:
@@ -79,4 +126,7 @@ def register(commands) -> None:
                              "the teacher; sigopt: the same settings on the whole DistilBERT of student.init_from")
     parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
+    parser.add_argument("--mlflow-uri", help="also log the run to MLflow (experiment 'distill'): the curve as it trains, the "
+                        "metrics, config.json and the outcome files; e.g. runs/mlflow (a folder: a sqlite database in "
+                        "it), sqlite:///runs/mlflow.db or http://host:5000; needs paretodistill[mlflow]")
     parser.set_defaults(run=cmd_distill)

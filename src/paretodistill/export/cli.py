@@ -126,6 +126,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from paretodistill.export.students import export_trial
 
+    store = _mlflow_store(args) if args.mlflow_uri else None
     result = export_trial(args.directory, args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
                           overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data,
                           trust_remote_code=args.trust_remote_code, threads=args.threads)
@@ -137,7 +138,19 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"f1 {row.get('f1', '-')}, {row['latency_ms']:.2f} ms (batch 1)")
     for warning in result.get("warnings", []):
         print(f"WARNING: {warning}")
+    if store is not None:
+        from paretodistill.search.tracking import log_export
+
+        log_export(store, result, Path(result["out"]))
     return 0
+
+
+def _mlflow_store(args: argparse.Namespace):
+    """The study's MLflow experiment (the study read first: its name is the experiment's)."""
+    from paretodistill.report.frontier import load_study_dir
+    from paretodistill.search.tracking import open_export_store
+
+    return open_export_store(args.mlflow_uri, load_study_dir(args.directory, args.name).name)
 
 
 def register(commands) -> None:
@@ -160,6 +173,8 @@ def register(commands) -> None:
     export.add_argument("--trust-remote-code", action="store_true",
                         help="ship and run Python files found in the checkpoint (auto_map); off by default: a pruned "
                         "student gets the installed model code. Only for a checkpoint whose code you have read")
+    export.add_argument("--mlflow-uri", help="also log the export to MLflow, in the study's experiment under its latest "
+                        "search run: the model card (README.md), export.json and the student's figures; needs paretodistill[mlflow]")
     export.set_defaults(run=cmd_export)
 
     predict = commands.add_parser(

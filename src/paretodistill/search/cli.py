@@ -95,8 +95,9 @@ def register(commands) -> None:
                                             "default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
     search.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="config override, e.g. search.flash.n_trials=40 (repeatable; default: none)")
-    search.add_argument("--mlflow-uri", help="also log every trial to MLflow here (sets search.mlflow_uri), "
-                        "e.g. file:./mlruns or http://host:5000; needs paretodistill[mlflow]")
+    search.add_argument("--mlflow-uri", help="also log the search and every trial to MLflow here (sets search.mlflow_uri), "
+                        "live: e.g. runs/mlflow (a folder: a sqlite database in it), sqlite:///runs/mlflow.db or http://host:5000; "
+                        "needs paretodistill[mlflow]")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 from paretodistill.config import ExperimentConfig
 from paretodistill.errors import StudyError
-from paretodistill.search.redaction import redact_url
+from paretodistill.redaction import redact_url
 
 STUDY_DB = "study.db"
 SEARCH_META = "search.json"

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from paretodistill.config import EarlyStopSettings
 from paretodistill.errors import ConfigError
@@ -165,10 +165,25 @@ def decide(objectives: ObjectiveSet, learning: str, value: float, progress: floa
 
 
 # ---------------------------------------------------------------- curves as trials record them
+def curve_key_in(keys: Iterable[str], metric: str) -> str:
+    """How curve points with ``keys`` show ``metric``: ``best_<metric>`` (at the best no-answer
+    threshold, as the trial's final value is) when they record it, else ``<metric>``."""
+    return f"best_{metric}" if f"best_{metric}" in set(keys) else metric
+
+
+def learning_value(point: Mapping[str, Any], objectives: ObjectiveSet) -> float | None:
+    """A curve point's figure of the first objective it records (:func:`curve_key_in`): what the
+    trial's Optuna intermediate value at that step is; None when it records none."""
+    for metric in objectives.metric_names:
+        value = point.get(curve_key_in(point, metric))
+        if _number(value):
+            return float(value)
+    return None
+
+
 def curve_key(trials: Sequence[StoredTrial], metric: str) -> str:
     """``best_<metric>`` when some trial's curve records it, else ``<metric>``."""
-    keys = {key for t in trials for point in t.curve for key in point}
-    return f"best_{metric}" if f"best_{metric}" in keys else metric
+    return curve_key_in({key for t in trials for point in t.curve for key in point}, metric)
 
 
 def progress_points(trial: StoredTrial, key: str) -> list[tuple[float, float]]:

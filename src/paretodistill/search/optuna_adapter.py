@@ -1,8 +1,9 @@
 """Every use of an Optuna member that is not public API, in one place.
 
 The search needs a few things Optuna keeps private: the storage and ids behind a study and a
-trial (to write attributes of a trial the coordinator did not ``ask`` for, and to record
-heartbeats), the stale-trial check of ``RDBStorage``, the uncached trial list samplers read, the
+trial (to write attributes of a trial the coordinator did not ``ask`` for, to record
+heartbeats, and to report a learning curve's points as intermediate values, which
+``Trial.report`` refuses in a multi-objective study), the stale-trial check of ``RDBStorage``, the uncached trial list samplers read, the
 grid of ``GridSampler``, and a distribution's membership test. An Optuna upgrade that changes
 one of them breaks here, and ``tests/unit/test_optuna_adapter.py`` has one test per function, so
 it breaks in one visible place. ``pyproject.toml`` caps Optuna below its next major version.
@@ -31,6 +32,12 @@ def study_id(study: optuna.Study) -> int:
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of a trial (not its number: numbers restart in every study)."""
     return trial._trial_id
+
+
+def set_intermediate_value(study: optuna.Study, trial: optuna.Trial, step: int, value: float) -> None:
+    """``trial.report(value, step)`` for any study: Optuna's ``Trial.report`` refuses multi-objective
+    studies (NotImplementedError), its storage does not, and dashboards show what it stores."""
+    storage_of(study).set_trial_intermediate_value(trial_id(trial), int(step), float(value))
 
 
 def rdb_backend(storage: optuna.storages.BaseStorage) -> Any:
@@ -116,5 +123,5 @@ def hypervolume(loss_points, reference) -> float:
 
 __all__ = [
     "SamplerStudyProxy", "contains", "grid_random_index", "grid_search_space", "grid_size", "hypervolume",
-    "rdb_backend", "stale_trial_ids", "storage_of", "study_id", "trial_id", "trials_uncached",
+    "rdb_backend", "set_intermediate_value", "stale_trial_ids", "storage_of", "study_id", "trial_id", "trials_uncached",
 ]

@@ -18,6 +18,7 @@ import math
 
 from optuna.trial import TrialState
 
+from paretodistill.redaction import redact_url
 from paretodistill.search.domain import (
     BASELINE,
     FLASH,
@@ -31,7 +32,6 @@ from paretodistill.search.domain import (
     spearman,
 )
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.redaction import redact_url
 from paretodistill.search.results import Attr, StoredTrial, counts, feasible_trials, finished_count, frontier, stored_trials
 from paretodistill.search.study import load_stage
 

@@ -35,8 +35,15 @@ from paretodistill.errors import ConfigError, EnvironmentFailure
 from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
 from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial, counts, frontier, stored_trials
-from paretodistill.search.study import mark_interrupted, owner_record, record_result, recover_interrupted, requeue
-from paretodistill.search.worker import WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
+from paretodistill.search.study import (
+    mark_interrupted,
+    owner_record,
+    record_curve_point,
+    record_result,
+    recover_interrupted,
+    requeue,
+)
+from paretodistill.search.worker import CURVE_POINT, WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
 from paretodistill.trial import ENVIRONMENT, TrialResult
 
 _logger = logging.getLogger("paretodistill.search")
@@ -56,7 +63,10 @@ class InlineBackend:
         return None
 
     def submit(self, key: Any, spec: WorkerSpec) -> None:
-        self._done.append((key, execute_spec(spec)))
+        def on_point(point: dict) -> None:  # told after the trial: it holds the coordinator while it runs
+            self._done.append((key, {CURVE_POINT: point}))
+
+        self._done.append((key, execute_spec(spec, on_point=on_point)))
 
     def wait(self, timeout: float) -> list[tuple[Any, dict]]:
         done, self._done = self._done, []
@@ -113,6 +123,8 @@ class LocalProcessBackend:
         return list(self._running)
 
     def wait(self, timeout: float) -> list[tuple[Any, dict]]:
+        """(key, message) for every message that arrived: a running trial's curve points
+        (``{CURVE_POINT: point}``), then its payload when it ended (a failure when it died first)."""
         if not self._running:
             return []
         waitables = {}
@@ -120,26 +132,36 @@ class LocalProcessBackend:
             waitables[receiver] = key
             waitables[process.sentinel] = key
         ready = multiprocessing.connection.wait(list(waitables), timeout=timeout)
-        finished = []
+        messages = []
         for key in dict.fromkeys(waitables[r] for r in ready):
-            if key not in self._running:
-                continue
-            process, receiver, spec, _ = self._running.pop(key)
-            payload = None
-            try:
-                if receiver.poll():
-                    payload = receiver.recv()
-            except (EOFError, OSError):
-                payload = None
-            process.join(timeout=30)
-            receiver.close()
-            if payload is None:
-                code = process.exitcode
-                how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-                hint = " (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else ""
-                payload = failure_payload(spec, "error", f"the worker process {how}{hint} before returning a result")
-            finished.append((key, payload))
-        return finished
+            if key in self._running:
+                messages += self._read(key)
+        return messages
+
+    def _read(self, key: Any) -> list[tuple[Any, dict]]:
+        """What trial ``key`` sent; when it ended, its payload last and the trial no longer running."""
+        process, receiver, spec, _ = self._running[key]
+        messages, payload, closed = [], None, False
+        try:
+            while payload is None and receiver.poll():
+                message = receiver.recv()
+                if CURVE_POINT in message:
+                    messages.append((key, message))
+                else:
+                    payload = message
+        except (EOFError, OSError):
+            closed = True  # the worker is gone without (more) words
+        if payload is None and not closed and process.is_alive():
+            return messages  # still training
+        del self._running[key]
+        process.join(timeout=30)
+        receiver.close()
+        if payload is None:
+            code = process.exitcode
+            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            hint = " (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else ""
+            payload = failure_payload(spec, "error", f"the worker process {how}{hint} before returning a result")
+        return [*messages, (key, payload)]
 
     def stop(self) -> None:
         for process, receiver, _, _ in self._running.values():
@@ -191,7 +213,7 @@ class Progress:
     def __init__(self, log: Callable[[str], None] = print, listeners: list | None = None):
         self.log = log
         self.durations: dict[str, list[float]] = {}  # per stage: their budgets differ
-        self.listeners = list(listeners or [])  # e.g. search.tracking's MLflow tracker: trial_finished(stage, frozen)
+        self.listeners = list(listeners or [])  # e.g. search.tracking's MLflow tracker (its methods: the events below)
 
     @staticmethod
     def _short(value: Any) -> str:
@@ -202,6 +224,26 @@ class Progress:
     def started(self, stage: str, number: int, params: dict) -> None:
         shown = ", ".join(f"{k}={self._short(v)}" for k, v in params.items())
         self.log(f"[{stage}] trial {number} started: {shown}")
+        self._tell("trial_started", stage, number, params)
+
+    def curve_point(self, stage: str, number: int, point: dict) -> None:
+        """A running trial's evaluation point (no line: ``trial.log`` has it; a dashboard shows it)."""
+        self._tell("curve_point", stage, number, point)
+
+    def search_started(self, config: dict) -> None:
+        self._tell("search_started", config)
+
+    def pareto_written(self, path) -> None:
+        self._tell("pareto_written", path)
+
+    def search_ended(self) -> None:
+        """In a ``finally``: the listeners read how the search ended from the exception in flight."""
+        self._tell("search_ended")
+
+    def _tell(self, event: str, *args) -> None:
+        for listener in self.listeners:
+            if (method := getattr(listener, event, None)) is not None:  # a listener may watch some events only
+                method(*args)
 
     def finished(self, stage: str, frozen, seconds: float, tally: dict, frontier_size: int, n_target: int,
                  objectives) -> None:
@@ -227,8 +269,7 @@ class Progress:
             f"frontier {frontier_size}, {mean:.1f} s/trial, "
             f"stage ETA {format_duration(stage_eta(mean, n_target - tally['finished'], tally['running']))}"
         )
-        for listener in self.listeners:
-            listener.trial_finished(stage, frozen)
+        self._tell("trial_finished", stage, frozen)
 
     @staticmethod
     def _fmt_metric(name: str, value: float) -> str:
@@ -301,7 +342,9 @@ def drive(
     ``only_enqueued``: take only trials waiting in the queue (regular and baseline stages), never
     ask the sampler for new ones. ``exclusive``: this run holds the study's lock (see
     ``study.recover_interrupted``). ``stored_path``: how a trial folder or checkpoint is recorded
-    (relative to the study folder). A trial that failed for its environment (``environment``:
+    (relative to the study folder). A running trial's curve points come as the backend reads them
+    (``worker.CURVE_POINT``): each is stored as the trial's intermediate value and told to the
+    progress listeners (MLflow) at once. A trial that failed for its environment (``environment``:
     disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
     interrupted so that it does not count toward the budget. Returns the final tally.
     """
@@ -321,8 +364,11 @@ def drive(
                 if not loop.running:
                     break
                 timeout = min(heartbeat_interval, 5.0) if backend.name != "inline" else 0
-                for key, payload in backend.wait(timeout=timeout):
-                    loop.record(key, payload)
+                for key, message in backend.wait(timeout=timeout):
+                    if CURVE_POINT in message:  # the trial still runs
+                        loop.report(key, message[CURVE_POINT])
+                    else:
+                        loop.record(key, message)
         except BaseException:
             _abandon(study, loop.running, backend, "the search was stopped (interrupted or crashed) while the trial ran")
             _abandon_unregistered(study, token, exclusive)
@@ -339,6 +385,7 @@ class _Loop:
         self.make_spec, self.backend, self.objectives, self.token = make_spec, backend, objectives, token
         self.progress, self.only_enqueued, self.stored_path = progress, only_enqueued, stored_path
         self.running: dict[int, tuple[Any, float]] = {}
+        self.reported: dict[int, set[int]] = {}  # per running trial: the curve steps reported already
         self.heartbeats: Heartbeats | None = None
 
     def start_trials(self) -> None:
@@ -359,10 +406,25 @@ class _Loop:
             self.progress.started(self.stage, trial.number, trial.params)
             self.backend.submit(trial.number, spec)
 
+    def report(self, key: int, point: dict) -> None:
+        """A running trial's evaluation point: an intermediate value of its Optuna trial, and the listeners'."""
+        if key not in self.running or not isinstance(point.get("step"), int):
+            return
+        steps = self.reported.setdefault(key, set())
+        if point["step"] in steps:
+            return
+        steps.add(point["step"])
+        trial, _ = self.running[key]
+        record_curve_point(self.study, trial, point, self.objectives)
+        self.progress.curve_point(self.stage, key, point)
+
     def record(self, key: int, payload: dict) -> None:
         """Tell the study what a worker returned; stop the search where the trial's contract asks."""
         trial, started = self.running[key]  # stays among the running until recorded: see _abandon
         result = TrialResult.from_dict(payload["result"])
+        for point in result.curve or []:  # the points it did not report while running (the last; a Ray trial's)
+            self.report(key, point)
+        self.reported.pop(key, None)
         result.checkpoint = self.stored_path(result.checkpoint)
         environment = result.failure_kind == ENVIRONMENT
         if environment:  # the machine failed, not the configuration: it was never evaluated

@@ -45,6 +45,7 @@ from sqlalchemy.exc import OperationalError
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
 from paretodistill.distill.engine import check_inputs, prepare, teacher_latency
 from paretodistill.errors import EnvironmentFailure
+from paretodistill.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.domain import (
     BASELINE,
     FLASH,
@@ -62,7 +63,6 @@ from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
-from paretodistill.search.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.results import Attr, StoredTrial, feasible_trials, is_finished, ranked, stored_trials
 from paretodistill.search.runner import Progress, drive, make_backend
 from paretodistill.search.samplers import make_sampler
@@ -102,6 +102,7 @@ def run_search(
         stages = StageRunner.open(config, plan, study_dir, token, log)
         try:
             check_identity(stages.storage, settings.name, identity, stages.where, log, study_dir)
+            stages.progress.search_started(stages.trial_config)
             if not stages.exclusive:
                 refuse_live_coordinators(stages.storage, settings.name, token, stages.where)
             flash, split = run_flash_stage(stages, identity)
@@ -115,6 +116,7 @@ def run_search(
                                      "fix that and run the same command again") from error
         finally:
             stages.backend.close()
+            stages.progress.search_ended()
 
 
 @dataclass
@@ -322,6 +324,7 @@ def write_pareto(stages: StageRunner, candidates: list[StoredTrial], split: dict
                           split, None if stages.exclusive else stages.url, early_stop=plan.early_stop)
     path = stages.study_dir / "pareto.json"
     path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
+    stages.progress.pareto_written(path)
     stages.log(f"wrote {path}: frontier of {len(pareto['frontier'])} ({pareto['frontier_stage']} stage), "
                f"flash/regular Spearman {pareto['flash_regular_spearman']}")
     return pareto

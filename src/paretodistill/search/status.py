@@ -9,9 +9,9 @@ import optuna
 from optuna.trial import TrialState
 
 from paretodistill.errors import StudyError
+from paretodistill.redaction import redact_url
 from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url
 from paretodistill.search.objectives import ObjectiveSet
-from paretodistill.search.redaction import redact_url
 from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
 from paretodistill.search.storage import open_checked_storage, reading_study
 from paretodistill.search.study import load_stage

@@ -27,9 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.errors import StudyError
+from paretodistill.redaction import redact_text, redact_url
 from paretodistill.search.domain import STAGES, stage_study_name
 from paretodistill.search.optuna_adapter import stale_trial_ids, storage_of, trial_id
-from paretodistill.search.redaction import redact_text, redact_url
 from paretodistill.search.results import StoredTrial
 
 _logger = logging.getLogger("paretodistill.search")

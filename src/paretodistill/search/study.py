@@ -21,8 +21,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.errors import ConfigError
 from paretodistill.search.domain import stage_study_name
+from paretodistill.search.early_stop import learning_value
 from paretodistill.search.objectives import MetricError, ObjectiveSet
-from paretodistill.search.optuna_adapter import rdb_backend, storage_of, study_id, trial_id
+from paretodistill.search.optuna_adapter import rdb_backend, set_intermediate_value, storage_of, study_id, trial_id
 from paretodistill.search.results import INTERRUPTED, Attr, StoredTrial
 from paretodistill.search.samplers import FailureAwareSampler
 from paretodistill.search.storage import heartbeat_stale_ids
@@ -154,6 +155,21 @@ def record_result(study: optuna.Study, trial: optuna.Trial, result: TrialResult,
         trial.set_user_attr(Attr.FAILURE_KIND, "error")
         trial.set_user_attr(Attr.FAILURE_REASON, reason)
         return study.tell(trial, state=TrialState.FAIL)
+
+
+def record_curve_point(study: optuna.Study, trial: optuna.Trial, point: dict, objectives: ObjectiveSet) -> None:
+    """A running trial's evaluation point as its Optuna intermediate value at the training step
+    (the learning objective as the point shows it: ``search.early_stop.learning_value``), so that
+    optuna-dashboard draws the curve while the trial trains. The curve itself stays a user
+    attribute (``Attr.CURVE``); a value not stored is logged and the trial goes on."""
+    value = learning_value(point, objectives)
+    if value is None:
+        return
+    try:
+        set_intermediate_value(study, trial, point["step"], value)
+    except Exception as error:  # noqa: BLE001 - a view of the curve; the result is what counts
+        _logger.warning("trial %d: curve point at step %s not stored as an intermediate value (%s: %s)",
+                        trial.number, point.get("step"), type(error).__name__, error)
 
 
 def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial, result: TrialResult, values, constraints: dict,

@@ -4,12 +4,19 @@ A worker gets a :class:`WorkerSpec` (plain data: it crosses process and machine 
 returns plain data; it never touches the study database. The same code runs inline in the
 coordinator, in a spawned local process, and as a Ray task. A flash trial that may be stopped early
 carries what it is judged against in its spec (``search.early_stop.StopEvidence``), for the same reason.
+
+While it trains, a trial's evaluation points go to the coordinator as they come (``on_point``: a
+local worker sends ``{CURVE_POINT: point}`` down its pipe before its payload), which reports them
+as Optuna intermediate values and to MLflow. They are seen through the trial function's
+``should_stop`` check, asked at every evaluation point but the last (the last comes with the
+result); a trial function that takes no ``should_stop`` reports its curve with its result only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import os
 import signal
 import sys
@@ -21,7 +28,9 @@ from typing import Any, Callable
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
 from paretodistill.search.early_stop import StopCheck, StopEvidence
-from paretodistill.trial import ENVIRONMENT, TrialResult
+from paretodistill.trial import ENVIRONMENT, EvaluationPoint, TrialResult
+
+CURVE_POINT = "curve_point"  # a message from a running trial: one evaluation point of its curve
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,30 @@ def load_trial_function(path: str) -> Callable:
     return function
 
 
+def takes_should_stop(function: Callable) -> bool:
+    """Whether the trial function accepts ``should_stop`` (a user's need not)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "should_stop" or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def point_hook(check: StopCheck | None, on_point: Callable[[dict], None] | None) -> Callable | None:
+    """The ``should_stop`` a trial gets: passes each evaluation point on, then asks ``check`` (if any)."""
+    if on_point is None:
+        return check
+
+    def should_stop(point: EvaluationPoint) -> str | None:
+        try:
+            on_point({**point.metrics, "step": point.step})
+        except Exception:  # noqa: BLE001 - a point not shown live still comes with the result
+            pass
+        return check(point) if check is not None else None
+
+    return should_stop
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -62,24 +95,30 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
+def _set_up_process(spec: WorkerSpec) -> None:
+    """A worker process's import path, GPU and thread count, for its one trial."""
+    for entry in spec.sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    if spec.cuda_visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(spec.cuda_visible_devices)
+    if spec.threads:  # before torch is imported, so that its thread pools start at this size
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(spec.threads)
+
+
+def execute_spec(spec: WorkerSpec, *, in_worker: bool = False, on_point: Callable[[dict], None] | None = None) -> dict:
     """Run one trial from its spec; never raises. Returns ``{"result": TrialResult dict, "worker": ...}``
 (and ``"early_stop"``: the decision that stopped it, when one did).
 
     ``in_worker``: this process exists for the trial, so its environment (GPU, thread count,
     import path) may be set up for it; in the coordinator itself (inline) nothing is touched.
+    ``on_point``: told each evaluation point while the trial trains (see the module docstring).
     """
     started = time.time()
     threads = spec.threads
     if in_worker:
-        for entry in spec.sys_path:
-            if entry not in sys.path:
-                sys.path.append(entry)
-        if spec.cuda_visible_devices is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(spec.cuda_visible_devices)
-        if threads:  # before torch is imported, so that its thread pools start at this size
-            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ[name] = str(threads)
+        _set_up_process(spec)
     trial_dir = Path(spec.trial_dir)
     log_file = trial_dir / "trial.log"
 
@@ -98,7 +137,8 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False) -> dict:
         if in_worker and threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))
         config = build_section(ExperimentConfig, spec.config)
-        stopping = {"should_stop": check} if check is not None else {}  # only then: a user's function may not take it
+        hook = point_hook(check, on_point) if check is not None or takes_should_stop(function) else None
+        stopping = {"should_stop": hook} if hook is not None else {}  # only then: a user's function may not take it
         result = function(config, params, trial_dir=trial_dir, evaluate_test=spec.evaluate_test, log=log, **stopping)
         if isinstance(result, dict):
             result = TrialResult.from_dict(result)
@@ -153,7 +193,7 @@ def process_main(spec: WorkerSpec, conn, parent_pid: int) -> None:
     """The body of a local worker process: run the trial, send the payload back."""
     _die_with_parent(parent_pid)
     _to_file(spec.trial_dir)
-    payload = execute_spec(spec, in_worker=True)
+    payload = execute_spec(spec, in_worker=True, on_point=lambda point: conn.send({CURVE_POINT: point}))  # the payload last
     try:
         conn.send(payload)
     except (BrokenPipeError, EOFError, OSError):
