@@ -24,6 +24,7 @@ from typing import Iterator
 import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.errors import StudyError
@@ -81,19 +82,24 @@ def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120
                  read_only: bool = False) -> optuna.storages.RDBStorage:
     """An RDBStorage with heartbeats, so that trials of a dead process can be told apart from slow ones.
 
-    ``read_only``: for readers of a study; an SQLite file is opened without writing to it.
+    ``read_only``: for readers of a study; an SQLite file is opened without writing to it, and on
+    PostgreSQL every transaction is READ ONLY and no table is created (the server refuses a write).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeat_interval is flagged experimental
         engine_kwargs = None
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        is_file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+        if is_file:
             engine_kwargs = {"creator": _SqliteConnect(url[len("sqlite:///"):], read_only)}
+        elif read_only and make_url(url).get_backend_name() == "postgresql":
+            engine_kwargs = {"execution_options": {"postgresql_readonly": True}}
         return optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=int(heartbeat_interval),
             grace_period=int(grace_period),
             heartbeat_stale_trial_callback=_stale_trial_callback,
+            skip_table_creation=read_only and not url.startswith("sqlite"),
         )
 
 
@@ -115,7 +121,7 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
         storage.get_all_studies()
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError, RuntimeError, ImportError, ValueError) as error:
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
-                         f"({redact_text(_database_reason(error), url)})") from None
+                         f"({redact_text(database_reason(error), url)})") from None
     return storage
 
 
@@ -133,7 +139,7 @@ def check_sqlite_file(path: Path) -> None:
         raise sqlite3.DatabaseError(f"damaged: {'; '.join(map(str, problems))}")
 
 
-def _database_reason(error: BaseException) -> str:
+def database_reason(error: BaseException) -> str:
     """``DatabaseError: database disk image is malformed``: the database's own words, in one line."""
     cause = getattr(error, "orig", None) or error.__cause__ or error
     return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
@@ -146,7 +152,7 @@ def reading_study(where: str) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError) as error:
-        raise StudyError(f"{where}: cannot read the study database ({_database_reason(error)})") from None
+        raise StudyError(f"{where}: cannot read the study database ({database_reason(error)})") from None
 
 
 def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
