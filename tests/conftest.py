@@ -52,7 +52,7 @@ def postgres_server():
 
 @pytest.fixture
 def postgres_url(postgres_server) -> str:
-    """A new, empty database on that server: ``postgresql+psycopg2://postgres@127.0.0.1:PORT/paretodistill_test...``."""
+    """A new, empty database on that server: ``postgresql+psycopg://postgres@127.0.0.1:PORT/paretodistill_test...``."""
     return postgres_server.new_database()
 
 

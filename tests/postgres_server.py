@@ -41,9 +41,9 @@ def why_not_available() -> str | None:
         except KeyError:
             return f"running as root and there is no {SERVER_USER!r} user to run PostgreSQL as"
     try:
-        import psycopg2  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
-        return "psycopg2 is not installed (pip install paretodistill[postgres])"
+        return "psycopg is not installed (pip install 'paretodistill[postgres]')"
     return None
 
 
@@ -82,20 +82,20 @@ class PostgresServer:
         return self
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg2://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self, name: str | None = None) -> str:
+    def new_database(self) -> str:
         """The URL of a new, empty database (``paretodistill_test``, then numbered ones)."""
-        import psycopg2
+        import sqlalchemy
 
         self._databases += 1
-        name = name or ("paretodistill_test" if self._databases == 1 else f"paretodistill_test_{self._databases}")
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user=SERVER_USER, dbname="postgres")
+        name = "paretodistill_test" if self._databases == 1 else f"paretodistill_test_{self._databases}"
+        engine = sqlalchemy.create_engine(self.url(), isolation_level="AUTOCOMMIT")
         try:
-            connection.autocommit = True
-            connection.cursor().execute(f'CREATE DATABASE "{name}"')
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
         finally:
-            connection.close()
+            engine.dispose()
         return self.url(name)
 
     def stop(self) -> None:

@@ -179,3 +179,26 @@ def test_no_lock_is_asked_of_sqlite_and_a_holder_name_fits_the_server(tmp_path):
     name = holder_name("0123456789abcdef" * 2, 4_194_304, "a-very-long-host-name." * 4)
     assert name == "paretodistill run 01234567 pid 4194304 on a-very-long-host-name"  # 63: what the server keeps
     assert lock_key("t") == lock_key("t") != lock_key("t2") and -2**63 <= lock_key("t") < 2**63
+
+
+def test_a_missing_driver_is_one_line_naming_the_extra(tmp_path, capsys):
+    try:
+        import psycopg2  # noqa: F401
+        pytest.skip("psycopg2 is installed here")
+    except ImportError:
+        pass
+    code, _, err = search(capsys, config_file(tmp_path), tmp_path / "s", "--set",
+                          "search.storage=postgresql+psycopg2://bob:secret@127.0.0.1:1/db")
+    assert code == BAD_INPUT and one_line(err) and "secret" not in err
+    assert "No module named 'psycopg2'); pip install 'paretodistill[postgres]' installs psycopg 3" in err
+
+
+def test_a_server_that_cannot_be_locked_is_one_line_without_its_secrets():
+    pytest.importorskip("psycopg")
+    url = "postgresql+psycopg://bob:pwUSERINFO@127.0.0.1:1/optuna?password=pwQUERY&options=-c%20password%3DpwOPTIONS"
+    with pytest.raises(StudyError) as refused:
+        DatabaseLock.acquire(url, "t", "run", pid=1)
+    message = str(refused.value)
+    assert message.startswith("postgresql+psycopg://bob:***@127.0.0.1:1/optuna?password=***&options=***: cannot lock "
+                              "search 't' on the database server (OperationalError: ")
+    assert "\n" not in message and "pwUSERINFO" not in message and "pwQUERY" not in message and "pwOPTIONS" not in message

@@ -46,6 +46,7 @@ from sqlalchemy.exc import OperationalError
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
 from paretodistill.distill.engine import check_inputs, prepare
 from paretodistill.errors import EnvironmentFailure
+from paretodistill.search.database_lock import DatabaseLock
 from paretodistill.search.domain import (
     BASELINE,
     FLASH,
@@ -56,7 +57,6 @@ from paretodistill.search.domain import (
     search_meta,
     storage_url,
 )
-from paretodistill.search.database_lock import DatabaseLock
 from paretodistill.search.early_stop import CompletedCurve, StopEvidence, StopRule, curve_key, progress_points
 from paretodistill.search.identity import IDENTITY_ATTR, check_identity, study_identity
 from paretodistill.search.lock import StudyLock

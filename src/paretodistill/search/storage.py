@@ -5,7 +5,8 @@ coordinating process writes to it (workers return their results), so SQLite is s
 workers and Ray alike. Every trial is told the moment it finishes, so a crash or ``kill -9`` loses
 at most the trials that were running. Those stay RUNNING in the database; the next run marks them
 FAIL with ``failure_kind = "interrupted"`` (:func:`search.study.recover_interrupted`: at once when
-the study lives in the folder whose lock that run holds, see :mod:`search.lock`; on a shared
+the study lives in the folder whose lock that run holds, see :mod:`search.lock`, or on a PostgreSQL
+server whose lock on the search it holds, see :mod:`search.database_lock`; on another shared
 database after ``grace_period`` seconds without a heartbeat, Optuna's RDBStorage heartbeat) and
 runs their share of the budget again. A trial records only the run that owns it (a random token),
 never a pid or a host: a copied study carries nothing of the machine it ran on.
@@ -34,6 +35,7 @@ from paretodistill.search.redaction import redact_text, redact_url
 from paretodistill.search.results import StoredTrial
 
 _logger = logging.getLogger("paretodistill.search")
+POSTGRES_DRIVER_HINT = "pip install 'paretodistill[postgres]' installs psycopg 3, the driver of postgresql+psycopg:// URLs"
 
 
 class _SqliteConnect:
@@ -120,8 +122,9 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
         storage = open_storage(url, heartbeat_interval, grace_period, read_only=read_only)
         storage.get_all_studies()
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError, RuntimeError, ImportError, ValueError) as error:
+        hint = f"; {POSTGRES_DRIVER_HINT}" if isinstance(error, ImportError) and url.startswith("postgresql") else ""
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
-                         f"({redact_text(database_reason(error), url)})") from None
+                         f"({redact_text(database_reason(error), url)}){hint}") from None
     return storage
 
 
@@ -174,7 +177,8 @@ def heartbeat_stale_ids(study: optuna.Study) -> set[int]:
 
 
 def refuse_live_coordinators(storage, name: str, token: str, where: str) -> None:
-    """On a shared database: refuse to run a search whose trials another live search is running.
+    """On a shared database without a lock of its own (not PostgreSQL, see :mod:`search.database_lock`):
+    refuse to run a search whose trials another live search is running.
 
     Another folder's lock cannot be seen from here; a RUNNING trial of another run whose heartbeat
     is within the grace period can (that run's thread beats for as long as it lives).
