@@ -95,6 +95,7 @@ def test_search_status_report_and_dashboard_on_a_database_server(tmp_path, capsy
 
     code, out, _ = main(["status", str(study)]), *capsys.readouterr()
     assert code == OK and "flash    3 trials: 3 complete, 0 running" in out and "regular  1 trials: 1 complete" in out
+    assert "running: no search holds its lock on the server" in out
     code = main(["report", str(study), "--out", str(tmp_path / "report.html")])
     out, _ = capsys.readouterr()
     assert code == OK and (tmp_path / "report.html").stat().st_size > 10_000, out
@@ -136,6 +137,8 @@ def test_a_coordinator_in_another_folder_is_refused_by_the_server_then_kill_9_an
         assert (f"search 't' on {postgres_url} is being run by another search: pid {first.pid} on "
                 f"{socket.gethostname()[:20]}") in err
         assert not (tmp_path / "b" / "search.json").exists()  # refused before anything was written
+        assert main(["status", str(first_study)]) == OK
+        assert f"running: pid {first.pid} on {socket.gethostname()[:20]}" in capsys.readouterr()[0]
         wait_for(lambda: any(t.state == TrialState.RUNNING for t in server_trials(postgres_url)), what="a running trial")
     finally:
         kill_9(first)

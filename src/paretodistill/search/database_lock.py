@@ -58,6 +58,34 @@ def supports_database_lock(url: str) -> bool:
     return sqlalchemy.engine.make_url(url).get_backend_name() == "postgresql"
 
 
+def current_holder(url: str, name: str) -> str | None:
+    """Who holds the lock of the search ``name`` on the server ``url`` now (``status`` says it), in a
+    read-only session; None when nobody does or the server has no such lock."""
+    if not supports_database_lock(url):
+        return None
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, execution_options={"postgresql_readonly": True})
+    try:
+        with engine.connect() as connection:
+            return _holder_of(connection, lock_key(name))
+    finally:
+        engine.dispose()
+
+
+def _holder_of(connection, key: int) -> str | None:
+    """``pid N on HOST (run R, since T)`` of the session that holds lock ``key``; None when none does."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = connection.execute(_HOLDER_QUERY, {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}).first()
+    if row is None:
+        return None
+    session, application, address, started = row
+    since = started.isoformat(timespec="seconds") if started is not None else "unknown"
+    ours = HOLDER_NAME.match(application or "")
+    if ours:
+        return f"pid {ours['pid']} on {ours['host']} (run {ours['run']}, since {since})"
+    return (f"server session {session} ({application or 'no application name'}) from "
+            f"{address or 'a local socket'}, since {since}")
+
+
 class DatabaseLock:
     """Held by the one coordinator of a search on a PostgreSQL server, for as long as it runs."""
 
@@ -105,18 +133,7 @@ class DatabaseLock:
                                              {"key": self._key}).scalar())
 
     def _holder(self) -> str | None:
-        """``pid N on HOST (run R, since T)`` of the session that holds the lock; None when none does."""
-        unsigned = self._key & 0xFFFFFFFFFFFFFFFF
-        row = self._connection.execute(_HOLDER_QUERY, {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}).first()
-        if row is None:
-            return None
-        session, application, address, started = row
-        since = started.isoformat(timespec="seconds") if started is not None else "unknown"
-        ours = HOLDER_NAME.match(application or "")
-        if ours:
-            return f"pid {ours['pid']} on {ours['host']} (run {ours['run']}, since {since})"
-        return (f"server session {session} ({application or 'no application name'}) from "
-                f"{address or 'a local socket'}, since {since}")
+        return _holder_of(self._connection, self._key)
 
     def release(self) -> None:
         """Unlock and close the session (closing alone would unlock: the server ends the lock with it)."""
