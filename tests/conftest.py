@@ -37,6 +37,26 @@ def dev_v2() -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (``tests/postgres_server.py``: started in a
+    couple of seconds, stopped and deleted at the end); skips, saying why, where none can start."""
+    from postgres_server import PostgresServer, why_not_available
+
+    reason = why_not_available()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new, empty database on that server: ``postgresql+psycopg://postgres@127.0.0.1:PORT/paretodistill_test...``."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
 def minilm_tokenizer():
     from paretodistill.models.loading import load_tokenizer
 

@@ -115,6 +115,7 @@ def test_no_secret_of_a_storage_url_is_written_or_shown(tmp_path, capsys, monkey
 
     shared = tmp_path / "shared.db"
     monkeypatch.setattr(stages, "open_checked_storage", lambda url, *a, **k: open_storage(f"sqlite:///{shared}", *a))
+    monkeypatch.setattr(stages.DatabaseLock, "acquire", lambda *a, **k: None)  # no server to lock the search on
     study = tmp_path / "s"
     code, out, err = search(capsys, config_file(tmp_path), study, "--set", f'search.storage="{LEAKY_URL}"')
     assert code == OK

@@ -338,6 +338,7 @@ def test_no_password_is_written_anywhere(tmp_path, capsys, monkeypatch):
 
     shared = tmp_path / "shared.db"
     monkeypatch.setattr(stages, "open_checked_storage", lambda url, *a, **k: open_storage(f"sqlite:///{shared}", *a))
+    monkeypatch.setattr(stages.DatabaseLock, "acquire", lambda *a, **k: None)  # no server to lock the search on
     url = "postgresql://bob:s3cret@db.example/optuna"
     code, _, _ = search(capsys, config_file(tmp_path), tmp_path / "s", "--set", f'search.storage="{url}"')
     assert code == OK

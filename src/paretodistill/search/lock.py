@@ -6,7 +6,9 @@ for as long as it runs: a lock on a file inside it (the former ``STUDY_DIR/.lock
 moment someone deletes that file, and the next search walks in. The kernel drops the lock when its
 holder dies, even by ``kill -9``, so a stale lock never blocks: the next search takes it over.
 Where a folder cannot be locked (no ``fcntl``, or a file system that refuses ``flock`` on a
-folder) the lock falls back to ``filelock`` on ``STUDY_DIR/.lock``.
+folder) the lock falls back to ``filelock`` on ``STUDY_DIR/.lock``. A folder's lock cannot see a
+second folder or a second machine: a search on a PostgreSQL server is also locked by the server
+(:mod:`search.database_lock`).
 
 Who holds it is written beside it in ``lock.json`` (run, pid, host, since), the only place a study
 keeps a pid or a host name, so that a refused second search can say whom it waits for. Before it

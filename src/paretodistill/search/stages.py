@@ -23,7 +23,7 @@ The three stages are Optuna studies ``<name>-flash``, ``<name>-regular`` and ``<
 in one storage (default ``STUDY_DIR/study.db``); trial folders are ``STUDY_DIR/trials/<stage>-<n>/``,
 recorded relative to the study folder. Running the same command again continues where it stopped;
 with other settings it is refused (``search.identity``), and one search at a time holds a study
-folder (``search.lock``).
+folder (``search.lock``) and, on a PostgreSQL server, the search itself (``search.database_lock``).
 """
 
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build
 from paretodistill.distill.engine import check_inputs, prepare, teacher_latency
 from paretodistill.errors import EnvironmentFailure
 from paretodistill.redaction import redact_config, redact_text, redact_url
+from paretodistill.search.database_lock import DatabaseLock
 from paretodistill.search.domain import (
     BASELINE,
     FLASH,
@@ -87,8 +89,8 @@ def run_search(
 
     Before the first trial, in this order: the inputs (data and teacher, read once: a teacher
     that is not there is named before the space that needs its shape), the plan (config), the
-    study folder's lock (one coordinator per study), the storage, the study's identity. Each
-    refuses with one line; none spends a trial.
+    study folder's lock (one coordinator per study), the storage and, on a database server, its
+    lock on the search, the study's identity. Each refuses with one line; none spends a trial.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
@@ -115,7 +117,7 @@ def run_search(
             raise EnvironmentFailure(f"the study database {stages.where} failed: {reason}; what ran is kept: "
                                      "fix that and run the same command again") from error
         finally:
-            stages.backend.close()
+            stages.close()
             stages.progress.search_ended()
 
 
@@ -132,7 +134,8 @@ class StageRunner:
     threads: int | None
     config_threads: bool  # the user fixed the threads per trial (else: the cores shared by the trials at once)
     token: str  # this run's mark on the trials it owns (see study.recover_interrupted)
-    exclusive: bool  # the study lives in the locked folder: no other coordinator can run it
+    exclusive: bool  # in the locked folder, or locked on its server: no other coordinator can run it
+    database_lock: DatabaseLock | None  # the server's lock on the search (PostgreSQL), held until close
     progress: Progress
     log: Callable[[str], None]
 
@@ -140,20 +143,41 @@ class StageRunner:
     def where(self) -> str:
         return redact_url(self.url)
 
+    @property
+    def shared_url(self) -> str | None:
+        """The database URL named by ``search.storage``; None for the study folder's own study.db."""
+        return None if self.plan.settings.storage is None else self.url
+
     @classmethod
     def open(cls, config: ExperimentConfig, plan: SearchPlan, study_dir: Path, token: str,
              log: Callable[[str], None]) -> "StageRunner":
         settings = plan.settings
         url = storage_url(study_dir, settings.storage)
         storage = open_checked_storage(url, settings.heartbeat_interval, settings.grace_period)
-        (study_dir / "trials").mkdir(parents=True, exist_ok=True)
-        (study_dir / SEARCH_META).write_text(json.dumps(search_meta(settings.name, settings.storage), indent=1) + "\n")
-        backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
-                               ray_options=settings.ray.options())
-        threads = config.threads or backend.threads_per_trial()
-        trial_config = redact_config({**config.to_dict(), "threads": threads})
+        database_lock = DatabaseLock.acquire(url, settings.name, token, os.getpid())
+        try:
+            (study_dir / "trials").mkdir(parents=True, exist_ok=True)
+            (study_dir / SEARCH_META).write_text(json.dumps(search_meta(settings.name, settings.storage), indent=1) + "\n")
+            backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
+                                   ray_options=settings.ray.options())
+            threads = config.threads or backend.threads_per_trial()
+            trial_config = redact_config({**config.to_dict(), "threads": threads})
+            progress = Progress(log, trackers(settings.mlflow_uri, settings.name, log))
+        except BaseException:
+            if database_lock is not None:
+                database_lock.release()
+            raise
+        exclusive = settings.storage is None or database_lock is not None
         return cls(plan, study_dir, url, storage, backend, trial_config, threads, bool(config.threads), token,
-                   settings.storage is None, Progress(log, trackers(settings.mlflow_uri, settings.name, log)), log)
+                   exclusive, database_lock, progress, log)
+
+    def close(self) -> None:
+        """Stop the backend, then give the search's lock on its server back."""
+        try:
+            self.backend.close()
+        finally:
+            if self.database_lock is not None:
+                self.database_lock.release()
 
     def stage_config(self, budget: dict, where: str) -> dict:
         return apply_budget(self.trial_config, budget, where)
@@ -321,7 +345,7 @@ def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None
 def write_pareto(stages: StageRunner, candidates: list[StoredTrial], split: dict) -> dict:
     plan = stages.plan
     pareto = build_pareto(stages.storage, plan.settings.name, plan.objectives, plan.flash_objectives, candidates,
-                          split, None if stages.exclusive else stages.url, early_stop=plan.early_stop)
+                          split, stages.shared_url, early_stop=plan.early_stop)
     path = stages.study_dir / "pareto.json"
     path.write_text(json.dumps(pareto, indent=1, default=str) + "\n")
     stages.progress.pareto_written(path)

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from paretodistill.errors import StudyError
 from paretodistill.redaction import redact_url
+from paretodistill.search.database_lock import current_holder, supports_database_lock
 from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
@@ -41,6 +42,9 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
     storage = open_checked_storage(url, read_only=True)
     lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(url) if meta['storage'] else 'study.db'})"]
     with reading_study(redact_url(url)):
+        if supports_database_lock(url):
+            holder = current_holder(url, meta["name"])
+            lines.append(f"running: {holder}" if holder else "running: no search holds its lock on the server")
         for stage in STAGES:
             study = load_stage(storage, meta["name"], stage)
             lines += [f"{stage:9s}not started"] if study is None else stage_lines(stage, study)

@@ -5,7 +5,8 @@ coordinating process writes to it (workers return their results), so SQLite is s
 workers and Ray alike. Every trial is told the moment it finishes, so a crash or ``kill -9`` loses
 at most the trials that were running. Those stay RUNNING in the database; the next run marks them
 FAIL with ``failure_kind = "interrupted"`` (:func:`search.study.recover_interrupted`: at once when
-the study lives in the folder whose lock that run holds, see :mod:`search.lock`; on a shared
+the study lives in the folder whose lock that run holds, see :mod:`search.lock`, or on a PostgreSQL
+server whose lock on the search it holds, see :mod:`search.database_lock`; on another shared
 database after ``grace_period`` seconds without a heartbeat, Optuna's RDBStorage heartbeat) and
 runs their share of the budget again. A trial records only the run that owns it (a random token),
 never a pid or a host: a copied study carries nothing of the machine it ran on.
@@ -24,6 +25,7 @@ from typing import Iterator
 import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from paretodistill.errors import StudyError
@@ -33,6 +35,7 @@ from paretodistill.search.optuna_adapter import stale_trial_ids, storage_of, tri
 from paretodistill.search.results import StoredTrial
 
 _logger = logging.getLogger("paretodistill.search")
+POSTGRES_DRIVER_HINT = "pip install 'paretodistill[postgres]' installs psycopg 3, the driver of postgresql+psycopg:// URLs"
 
 
 class _SqliteConnect:
@@ -81,19 +84,24 @@ def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int = 120
                  read_only: bool = False) -> optuna.storages.RDBStorage:
     """An RDBStorage with heartbeats, so that trials of a dead process can be told apart from slow ones.
 
-    ``read_only``: for readers of a study; an SQLite file is opened without writing to it.
+    ``read_only``: for readers of a study; an SQLite file is opened without writing to it, and on
+    PostgreSQL every transaction is READ ONLY and no table is created (the server refuses a write).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeat_interval is flagged experimental
         engine_kwargs = None
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        is_file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+        if is_file:
             engine_kwargs = {"creator": _SqliteConnect(url[len("sqlite:///"):], read_only)}
+        elif read_only and make_url(url).get_backend_name() == "postgresql":
+            engine_kwargs = {"execution_options": {"postgresql_readonly": True}}
         return optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=int(heartbeat_interval),
             grace_period=int(grace_period),
             heartbeat_stale_trial_callback=_stale_trial_callback,
+            skip_table_creation=read_only and not url.startswith("sqlite"),
         )
 
 
@@ -114,8 +122,9 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
         storage = open_storage(url, heartbeat_interval, grace_period, read_only=read_only)
         storage.get_all_studies()
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError, RuntimeError, ImportError, ValueError) as error:
+        hint = f"; {POSTGRES_DRIVER_HINT}" if isinstance(error, ImportError) and url.startswith("postgresql") else ""
         raise StudyError(f"{where}: cannot {'read' if read_only else 'open'} the study database "
-                         f"({redact_text(_database_reason(error), url)})") from None
+                         f"({redact_text(database_reason(error), url)}){hint}") from None
     return storage
 
 
@@ -133,7 +142,7 @@ def check_sqlite_file(path: Path) -> None:
         raise sqlite3.DatabaseError(f"damaged: {'; '.join(map(str, problems))}")
 
 
-def _database_reason(error: BaseException) -> str:
+def database_reason(error: BaseException) -> str:
     """``DatabaseError: database disk image is malformed``: the database's own words, in one line."""
     cause = getattr(error, "orig", None) or error.__cause__ or error
     return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
@@ -146,7 +155,7 @@ def reading_study(where: str) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, sqlite3.Error, StorageInternalError) as error:
-        raise StudyError(f"{where}: cannot read the study database ({_database_reason(error)})") from None
+        raise StudyError(f"{where}: cannot read the study database ({database_reason(error)})") from None
 
 
 def _stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -168,7 +177,8 @@ def heartbeat_stale_ids(study: optuna.Study) -> set[int]:
 
 
 def refuse_live_coordinators(storage, name: str, token: str, where: str) -> None:
-    """On a shared database: refuse to run a search whose trials another live search is running.
+    """On a shared database without a lock of its own (not PostgreSQL, see :mod:`search.database_lock`):
+    refuse to run a search whose trials another live search is running.
 
     Another folder's lock cannot be seen from here; a RUNNING trial of another run whose heartbeat
     is within the grace period can (that run's thread beats for as long as it lives).

@@ -217,9 +217,9 @@ def recover_interrupted(study: optuna.Study, token: str, log: Callable[[str], No
                         exclusive: bool = False) -> list[int]:
     """Mark RUNNING trials of coordinators that are gone FAIL / interrupted; returns their numbers.
 
-    ``exclusive``: this run holds the lock of the folder the study lives in, so no other
-    coordinator can be running it and every RUNNING trial but ours was left by one that ended.
-    Otherwise (a shared database) a trial is taken for dead only when its heartbeat is older than
+    ``exclusive``: this run holds the lock of the folder the study lives in, or the server's lock on
+    the search (PostgreSQL), so no other coordinator can be running it and every RUNNING trial but
+    ours was left by one that ended. Otherwise (another shared database) a trial is taken for dead only when its heartbeat is older than
     the storage's grace period; a live coordinator beats for its running trials from a thread of
     its own (``runner.Heartbeats``), however long a trial blocks it, so its trials never are.
     """
