@@ -4,8 +4,9 @@ A search ranks and filters trials by metrics (the objectives, the thresholds, th
 own); a metric the validation part cannot define fails every trial that reports it. ``no_answer_auc``
 on a validation part without unanswerable questions is NaN in each of them: a whole stage spent on
 failures. What each metric needs is one table (``search.objectives.METRIC_NEEDS``); here it is
-checked against what :func:`distill.engine.check_inputs` read (the validation part's question counts)
-and the config (latency, the students' seed), in milliseconds, before the study folder is touched.
+checked against what :func:`distill.engine.check_data` read (the validation part's question counts)
+and the config (latency, the students' seed), right after the data is read: before the teacher is
+loaded (torch), the plan is made, or the study folder is touched.
 The first metric that cannot be computed is one line (``ConfigError``, exit status 2) naming it,
 why, and the fix.
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig
-from paretodistill.distill.engine import Inputs
 from paretodistill.errors import ConfigError
 from paretodistill.search.objectives import (
     ANSWERABLE,
@@ -31,49 +31,49 @@ from paretodistill.search.objectives import (
     UNANSWERABLE,
     ObjectiveSet,
 )
-from paretodistill.search.plan import SearchPlan
+from paretodistill.search.plan import plan_objectives
 
 # An accuracy objective whose validation data lacks what it needs is replaced, in the suggested
 # fix, by the first of these the data can define.
 REPLACEMENTS = ("span_f1", "f1", "exact")
 
 
-def check_metrics_computable(config: ExperimentConfig, plan: SearchPlan, inputs: Inputs) -> None:
-    """Raise ``ConfigError`` for the first metric of the plan that this data and config cannot define."""
-    if plan.settings.trial_function != DEFAULT_TRIAL_FUNCTION:
+def check_metrics_computable(config: ExperimentConfig, validation: dict[str, int] | None) -> None:
+    """Raise ``ConfigError`` for the first metric of the search that this data and config cannot
+    define; ``validation``: the validation part's counts (``distill.engine.DataInputs``)."""
+    if config.search.trial_function != DEFAULT_TRIAL_FUNCTION:
         return
-    available = available_needs(config, inputs)
-    for where, metric, objectives in metric_uses(plan):
+    available = available_needs(config, validation)
+    for where, metric, objectives in metric_uses(*plan_objectives(config.search)):
         missing = [need for need in METRIC_NEEDS.get(metric, ()) if not available.get(need, True)]
         if missing:
-            raise ConfigError(f"metric {metric!r} ({where}) cannot be computed: {why(missing[0], inputs)}; "
+            raise ConfigError(f"metric {metric!r} ({where}) cannot be computed: {why(missing[0], validation)}; "
                               f"{fix(where, metric, objectives, available)}{data_fix(missing[0])}")
 
 
-def available_needs(config: ExperimentConfig, inputs: Inputs) -> dict[str, bool]:
+def available_needs(config: ExperimentConfig, validation: dict[str, int] | None) -> dict[str, bool]:
     """Which needs of ``METRIC_NEEDS`` this run meets (a need left out: not known here, not refused)."""
     found: dict[str, bool] = {
         LATENCY: config.latency.enabled,
         PRETRAINED: bool(config.student.init_from) and (Path(config.student.init_from) / "pretrain.json").is_file(),
     }
-    counts = inputs.validation
-    if counts is not None:
-        found.update({QUESTIONS: counts["questions"] > 0, ANSWERABLE: counts["answerable"] > 0,
-                      UNANSWERABLE: counts["unanswerable"] > 0})
+    if validation is not None:
+        found.update({QUESTIONS: validation["questions"] > 0, ANSWERABLE: validation["answerable"] > 0,
+                      UNANSWERABLE: validation["unanswerable"] > 0})
     return found
 
 
-def metric_uses(plan: SearchPlan) -> list[tuple[str, str, ObjectiveSet]]:
+def metric_uses(search: ObjectiveSet, flash: ObjectiveSet) -> list[tuple[str, str, ObjectiveSet]]:
     """(the setting that names it, metric, the objectives it belongs to), the search's then the flash stage's."""
     uses = []
-    for prefix, objectives in (("search", plan.objectives), ("search.flash", plan.flash_objectives)):
+    for prefix, objectives in (("search", search), ("search.flash", flash)):
         uses += [(f"{prefix}.objectives", metric, objectives) for metric in objectives.metric_names]
         uses += [(f"{prefix}.thresholds", t.metric, objectives) for t in objectives.thresholds]
     return uses
 
 
-def why(need: str, inputs: Inputs) -> str:
-    counts = inputs.validation or {}
+def why(need: str, validation: dict[str, int] | None) -> str:
+    counts = validation or {}
     part = (f"the validation part ({counts.get('articles', 0)} article(s), {counts.get('questions', 0)} questions) "
             f"has 0")
     return {

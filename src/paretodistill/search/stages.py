@@ -29,6 +29,7 @@ folder (``search.lock``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -43,7 +44,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
-from paretodistill.distill.engine import check_inputs, prepare
+from paretodistill.distill.engine import check_data, check_inputs, prepare
 from paretodistill.errors import EnvironmentFailure, StageFailure
 from paretodistill.search.domain import (
     BASELINE,
@@ -95,9 +96,10 @@ def run_search(
 ) -> dict:
     """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``.
 
-    Before the first trial, in this order: the inputs (data and teacher, read once: a teacher
-    that is not there is named before the space that needs its shape), the plan (config), whether
-    its metrics can be computed on this data (``search.preflight``), the warm start's old study,
+    Before the first trial, in this order: the data, whether the metrics the search reads can be
+    computed on it (``search.preflight``: in seconds, before torch is imported), the teacher (read
+    once: a teacher that is not there is named before the space that needs its shape), the plan
+    (config), the warm start's old study,
     the study folder's lock (one coordinator per study), the storage, the study's identity. Each
     refuses with one line; none spends a trial. A stage whose every trial failed for one reason
     stops the search before the next stage (``StageFailure``).
@@ -105,9 +107,10 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
-    inputs = check_inputs(config)
+    data = check_data(config)
+    check_metrics_computable(dataclasses.replace(config, search=settings), data.validation)
+    inputs = check_inputs(config, data)
     plan = plan_search(config, settings, log, teacher_folder=inputs.students_folder)
-    check_metrics_computable(config, plan, inputs)
     study_dir = Path(study_dir)
     warm = None if settings.warm_start is None else read_warm_start(
         settings.warm_start, study_dir, plan.space.distributions(), settings.n_startup_trials, settings.flash.n_trials)

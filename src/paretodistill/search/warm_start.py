@@ -95,7 +95,7 @@ def ranked_students(storage, name: str, old_dir: str | Path) -> list[tuple[Store
         raise StudyError(f"--warm-start {old_dir}: search {name!r} has no flash or regular stage to start from")
     trials, objectives = {}, {}
     for stage, study in stages.items():
-        objectives[stage] = stage_objectives(study)
+        objectives[stage] = recorded_objectives(study)
         trials[stage] = [] if study is None else stored_trials(study.get_trials(deepcopy=False), objectives[stage], stage)
     result = frontier_stage({s: len(feasible_trials(trials[s], objectives[s])) for s in SEARCH_STAGES},
                             {s: finished_count(trials[s], objectives[s]) for s in SEARCH_STAGES})
@@ -112,7 +112,7 @@ def ranked_students(storage, name: str, old_dir: str | Path) -> list[tuple[Store
     return ordered
 
 
-def stage_objectives(study: optuna.Study | None) -> ObjectiveSet | None:
+def recorded_objectives(study: optuna.Study | None) -> ObjectiveSet | None:
     """The objectives and thresholds a stage recorded (None for a stage that never started)."""
     if study is None:
         return None
