@@ -2,6 +2,8 @@
 
 *Flash*: ``flash.n_trials`` trials proposed by the sampler on a short budget (``flash.budget``:
 config overrides such as ``{"training.max_steps" = 200}``). Cheap trials map the frontier roughly.
+With ``search.warm_start`` the first of them are an earlier study's best students (:mod:`search.warm_start`).
+A stage whose every trial failed for one reason stops the search before the next (``StageFailure``).
 With ``flash.early_stop`` a flash trial that can no longer reach the front is stopped at an
 evaluation point (:mod:`search.early_stop`): PRUNED, counted, never a candidate.
 
