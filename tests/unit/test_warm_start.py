@@ -22,6 +22,7 @@ from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import BAD_INPUT, OK, StudyError  # noqa: E402
 from paretodistill.search.domain import student_key  # noqa: E402
 from paretodistill.search.stages import run_search  # noqa: E402
+from paretodistill.search.status import study_status  # noqa: E402
 from paretodistill.search.storage import open_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,6 +88,7 @@ def test_the_first_trials_of_a_warm_started_search_are_the_old_frontier_then_its
         "warm_start"]
     assert record["from"] == str(old) and record["skipped"] == 0 and len(record["trials"]) == 4
     assert any(f"warm start from {old}: 4 trial(s)" in line and "(4 enqueued now), 0 skipped" in line for line in lines)
+    assert f"warm start from {old}: 4 trial(s) enqueued, 0 skipped" in study_status(new)
 
 
 def test_trials_outside_the_new_space_are_skipped_and_counted(tmp_path, old_study):
