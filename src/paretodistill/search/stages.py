@@ -31,7 +31,6 @@ folder (``search.lock``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -101,16 +100,16 @@ def run_search(
     Before the first trial, in this order: the data, whether the metrics the search reads can be
     computed on it (``search.preflight``: in seconds, before torch is imported), the teacher (read
     once: a teacher that is not there is named before the space that needs its shape), the plan
-    (config), the warm start's old study,
-    the study folder's lock (one coordinator per study), the storage, the study's identity. Each
-    refuses with one line; none spends a trial. A stage whose every trial failed for one reason
-    stops the search before the next stage (``StageFailure``).
+    (config), the warm start's old study (``search.warm_start``), the study folder's lock (one
+    coordinator per study), the storage, the study's identity. Each refuses with one line; none
+    spends a trial. A stage whose every trial failed for one reason stops the search before the
+    next stage (``StageFailure``).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
     data = check_data(config)
-    check_metrics_computable(dataclasses.replace(config, search=settings), data.validation)
+    check_metrics_computable(config, data.validation)
     inputs = check_inputs(config, data)
     plan = plan_search(config, settings, log, teacher_folder=inputs.students_folder)
     study_dir = Path(study_dir)
