@@ -420,6 +420,7 @@ class SearchSettings(Checked):
     space_preset: str | None = None
     space: dict[str, Any] = field(default_factory=dict)
     mlflow_uri: str | None = None  # also log the search and its trials (live) to MLflow there (search/tracking.py)
+    warm_start: str | None = None  # an earlier study folder: its frontier and best trials are the first flash trials (search/warm_start.py)
 
     RULES: ClassVar[dict[str, Range]] = {
         "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "workers": AT_LEAST_ONE,

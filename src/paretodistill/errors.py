@@ -4,7 +4,8 @@ Every problem with the user's input (a data file, a config, an architecture, a s
 study folder) raises a subclass of ``ParetodistillError``; the command line prints its message
 as one line and exits with status 2 (``BAD_INPUT``). A failure of the machine rather than of the
 input (a full disk, an unreadable file, a database that went away) is an ``EnvironmentFailure``
-(or an ``OSError``): one line, exit status 1 (``FAILED``). Only a bug shows a traceback.
+(or an ``OSError``): one line, exit status 1 (``FAILED``), and so is a search stage whose every
+trial failed for one reason (``StageFailure``). Only a bug shows a traceback.
 """
 
 OK = 0
@@ -38,3 +39,9 @@ class StudyError(ParetodistillError):
 class EnvironmentFailure(Exception):
     """The machine failed the run, not the input: a full disk, an unreadable file, a lost database.
     Shown as one line with exit status 1; the work done so far is kept and the same command continues."""
+
+
+class StageFailure(Exception):
+    """Every trial of a search stage failed for one and the same reason, so the search stopped
+    before its next stage. Shown as one line with exit status 1: the settings may be fine and the
+    machine not (out of memory), or the reverse; the trials and their reasons are kept in the study."""

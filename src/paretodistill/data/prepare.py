@@ -50,6 +50,17 @@ def question_counts(data: SquadData) -> dict[str, int]:
     }
 
 
+def held_out_parts(settings: DataSettings, source: SquadData) -> tuple[ArticleSplit, SquadData, SquadData]:
+    """The split of ``source`` and its validation and test parts, as every run of these settings
+    scores them (also read before a search's first trial: what its metrics can measure)."""
+    split = split_by_article(source, dict(zip(("train", "validation", "test"), settings.fractions)), settings.split_seed)
+    if settings.max_eval_articles:
+        # A quick run scores only the first N held-out articles; the split records exactly those.
+        split = dataclasses.replace(split, validation=split.validation[: settings.max_eval_articles],
+                                    test=split.test[: settings.max_eval_articles])
+    return split, split.select(source, "validation"), split.select(source, "test")
+
+
 def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
                  exclude_titles: Collection[str] = ()) -> PreparedData:
     """Read, split, tokenize (through the cache) and oversample; everything a training run needs.
@@ -61,15 +72,7 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
     if settings.split_train_repeats < 1:
         raise ConfigError(f"split_train_repeats must be at least 1, got {settings.split_train_repeats}")
     source = load_squad(settings.split_file)
-    split = split_by_article(source, dict(zip(("train", "validation", "test"), settings.fractions)), settings.split_seed)
-    validation = split.select(source, "validation")
-    test = split.select(source, "test")
-    if settings.max_eval_articles:
-        # A quick run scores only the first N held-out articles; the split records exactly those.
-        split = dataclasses.replace(split, validation=split.validation[: settings.max_eval_articles],
-                                    test=split.test[: settings.max_eval_articles])
-        validation = split.select(source, "validation")
-        test = split.select(source, "test")
+    split, validation, test = held_out_parts(settings, source)
 
     extra_parts = [load_squad(path) for path in settings.extra_train_files]
     extra = combine(extra_parts) if extra_parts else None

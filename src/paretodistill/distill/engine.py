@@ -7,7 +7,9 @@ this engine's business. It asks three things, and nothing else (an import contra
 
 * :func:`check_inputs`: before trial 0, read the data and the teacher as the trials will (and the
   checkpoint that seeds the students), so that a bad file is one line and no trial is spent; their
-  digests are the study's identity. :func:`check_searchable` then refuses a searched parameter the
+  digests are the study's identity. The data part alone (:func:`check_data`, no torch) also
+  counts the validation part's questions: which metrics the trials can compute
+  (``search.preflight``). :func:`check_searchable` then refuses a searched parameter the
   students' family cannot take.
 * :func:`prepare`: the shape of the students' seed, read from its ``config.json`` (no model
   loaded: checking a space stays instant), and, on request, the teacher's logits over the
@@ -42,6 +44,9 @@ class Inputs:
     teacher: str | None  # sha256 of the teacher's config and weight files
     teacher_folder: str | None = None  # where they are (a hub id's cached snapshot), for the teacher's shape
     seed_folder: str | None = None  # student.init_from's checkpoint, when the students are seeded from one
+    # the validation part's articles / questions / answerable / unanswerable counts, as the trials
+    # will score it (None: not read, for a trial function other than the built-in one)
+    validation: dict[str, int] | None = None
 
     @property
     def students_folder(self) -> str | None:
@@ -81,19 +86,42 @@ class Prepared:
     teacher_logits_cached: bool = False
 
 
-def check_inputs(config: ExperimentConfig) -> Inputs:
-    """Read the data files and the teacher as the trials will; raise a ParetodistillError naming
-    the first problem. The distillation trial needs both; another trial function (a test's, a
-    user's) gets them checked only when given."""
+@dataclass(frozen=True)
+class DataInputs:
+    """What :func:`check_data` read: the data files' digests and the validation part's counts."""
+
+    digests: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
+    validation: dict[str, int] | None  # articles / questions / answerable / unanswerable (None: not read)
+
+
+def check_data(config: ExperimentConfig) -> DataInputs:
+    """Read the data files as the trials will (in a second: no torch), raising a ParetodistillError
+    naming the first problem; the validation part is counted for the built-in trial, whose metrics
+    depend on what it holds (``search.preflight``)."""
+    from paretodistill.data.prepare import held_out_parts, question_counts
     from paretodistill.data.squad import load_squad
 
-    needs_both = config.search.trial_function == DEFAULT_TRIAL_FUNCTION
     data: dict[str, str | list[str]] = {}
+    validation = None
     if config.data.split_file:
-        data["split_file"] = load_squad(config.data.split_file).fingerprint
+        source = load_squad(config.data.split_file)
+        data["split_file"] = source.fingerprint
+        if config.search.trial_function == DEFAULT_TRIAL_FUNCTION:
+            validation = question_counts(held_out_parts(config.data, source)[1])
         data["extra_train_files"] = [load_squad(path, "train").fingerprint for path in config.data.extra_train_files]
-    elif needs_both:
+    elif config.search.trial_function == DEFAULT_TRIAL_FUNCTION:
         raise ConfigError("no data: give --data FILE or data.split_file (a SQuAD 2.0 file to split by article)")
+    return DataInputs(data, validation)
+
+
+def check_inputs(config: ExperimentConfig, data_inputs: DataInputs | None = None) -> Inputs:
+    """Read the data files (unless ``data_inputs`` holds what :func:`check_data` read) and the
+    teacher as the trials will; raise a ParetodistillError naming the first problem. The
+    distillation trial needs both; another trial function (a test's, a user's) gets them checked
+    only when given."""
+    needs_both = config.search.trial_function == DEFAULT_TRIAL_FUNCTION
+    data_inputs = data_inputs or check_data(config)
+    data, validation = data_inputs.digests, data_inputs.validation
     if not config.teacher.path:
         if needs_both:
             raise ModelMismatchError("no teacher: give --teacher DIR or teacher.path (a QA checkpoint)")
@@ -108,7 +136,7 @@ def check_inputs(config: ExperimentConfig) -> Inputs:
     except FileNotFoundError as error:
         raise ModelMismatchError(f"teacher {config.teacher.path}: {error}") from None
     seed = check_seed_checkpoint(config, folder) if needs_both else None  # a seed whose tokenizer is not the teacher's
-    return Inputs(data, teacher, folder, seed)
+    return Inputs(data, teacher, folder, seed, validation)
 
 
 def check_searchable(students_folder: str | None, names: Iterable[str]) -> None:
@@ -205,5 +233,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Inputs", "Prepared", "TeacherShape", "check_inputs", "check_searchable", "prepare", "run_trial",
-           "teacher_latency"]
+__all__ = ["DataInputs", "Inputs", "Prepared", "TeacherShape", "check_data", "check_inputs", "check_searchable", "prepare",
+           "run_trial", "teacher_latency"]

@@ -48,7 +48,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
         ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
-        ("search.mlflow_uri", args.mlflow_uri),
+        ("search.mlflow_uri", args.mlflow_uri), ("search.warm_start", args.warm_start),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
     with sigterm_as_interrupt() as termination:
@@ -98,6 +98,8 @@ def register(commands) -> None:
     search.add_argument("--mlflow-uri", help="also log the search and every trial to MLflow here (sets search.mlflow_uri), "
                         "live: e.g. runs/mlflow (a folder: a sqlite database in it), sqlite:///runs/mlflow.db or http://host:5000; "
                         "needs paretodistill[mlflow]")
+    search.add_argument("--warm-start", metavar="OLD_STUDY", help="an earlier study folder: its frontier and best trials "
+                        "that fit this space are the first flash trials (sets search.warm_start; default: none)")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 

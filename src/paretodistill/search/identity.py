@@ -9,7 +9,8 @@ folder. Even a study none of whose trials finished (a setting that failed every 
 it is rather than reused: its failed trials count toward the budget and teach the sampler, and an
 interrupted one's folder holds training state that a new trial of the same number would resume
 with the new settings; so the refusal says that nothing is lost by starting in a new folder. Left out is what
-does not change what a trial measures: how many trials, the sampler, its seed and start-up,
+does not change what a trial measures: how many trials, the sampler, its seed and start-up, the
+warm start (which trials run first; recorded on the flash study apart, ``search.warm_start``),
 whether flash trials are stopped early (like the sampler, it decides which trials finish, not what
 a finished one measured), workers, backend, threads, the cache, and where the files are (data and
 teacher are known by content: ``distill.engine.check_inputs``).

@@ -29,13 +29,33 @@ from paretodistill.errors import ConfigError
 
 FAILED_CONSTRAINT = "failed"
 
+# What a metric of the distillation trial needs to be a finite, meaningful number: validation
+# questions, answerable ones, unanswerable ones, a latency measurement, a pretrain-distill seed. A search checks these
+# before its first trial (search/preflight.py), so a metric its data cannot define (no_answer_auc
+# on a validation part without unanswerable questions) is one line, not a stage of failed trials.
+QUESTIONS, ANSWERABLE, UNANSWERABLE, LATENCY, PRETRAINED = "questions", "answerable", "unanswerable", "latency", "pretrained"
+_LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_iqr_ms", "latency_mean_ms", "latency_std_ms")
+METRIC_NEEDS: dict[str, tuple[str, ...]] = {
+    # the official SQuAD 2.0 metrics (evaluation/squad_metric.py) and the best no-answer threshold's
+    **dict.fromkeys(("exact", "f1", "total", "na_threshold", "best_exact", "best_exact_thresh", "best_f1",
+                     "best_f1_thresh"), (QUESTIONS,)),
+    **dict.fromkeys(("HasAns_exact", "HasAns_f1", "HasAns_total"), (ANSWERABLE,)),
+    **dict.fromkeys(("NoAns_exact", "NoAns_f1", "NoAns_total"), (UNANSWERABLE,)),
+    "exact_over_no_answer": (QUESTIONS,),  # exact minus the no-answer rate of the validation questions
+    # what the threshold hides (evaluation/signals.py): span_f1 is HasAns F1 (0 without answerable
+    # questions), the AUC separates the two kinds, teacher_kl compares every validation window
+    "span_f1": (ANSWERABLE,),
+    "no_answer_auc": (ANSWERABLE, UNANSWERABLE),
+    "teacher_kl": (QUESTIONS,),
+    "num_parameters": (),
+    **dict.fromkeys(_LATENCY_KEYS, (LATENCY,)),  # [latency] enabled
+    **dict.fromkeys(("train_seconds", "train_cpu_seconds", "examples_per_second", "train_steps", "train_epochs",
+                     "trial_seconds", "eval_seconds"), ()),
+    # only for students seeded from a pretrain-distill checkpoint: what the starting point cost
+    **dict.fromkeys(("pretrain_seconds", "pretrain_cpu_seconds"), (PRETRAINED,)),
+}
 # Metrics a distillation trial reports (others are accepted, these are only used to catch typos early).
-KNOWN_METRICS = (
-    "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "HasAns_total", "NoAns_total",
-    "total", "num_parameters", "latency_ms", "train_seconds", "eval_seconds", "best_exact", "best_f1",
-    "exact_over_no_answer",  # exact minus the no-answer rate of the validation questions
-    "span_f1", "no_answer_auc", "teacher_kl",  # what the threshold hides (evaluation/signals.py)
-)
+KNOWN_METRICS = tuple(METRIC_NEEDS)
 
 _DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
 

@@ -83,15 +83,7 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
     """The checked plan of a search (raises ConfigError naming the key that is wrong); the shape the
     space's ``teacher_*`` bounds read comes from ``teacher_folder`` when given (where the inputs check
     found the teacher, or the checkpoint that seeds the students: the students have its shape)."""
-    objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
-    flash_objectives = objectives
-    if settings.flash.thresholds is not None or settings.flash.objectives is not None:
-        # inherited thresholds are spelled out (">= 50") by the search's objectives, whose
-        # directions a bare number refers to
-        flash_objectives = ObjectiveSet.parse(
-            settings.flash.objectives or settings.objectives,
-            objectives.describe_thresholds() if settings.flash.thresholds is None else settings.flash.thresholds,
-        )
+    objectives, flash_objectives = plan_objectives(settings)
     for name in sorted(set(objectives.unknown_metrics()) | set(flash_objectives.unknown_metrics())):
         log(f"warning: {name!r} is not a metric the distillation trial is known to report")
     teacher = prepare(config, teacher_folder).shape
@@ -110,6 +102,20 @@ def plan_search(config: ExperimentConfig, settings: SearchSettings, log: Callabl
         warn_if_never_judged(apply_budget(config.to_dict(), flash_budget, "search.flash.budget")["training"], log)
     return SearchPlan(settings, objectives, flash_objectives, space, flash_budget, regular_budget, baseline,
                       split_description(config), early_stop)
+
+
+def plan_objectives(settings: SearchSettings) -> tuple[ObjectiveSet, ObjectiveSet]:
+    """The search's objectives and thresholds (regular and baseline stages), and the flash stage's:
+    ``search.flash.objectives`` / ``thresholds`` where given, else the search's."""
+    objectives = ObjectiveSet.parse(settings.objectives, settings.thresholds)
+    if settings.flash.thresholds is None and settings.flash.objectives is None:
+        return objectives, objectives
+    # inherited thresholds are spelled out (">= 50") by the search's objectives, whose
+    # directions a bare number refers to
+    return objectives, ObjectiveSet.parse(
+        settings.flash.objectives or settings.objectives,
+        objectives.describe_thresholds() if settings.flash.thresholds is None else settings.flash.thresholds,
+    )
 
 
 def check_pruning_of_a_separate_seed(config: ExperimentConfig, space: SearchSpace) -> None:

@@ -15,6 +15,7 @@ configuration, nor as a finished trial when the stage whose frontier is the resu
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -290,6 +291,28 @@ def verdicts_of(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list
     return [v if v is not None else Verdict(
         DOMINATED if any(dominates_in(other, t.objective_values, objectives.directions) for other in feasible) else FRONTIER)
         for t, v in zip(trials, verdicts)]
+
+
+def common_failure(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> tuple[int, Failure] | None:
+    """(how many, the failure) when every finished trial of ONE stage failed, all for one reason
+    (kind and first line of the reason, numbers aside: an out-of-memory at another size is the same
+    one); None when a trial has a result, was stopped early, or failed otherwise. Such a stage
+    says what is wrong with the search's settings, and the next stage would repeat it."""
+    trials = list(trials)
+    finished = [v for v in verdicts_of(trials, objectives) if v.category in FINISHED_CLASSES]
+    if not finished or any(v.category != FAILED or v.failure is None or v.failure.kind in STOPPED_KINDS
+                           for v in finished):
+        return None
+    signatures = {_failure_signature(v.failure) for v in finished}
+    return (len(finished), finished[0].failure) if len(signatures) == 1 else None
+
+
+STOPPED_KINDS = ("stopped_early", "pruned")  # the failures :func:`classify` gives stopped trials
+
+
+def _failure_signature(failure: Failure) -> tuple[str, str]:
+    first_line = ((failure.reason or "").splitlines() or [""])[0]
+    return failure.kind, re.sub(r"[0-9]+(\.[0-9]+)?", "#", first_line)
 
 
 def feasible_trials(trials: Iterable[StoredTrial], objectives: ObjectiveSet) -> list[StoredTrial]:

@@ -2,6 +2,8 @@
 
 *Flash*: ``flash.n_trials`` trials proposed by the sampler on a short budget (``flash.budget``:
 config overrides such as ``{"training.max_steps" = 200}``). Cheap trials map the frontier roughly.
+With ``search.warm_start`` the first of them are an earlier study's best students (:mod:`search.warm_start`).
+A stage whose every trial failed for one reason stops the search before the next (``StageFailure``).
 With ``flash.early_stop`` a flash trial that can no longer reach the front is stopped at an
 evaluation point (:mod:`search.early_stop`): PRUNED, counted, never a candidate.
 
@@ -44,8 +46,8 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.exc import OperationalError
 
 from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig, build_section
-from paretodistill.distill.engine import check_inputs, prepare, teacher_latency
-from paretodistill.errors import EnvironmentFailure
+from paretodistill.distill.engine import check_data, check_inputs, prepare, teacher_latency
+from paretodistill.errors import EnvironmentFailure, StageFailure
 from paretodistill.redaction import redact_config, redact_text, redact_url
 from paretodistill.search.database_lock import DatabaseLock
 from paretodistill.search.domain import (
@@ -65,12 +67,22 @@ from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.pareto import build_pareto
 from paretodistill.search.plan import SearchPlan, apply_budget, command_line_settings, plan_search
-from paretodistill.search.results import Attr, StoredTrial, feasible_trials, is_finished, ranked, stored_trials
+from paretodistill.search.preflight import check_metrics_computable
+from paretodistill.search.results import (
+    Attr,
+    StoredTrial,
+    common_failure,
+    feasible_trials,
+    is_finished,
+    ranked,
+    stored_trials,
+)
 from paretodistill.search.runner import Progress, drive, make_backend
 from paretodistill.search.samplers import make_sampler
 from paretodistill.search.storage import open_checked_storage, refuse_live_coordinators
 from paretodistill.search.study import load_stage, open_study
 from paretodistill.search.tracking import trackers
+from paretodistill.search.warm_start import WarmStart, enqueue_warm_start, read_warm_start
 from paretodistill.search.worker import WorkerSpec
 
 
@@ -87,17 +99,24 @@ def run_search(
 ) -> dict:
     """Run (or continue) the flash, regular and baseline stages; write and return ``pareto.json``.
 
-    Before the first trial, in this order: the inputs (data and teacher, read once: a teacher
-    that is not there is named before the space that needs its shape), the plan (config), the
-    study folder's lock (one coordinator per study), the storage and, on a database server, its
-    lock on the search, the study's identity. Each refuses with one line; none spends a trial.
+    Before the first trial, in this order: the data, whether the metrics the search reads can be
+    computed on it (``search.preflight``: in seconds, before torch is imported), the teacher (read
+    once: a teacher that is not there is named before the space that needs its shape), the plan
+    (config), the warm start's old study (``search.warm_start``), the study folder's lock (one
+    coordinator per study), the storage and, on a database server, its lock on the search, the
+    study's identity. Each refuses with one line; none spends a trial. A stage whose every trial
+    failed for one reason stops the search before the next stage (``StageFailure``).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("paretodistill.search").setLevel(logging.WARNING)
     settings = command_line_settings(config.search, workers=workers, backend=backend, address=address, n_trials=n_trials)
-    inputs = check_inputs(config)
+    data = check_data(config)
+    check_metrics_computable(config, data.validation)
+    inputs = check_inputs(config, data)
     plan = plan_search(config, settings, log, teacher_folder=inputs.students_folder)
     study_dir = Path(study_dir)
+    warm = None if settings.warm_start is None else read_warm_start(
+        settings.warm_start, study_dir, plan.space.distributions(), settings.n_startup_trials, settings.flash.n_trials)
     token = uuid.uuid4().hex
     with StudyLock.acquire(study_dir, token, log):
         identity = study_identity(config, plan, inputs)
@@ -107,9 +126,12 @@ def run_search(
             stages.progress.search_started(stages.trial_config)
             if not stages.exclusive:
                 refuse_live_coordinators(stages.storage, settings.name, token, stages.where)
-            flash, split = run_flash_stage(stages, identity)
+            flash, split = run_flash_stage(stages, identity, warm)
+            stop_if_every_trial_failed(flash, FLASH, plan.flash_objectives, REGULAR, study_dir)
             candidates = select_candidates(flash.get_trials(deepcopy=False), plan.flash_objectives, settings.regular.top_k)
-            run_regular_stage(stages, candidates, split, identity)
+            regular = run_regular_stage(stages, candidates, split, identity)
+            if regular is not None and plan.baseline is not None:
+                stop_if_every_trial_failed(regular, REGULAR, plan.objectives, BASELINE, study_dir)
             run_baseline_stage(stages, split, identity)
             return write_pareto(stages, candidates, split)
         except OperationalError as error:  # the database's disk is full, gone or locked: the machine, not the input
@@ -213,8 +235,9 @@ class StageRunner:
 
 
 # ---------------------------------------------------------------- the stages
-def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, dict]:
-    """The sampler's trials on the short budget; returns the study and the split with its article titles."""
+def run_flash_stage(stages: StageRunner, identity: dict, warm: WarmStart | None = None) -> tuple[optuna.Study, dict]:
+    """The sampler's trials on the short budget, after the warm start's (``search.warm_start``);
+    returns the study and the split with its article titles."""
     plan, settings = stages.plan, stages.plan.settings
     values = stages.stage_config(plan.flash_budget, "search.flash.budget")
     # seeded by how far the study got, so that a resumed run draws new random points
@@ -227,6 +250,7 @@ def run_flash_stage(stages: StageRunner, identity: dict) -> tuple[optuna.Study, 
                        space=plan.space.to_dict(), distributions=plan.space.distributions(),
                        attrs={"config": values, "split": plan.split, "budget": plan.flash_budget,
                               IDENTITY_ATTR: identity})
+    enqueue_warm_start(flash, warm, stages.log)
     done = sum(1 for t in flash.get_trials(deepcopy=False) if is_finished(t))
     stages.log(f"[flash] {settings.flash.n_trials} trials wanted, {done} finished already; sampler {settings.sampler}, "
                f"backend {stages.backend.name} x{stages.backend.capacity}, {stages.threads or 'default'} thread(s) per trial")
@@ -309,11 +333,12 @@ def select_candidates(trials: list[FrozenTrial], objectives: ObjectiveSet, k: in
     return chosen
 
 
-def run_regular_stage(stages: StageRunner, candidates: list[StoredTrial], split: dict, identity: dict) -> None:
-    """The candidates again on the full budget (enqueued: the sampler is never asked)."""
+def run_regular_stage(stages: StageRunner, candidates: list[StoredTrial], split: dict,
+                      identity: dict) -> optuna.Study | None:
+    """The candidates again on the full budget (enqueued: the sampler is never asked); None when top_k is 0."""
     plan, settings = stages.plan, stages.plan.settings
     if settings.regular.top_k <= 0:
-        return
+        return None
     values = stages.stage_config(plan.regular_budget, "search.regular.budget")
     regular = open_study(stages.storage, settings.name, REGULAR, plan.objectives,
                          sampler=optuna.samplers.RandomSampler(seed=settings.seed), space=plan.space.to_dict(),
@@ -323,6 +348,20 @@ def run_regular_stage(stages: StageRunner, candidates: list[StoredTrial], split:
     stages.log(f"[regular] {len(candidates)} flash candidate(s) {[t.number for t in candidates]} with the full budget")
     stages.run(regular, REGULAR, n_target=n_target, objectives=plan.objectives, values=values, evaluate_test=True,
                distributions=plan.space.distributions(), only_enqueued=True)
+    return regular
+
+
+def stop_if_every_trial_failed(study: optuna.Study, stage: str, objectives: ObjectiveSet, next_stage: str,
+                               study_dir: Path) -> None:
+    """Stop the search (``StageFailure``) when every finished trial of ``stage`` failed for one
+    reason (``search.results.common_failure``): the next stage would spend its budget on the same."""
+    common = common_failure(stored_trials(study.get_trials(deepcopy=False), objectives), objectives)
+    if common is None:
+        return
+    count, failure = common
+    reason = " ".join(((failure.reason or "").splitlines() or [""])[0].split())[:240]
+    raise StageFailure(f"every {stage} trial failed ({failure.kind} {count}), all for one reason: {reason}; the "
+                       f"search stopped before the {next_stage} stage (the trials are kept: paretodistill status {study_dir})")
 
 
 def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None:

@@ -66,6 +66,10 @@ def stage_lines(stage: str, study: optuna.Study) -> list[str]:
         f"{stage:9s}{len(trials)} trials: {c['complete']} complete, {c['running']} running, "
         f"{c['failed']} failed{f' ({kinds})' if kinds else ''}, {c['interrupted']} interrupted{stopped}{waiting}"
     ]
+    warm = study.user_attrs.get("warm_start")  # search.warm_start's record on the flash study
+    if isinstance(warm, dict):
+        lines.append(f"{'':9s}warm start from {warm.get('from')}: {len(warm.get('trials') or [])} trial(s) enqueued, "
+                     f"{warm.get('skipped')} skipped")
     lines += [f"{'':9s}  #{t.number} {_failure_text(t)}" for t in [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]]
     for t in [t for t in trials if t.stopped][-SHOWN_FAILURES:]:
         reason = " ".join((t.stop_reason or "").split())  # "stopped early at 40% of training: ..."
