@@ -38,3 +38,13 @@ class StudyError(ParetodistillError):
 class EnvironmentFailure(Exception):
     """The machine failed the run, not the input: a full disk, an unreadable file, a lost database.
     Shown as one line with exit status 1; the work done so far is kept and the same command continues."""
+
+
+class RunFailed(Exception):
+    """A run that ended without a student although its input was fine: every flash trial of a
+    search failed, or a distillation diverged or ran out of memory. ``kind`` names the trial
+    failure (``trial.FAILURE_KINDS``; ``"every_flash_trial"`` for a search). One line, exit status 1."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
