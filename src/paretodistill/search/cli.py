@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from paretodistill.errors import INTERRUPTED, OK, TERMINATED
+from paretodistill.errors import INTERRUPTED, OK, TERMINATED, ConfigError, RunFailed
 
 
 def _log(message: str) -> None:
@@ -24,7 +24,6 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
 
     from paretodistill.config import _merge
     from paretodistill.distill.presets import PRESETS
-    from paretodistill.errors import ConfigError
     from paretodistill.search.presets import SEARCH_PRESETS
 
     if name not in SEARCH_PRESETS:
@@ -44,7 +43,6 @@ def search_config(config=None, *, preset: str | None = None, data: str | None = 
     MLflow flags, then the overrides (``--set``). ``paretodistill search`` and ``paretodistill.search``
     both build them here, so a search started from Python is the command's search."""
     from paretodistill.config import ExperimentConfig, load_config
-    from paretodistill.errors import ConfigError
 
     if config is None and preset is None:
         raise ConfigError("search: give --config FILE, --preset NAME, or both")
@@ -63,8 +61,6 @@ def search_config(config=None, *, preset: str | None = None, data: str | None = 
 
 def check_students_found(pareto: dict, study: str | Path) -> None:
     """Raise ``RunFailed`` when every flash trial failed: the search ran, and found no student."""
-    from paretodistill.errors import RunFailed
-
     flash = (pareto.get("counts") or {}).get("flash") or {}
     if flash.get("finished") and not flash.get("complete"):
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
