@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from paretodistill.errors import ConfigError, EnvironmentFailure, RunFailed
+from paretodistill.errors import ConfigError, EnvironmentFailure, RunFailed, StudyError
 
 if TYPE_CHECKING:
     from paretodistill.config import ExperimentConfig, StudentSettings
@@ -81,6 +81,16 @@ class SearchResult:
     stopped_early: tuple[dict, ...]  # flash trials stopped early, each with its reason
     split: dict  # the article split (seed, titles)
     pareto: dict = field(repr=False)  # the whole pareto.json document
+
+    @classmethod
+    def read(cls, study_dir: str | Path) -> "SearchResult":
+        """The result of a search that ran before, from its ``pareto.json`` (no search is run)."""
+        import json
+
+        path = Path(study_dir).resolve() / "pareto.json"
+        if not path.is_file():
+            raise StudyError(f"{path}: no pareto.json; a search writes it when its stages have run")
+        return search_result(path.parent, json.loads(path.read_text()))
 
     def best(self, metric: str | None = None) -> FrontierMember:
         """The frontier member best on ``metric`` (an objective's; default: the first objective) on validation."""

@@ -12,7 +12,7 @@ import pytest
 import paretodistill
 from paretodistill.api import Baseline, FrontierMember, SearchResult, search_result
 from paretodistill.config import ExperimentConfig, load_config
-from paretodistill.errors import ConfigError, DataFormatError, RunFailed
+from paretodistill.errors import ConfigError, DataFormatError, RunFailed, StudyError
 from paretodistill.search.cli import check_students_found, search_config
 
 
@@ -47,6 +47,14 @@ def test_pareto_json_becomes_typed_students_with_paths_on_this_machine(tmp_path)
     assert isinstance(result.baseline, Baseline) and result.baseline.ok and result.baseline.name == "sigopt-2020"
     assert result.baseline.num_parameters == 17_000_000
     assert (result.candidates, result.flash_regular_spearman) == ((3, 5), 0.5)
+
+
+def test_a_search_that_ran_before_is_read_from_its_pareto_json(tmp_path):
+    (tmp_path / "pareto.json").write_text(json.dumps(PARETO))
+    result = SearchResult.read(tmp_path)
+    assert [m.trial_number for m in result.frontier] == [0, 1] and result.pareto == PARETO
+    with pytest.raises(StudyError, match="no pareto.json"):
+        SearchResult.read(tmp_path / "elsewhere")
 
 
 def test_best_follows_each_objectives_direction_and_refuses_other_metrics(tmp_path):
