@@ -2,8 +2,9 @@
 
 Exit status (``paretodistill.errors``): 0 done; 2 the input is wrong (``ParetodistillError``: one
 line naming it); 1 the environment failed (``EnvironmentFailure`` or an ``OSError``: a full disk, an
-unreadable file; one line), a search stage whose every trial failed for one reason (``StageFailure``: one
-line) or a bug (its traceback); 130 interrupted (Ctrl-C); 143 a search stopped by
+unreadable file; one line), a run that found no student (``RunFailed``, of which a search stage
+whose every trial failed for one reason is ``StageFailure``: one line) or a bug (its
+traceback); 130 interrupted (Ctrl-C); 143 a search stopped by
 SIGTERM. ``PARETODISTILL_TRACEBACK=1`` shows the traceback of the one-line errors too.
 """
 
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError, StageFailure
+from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError, RunFailed
 
 DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
 
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except ParetodistillError as error:
         return _one_line(args.command, error, BAD_INPUT)
-    except (EnvironmentFailure, StageFailure, OSError) as error:
+    except (EnvironmentFailure, RunFailed, OSError) as error:
         return _one_line(args.command, error, FAILED)
 
 

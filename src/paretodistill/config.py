@@ -22,7 +22,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from paretodistill.errors import ConfigError
 
@@ -569,28 +569,36 @@ def _parse_override_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(values: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+Override = str | tuple[str, Any]  # "key=value" as --set gives it, or (key, value) with the value itself (the Python API)
+
+
+def apply_overrides(values: dict, overrides: Sequence[Override]) -> dict:
     """Set dotted keys (``training.learning_rate=1e-4``) in a nested dict, returning a new dict."""
     result = _deep_copy(values)
     for override in overrides:
-        if "=" not in override:
-            raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.learning_rate=1e-4")
-        key, text = override.split("=", 1)
+        key, value = override if isinstance(override, tuple) else _split_override(override)
         parts = key.strip().split(".")
         node = result
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {part} is not a table")
-        node[parts[-1]] = _parse_override_value(text.strip())
+        node[parts[-1]] = value
     return result
+
+
+def _split_override(override: str) -> tuple[str, Any]:
+    if "=" not in override:
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.learning_rate=1e-4")
+    key, text = override.split("=", 1)
+    return key, _parse_override_value(text.strip())
 
 
 def _deep_copy(values: dict) -> dict:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict | None = None):
+def load_config(path: str | Path | None = None, overrides: Sequence[Override] = (), base: dict | None = None):
     """An ExperimentConfig from an optional TOML file (on top of ``base``) and ``--set`` overrides."""
     values = _deep_copy(base or {})
     if path is not None:

@@ -41,7 +41,20 @@ class EnvironmentFailure(Exception):
     Shown as one line with exit status 1; the work done so far is kept and the same command continues."""
 
 
-class StageFailure(Exception):
+class RunFailed(Exception):
+    """A run that ended without a student although its input was fine: every flash trial of a
+    search failed, or a distillation diverged or ran out of memory. ``kind`` names the trial
+    failure (``trial.FAILURE_KINDS``; ``"every_flash_trial"`` for a search). One line, exit status 1."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class StageFailure(RunFailed):
     """Every trial of a search stage failed for one and the same reason, so the search stopped
     before its next stage. Shown as one line with exit status 1: the settings may be fine and the
     machine not (out of memory), or the reverse; the trials and their reasons are kept in the study."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "every_trial_of_a_stage")

@@ -14,40 +14,61 @@ import json
 from pathlib import Path
 
 
-def cmd_distill(args: argparse.Namespace) -> int:
-    from paretodistill.config import load_config, with_parameters
+def distill_config(config=None, *, preset: str | None = None, teacher: str | None = None, data: str | None = None,
+                   cache_dir: str | None = None, recipe: str | None = None, overrides=()):
+    """One run's settings, in the command's layers (this module's docstring), its inputs checked:
+    the teacher, the seed checkpoint and each data file, before any model is loaded.
+    ``paretodistill distill`` and ``paretodistill.distill`` both build them here."""
+    from paretodistill.config import ExperimentConfig, load_config, with_parameters
     from paretodistill.data.squad import load_squad
-    from paretodistill.distill.presets import PRESETS, recipe_parameters
-    from paretodistill.distill.run import check_seed_checkpoint, run_trial
-    from paretodistill.distill.trial_files import CHECKPOINT_DIR, CURVE_FILE, METRICS_FILE
+    from paretodistill.distill.presets import PRESETS, RECIPES, recipe_parameters
+    from paretodistill.distill.run import check_seed_checkpoint
     from paretodistill.errors import ConfigError
     from paretodistill.models.student import resolve_teacher
 
+    if recipe is not None and recipe not in RECIPES:
+        raise ConfigError(f"recipe {recipe!r} is not one of {RECIPES}")
     base: dict = {}
-    if args.preset:
-        if not args.data:
-            raise ConfigError(f"--preset {args.preset} needs --data FILE (a SQuAD 2.0 file)")
-        base = PRESETS[args.preset](args.data, args.teacher, args.cache_dir)
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError(f"preset {preset!r} is not one of {sorted(PRESETS)}")
+        if not data:
+            raise ConfigError(f"--preset {preset} needs --data FILE (a SQuAD 2.0 file)")
+        base = PRESETS[preset](data, teacher, cache_dir)
+    if isinstance(config, ExperimentConfig):  # a settings object takes the config file's place, and holds every setting
+        if preset:
+            raise ConfigError(f"preset {preset!r} with a settings object: the object holds every setting already; "
+                              "give the preset with a TOML file, or no preset")
+        config, base = None, config.to_dict()
     # The flags go in as the first overrides (JSON strings are TOML strings): after the config
     # file, before --set.
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+        ("teacher.path", teacher), ("data.split_file", data), ("cache_dir", cache_dir)
     ) if value]
-    config = load_config(args.config, flags, base=base)
-    if not config.teacher.path:
+    settings = load_config(config, flags, base=base)
+    if not settings.teacher.path:
         raise ConfigError("no teacher: pass --teacher DIR (a QA checkpoint), or --preset smoke for a tiny one")
-    resolve_teacher(config.teacher.path)  # a missing hub id or an unsupported family: one line, exit 2
-    if args.set and args.recipe:  # the recipe may read a setting (student.init_from) that --set gives
-        config = load_config(None, args.set, base=config.to_dict())
-    if args.recipe:
-        config = with_parameters(config, recipe_parameters(args.recipe, config))
-    if args.set:
-        config = load_config(None, args.set, base=config.to_dict())
-    check_seed_checkpoint(config, resolve_teacher(config.teacher.path))  # a seed whose tokenizer differs: exit 2
-    if not config.data.split_file:
+    resolve_teacher(settings.teacher.path)  # a missing hub id or an unsupported family: one line, exit 2
+    if overrides and recipe:  # the recipe may read a setting (student.init_from) that --set gives
+        settings = load_config(None, overrides, base=settings.to_dict())
+    if recipe:
+        settings = with_parameters(settings, recipe_parameters(recipe, settings))
+    if overrides:
+        settings = load_config(None, overrides, base=settings.to_dict())
+    check_seed_checkpoint(settings, resolve_teacher(settings.teacher.path))  # a seed whose tokenizer differs: exit 2
+    if not settings.data.split_file:
         raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
-    for data_file in (config.data.split_file, *config.data.extra_train_files):
+    for data_file in (settings.data.split_file, *settings.data.extra_train_files):
         load_squad(data_file)  # a malformed file: one line, exit 2, before any model is loaded
+    return settings
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from paretodistill.distill.run import run_trial
+    from paretodistill.distill.trial_files import CHECKPOINT_DIR, CURVE_FILE, METRICS_FILE
+
+    config = distill_config(args.config, preset=args.preset, teacher=args.teacher, data=args.data,
+                            cache_dir=args.cache_dir, recipe=args.recipe, overrides=args.set or ())
 
     def log(message: str) -> None:
         print(message, flush=True)

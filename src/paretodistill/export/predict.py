@@ -1,4 +1,4 @@
-"""Answers to questions from a student folder: ``answer(model_dir, question, context)``.
+"""Answers to questions from a student folder: ``Predictor(model_dir).answer(question, context)``.
 
 The same path as evaluation, so an answer here is the answer the model was scored with: the
 project's feature building (doc-stride windows), the runtime's logits, the project's
@@ -61,10 +61,16 @@ def _check_text(value: str, what: str) -> None:
 
 
 class Predictor:
-    """A loaded student: tokenizer, runtime and recorded threshold, to answer many questions."""
+    """A student loaded once (tokenizer, runtime, recorded threshold and window lengths) to answer many questions.
+
+    ``model_dir``: a trial's ``checkpoint/`` or an export folder. ``runtime``: ``"torch"`` or ``"onnx"``
+    (default: torch, or onnx when the folder has only ``model.onnx``); ``int8``: its ``model.int8.onnx``.
+    ``threshold``: the no-answer threshold (default: the one the model recorded, as ``paretodistill
+    predict`` applies). ``device``: torch's ``"auto"`` (CUDA when there is one), ``"cpu"``, ``"cuda:N"``.
+    """
 
     def __init__(self, model_dir: str | Path, runtime: str | None = None, int8: bool = False,
-                 threshold: float | None = None, device: str = "cpu", batch_size: int = 32,
+                 threshold: float | None = None, device: str = "auto", batch_size: int = 32,
                  trust_remote_code: bool = False):
         self.model_dir = Path(model_dir)
         recorded = recorded_settings(model_dir)
@@ -74,6 +80,15 @@ class Predictor:
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
         self.runtime, self.file, self._logits = load_logits(model_dir, runtime, int8, device, trust_remote_code)
         self.batch_size = batch_size
+
+    def answer(self, question_text: str, context: str) -> Prediction:
+        """The answer to one question about ``context`` ("" and ``no_answer`` when the model finds none)."""
+        return self.answer_many([(question_text, context)])[0]
+
+    def answer_many(self, pairs: Iterable[tuple[str, str]]) -> list[Prediction]:
+        """One answer per ``(question, context)`` pair, in order, with ids ``"0"``, ``"1"``, ...:
+        the windows of all the pairs go through the model in batches of ``batch_size``."""
+        return self.answer_examples(question(str(n), *_pair(pair, n)) for n, pair in enumerate(pairs))
 
     def span_answers(self, examples: list[Example]) -> Answers:
         """The postprocessing's best spans and no-answer scores, before the threshold (what scoring takes)."""
@@ -101,8 +116,15 @@ class Predictor:
         return Prediction(qid, "" if no_answer else span, answers.span_score[key], no_answer, na_score, self.threshold, span)
 
 
+def _pair(pair: tuple[str, str], position: int) -> tuple[str, str]:
+    """A ``(question, context)`` pair, or one line naming what it is instead."""
+    if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise DataFormatError(f"pair {position}: expected (question, context), got {type(pair).__name__} {str(pair)[:60]!r}")
+    return pair[0], pair[1]
+
+
 def answer(model_dir: str | Path, question_text: str, context: str, runtime: str | None = None,
            int8: bool = False, threshold: float | None = None) -> Prediction:
-    """The model's answer to one question about ``context``, with its saved no-answer threshold applied."""
-    predictor = Predictor(model_dir, runtime, int8, threshold)
-    return predictor.answer_examples([question("0", question_text, context)])[0]
+    """The model's answer to one question about ``context``, with its saved no-answer threshold applied.
+    Loads the model for this one answer: :class:`Predictor` loads it once for many."""
+    return Predictor(model_dir, runtime, int8, threshold, device="cpu").answer(question_text, context)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
 
-from paretodistill.errors import FAILED, INTERRUPTED, OK, TERMINATED
+from paretodistill.errors import INTERRUPTED, OK, TERMINATED, ConfigError, RunFailed
 
 
 def _log(message: str) -> None:
@@ -24,7 +24,6 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
 
     from paretodistill.config import _merge
     from paretodistill.distill.presets import PRESETS
-    from paretodistill.errors import ConfigError
     from paretodistill.search.presets import SEARCH_PRESETS
 
     if name not in SEARCH_PRESETS:
@@ -37,20 +36,47 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
     return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
 
 
+def search_config(config=None, *, preset: str | None = None, data: str | None = None, teacher: str | None = None,
+                  cache_dir: str | None = None, mlflow_uri: str | None = None, warm_start: str | None = None,
+                  overrides=()):
+    """The search's settings, in the command's layers: the preset, the config (a TOML file, or a
+    settings object, which holds every setting and so takes no preset), the data / teacher / cache /
+    MLflow / warm-start flags, then the overrides (``--set``). ``paretodistill search`` and ``paretodistill.search``
+    both build them here, so a search started from Python is the command's search."""
+    from paretodistill.config import ExperimentConfig, load_config
+
+    if config is None and preset is None:
+        raise ConfigError("search: give --config FILE, --preset NAME, or both")
+    if isinstance(config, ExperimentConfig):
+        if preset:
+            raise ConfigError(f"preset {preset!r} with a settings object: the object holds every setting already; "
+                              "give the preset with a TOML file, or no preset")
+        config, base = None, config.to_dict()
+    else:
+        base = preset_values(preset, data, teacher, cache_dir) if preset else None
+    flags = [f"{key}={json.dumps(value)}" for key, value in (
+        ("teacher.path", teacher), ("data.split_file", data), ("cache_dir", cache_dir), ("search.mlflow_uri", mlflow_uri),
+        ("search.warm_start", warm_start),
+    ) if value]  # after the config file, before --set (as paretodistill distill does)
+    return load_config(config, [*flags, *overrides], base=base)
+
+
+def check_students_found(pareto: dict, study: str | Path) -> None:
+    """Raise ``RunFailed`` when every flash trial failed: the search ran, and found no student."""
+    flash = (pareto.get("counts") or {}).get("flash") or {}
+    if flash.get("finished") and not flash.get("complete"):
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
+        raise RunFailed(f"every flash trial failed ({kinds}); no student was found. See paretodistill status {study}",
+                        "every_flash_trial")
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    from paretodistill.config import load_config
-    from paretodistill.errors import ConfigError
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
-    if args.config is None and args.preset is None:
-        raise ConfigError("search: give --config FILE, --preset NAME, or both")
-    base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
-    flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
-        ("search.mlflow_uri", args.mlflow_uri), ("search.warm_start", args.warm_start),
-    ) if value]  # after the config file, before --set (as paretodistill distill does)
-    config = load_config(args.config, [*flags, *(args.set or ())], base=base)
+    config = search_config(args.config, preset=args.preset, data=args.data, teacher=args.teacher,
+                           cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
+                           warm_start=args.warm_start, overrides=args.set or ())
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
             pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
@@ -59,12 +85,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             _log(f"stopped{' by SIGTERM' if termination.received else ''}; the running trials are marked "
                  "interrupted. Run the same command again to continue.")
             return TERMINATED if termination.received else INTERRUPTED
-    flash = (pareto.get("counts") or {}).get("flash") or {}
-    if flash.get("finished") and not flash.get("complete"):
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
-        print(f"paretodistill search: error: every flash trial failed ({kinds}); no student was found. "
-              f"See paretodistill status {args.study}", file=sys.stderr)
-        return FAILED
+    check_students_found(pareto, args.study)  # else: one line, exit 1
     return OK
 
 
