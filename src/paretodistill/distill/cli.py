@@ -12,10 +12,34 @@ from __future__ import annotations
 import argparse
 import json
 
+PART_FLAGS_HELP = {  # the flags of the data parts, the same in distill, search and teacher
+    "--data": "SQuAD file to split by article into the parts not given as files (e.g. dev-v2.0.json; "
+              "sets data.split_file)",
+    "--train": "a training file of your own (repeatable; sets data.extra_train_files)",
+    "--validation": "your own validation file: it IS the validation part (repeatable; sets data.validation_files)",
+    "--test": "your own test file: it IS the test part (repeatable; sets data.test_files)",
+}
+
+
+def add_part_flags(parser: argparse.ArgumentParser, test: bool = True) -> None:
+    """``--data``, ``--train``, ``--validation`` and (unless the command has its own) ``--test``.
+    Each is a SQuAD JSON file (plain or .gz) or a dataset id with its split, ``owner/name:split``."""
+    for flag in ("--data", "--train", "--validation", "--test")[: 4 if test else 3]:
+        parser.add_argument(flag, metavar="FILE", help=PART_FLAGS_HELP[flag],
+                            **({} if flag == "--data" else {"action": "append"}))
+
+
+def part_overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """The config keys the part flags set, as ``(key, value)``; None where a flag was not given."""
+    test_files = [path for path in (args.test or ()) if path] if isinstance(args.test, list) else None
+    return [("data.split_file", args.data), ("data.extra_train_files", args.train),
+            ("data.validation_files", args.validation), ("data.test_files", test_files or None)]
+
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
-    from paretodistill.data.squad import load_squad
+    from paretodistill.data.layout import check_layout
+    from paretodistill.distill.engine import data_fingerprints
     from paretodistill.distill.presets import PRESETS, recipe_parameters
     from paretodistill.distill.run import check_seed_checkpoint, run_trial
     from paretodistill.distill.trial_files import CHECKPOINT_DIR, CURVE_FILE, METRICS_FILE
@@ -24,13 +48,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     base: dict = {}
     if args.preset:
-        if not args.data:
-            raise ConfigError(f"--preset {args.preset} needs --data FILE (a SQuAD 2.0 file)")
         base = PRESETS[args.preset](args.data, args.teacher, args.cache_dir)
     # The flags go in as the first overrides (JSON strings are TOML strings): after the config
     # file, before --set.
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+        ("teacher.path", args.teacher), *part_overrides(args), ("cache_dir", args.cache_dir)
     ) if value]
     config = load_config(args.config, flags, base=base)
     if not config.teacher.path:
@@ -43,15 +65,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.set:
         config = load_config(None, args.set, base=config.to_dict())
     check_seed_checkpoint(config, resolve_teacher(config.teacher.path))  # a seed whose tokenizer differs: exit 2
-    if not config.data.split_file:
-        raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
-    for data_file in (config.data.split_file, *config.data.extra_train_files):
-        load_squad(data_file)  # a malformed file: one line, exit 2, before any model is loaded
+    check_layout(config.data)  # no data, or no part to test on: one line
+    data_fingerprints(config.data)  # a malformed file: one line, exit 2, before any model is loaded
 
     def log(message: str) -> None:
         print(message, flush=True)
 
-    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=args.test, log=log)
+    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=bool(args.test), log=log)
     if not result.ok:
         print(f"distillation failed ({result.failure_kind}): {result.failure_reason}")
         return 1
@@ -68,7 +88,7 @@ def register(commands) -> None:
     """Add the ``distill`` subcommand to the ``paretodistill`` parser."""
     parser = commands.add_parser("distill", help="distil one student from a QA teacher (a single trial)")
     parser.add_argument("--teacher", help="teacher QA checkpoint folder (optional with --preset smoke)")
-    parser.add_argument("--data", help="SQuAD 2.0 file to split by article (e.g. dev-v2.0.json)")
+    add_part_flags(parser, test=False)
     parser.add_argument("--out", required=True, help="trial folder: checkpoint/, curve.json, metrics.json")
     parser.add_argument("--config", help="TOML config file")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -77,6 +97,8 @@ def register(commands) -> None:
     parser.add_argument("--recipe", choices=("sigopt-baseline", "sigopt"),
                         help="sigopt-baseline: the 2020 SigOpt baseline student and its training settings, seeded from "
                              "the teacher; sigopt: the same settings on the whole DistilBERT of student.init_from")
-    parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
+    parser.add_argument("--test", action="append", nargs="?", const="", metavar="FILE",
+                        help="also score the test part (at the validation threshold); with FILE, your own test file "
+                             "IS the test part (repeatable; sets data.test_files)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     parser.set_defaults(run=cmd_distill)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig
+from paretodistill.config import DEFAULT_TRIAL_FUNCTION, DataSettings, ExperimentConfig
 from paretodistill.errors import ConfigError, ModelMismatchError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Inputs:
     """What a search reads, known by content (a moved file is the same input, an edited one not)."""
 
-    data: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
+    data: dict[str, str | list[str]]  # sha256 of each data file, by setting (engine.data_fingerprints)
     teacher: str | None  # sha256 of the teacher's config and weight files
     teacher_folder: str | None = None  # where they are (a hub id's cached snapshot), for the teacher's shape
     seed_folder: str | None = None  # student.init_from's checkpoint, when the students are seeded from one
@@ -79,19 +79,32 @@ class Prepared:
     teacher_logits_cached: bool = False
 
 
+def data_fingerprints(settings: DataSettings) -> dict[str, str | list[str]]:
+    """The sha256 of every data file, by the setting that names it: what a study knows its data by.
+    The parts given as files appear only when given, so a study of one split file keeps its identity."""
+    from paretodistill.data.layout import given_parts
+    from paretodistill.data.squad import load_squad
+
+    data: dict[str, str | list[str]] = {}
+    if settings.split_file:
+        data["split_file"] = load_squad(settings.split_file).fingerprint
+    if settings.split_file or settings.extra_train_files:
+        data["extra_train_files"] = [load_squad(path, "train").fingerprint for path in settings.extra_train_files]
+    for part, files in given_parts(settings).items():
+        data[f"{part}_files"] = [load_squad(path, part).fingerprint for path in files]
+    return data
+
+
 def check_inputs(config: ExperimentConfig) -> Inputs:
     """Read the data files and the teacher as the trials will; raise a ParetodistillError naming
     the first problem. The distillation trial needs both; another trial function (a test's, a
     user's) gets them checked only when given."""
-    from paretodistill.data.squad import load_squad
+    from paretodistill.data.layout import check_layout
 
     needs_both = config.search.trial_function == DEFAULT_TRIAL_FUNCTION
-    data: dict[str, str | list[str]] = {}
-    if config.data.split_file:
-        data["split_file"] = load_squad(config.data.split_file).fingerprint
-        data["extra_train_files"] = [load_squad(path, "train").fingerprint for path in config.data.extra_train_files]
-    elif needs_both:
-        raise ConfigError("no data: give --data FILE or data.split_file (a SQuAD 2.0 file to split by article)")
+    data = data_fingerprints(config.data)
+    if needs_both:
+        check_layout(config.data)
     if not config.teacher.path:
         if needs_both:
             raise ModelMismatchError("no teacher: give --teacher DIR or teacher.path (a QA checkpoint)")

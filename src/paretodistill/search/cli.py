@@ -31,14 +31,13 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
         raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
     distill = {}
     if name in PRESETS:
-        if not data:
-            raise ConfigError(f"--preset {name} needs --data FILE (a SQuAD 2.0 file, e.g. dev-v2.0.json)")
         distill = PRESETS[name](data, teacher, cache_dir)
     return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config
+    from paretodistill.distill.cli import part_overrides
     from paretodistill.errors import ConfigError
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
@@ -47,7 +46,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ConfigError("search: give --config FILE, --preset NAME, or both")
     base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
+        ("teacher.path", args.teacher), *part_overrides(args), ("cache_dir", args.cache_dir),
         ("search.mlflow_uri", args.mlflow_uri),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
@@ -76,6 +75,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
+    from paretodistill.distill.cli import add_part_flags
+
     search = commands.add_parser(
         "search", help="search the accuracy / size / latency frontier of distilled students (flash, then regular)",
         description="Run (or continue) a search: flash trials on a short budget, the best again on the full budget, "
@@ -89,7 +90,7 @@ def register(commands) -> None:
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
     search.add_argument("--preset", help="a named whole-search preset, e.g. smoke (a tiny end-to-end search; default: none)")
-    search.add_argument("--data", help="SQuAD 2.0 file to split by article (sets data.split_file; needed by --preset smoke)")
+    add_part_flags(search)
     search.add_argument("--teacher", help="teacher QA checkpoint (sets teacher.path; --preset smoke builds a tiny one)")
     search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir; "
                                             "default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
