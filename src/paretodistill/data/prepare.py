@@ -52,9 +52,20 @@ def question_counts(data: SquadData) -> dict[str, int]:
     }
 
 
-def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
-                 exclude_titles: Collection[str] = ()) -> PreparedData:
-    """Read, split, tokenize (through the cache) and oversample; everything a training run needs.
+@dataclass
+class Parts:
+    """The three parts as questions, before tokenizing (:func:`select_parts`)."""
+
+    split: ArticleSplit
+    train: SquadData
+    validation: SquadData
+    test: SquadData
+    teacher_articles_left_out: int
+    hard_kinds: dict[str, int]
+
+
+def select_parts(settings: DataSettings, exclude_titles: Collection[str] = (), log=print) -> Parts:
+    """Read the files and make the train, validation and test parts the settings describe.
 
     ``exclude_titles`` are extra-file articles to leave out before sampling: a distillation run
     passes its teacher's training articles when ``unseen_by_teacher`` asks for a transfer set the
@@ -65,8 +76,8 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
     check_layout(settings)
     split, held_out, split_train = _held_out_parts(settings)
     extra = _extra_training(settings)
-    check_disjoint({"training": combine([d for d in (split_train, extra) if d is not None]), **held_out}
-                   if split_train is not None or extra is not None else held_out)
+    training = [data for data in (split_train, extra) if data is not None]
+    check_disjoint({"training": combine(training), **held_out} if training else held_out)
     extra, left_out, hard_kinds = _shaped_extra(settings, extra, exclude_titles, log)
     parts = ([split_train] if split_train is not None and settings.use_split_train else []) + ([extra] if extra else [])
     if not parts:
@@ -77,8 +88,15 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
         titles = {example.title for example in kept}
         articles = tuple(a for a in train.articles if a["title"] in titles)
         train = dataclasses.replace(train, examples=kept, articles=articles)
+    return Parts(split, train, held_out["validation"], held_out["test"], len(left_out), hard_kinds)
 
-    validation, test = held_out["validation"], held_out["test"]
+
+def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
+                 exclude_titles: Collection[str] = ()) -> PreparedData:
+    """Read, split, tokenize (through the cache) and oversample; everything a training run needs
+    (``exclude_titles``: see :func:`select_parts`)."""
+    parts = select_parts(settings, exclude_titles, log)
+    split, train, validation, test = parts.split, parts.train, parts.validation, parts.test
     log(f"tokenizing {len(train.examples)} training questions (cached after the first run)")
     train_features = cached_features(train.examples, tokenizer, settings.features, cache_dir)
     if settings.use_split_train and settings.split_train_repeats > 1:
@@ -88,7 +106,7 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
     counts = {"train": {**question_counts(train), "features": len(train_features)},
               "validation": {**question_counts(validation), "features": len(validation_features)},
               "test": {**question_counts(test), "features": len(test_features)}}
-    summary = _summary(settings, counts, hard_kinds, len(left_out))
+    summary = _summary(settings, counts, parts.hard_kinds, parts.teacher_articles_left_out)
     return PreparedData(split, train, train_features, validation, validation_features, test, test_features, summary)
 
 

@@ -229,11 +229,13 @@ def _raise_problems(source: str, problems: dict[str, list[str]]) -> None:
 
 
 def load_squad(source: str | Path, split: str = "validation") -> SquadData:
-    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as ``squad_v2:train``.
+    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as
+    ``rajpurkar/squad_v2:validation``.
 
     A path that exists (or looks like a file name) is read as a file; anything else is taken to be
-    a dataset id, optionally with ``:split`` (default ``split``), which needs the optional
-    ``datasets`` package and a network connection (or its cache).
+    a dataset id, optionally with ``:split`` (default ``split``, which the data's callers set to
+    the part it is read for), which needs the optional ``datasets`` package and a network
+    connection, or the dataset in the Hugging Face cache (then ``HF_HUB_OFFLINE=1`` works).
     """
     path = Path(source)
     if path.exists() or path.suffix in {".json", ".gz"}:
@@ -261,10 +263,7 @@ def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:
             f"{dataset_id!r} is not a file, and reading it as a Hugging Face dataset id needs the "
             "'datasets' package: pip install 'paretodistill[hub]'"
         ) from None
-    try:
-        rows = datasets.load_dataset(dataset_id, split=split)
-    except Exception as error:  # network, unknown id: the library raises many types
-        raise DataFormatError(f"could not load dataset {dataset_id!r} split {split!r}: {error}") from None
+    rows = _hub_rows(datasets, dataset_id, split)
     by_title: dict[str, dict[str, dict]] = {}
     has_impossible = False
     for row in rows:
@@ -288,6 +287,31 @@ def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:
     document = {"version": version, "data": articles}
     fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
     return parse_squad(document, f"{dataset_id}[{split}]", fingerprint)
+
+
+def _hub_rows(datasets, dataset_id: str, split: str):
+    """The rows of one split: from the Hugging Face cache when the dataset's files are there (no
+    network needed: ``datasets`` itself refuses a hub id offline), else through ``datasets``, which
+    downloads them into that cache."""
+    from huggingface_hub import snapshot_download  # comes with datasets
+
+    try:
+        folder = snapshot_download(dataset_id, repo_type="dataset", local_files_only=True)
+    except Exception:  # not in the cache (the library raises several types): download it below
+        folder = None
+    cached_error = None
+    if folder is not None:
+        try:
+            return datasets.load_dataset(folder, split=split)
+        except Exception as error:  # a partial download or another split: try the hub, else say this
+            cached_error = error
+    try:
+        return datasets.load_dataset(dataset_id, split=split)
+    except Exception as error:  # network, unknown id, unknown split: the library raises many types
+        shown = cached_error or error
+        first_line = str(shown).strip().splitlines()[0] if str(shown).strip() else type(shown).__name__
+        where = " (its copy in the Hugging Face cache)" if cached_error else ""
+        raise DataFormatError(f"could not load dataset {dataset_id!r} split {split!r}{where}: {first_line}") from None
 
 
 def combine(datasets_: list[SquadData]) -> SquadData:
