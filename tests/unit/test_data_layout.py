@@ -3,6 +3,8 @@ split, the one-line refusals of layouts that cannot work, and a split file's run
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import article, qa, write_squad
@@ -113,3 +115,47 @@ def test_the_study_knows_a_split_file_by_the_same_keys_and_own_parts_beside_them
                                          test_files=(files["test"],)))
     assert sorted(own) == ["extra_train_files", "test_files", "validation_files"]
     assert own["test_files"] == [load_squad(files["test"]).fingerprint]
+
+
+def test_a_split_file_study_keeps_its_identity_and_own_parts_change_it(files):
+    """The identity of a study of one split file names no part files (it opens as the study it was);
+    one with its own test file knows that file by content, in ``inputs``, not by where it lies."""
+    from paretodistill.config import load_config
+    from paretodistill.distill.engine import Inputs
+    from paretodistill.search.identity import differences, study_identity
+    from paretodistill.search.plan import plan_search
+
+    space = {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}
+
+    def identity(data: dict) -> dict:
+        config = load_config(base={"data": data, "search": {"space": space, "baseline": None}})
+        plan = plan_search(config, config.search, log=lambda _: None)
+        return study_identity(config, plan, Inputs(data_fingerprints(config.data), None))
+
+    plain = identity({"split_file": files["split"]})
+    assert "validation_files" not in json.dumps(plain) and "test_files" not in json.dumps(plain)
+    own = identity({"split_file": files["split"], "test_files": [files["test"]]})
+    assert differences(plain, own) == [f"inputs.data.test_files: null -> {json.dumps([load_squad(files['test']).fingerprint])[:57]}..."]
+
+
+def test_the_part_flags_reach_the_config_and_distill_test_keeps_its_old_meaning():
+    from paretodistill.cli import build_parser
+    from paretodistill.distill.cli import part_overrides
+
+    parser = build_parser()
+    bare = parser.parse_args(["distill", "--out", "o", "--test"])
+    assert bare.test == [""] and dict(part_overrides(bare))["data.test_files"] is None  # score the split's test part
+    given = parser.parse_args(["distill", "--out", "o", "--test", "t.json", "--validation", "v.json", "--validation", "w.json"])
+    assert dict(part_overrides(given)) == {"data.split_file": None, "data.extra_train_files": None,
+                                           "data.validation_files": ["v.json", "w.json"], "data.test_files": ["t.json"]}
+    search = parser.parse_args(["search", "--study", "s", "--train", "a.json", "--test", "t.json"])
+    assert dict(part_overrides(search))["data.extra_train_files"] == ["a.json"]
+
+
+def test_a_teacher_without_test_data_is_one_line_and_status_2(files, tmp_path, capsys):
+    from paretodistill.cli import main
+
+    assert main(["teacher", "--out", str(tmp_path / "t"), "--train", files["train"], "--validation", files["validation"]]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("no test data: give --data FILE to split by article, or --test FILE") and "\n" not in error
+    assert not (tmp_path / "t").exists()
