@@ -159,3 +159,12 @@ def test_a_teacher_without_test_data_is_one_line_and_status_2(files, tmp_path, c
     error = capsys.readouterr().err.strip()
     assert error.endswith("no test data: give --data FILE to split by article, or --test FILE") and "\n" not in error
     assert not (tmp_path / "t").exists()
+
+
+def test_pretraining_text_leaves_out_own_validation_and_test_articles(files, tmp_path):
+    from paretodistill.data.unlabeled import unlabeled_paragraphs
+
+    text = write_squad(tmp_path / "text.json", [article("V1", "held out by its title", [qa("t1", "Which?", [("held", 0)])]),
+                                                article("Free", "free text to learn from", [qa("t2", "Which?", [("free", 0)])])])
+    chosen = unlabeled_paragraphs([str(text)], [files["validation"], files["test"]])
+    assert chosen.left_out_articles == ("V1",) and chosen.train == ("free text to learn from",)
