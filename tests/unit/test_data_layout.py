@@ -168,3 +168,14 @@ def test_pretraining_text_leaves_out_own_validation_and_test_articles(files, tmp
                                                 article("Free", "free text to learn from", [qa("t2", "Which?", [("free", 0)])])])
     chosen = unlabeled_paragraphs([str(text)], [files["validation"], files["test"]])
     assert chosen.left_out_articles == ("V1",) and chosen.train == ("free text to learn from",)
+
+
+def test_a_recorded_part_is_read_back_from_its_files_or_its_split_file(files, tmp_path):
+    """What ``export --int8`` scores: the test part as the run had it, from split.json alone."""
+    from paretodistill.data.splits import read_part
+
+    parts = select_parts(DataSettings(split_file=files["split"], test_files=(files["test"],)), log=lambda _: None)
+    parts.split.save(tmp_path / "recorded.json")  # as split.json beside a checkpoint
+    recorded = ArticleSplit.load(tmp_path / "recorded.json")
+    assert [e.id for e in read_part(recorded, "test").examples] == [e.id for e in parts.test.examples]
+    assert [e.id for e in read_part(recorded, "validation").examples] == [e.id for e in parts.validation.examples]

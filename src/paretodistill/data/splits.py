@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from paretodistill.data.squad import SquadData, load_squad
+from paretodistill.data.squad import SquadData, combine, load_squad
 from paretodistill.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
@@ -104,6 +104,14 @@ def split_by_article(
         validation=tuple(validation),
         test=tuple(test),
     )
+
+
+def read_part(split: ArticleSplit, part: str, data_file: str | None = None) -> SquadData:
+    """The questions of one part as the run had them: from the user's files of that part when the
+    split records some, else selected from ``data_file`` (default: the split's source)."""
+    if part in split.files:
+        return combine([load_squad(path, part) for path in split.files[part]]).select_titles(split.titles(part))
+    return split.select(load_squad(data_file or split.source), part)
 
 
 def load_part(data_file: str, part: str = "all", split_file: str | None = None, model_dir: str | None = None) -> SquadData:
