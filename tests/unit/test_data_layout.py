@@ -179,3 +179,12 @@ def test_a_recorded_part_is_read_back_from_its_files_or_its_split_file(files, tm
     recorded = ArticleSplit.load(tmp_path / "recorded.json")
     assert [e.id for e in read_part(recorded, "test").examples] == [e.id for e in parts.test.examples]
     assert [e.id for e in read_part(recorded, "validation").examples] == [e.id for e in parts.validation.examples]
+
+
+def test_the_report_names_the_parts_given_as_files(files):
+    from paretodistill.report.frontier import describe_split
+
+    parts = select_parts(DataSettings(split_file=files["split"], test_files=(files["test"],)), log=lambda _: None)
+    lines = describe_split(parts.split.to_dict())
+    assert f"test files: {files['test']}" in lines and "test: 1 article (X1)" in lines
+    assert not any(line.startswith("validation files") for line in lines)
