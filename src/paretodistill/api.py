@@ -14,7 +14,7 @@ Heavy modules load inside the functions: importing this module costs no torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 Overrides = Mapping[str, Any] | Iterable[str] | None  # {"search.flash.n_trials": 4} or ["search.flash.n_trials=4"]
 Log = Callable[[str], None]
+Files = Sequence[str | Path]  # SQuAD files or dataset ids (owner/name:split)
 
 
 # ---------------------------------------------------------------- results
@@ -122,13 +123,16 @@ class DistillResult:
 
 # ---------------------------------------------------------------- the calls
 def search(config: str | Path | ExperimentConfig | None = None, *, study: str | Path, teacher: str | None = None,
-           data: str | None = None, preset: str | None = None, overrides: Overrides = None,
-           workers: int | None = None, backend: str | None = None, address: str | None = None,
+           data: str | None = None, train: Files = (), validation: Files = (), test_files: Files = (),
+           preset: str | None = None, overrides: Overrides = None, workers: int | None = None,
+           backend: str | None = None, address: str | None = None,
            n_trials: int | None = None, cache_dir: str | None = None, mlflow_uri: str | None = None,
            warm_start: str | Path | None = None, report: bool | str | Path = False, log: Log = print) -> SearchResult:
     """Run (or continue) a search into ``study``, as ``paretodistill search`` does; its result.
 
     ``config``: a TOML file or an ``ExperimentConfig`` (which holds every setting, so no ``preset``).
+    ``data``: a SQuAD file split by article into the parts not given as files; ``train``,
+    ``validation``, ``test_files``: your own files (or dataset ids), as ``--train/--validation/--test``.
     ``warm_start``: an earlier study folder whose frontier and best trials are the first flash trials.
     ``report``: also write the HTML report (True: ``study/report.html``; or a path).
     """
@@ -137,7 +141,8 @@ def search(config: str | Path | ExperimentConfig | None = None, *, study: str | 
     from paretodistill.search.stages import run_search
 
     quiet_libraries()  # as the command does: no per-load reports or progress bars among the progress lines
-    settings = search_config(config, preset=preset, data=data, teacher=teacher, cache_dir=cache_dir,
+    settings = search_config(config, preset=preset, data=data, parts=_parts(train, validation, test_files),
+                             teacher=teacher, cache_dir=cache_dir,
                              mlflow_uri=mlflow_uri, warm_start=None if warm_start is None else str(warm_start),
                              overrides=_overrides(overrides))
     pareto = run_search(settings, study, workers=workers, backend=backend, address=address, n_trials=n_trials, log=log)
@@ -151,7 +156,8 @@ def search(config: str | Path | ExperimentConfig | None = None, *, study: str | 
     return search_result(study_dir, pareto, written)
 
 
-def distill(teacher: str | None = None, *, data: str | None = None, out: str | Path,
+def distill(teacher: str | None = None, *, data: str | None = None, out: str | Path, train: Files = (),
+            validation: Files = (), test_files: Files = (),
             student: Mapping[str, Any] | StudentSettings | None = None, config: str | Path | ExperimentConfig | None = None,
             preset: str | None = None, recipe: str | None = None, overrides: Overrides = None, test: bool = False,
             cache_dir: str | None = None, log: Log = print) -> DistillResult:
@@ -159,14 +165,16 @@ def distill(teacher: str | None = None, *, data: str | None = None, out: str | P
 
     ``student``: student settings (``{"num_layers": 4}`` or a ``StudentSettings``), applied as
     ``student.KEY`` overrides before ``overrides``. ``recipe``: ``"sigopt-baseline"`` or ``"sigopt"``.
-    ``test``: also score the test articles. A failed run raises ``RunFailed`` (its ``kind``: diverged, ...).
+    ``data``, ``train``, ``validation``, ``test_files``: as in :func:`search`. ``test``: also score
+    the test part. A failed run raises ``RunFailed`` (its ``kind``: diverged, ...).
     """
     from paretodistill.cli import quiet_libraries
     from paretodistill.distill.cli import distill_config
     from paretodistill.distill.run import run_trial
 
     quiet_libraries()
-    settings = distill_config(config, preset=preset, teacher=teacher, data=data, cache_dir=cache_dir, recipe=recipe,
+    settings = distill_config(config, preset=preset, teacher=teacher, data=data,
+                              parts=_parts(train, validation, test_files), cache_dir=cache_dir, recipe=recipe,
                               overrides=[*_student_overrides(student), *_overrides(overrides)])
     result = run_trial(settings, {}, trial_dir=out, evaluate_test=test, log=log)
     _raise_failure(result)
@@ -177,6 +185,12 @@ def distill(teacher: str | None = None, *, data: str | None = None, out: str | P
 
 
 # ---------------------------------------------------------------- helpers
+def _parts(train: Files, validation: Files, test_files: Files) -> list[tuple[str, list[str] | None]]:
+    """The part files as the commands' part flags set them (``distill.cli.part_overrides``)."""
+    return [(key, [str(path) for path in files] or None) for key, files in (
+        ("data.extra_train_files", train), ("data.validation_files", validation), ("data.test_files", test_files))]
+
+
 def search_result(study_dir: Path, pareto: dict, report: Path | None = None) -> SearchResult:
     """The typed result of a ``pareto.json`` document written in ``study_dir``."""
     baseline = pareto.get("baseline")

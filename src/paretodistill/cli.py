@@ -83,8 +83,10 @@ def _data_settings(args: argparse.Namespace):
     from paretodistill.config import DataSettings, FeatureSettings
 
     return DataSettings(
-        split_file=args.data,
+        split_file=args.data or "",
         extra_train_files=tuple(args.train or ()),
+        validation_files=tuple(args.validation or ()),
+        test_files=tuple(args.test or ()),
         split_seed=args.split_seed,
         use_split_train=not args.no_split_train,
         split_train_repeats=args.split_train_repeats,
@@ -142,9 +144,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     from paretodistill.config import DataSettings, FeatureSettings
+    from paretodistill.distill.cli import add_part_flags
 
-    parser.add_argument("--data", required=True, help="SQuAD file to split by article (e.g. dev-v2.0.json)")
-    parser.add_argument("--train", action="append", help="extra training file (repeatable; de-duplicated by title)")
+    add_part_flags(parser)  # --data, --train, --validation, --test
     parser.add_argument("--split-seed", type=int, default=DataSettings.split_seed, help="seed of the article split (train/validation/test)")
     parser.add_argument("--no-split-train", action="store_true", help="do not train on the split's train articles")
     parser.add_argument("--split-train-repeats", type=int, default=DataSettings.split_train_repeats,

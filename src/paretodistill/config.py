@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 import types
 import typing
@@ -149,8 +150,18 @@ class FeatureSettings(Checked):
 
 @dataclass(frozen=True)
 class DataSettings(Checked):
+    """Where the train, validation and test parts come from (``data/prepare.py`` says how they combine).
+
+    ``split_file`` is cut by article into the parts that no files are given for, in the shares of
+    ``fractions``; ``validation_files`` and ``test_files``, when given, ARE those parts. Training
+    questions come from the split's train articles and ``extra_train_files``. Each entry is a SQuAD
+    JSON file (plain or gzip) or a Hugging Face dataset id with a split, ``owner/name:split``.
+    """
+
     split_file: str = ""
     extra_train_files: tuple[str, ...] = ()
+    validation_files: tuple[str, ...] = ()  # given: they are the validation part (the split file gives none)
+    test_files: tuple[str, ...] = ()  # given: they are the test part (the split file gives none)
     split_seed: int = 13
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train, validation, test
     use_split_train: bool = True
@@ -599,14 +610,18 @@ def _deep_copy(values: dict) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[Override] = (), base: dict | None = None):
-    """An ExperimentConfig from an optional TOML file (on top of ``base``) and ``--set`` overrides."""
+    """An ExperimentConfig from an optional TOML file (on top of ``base``) and ``--set`` overrides.
+
+    Paths in the file are relative to the file's folder (:func:`resolve_config_paths`); paths in
+    ``base`` and the overrides come from the command line and stay relative to the working directory.
+    """
     values = _deep_copy(base or {})
     if path is not None:
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         try:
-            values = _merge(values, tomllib.loads(path.read_text(encoding="utf-8")))
+            values = _merge(values, resolve_config_paths(tomllib.loads(path.read_text(encoding="utf-8")), path.parent))
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML ({error})") from None
         except UnicodeDecodeError as error:
@@ -615,6 +630,59 @@ def load_config(path: str | Path | None = None, overrides: Sequence[Override] = 
             raise ConfigError(f"{path}: a folder, not a config file") from None
     values = apply_overrides(values, overrides)
     return build_section(ExperimentConfig, _lowercase_choices(values))
+
+
+# ---------------------------------------------------------------- paths written in a config file
+# Every field of a config file that names a file or folder, and how to tell a path from a name:
+# "data" files are SQuAD files or dataset ids (``owner/name:split``), "model" folders may be hub ids
+# or packaged names (``minilm``), a "folder" is always a path.
+PATH_FIELDS: dict[str, str] = {
+    "data.split_file": "data", "data.extra_train_files": "data", "data.validation_files": "data",
+    "data.test_files": "data", "pretrain.text_files": "data",
+    "teacher.path": "model", "student.init_from": "model", "pretrain.base_encoder": "model",
+    "cache_dir": "folder",
+}
+DATA_FILE_SUFFIXES = (".json", ".gz")  # what load_squad reads as a file even when it does not exist
+
+
+def resolve_config_paths(values: dict, folder: Path) -> dict:
+    """The values of a config file with its relative paths made relative to ``folder`` (the file's).
+
+    A config then means the same wherever it is run from. The result is written relative to the
+    working directory where it can be, so a config run from where it always was gives the very
+    same strings (and a study the same identity). Names that are not paths are kept: a dataset or
+    hub id, ``minilm``.
+    """
+    result = _deep_copy(values)
+    for dotted, kind in PATH_FIELDS.items():
+        *sections, key = dotted.split(".")
+        node = result
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or key not in node:
+            continue
+        value = node[key]
+        if isinstance(value, str):
+            node[key] = _config_path(value, kind, folder)
+        elif isinstance(value, list):
+            node[key] = [_config_path(item, kind, folder) if isinstance(item, str) else item for item in value]
+    return result
+
+
+def _config_path(value: str, kind: str, folder: Path) -> str:
+    if not value or Path(value).is_absolute() or "://" in value:
+        return value
+    candidate = folder / value
+    explicit = value.startswith(("./", "../", ".\\", "..\\")) or value in (".", "..")
+    is_path = (kind == "folder" or explicit or candidate.exists()
+               or (kind == "data" and Path(value).suffix in DATA_FILE_SUFFIXES))
+    if not is_path:
+        return value
+    absolute = os.path.abspath(candidate)
+    try:
+        return os.path.relpath(absolute)
+    except ValueError:  # another drive than the working directory's
+        return absolute
 
 
 def _lowercase_choices(values: dict) -> dict:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -55,10 +58,10 @@ def test_select_titles_keeps_order_and_refuses_unknown(tmp_path):
         ("", "the file is empty"),
         ('{"version": "v2.0", "data": [', "malformed JSON at line 1"),
         ('{"version": "v3", "data": []}', "unsupported SQuAD version field 'v3'"),
-        ('{"data": []}', "unsupported SQuAD version field None"),
+        ('{"data": []}', "holds no articles"),  # no version: inferred from the questions
         ('{"version": "v2.0", "data": []}', "holds no articles"),
         ('[1, 2]', "no top-level 'data' list"),
-        ('{"version": "v2.0", "data": [{"title": "A"}]}', "malformed SQuAD structure"),
+        ('{"version": "v2.0", "data": [{"title": "A"}]}', "article 'A': no 'paragraphs' field"),
         ('{"version": "v2.0", "data": [{"title": "A", "paragraphs": []}]}', "holds no questions"),
     ],
 )
@@ -244,3 +247,62 @@ def test_score_and_distill_give_one_line_for_deep_json(tmp_path, capsys, deep):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert "deep.json" in err and "JSON nested too deeply to read" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- a user's own SQuAD-format file
+def test_a_users_own_file_needs_neither_version_nor_is_impossible(tmp_path):
+    """Ids and titles of their own, no ``version``, no ``is_impossible``: no answers is unanswerable."""
+    own = {"data": [{"title": "Handbook §3", "paragraphs": [{"context": CONTEXT, "qas": [
+        {"id": "hb-0001", "question": "Who were the Normans?", "answers": [{"text": "a people", "answer_start": 17}]},
+        {"id": "hb-0002", "question": "Who was Bob?", "answers": []},
+    ]}]}, {"title": "Handbook §3", "paragraphs": [{"context": "Paris is the capital.", "qas": [
+        {"id": "hb-0003", "question": "What is Paris?", "answers": [{"text": "the capital", "answer_start": 9}]}]}]}]}
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(own))
+    data = load_squad(path)
+    assert data.version == "v2.0" and [e.is_impossible for e in data.examples] == [False, True, False]
+    assert len(data.select_titles(["Handbook §3"]).examples) == 3  # articles sharing a title stay together
+    answerable_only = {"data": [own["data"][1]]}
+    path.write_text(json.dumps(answerable_only))
+    assert load_squad(path).version == "1.1"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda q: q["answers"][0].pop("answer_start"), r"own.json: question q1: an answer: no 'answer_start' field$"),
+    (lambda q: q.pop("answers"), r"own.json: question q1: no 'answers' field$"),
+    (lambda q: q.pop("id"), r"own.json: a question of article 'Normans': no 'id' field$"),
+    (lambda q: q.pop("question"), r"own.json: question q1: no 'question' field$"),
+])
+def test_missing_fields_name_the_file_and_the_question(tmp_path, change, message):
+    articles = good_articles()
+    change(articles[0]["paragraphs"][0]["qas"][0])
+    with pytest.raises(DataFormatError, match=message):
+        load_squad(write_squad(tmp_path / "own.json", articles))
+
+
+def test_a_dataset_id_is_read_offline_from_a_hugging_face_cache(tmp_path, monkeypatch):
+    """``owner/name:split`` through the optional ``datasets``, from a hub cache laid out as the hub
+    leaves it (refs/main, snapshots/SHA/...parquet) with the network off. In a fresh interpreter:
+    the libraries read these variables when they are imported."""
+    datasets = pytest.importorskip("datasets", reason="datasets is not installed (pip install 'paretodistill[hub]')")
+    repo = tmp_path / "hub" / "datasets--someone--own_squad"
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "snapshots" / sha / "data").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(sha)
+    rows = [{"id": "o1", "title": "Own", "context": CONTEXT, "question": "Who were the Normans?",
+             "answers": {"text": ["a people"], "answer_start": [17]}},
+            {"id": "o2", "title": "Own", "context": CONTEXT, "question": "Who was Bob?",
+             "answers": {"text": [], "answer_start": []}}]
+    datasets.Dataset.from_list(rows).to_parquet(str(repo / "snapshots" / sha / "data" / "validation-00000-of-00001.parquet"))
+    for name, value in (("HF_HOME", tmp_path / "home"), ("HF_HUB_CACHE", tmp_path / "hub"),
+                        ("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1")):
+        monkeypatch.setenv(name, str(value))
+    read = ("import json; from paretodistill.data.squad import load_squad; d = load_squad('someone/own_squad:validation'); "
+            "print(json.dumps([d.source, d.version, [[e.id, e.is_impossible, [a.text for a in e.answers]] for e in d.examples]]))\n"
+            "try: load_squad('someone/own_squad:train')\nexcept Exception as error: print(error)")
+    done = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    *_, loaded, refused = done.stdout.strip().splitlines()
+    assert json.loads(loaded) == ["someone/own_squad[validation]", "v2.0", [["o1", False, ["a people"]], ["o2", True, []]]]
+    assert refused.startswith("could not load dataset 'someone/own_squad' split 'train' (its copy in the Hugging Face cache)")

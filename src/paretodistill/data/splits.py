@@ -2,17 +2,18 @@
 
 Questions about the same article share its paragraphs, so a split by question leaks the test
 contexts into training. Splits here are by article title, seeded and deterministic, and the
-``ArticleSplit`` is written next to every result that used it.
+``ArticleSplit`` is written next to every result that used it. A part a user gave as files of its
+own (``data/layout.py``) is recorded in ``files``: its titles are that part, not the split file's.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from paretodistill.data.squad import SquadData, load_squad
+from paretodistill.data.squad import SquadData, combine, load_squad
 from paretodistill.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
@@ -29,6 +30,7 @@ class ArticleSplit:
     train: tuple[str, ...]
     validation: tuple[str, ...]
     test: tuple[str, ...]
+    files: dict[str, tuple[str, ...]] = field(default_factory=dict)  # part -> the user's files that are that part
 
     def titles(self, part: str) -> tuple[str, ...]:
         if part not in PARTS:
@@ -37,6 +39,9 @@ class ArticleSplit:
 
     def select(self, data: SquadData, part: str) -> SquadData:
         """The examples of ``data`` in one part; refuses a file other than the one split."""
+        if part in self.files:
+            raise ConfigError(f"the {part} part is not a part of a split file: it was given as "
+                              f"{', '.join(self.files[part])}; read that file instead of selecting --part {part}")
         if data.fingerprint != self.source_fingerprint:
             raise ConfigError(
                 f"the split was made from {self.source} (sha256 {self.source_fingerprint[:12]}), "
@@ -45,14 +50,18 @@ class ArticleSplit:
         return data.select_titles(self.titles(part))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if not self.files:
+            del values["files"]  # a plain split records what it always did
+        return values
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ArticleSplit":
-        return cls(**{**values, **{part: tuple(values[part]) for part in PARTS}})
+        files = {part: tuple(paths) for part, paths in values.get("files", {}).items()}
+        return cls(**{**values, **{part: tuple(values[part]) for part in PARTS}, "files": files})
 
     @classmethod
     def load(cls, path: str | Path) -> "ArticleSplit":
@@ -95,6 +104,14 @@ def split_by_article(
         validation=tuple(validation),
         test=tuple(test),
     )
+
+
+def read_part(split: ArticleSplit, part: str, data_file: str | None = None) -> SquadData:
+    """The questions of one part as the run had them: from the user's files of that part when the
+    split records some, else selected from ``data_file`` (default: the split's source)."""
+    if part in split.files:
+        return combine([load_squad(path, part) for path in split.files[part]]).select_titles(split.titles(part))
+    return split.select(load_squad(data_file or split.source), part)
 
 
 def load_part(data_file: str, part: str = "all", split_file: str | None = None, model_dir: str | None = None) -> SquadData:

@@ -134,69 +134,108 @@ def read_json_file(path: str | Path) -> tuple[dict, bytes]:
 
 
 def parse_squad(document: dict, source: str, fingerprint: str) -> SquadData:
-    """Validate a SQuAD document and turn it into examples; raise DataFormatError on any problem."""
+    """Validate a SQuAD document and turn it into examples; raise DataFormatError on any problem.
+
+    A user's own SQuAD-format file may leave out ``version`` (then it is v2.0 when a question has
+    no answers, else 1.1) and ``is_impossible`` (then a question without answers is unanswerable);
+    ids and titles are any strings, and several articles may share a title (they stay together).
+    """
     if not isinstance(document, dict) or "data" not in document:
         raise DataFormatError(f"{source}: not a SQuAD file (no top-level 'data' list)")
-    version = document.get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if "version" in document and document["version"] not in SUPPORTED_VERSIONS:
         raise DataFormatError(
-            f"{source}: unsupported SQuAD version field {version!r}; expected one of {SUPPORTED_VERSIONS}"
+            f"{source}: unsupported SQuAD version field {document['version']!r}; expected one of {SUPPORTED_VERSIONS}"
         )
     articles = document["data"]
     if not isinstance(articles, list) or not articles:
         raise DataFormatError(f"{source}: the file holds no articles")
-
+    version = document.get("version") or _inferred_version(articles)
     examples: list[Example] = []
+    problems: dict[str, list[str]] = {"duplicate": [], "offset": [], "flag": []}
     seen_ids: set[str] = set()
-    bad_offsets: list[str] = []
-    bad_flags: list[str] = []
-    duplicate_ids: list[str] = []
     try:
         for number, article in enumerate(articles, 1):
-            title = _string(article["title"], f"{source}: article {number}: the title")
-            for paragraph in article["paragraphs"]:
-                context = _string(paragraph["context"], f"{source}: article {title!r}: a context")
-                for qa in paragraph["qas"]:
-                    qid = _string(qa["id"], f"{source}: question id {qa['id']!r} (article {title!r}): the id")
-                    _string(qa["question"], f"{source}: question {qid}: the question")
-                    if qid in seen_ids:
-                        duplicate_ids.append(qid)
-                    seen_ids.add(qid)
-                    answers = tuple(_answer(a, context, f"{source}: question {qid}") for a in qa["answers"])
-                    for answer in answers:
-                        if context[answer.start : answer.start + len(answer.text)] != answer.text:
-                            bad_offsets.append(qid)
-                            break
-                    impossible = bool(qa.get("is_impossible", False))
-                    if impossible == bool(answers) or (version == "1.1" and not answers):
-                        bad_flags.append(qid)
-                    examples.append(Example(qid, title, context, qa["question"], answers, impossible))
-    except (KeyError, TypeError, ValueError) as error:
+            title = _string(_field(article, "title", f"{source}: article {number}"), f"{source}: article {number}: the title")
+            for paragraph in _field(article, "paragraphs", f"{source}: article {title!r}"):
+                context = _string(_field(paragraph, "context", f"{source}: a paragraph of article {title!r}"),
+                                  f"{source}: article {title!r}: a context")
+                for qa in _field(paragraph, "qas", f"{source}: a paragraph of article {title!r}"):
+                    example = _example(qa, title, context, version, source, problems)
+                    if example.id in seen_ids:
+                        problems["duplicate"].append(example.id)
+                    seen_ids.add(example.id)
+                    examples.append(example)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise DataFormatError(f"{source}: malformed SQuAD structure ({type(error).__name__}: {error})") from None
-
     if not examples:
         raise DataFormatError(f"{source}: the file holds no questions")
-    if duplicate_ids:
-        raise DataFormatError(f"{source}: duplicate question ids: {_describe_ids(duplicate_ids)}")
-    if bad_offsets:
-        raise DataFormatError(
-            f"{source}: answer_start does not point at the answer text in the context for "
-            f"{len(bad_offsets)} question(s): {_describe_ids(bad_offsets)}"
-        )
-    if bad_flags:
-        raise DataFormatError(
-            f"{source}: is_impossible disagrees with the answers (an unanswerable question with answers, "
-            f"or an answerable one without) for {len(bad_flags)} question(s): {_describe_ids(bad_flags)}"
-        )
+    _raise_problems(source, problems)
     return SquadData(tuple(examples), tuple(articles), version, source, fingerprint)
 
 
+def _inferred_version(articles: list) -> str:
+    """The version of a file that does not say: v2.0 when any question has no answers."""
+    try:
+        unanswerable = any(not qa.get("answers") or qa.get("is_impossible") for article in articles
+                           for paragraph in article["paragraphs"] for qa in paragraph["qas"])
+    except (KeyError, TypeError, AttributeError):
+        return "v2.0"  # the full check below names what is malformed
+    return "v2.0" if unanswerable else "1.1"
+
+
+def _field(mapping, key: str, where: str):
+    """``mapping[key]``, or one line naming the missing field and where it was expected."""
+    if not isinstance(mapping, dict):
+        raise DataFormatError(f"{where}: expected a JSON object with {key!r}, got {type(mapping).__name__} {_short(mapping)}")
+    if key not in mapping:
+        raise DataFormatError(f"{where}: no {key!r} field")
+    return mapping[key]
+
+
+def _example(qa, title: str, context: str, version: str, source: str, problems: dict[str, list[str]]) -> Example:
+    """One question, its answers checked against the context; disagreements are collected in ``problems``."""
+    where = f"{source}: a question of article {title!r}"
+    raw_id = _field(qa, "id", where)
+    qid = _string(raw_id, f"{source}: question id {raw_id!r} (article {title!r}): the id")
+    question = _string(_field(qa, "question", f"{source}: question {qid}"), f"{source}: question {qid}: the question")
+    raw_answers = _field(qa, "answers", f"{source}: question {qid}")
+    answers = tuple(
+        _answer({"text": _field(a, "text", f"{source}: question {qid}: an answer"),
+                 "answer_start": _field(a, "answer_start", f"{source}: question {qid}: an answer")},
+                context, f"{source}: question {qid}")
+        for a in raw_answers
+    )
+    if any(context[a.start : a.start + len(a.text)] != a.text for a in answers):
+        problems["offset"].append(qid)
+    impossible = bool(qa.get("is_impossible", not answers))  # absent: no answers means unanswerable
+    if impossible == bool(answers) or (version == "1.1" and not answers):
+        problems["flag"].append(qid)
+    return Example(qid, title, context, question, answers, impossible)
+
+
+def _raise_problems(source: str, problems: dict[str, list[str]]) -> None:
+    if problems["duplicate"]:
+        raise DataFormatError(f"{source}: duplicate question ids: {_describe_ids(problems['duplicate'])}")
+    if problems["offset"]:
+        raise DataFormatError(
+            f"{source}: answer_start does not point at the answer text in the context for "
+            f"{len(problems['offset'])} question(s): {_describe_ids(problems['offset'])}"
+        )
+    if problems["flag"]:
+        raise DataFormatError(
+            f"{source}: is_impossible disagrees with the answers (an unanswerable question with answers, "
+            f"or an answerable one without) for {len(problems['flag'])} question(s): {_describe_ids(problems['flag'])}"
+        )
+
+
 def load_squad(source: str | Path, split: str = "validation") -> SquadData:
-    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as ``squad_v2:train``.
+    """Read a SQuAD JSON file (plain or .gz), or a Hugging Face dataset id such as
+    ``rajpurkar/squad_v2:validation``.
 
     A path that exists (or looks like a file name) is read as a file; anything else is taken to be
-    a dataset id, optionally with ``:split`` (default ``split``), which needs the optional
-    ``datasets`` package and a network connection (or its cache).
+    a dataset id, optionally with ``:split`` (default ``split``, which the data's callers set to
+    the part it is read for), which needs the optional ``datasets`` package and a network
+    connection, or the dataset in the Hugging Face cache (then ``HF_HUB_OFFLINE=1`` works).
     """
     path = Path(source)
     if path.exists() or path.suffix in {".json", ".gz"}:
@@ -224,10 +263,7 @@ def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:
             f"{dataset_id!r} is not a file, and reading it as a Hugging Face dataset id needs the "
             "'datasets' package: pip install 'paretodistill[hub]'"
         ) from None
-    try:
-        rows = datasets.load_dataset(dataset_id, split=split)
-    except Exception as error:  # network, unknown id: the library raises many types
-        raise DataFormatError(f"could not load dataset {dataset_id!r} split {split!r}: {error}") from None
+    rows = _hub_rows(datasets, dataset_id, split)
     by_title: dict[str, dict[str, dict]] = {}
     has_impossible = False
     for row in rows:
@@ -251,6 +287,31 @@ def _load_hub_dataset(dataset_id: str, split: str) -> SquadData:
     document = {"version": version, "data": articles}
     fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
     return parse_squad(document, f"{dataset_id}[{split}]", fingerprint)
+
+
+def _hub_rows(datasets, dataset_id: str, split: str):
+    """The rows of one split: from the Hugging Face cache when the dataset's files are there (no
+    network needed: ``datasets`` itself refuses a hub id offline), else through ``datasets``, which
+    downloads them into that cache."""
+    from huggingface_hub import snapshot_download  # comes with datasets
+
+    try:
+        folder = snapshot_download(dataset_id, repo_type="dataset", local_files_only=True)
+    except Exception:  # not in the cache (the library raises several types): download it below
+        folder = None
+    cached_error = None
+    if folder is not None:
+        try:
+            return datasets.load_dataset(folder, split=split)
+        except Exception as error:  # a partial download or another split: try the hub, else say this
+            cached_error = error
+    try:
+        return datasets.load_dataset(dataset_id, split=split)
+    except Exception as error:  # network, unknown id, unknown split: the library raises many types
+        shown = cached_error or error
+        first_line = str(shown).strip().splitlines()[0] if str(shown).strip() else type(shown).__name__
+        where = " (its copy in the Hugging Face cache)" if cached_error else ""
+        raise DataFormatError(f"could not load dataset {dataset_id!r} split {split!r}{where}: {first_line}") from None
 
 
 def combine(datasets_: list[SquadData]) -> SquadData:

@@ -35,19 +35,21 @@ class Paragraphs:
 
 
 def unlabeled_paragraphs(
-    text_files: Sequence[str], evaluation_file: str, *, max_paragraphs: int | None = None,
+    text_files: Sequence[str], evaluation_file: str | Sequence[str], *, max_paragraphs: int | None = None,
     heldout: int = 0, seed: int = 13,
 ) -> Paragraphs:
-    """The unique paragraphs of ``text_files`` that no article of ``evaluation_file`` holds.
+    """The unique paragraphs of ``text_files`` that no article of the evaluation file(s) holds (the
+    split file, and a user's own validation and test files).
 
     ``heldout`` paragraphs (a seeded sample) are set aside for measuring; ``max_paragraphs`` keeps
     a seeded sample of the rest (quick runs).
     """
     if not text_files:
         raise ConfigError("no text: give pretrain.text_files (SQuAD-format files whose paragraphs are the text)")
-    evaluation = load_squad(evaluation_file)
-    held_titles = set(evaluation.titles)
-    held_contexts = {paragraph["context"] for article in evaluation.articles for paragraph in article["paragraphs"]}
+    files = [evaluation_file] if isinstance(evaluation_file, str) else list(evaluation_file)
+    evaluation = [article for path in files for article in load_squad(path).articles]
+    held_titles = {article["title"] for article in evaluation}
+    held_contexts = {paragraph["context"] for article in evaluation for paragraph in article["paragraphs"]}
     return _select(_articles(text_files), held_titles, held_contexts, max_paragraphs, heldout, seed)
 
 

@@ -13,14 +13,39 @@ import argparse
 import json
 from pathlib import Path
 
+PART_FLAGS_HELP = {  # the flags of the data parts, the same in distill, search and teacher
+    "--data": "SQuAD file to split by article into the parts not given as files (e.g. dev-v2.0.json; "
+              "sets data.split_file)",
+    "--train": "a training file of your own (repeatable; sets data.extra_train_files)",
+    "--validation": "your own validation file: it IS the validation part (repeatable; sets data.validation_files)",
+    "--test": "your own test file: it IS the test part (repeatable; sets data.test_files)",
+}
+
+
+def add_part_flags(parser: argparse.ArgumentParser, test: bool = True) -> None:
+    """``--data``, ``--train``, ``--validation`` and (unless the command has its own) ``--test``.
+    Each is a SQuAD JSON file (plain or .gz) or a dataset id with its split, ``owner/name:split``."""
+    for flag in ("--data", "--train", "--validation", "--test")[: 4 if test else 3]:
+        parser.add_argument(flag, metavar="FILE", help=PART_FLAGS_HELP[flag],
+                            **({} if flag == "--data" else {"action": "append"}))
+
+
+def part_overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """The config keys the part flags set, as ``(key, value)``; None where a flag was not given."""
+    test_files = [path for path in (args.test or ()) if path] if isinstance(args.test, list) else None
+    return [("data.split_file", args.data), ("data.extra_train_files", args.train),
+            ("data.validation_files", args.validation), ("data.test_files", test_files or None)]
+
 
 def distill_config(config=None, *, preset: str | None = None, teacher: str | None = None, data: str | None = None,
-                   cache_dir: str | None = None, recipe: str | None = None, overrides=()):
+                   parts=(), cache_dir: str | None = None, recipe: str | None = None, overrides=()):
     """One run's settings, in the command's layers (this module's docstring), its inputs checked:
-    the teacher, the seed checkpoint and each data file, before any model is loaded.
+    the teacher, the seed checkpoint and each data file, before any model is loaded. ``parts``:
+    the ``(key, value)`` pairs of the other part flags (:func:`part_overrides`).
     ``paretodistill distill`` and ``paretodistill.distill`` both build them here."""
     from paretodistill.config import ExperimentConfig, load_config, with_parameters
-    from paretodistill.data.squad import load_squad
+    from paretodistill.data.layout import check_layout
+    from paretodistill.distill.engine import data_fingerprints
     from paretodistill.distill.presets import PRESETS, RECIPES, recipe_parameters
     from paretodistill.distill.run import check_seed_checkpoint
     from paretodistill.errors import ConfigError
@@ -32,8 +57,6 @@ def distill_config(config=None, *, preset: str | None = None, teacher: str | Non
     if preset:
         if preset not in PRESETS:
             raise ConfigError(f"preset {preset!r} is not one of {sorted(PRESETS)}")
-        if not data:
-            raise ConfigError(f"--preset {preset} needs --data FILE (a SQuAD 2.0 file)")
         base = PRESETS[preset](data, teacher, cache_dir)
     if isinstance(config, ExperimentConfig):  # a settings object takes the config file's place, and holds every setting
         if preset:
@@ -43,7 +66,7 @@ def distill_config(config=None, *, preset: str | None = None, teacher: str | Non
     # The flags go in as the first overrides (JSON strings are TOML strings): after the config
     # file, before --set.
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", teacher), ("data.split_file", data), ("cache_dir", cache_dir)
+        ("teacher.path", teacher), ("data.split_file", data), *parts, ("cache_dir", cache_dir)
     ) if value]
     settings = load_config(config, flags, base=base)
     if not settings.teacher.path:
@@ -56,10 +79,8 @@ def distill_config(config=None, *, preset: str | None = None, teacher: str | Non
     if overrides:
         settings = load_config(None, overrides, base=settings.to_dict())
     check_seed_checkpoint(settings, resolve_teacher(settings.teacher.path))  # a seed whose tokenizer differs: exit 2
-    if not settings.data.split_file:
-        raise ConfigError("no data: pass --data FILE (a SQuAD 2.0 file to split by article)")
-    for data_file in (settings.data.split_file, *settings.data.extra_train_files):
-        load_squad(data_file)  # a malformed file: one line, exit 2, before any model is loaded
+    check_layout(settings.data)  # no data, or no part to test on: one line
+    data_fingerprints(settings.data)  # a malformed file: one line, exit 2, before any model is loaded
     return settings
 
 
@@ -68,14 +89,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.distill.trial_files import CHECKPOINT_DIR, CURVE_FILE, METRICS_FILE
 
     config = distill_config(args.config, preset=args.preset, teacher=args.teacher, data=args.data,
-                            cache_dir=args.cache_dir, recipe=args.recipe, overrides=args.set or ())
+                            parts=part_overrides(args)[1:], cache_dir=args.cache_dir, recipe=args.recipe,
+                            overrides=args.set or ())
 
     def log(message: str) -> None:
         print(message, flush=True)
 
     run = open_mlflow_run(args, config) if args.mlflow_uri else None
     watching = {"should_stop": curve_logger(run)} if run is not None else {}
-    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=args.test, log=log, **watching)
+    result = run_trial(config, {}, trial_dir=args.out, evaluate_test=bool(args.test), log=log, **watching)
     if run is not None:
         close_mlflow_run(run, result, Path(args.out))
     if not result.ok:
@@ -136,7 +158,7 @@ def register(commands) -> None:
     """Add the ``distill`` subcommand to the ``paretodistill`` parser."""
     parser = commands.add_parser("distill", help="distil one student from a QA teacher (a single trial)")
     parser.add_argument("--teacher", help="teacher QA checkpoint folder (optional with --preset smoke)")
-    parser.add_argument("--data", help="SQuAD 2.0 file to split by article (e.g. dev-v2.0.json)")
+    add_part_flags(parser, test=False)
     parser.add_argument("--out", required=True, help="trial folder: checkpoint/, curve.json, metrics.json")
     parser.add_argument("--config", help="TOML config file")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -145,7 +167,9 @@ def register(commands) -> None:
     parser.add_argument("--recipe", choices=("sigopt-baseline", "sigopt"),
                         help="sigopt-baseline: the 2020 SigOpt baseline student and its training settings, seeded from "
                              "the teacher; sigopt: the same settings on the whole DistilBERT of student.init_from")
-    parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
+    parser.add_argument("--test", action="append", nargs="?", const="", metavar="FILE",
+                        help="also score the test part (at the validation threshold); with FILE, your own test file "
+                             "IS the test part (repeatable; sets data.test_files)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     parser.add_argument("--mlflow-uri", help="also log the run to MLflow (experiment 'distill'): the curve as it trains, the "
                         "metrics, config.json and the outcome files; e.g. runs/mlflow (a folder: a sqlite database in "

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from paretodistill.config import DEFAULT_TRIAL_FUNCTION, ExperimentConfig
+from paretodistill.config import DEFAULT_TRIAL_FUNCTION, DataSettings, ExperimentConfig
 from paretodistill.errors import ConfigError, ModelMismatchError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 class Inputs:
     """What a search reads, known by content (a moved file is the same input, an edited one not)."""
 
-    data: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
+    data: dict[str, str | list[str]]  # sha256 of each data file, by setting (engine.data_fingerprints)
     teacher: str | None  # sha256 of the teacher's config and weight files
     teacher_folder: str | None = None  # where they are (a hub id's cached snapshot), for the teacher's shape
     seed_folder: str | None = None  # student.init_from's checkpoint, when the students are seeded from one
@@ -86,11 +86,27 @@ class Prepared:
     teacher_logits_cached: bool = False
 
 
+def data_fingerprints(settings: DataSettings) -> dict[str, str | list[str]]:
+    """The sha256 of every data file, by the setting that names it: what a study knows its data by.
+    The parts given as files appear only when given, so a study of one split file keeps its identity."""
+    from paretodistill.data.layout import given_parts
+    from paretodistill.data.squad import load_squad
+
+    data: dict[str, str | list[str]] = {}
+    if settings.split_file:
+        data["split_file"] = load_squad(settings.split_file).fingerprint
+    if settings.split_file or settings.extra_train_files:
+        data["extra_train_files"] = [load_squad(path, "train").fingerprint for path in settings.extra_train_files]
+    for part, files in given_parts(settings).items():
+        data[f"{part}_files"] = [load_squad(path, part).fingerprint for path in files]
+    return data
+
+
 @dataclass(frozen=True)
 class DataInputs:
     """What :func:`check_data` read: the data files' digests and the validation part's counts."""
 
-    digests: dict[str, str | list[str]]  # sha256 of the split file and of each extra training file
+    digests: dict[str, str | list[str]]  # sha256 of every data file, by the setting that names it
     validation: dict[str, int] | None  # articles / questions / answerable / unanswerable (None: not read)
 
 
@@ -98,20 +114,14 @@ def check_data(config: ExperimentConfig) -> DataInputs:
     """Read the data files as the trials will (in a second: no torch), raising a ParetodistillError
     naming the first problem; the validation part is counted for the built-in trial, whose metrics
     depend on what it holds (``search.preflight``)."""
+    from paretodistill.data.layout import check_layout
     from paretodistill.data.prepare import held_out_parts, question_counts
-    from paretodistill.data.squad import load_squad
 
-    data: dict[str, str | list[str]] = {}
-    validation = None
-    if config.data.split_file:
-        source = load_squad(config.data.split_file)
-        data["split_file"] = source.fingerprint
-        if config.search.trial_function == DEFAULT_TRIAL_FUNCTION:
-            validation = question_counts(held_out_parts(config.data, source)[1])
-        data["extra_train_files"] = [load_squad(path, "train").fingerprint for path in config.data.extra_train_files]
-    elif config.search.trial_function == DEFAULT_TRIAL_FUNCTION:
-        raise ConfigError("no data: give --data FILE or data.split_file (a SQuAD 2.0 file to split by article)")
-    return DataInputs(data, validation)
+    digests = data_fingerprints(config.data)
+    if config.search.trial_function != DEFAULT_TRIAL_FUNCTION:
+        return DataInputs(digests, None)
+    check_layout(config.data)  # no data, or no part to score on: one line
+    return DataInputs(digests, question_counts(held_out_parts(config.data)[1]["validation"]))
 
 
 def check_inputs(config: ExperimentConfig, data_inputs: DataInputs | None = None) -> Inputs:

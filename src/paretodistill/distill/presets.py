@@ -58,7 +58,7 @@ def tiny_teacher(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
     return folder
 
 
-def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: str | Path | None = None) -> dict:
+def smoke_values(data_file: str | None, teacher: str | Path | None = None, cache_dir: str | Path | None = None) -> dict:
     """Config values (for ``load_config(base=...)``) of the smoke preset.
 
     ~200 training questions in 128-token windows, one validation and one test article, 24 steps
@@ -69,8 +69,8 @@ def smoke_values(data_file: str, teacher: str | Path | None = None, cache_dir: s
     teacher_path = str(teacher) if teacher else str(tiny_teacher(cache_dir))
     values: dict[str, Any] = {  # only what differs from the defaults of paretodistill.config
         "teacher": {"path": teacher_path},
-        "data": {
-            "split_file": str(data_file),
+        "data": {  # the split file, when there is one (own validation and test files come as flags)
+            **({"split_file": str(data_file)} if data_file else {}),
             "max_eval_articles": 1,
             "max_train_questions": 200,
             "features": {"max_seq_length": 128, "doc_stride": 48, "max_query_length": 32},
@@ -102,7 +102,7 @@ def _prunes_heads(teacher_path: str) -> bool:
         return True
 
 
-def smoke_config(data_file: str, teacher: str | Path | None = None, cache_dir: str | Path | None = None,
+def smoke_config(data_file: str | None, teacher: str | Path | None = None, cache_dir: str | Path | None = None,
                  overrides: list[str] | tuple[str, ...] = ()):
     """The smoke preset as an ``ExperimentConfig``."""
     from paretodistill.config import load_config

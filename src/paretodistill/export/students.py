@@ -342,8 +342,7 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
 
     ``threads`` times both files on that many threads (serving often gets one core) instead of the study's.
     """
-    from paretodistill.data.splits import ArticleSplit
-    from paretodistill.data.squad import load_squad
+    from paretodistill.data.splits import ArticleSplit, read_part
     from paretodistill.export.variants import measure_variants, quantize_int8, timing_settings
 
     quantize_int8(out / ONNX_FILE, out / INT8_ONNX_FILE)
@@ -352,12 +351,15 @@ def int8_variants(out: Path, info: dict, config: dict, data_file: str | None, tr
         info["warnings"].append("no split.json beside the checkpoint: int8 test exact/F1 not measured")
     else:
         split = ArticleSplit.load(out / "split.json")
-        source = data_file or split.source
-        if data_file is None and not Path(source).exists():
-            info["warnings"].append(f"the split's data file {Path(source).name} is not here: int8 test exact/F1 not "
+        sources = list(split.files.get("test", ())) or [data_file or split.source]
+        missing = [source for source in sources if not Path(source).exists()]
+        if "test" not in split.files and data_file is None and missing:
+            info["warnings"].append(f"the split's data file {Path(sources[0]).name} is not here: int8 test exact/F1 not "
                                     "measured (pass --data)")
+        elif missing:
+            info["warnings"].append(f"the test file {Path(missing[0]).name} is not here: int8 test exact/F1 not measured")
         else:
-            test = split.select(load_squad(source), "test")
+            test = read_part(split, "test", data_file)
     threshold = info.get("na_threshold")
     return measure_variants(out, test, 0.0 if threshold is None else float(threshold), int(config["vocab_size"]),
                             timing_settings(info.get("latency_settings"), threads), trust_remote_code=trust_remote_code)

@@ -33,8 +33,8 @@ def cmd_pretrain_distill(args: argparse.Namespace) -> int:
     from paretodistill.recipes.pretrain_distill import pretrain_distill
 
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
-        ("pretrain.text_files", args.text),
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("data.validation_files", args.validation),
+        ("data.test_files", args.test), ("cache_dir", args.cache_dir), ("pretrain.text_files", args.text),
     ) if value]
     config = load_config(args.config, flags + list(args.set or ()))
     if not config.pretrain.text_files:
@@ -72,6 +72,10 @@ def register(commands) -> None:
     )  # its example, with the distill run that starts from it, is in cli.EXAMPLES
     pretrain.add_argument("--teacher", help="teacher QA checkpoint folder (the one `distill` will use)")
     pretrain.add_argument("--data", help="the SQuAD file evaluation is split from: its articles are left out of the text")
+    pretrain.add_argument("--validation", action="append", metavar="FILE",
+                          help="your own validation file (repeatable): its articles are left out of the text too")
+    pretrain.add_argument("--test", action="append", metavar="FILE",
+                          help="your own test file (repeatable): its articles are left out of the text too")
     pretrain.add_argument("--out", required=True, help="the student folder (resumes when re-run)")
     pretrain.add_argument("--text", action="append",
                           help="SQuAD-format file whose paragraphs are the text (repeatable; default: the SQuAD 1.1 files "

@@ -60,8 +60,10 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
     if config.student.vocabulary != "full":
         raise ConfigError("pretrain-distill keeps the full vocabulary (student.vocabulary = \"full\"): a corpus "
                           "vocabulary is made from the task data, which this stage does not read")
-    if not config.data.split_file:
-        raise ConfigError("no evaluation file: pass --data FILE (its articles are left out of the text)")
+    evaluation_files = [f for f in (config.data.split_file, *config.data.validation_files, *config.data.test_files) if f]
+    if not evaluation_files:
+        raise ConfigError("no evaluation file: pass --data FILE, or --validation and --test files "
+                          "(their articles are left out of the text)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device, precision = compute_setup(config.device, config.threads, settings.training.bf16)
@@ -80,7 +82,7 @@ def pretrain_distill(config: ExperimentConfig, out_dir: str | Path, log=print) -
                           "loss, on task data this stage does not read)")
     student = build_student(teacher, architecture)
 
-    paragraphs = unlabeled_paragraphs(settings.text_files, config.data.split_file,
+    paragraphs = unlabeled_paragraphs(settings.text_files, evaluation_files,
                                       max_paragraphs=settings.max_paragraphs, heldout=settings.heldout_paragraphs,
                                       seed=settings.training.seed)
     features = text_features(paragraphs.train, tokenizer, settings.max_seq_length)

@@ -20,6 +20,7 @@ from typing import ClassVar
 import torch
 
 from paretodistill.config import AT_LEAST_ONE, NON_NEGATIVE, TEACHER_TRAINING, Checked, DataSettings, Range, TrainSettings
+from paretodistill.data.layout import check_layout
 from paretodistill.data.prepare import prepare_data, save_train_titles
 from paretodistill.distill.losses import hard_loss
 from paretodistill.evaluation.inference import curve_metrics, evaluate_model, no_answer_rate
@@ -48,6 +49,7 @@ def hard_target_loss(outputs, batch, no_answer_weight: float = 1.0) -> torch.Ten
 
 def fine_tune_teacher(settings: TeacherRecipe, out_dir: str | Path, cache_dir=None, log=print) -> dict:
     """Train, evaluate and save; returns the metrics written to ``out_dir/metrics.json``."""
+    check_layout(settings.data)  # no data for a part: one line before the encoder is loaded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device, precision = compute_setup(settings.device, settings.threads, settings.training.bf16)

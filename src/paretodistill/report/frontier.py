@@ -517,8 +517,11 @@ def describe_split(split: Any) -> list[str]:
             elif key == "fractions" and isinstance(value, dict):
                 value = ", ".join(f"{k} {v:g}" for k, v in value.items())
             lines.append(f"{key.replace('_', ' ')}: {value}")
-    if split.get("extra_train_files"):
-        lines.append(f"extra training files: {', '.join(map(str, split['extra_train_files']))}")
+    part_files = split.get("files") if isinstance(split.get("files"), dict) else {}  # an ArticleSplit's own parts
+    for key, name in (("extra_train_files", "extra training"), ("validation_files", "validation"), ("test_files", "test")):
+        files = split.get(key) or part_files.get(name)
+        if files:
+            lines.append(f"{name} files: {', '.join(map(str, files))}")
     articles = split.get("articles") if isinstance(split.get("articles"), dict) else split
     for part in ("train", "validation", "test"):
         titles = articles.get(part)

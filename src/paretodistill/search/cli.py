@@ -30,17 +30,16 @@ def preset_values(name: str, data: str | None = None, teacher: str | None = None
         raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
     distill = {}
     if name in PRESETS:
-        if not data:
-            raise ConfigError(f"--preset {name} needs --data FILE (a SQuAD 2.0 file, e.g. dev-v2.0.json)")
         distill = PRESETS[name](data, teacher, cache_dir)
     return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
 
 
-def search_config(config=None, *, preset: str | None = None, data: str | None = None, teacher: str | None = None,
+def search_config(config=None, *, preset: str | None = None, data: str | None = None, parts=(), teacher: str | None = None,
                   cache_dir: str | None = None, mlflow_uri: str | None = None, warm_start: str | None = None,
                   overrides=()):
     """The search's settings, in the command's layers: the preset, the config (a TOML file, or a
-    settings object, which holds every setting and so takes no preset), the data / teacher / cache /
+    settings object, which holds every setting and so takes no preset), the data (``parts``: the
+    other part flags' ``(key, value)`` pairs) / teacher / cache /
     MLflow / warm-start flags, then the overrides (``--set``). ``paretodistill search`` and ``paretodistill.search``
     both build them here, so a search started from Python is the command's search."""
     from paretodistill.config import ExperimentConfig, load_config
@@ -55,7 +54,8 @@ def search_config(config=None, *, preset: str | None = None, data: str | None = 
     else:
         base = preset_values(preset, data, teacher, cache_dir) if preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", teacher), ("data.split_file", data), ("cache_dir", cache_dir), ("search.mlflow_uri", mlflow_uri),
+        ("teacher.path", teacher), ("data.split_file", data), *parts, ("cache_dir", cache_dir),
+        ("search.mlflow_uri", mlflow_uri),
         ("search.warm_start", warm_start),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     return load_config(config, [*flags, *overrides], base=base)
@@ -71,11 +71,12 @@ def check_students_found(pareto: dict, study: str | Path) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from paretodistill.distill.cli import part_overrides
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
-    config = search_config(args.config, preset=args.preset, data=args.data, teacher=args.teacher,
-                           cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
+    config = search_config(args.config, preset=args.preset, data=args.data, parts=part_overrides(args)[1:],
+                           teacher=args.teacher, cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
                            warm_start=args.warm_start, overrides=args.set or ())
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
@@ -97,6 +98,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
+    from paretodistill.distill.cli import add_part_flags
+
     search = commands.add_parser(
         "search", help="search the accuracy / size / latency frontier of distilled students (flash, then regular)",
         description="Run (or continue) a search: flash trials on a short budget, the best again on the full budget, "
@@ -110,7 +113,7 @@ def register(commands) -> None:
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
     search.add_argument("--preset", help="a named whole-search preset, e.g. smoke (a tiny end-to-end search; default: none)")
-    search.add_argument("--data", help="SQuAD 2.0 file to split by article (sets data.split_file; needed by --preset smoke)")
+    add_part_flags(search)
     search.add_argument("--teacher", help="teacher QA checkpoint (sets teacher.path; --preset smoke builds a tiny one)")
     search.add_argument("--cache-dir", help="feature / teacher-logit cache (sets cache_dir; "
                                             "default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")

@@ -194,4 +194,7 @@ def split_description(config: ExperimentConfig) -> dict:
         "use_split_train": data.use_split_train,
         "extra_train_files": list(data.extra_train_files),
         "max_eval_articles": data.max_eval_articles,
+        # the user's own parts, only when given: a split file's description stays what it was
+        **{f"{part}_files": list(files) for part, files in (("validation", data.validation_files),
+                                                            ("test", data.test_files)) if files},
     }

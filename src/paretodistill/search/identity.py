@@ -32,7 +32,7 @@ from paretodistill.search.plan import SearchPlan
 
 IDENTITY_ATTR = "identity"
 FIXED_SECTIONS = ("data", "student", "training", "distillation", "latency")
-FILE_KEYS = ("data.split_file", "data.extra_train_files")  # known by content, in "inputs"
+FILE_KEYS = ("data.split_file", "data.extra_train_files", "data.validation_files", "data.test_files")  # known by content, in "inputs"
 SHOWN_DIFFERENCES = 8
 
 

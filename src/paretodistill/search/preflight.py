@@ -104,10 +104,13 @@ def fix(where: str, metric: str, objectives: ObjectiveSet, available: dict[str, 
 
 def data_fix(need: str) -> str:
     return {
-        QUESTIONS: "; or give a data.split_file with questions in its validation articles",
-        ANSWERABLE: "; or give a data.split_file whose validation articles have answerable questions "
+        QUESTIONS: "; or give a validation file with questions (--validation FILE), or a data.split_file with questions "
+                   "in its validation articles",
+        ANSWERABLE: "; or give a validation file with answerable questions (--validation FILE), or a data.split_file "
+                    "whose validation articles have answerable questions "
                     "(data.split_seed, data.fractions and data.max_eval_articles choose those articles)",
-        UNANSWERABLE: "; or give a data.split_file whose validation articles have unanswerable questions "
+        UNANSWERABLE: "; or give a validation file with unanswerable questions (--validation FILE), or a data.split_file "
+                    "whose validation articles have unanswerable questions "
                       "(data.split_seed, data.fractions and data.max_eval_articles choose those articles)",
         LATENCY: "; or measure it: --set latency.enabled=true",
         PRETRAINED: "; or seed the students from a paretodistill pretrain-distill folder (student.init_from)",
