@@ -92,7 +92,7 @@ def test_search_settings_take_a_settings_object_with_flags_and_overrides_on_top(
 @pytest.mark.parametrize("kwargs, match", [
     ({"study": "s"}, "--config FILE, --preset NAME"),
     ({"study": "s", "preset": "nope"}, "unknown preset 'nope'"),
-    ({"study": "s", "preset": "smoke"}, "needs --data"),
+    ({"study": "s", "preset": "smoke"}, "no validation or test data"),
     ({"study": "s", "config": "missing.toml"}, "no such config file"),
     ({"study": "s", "preset": "smoke", "data": "d.json", "overrides": "search.seed=1"}, "mapping or a list"),
 ])
