@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from paretodistill.options import add_device
+
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from paretodistill.config import load_config, with_parameters
@@ -30,7 +32,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     # The flags go in as the first overrides (JSON strings are TOML strings): after the config
     # file, before --set.
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir)
+        ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
+        ("device", args.device),
     ) if value]
     config = load_config(args.config, flags, base=base)
     if not config.teacher.path:
@@ -79,4 +82,5 @@ def register(commands) -> None:
                              "the teacher; sigopt: the same settings on the whole DistilBERT of student.init_from")
     parser.add_argument("--test", action="store_true", help="also score the test articles (at the validation threshold)")
     parser.add_argument("--cache-dir", help="feature/teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
+    add_device(parser, from_config=True)
     parser.set_defaults(run=cmd_distill)

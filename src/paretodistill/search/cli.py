@@ -11,30 +11,12 @@ import json
 import sys
 
 from paretodistill.errors import FAILED, INTERRUPTED, OK, TERMINATED
+from paretodistill.options import add_device, add_study, study_folder
+from paretodistill.search.presets import preset_values
 
 
 def _log(message: str) -> None:
     print(message, flush=True)
-
-
-def preset_values(name: str, data: str | None = None, teacher: str | None = None, cache_dir: str | None = None) -> dict:
-    """Config values of ``--preset NAME``: the distillation preset of that name (from
-    ``paretodistill.distill.presets``, which needs the data file) under the search preset."""
-    import dataclasses
-
-    from paretodistill.config import _merge
-    from paretodistill.distill.presets import PRESETS
-    from paretodistill.errors import ConfigError
-    from paretodistill.search.presets import SEARCH_PRESETS
-
-    if name not in SEARCH_PRESETS:
-        raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
-    distill = {}
-    if name in PRESETS:
-        if not data:
-            raise ConfigError(f"--preset {name} needs --data FILE (a SQuAD 2.0 file, e.g. dev-v2.0.json)")
-        distill = PRESETS[name](data, teacher, cache_dir)
-    return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -45,15 +27,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.config is None and args.preset is None:
         raise ConfigError("search: give --config FILE, --preset NAME, or both")
+    study = study_folder(args)
     base = preset_values(args.preset, args.data, args.teacher, args.cache_dir) if args.preset else None
     flags = [f"{key}={json.dumps(value)}" for key, value in (
         ("teacher.path", args.teacher), ("data.split_file", args.data), ("cache_dir", args.cache_dir),
-        ("search.mlflow_uri", args.mlflow_uri),
+        ("search.mlflow_uri", args.mlflow_uri), ("device", args.device),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     config = load_config(args.config, [*flags, *(args.set or ())], base=base)
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
-            pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
+            pareto = run_search(config, study, workers=args.workers, backend=args.backend, address=args.address,
                                 n_trials=args.n_trials, log=_log)
         except KeyboardInterrupt:
             _log(f"stopped{' by SIGTERM' if termination.received else ''}; the running trials are marked "
@@ -63,7 +46,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if flash.get("finished") and not flash.get("complete"):
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
         print(f"paretodistill search: error: every flash trial failed ({kinds}); no student was found. "
-              f"See paretodistill status {args.study}", file=sys.stderr)
+              f"See paretodistill status --study {study}", file=sys.stderr)
         return FAILED
     return OK
 
@@ -71,7 +54,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from paretodistill.search.status import study_status
 
-    print(study_status(args.study_dir, args.storage))
+    print(study_status(study_folder(args), args.storage))
     return OK
 
 
@@ -83,8 +66,8 @@ def register(commands) -> None:
         epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
-    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json. One search "
-                        "at a time; one started with other settings is refused (use a new folder for those)")
+    add_study(search, "the study folder: study.db, trials/, pareto.json (required). One search at a time; one "
+                      "started with other settings is refused (use a new folder for those)")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
@@ -97,12 +80,13 @@ def register(commands) -> None:
                         help="config override, e.g. search.flash.n_trials=40 (repeatable; default: none)")
     search.add_argument("--mlflow-uri", help="also log every trial to MLflow here (sets search.mlflow_uri), "
                         "e.g. file:./mlruns or http://host:5000; needs paretodistill[mlflow]")
+    add_device(search, from_config=True)
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",
-                                 epilog="example: paretodistill status runs/search-cpu")
-    status.add_argument("study_dir", help="the --study directory of a search (it holds search.json)")
+                                 epilog="example: paretodistill status --study runs/search-cpu")
+    add_study(status, "the --study folder of a search (it holds search.json)", positional_alias=True)
     status.add_argument("--storage", help="the database URL of a search on a shared database, with its password "
                         "(search.json records it without; default: the folder's study.db, else search.json's URL)")
     status.set_defaults(run=cmd_status)
