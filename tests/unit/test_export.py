@@ -123,7 +123,7 @@ def test_what_cannot_be_exported(study, tmp_path):
 def test_export_command(study, tmp_path, capsys):
     from paretodistill.cli import main
 
-    assert main(["export", str(study), "--trial", "0", "--out", str(tmp_path / "cli")]) == 0
+    assert main(["export", "--study", str(study), "--trial", "0", "--out", str(tmp_path / "cli")]) == 0
     assert "exported regular trial 0" in capsys.readouterr().out
-    assert main(["export", str(study), "--trial", "2", "--out", str(tmp_path / "cli2")]) == 2
+    assert main(["export", "--study", str(study), "--trial", "2", "--out", str(tmp_path / "cli2")]) == 2
     assert "has no checkpoint" in capsys.readouterr().err
