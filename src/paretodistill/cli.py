@@ -296,7 +296,7 @@ EXAMPLES = {
                "    --train ../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz --max-extra-articles 100 \\\n"
                "    --synthetic-unanswerable-fraction 0.5",
     "evaluate": "paretodistill evaluate --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json --part test",
-    "quickstart": "paretodistill quickstart --smoke          # a few minutes: every stage on a tiny slice\n"
+    "quickstart": "paretodistill quickstart --smoke                # a few minutes: every stage on a tiny slice\n"
                   "  paretodistill quickstart --out runs/quickstart  # the main job",
     "distill": "paretodistill distill --teacher teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
                "    --out runs/baseline --recipe sigopt-baseline --test",
