@@ -109,14 +109,14 @@ def study(tmp_path) -> Path:
 def test_the_positional_study_still_works_with_a_one_line_note(study, tmp_path, capsys):
     assert main(["report", "--study", str(study), "--out", str(tmp_path / "new.html")]) == 0
     assert capsys.readouterr().err == ""
-    assert main(["report", "--study", str(study), "--out", str(tmp_path / "old.html")]) == 0
+    assert main(["report", str(study), "--out", str(tmp_path / "old.html")]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "deprecated" in err and f"--study {study}" in err
     assert (tmp_path / "old.html").stat().st_size > 10_000
 
 
 def test_two_different_study_folders_or_none_are_one_line_errors(study, tmp_path, capsys):
-    assert main(["status", "--study", str(study), "--study", str(tmp_path / "other")]) == 2
+    assert main(["status", str(study), "--study", str(tmp_path / "other")]) == 2
     assert "two study folders" in capsys.readouterr().err
     assert main(["status"]) == 2
     assert capsys.readouterr().err.strip().endswith("give the study folder: --study DIR")
