@@ -76,13 +76,7 @@ def run_quickstart(data_file: str, out_dir: str | Path | None, teacher: str | No
 
     teacher = _choose_teacher(teacher, train_teacher, smoke, data_file, out_dir, cache_dir, log)
     teacher_metrics = json.loads((Path(teacher) / "metrics.json").read_text()) if (Path(teacher) / "metrics.json").exists() else {}
-    flags = [f"teacher.path={json.dumps(str(teacher))}", f"data.split_file={json.dumps(data_file)}"]
-    if cache_dir:
-        flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
-    if smoke:
-        config = smoke_config(data_file, teacher, cache_dir, [*flags, *overrides])
-    else:
-        config = quickstart_config([*flags, *overrides])
+    config = _job_config(smoke, data_file, teacher, cache_dir, overrides)
     log("[1/3] teacher: its logits over the training and validation windows, once, on every core (cached)")
     prepare(config, teacher_logits=True, log=log)
     stages["teacher"] = _lap(started, stages)
@@ -113,6 +107,16 @@ def run_quickstart(data_file: str, out_dir: str | Path | None, teacher: str | No
     log(f"done in {minutes:.1f} minutes ({', '.join(f'{k} {format_duration(v)}' for k, v in stages.items())}): "
         f"report {report}, frontier {study_dir / 'pareto.json'}, teacher {teacher}")
     return summary
+
+
+def _job_config(smoke: bool, data_file: str, teacher: str, cache_dir: str | None, overrides=()) -> ExperimentConfig:
+    """The quick search's config (or the smoke preset's) with the teacher, data and cache filled in, then ``overrides``."""
+    flags = [f"teacher.path={json.dumps(str(teacher))}", f"data.split_file={json.dumps(data_file)}"]
+    if cache_dir:
+        flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
+    if smoke:
+        return smoke_config(data_file, teacher, cache_dir, [*flags, *overrides])
+    return quickstart_config([*flags, *overrides])
 
 
 def _choose_teacher(teacher: str | None, train_teacher: bool, smoke: bool, data_file: str, out_dir: Path,
