@@ -60,8 +60,12 @@ def add_device(parser: argparse.ArgumentParser, from_config: bool = False) -> No
 class _DeprecatedAlias(argparse.Action):
     """An older spelling of an option: stores into the new one's destination, with a note."""
 
+    def __init__(self, *args, new_spelling: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new_spelling = new_spelling
+
     def __call__(self, parser, namespace, values, option_string=None):
-        deprecation_note(parser.prog.split()[-1], option_string, self.metavar)
+        deprecation_note(parser.prog.split()[-1], option_string, self.new_spelling)
         setattr(namespace, self.dest, values)
 
 
@@ -70,7 +74,7 @@ def add_eval_batch_size(parser: argparse.ArgumentParser, default: int, old_spell
     parser.add_argument("--eval-batch-size", type=int, default=default, help="windows per inference pass")
     if old_spelling:
         parser.add_argument(old_spelling, type=int, dest="eval_batch_size", action=_DeprecatedAlias,
-                            metavar="--eval-batch-size", help=argparse.SUPPRESS)
+                            new_spelling="--eval-batch-size", help=argparse.SUPPRESS)
 
 
 def add_train_batch_size(parser: argparse.ArgumentParser, default: int) -> None:
