@@ -44,7 +44,7 @@ def render(src: Path, study: Path, out: Path) -> str | None:
                            cwd=out.parent, capture_output=True, text=True).stdout.strip()
     if not found or Path(found).resolve().parent != (src / "paretodistill").resolve():  # else an installed copy answers
         return f"paretodistill is not imported from {src} (got {found or 'nothing'})"
-    cmd = [sys.executable, "-m", "paretodistill.cli", "report", str(study), "--out", str(out)]
+    cmd = [sys.executable, "-m", "paretodistill.cli", "report", "--study", str(study), "--out", str(out)]
     done = subprocess.run(cmd, env=env, cwd=out.parent, capture_output=True, text=True)
     if done.returncode == 0 and out.is_file():
         return None

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError, RunFailed
+from paretodistill.options import add_device, add_eval_batch_size, add_train_batch_size
 
 DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
 
@@ -115,6 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         features=_feature_settings(args),
         log=_log,
         trust_remote_code=args.trust_remote_code,
+        device=args.device,
     )
     print(json.dumps(metrics, indent=2))
     return 0
@@ -136,8 +138,9 @@ def _feature_settings(args: argparse.Namespace):
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from paretodistill.recipes.quickstart import run_quickstart
 
-    run_quickstart(args.data, args.out, teacher=args.teacher, overrides=args.set or (), workers=args.workers,
-                   cache_dir=args.cache_dir, train_teacher=args.train_teacher, log=_log)
+    overrides = [*([f"device={json.dumps(args.device)}"] if args.device else []), *(args.set or ())]
+    run_quickstart(args.data, args.out, teacher=args.teacher, overrides=overrides, workers=args.workers,
+                   cache_dir=args.cache_dir, train_teacher=args.train_teacher, smoke=args.smoke, log=_log)
     return 0
 
 
@@ -165,14 +168,37 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
 
 
+DESCRIPTION = """Distil extractive question-answering models (SQuAD 2.0) into smaller students and map their
+accuracy / size / latency frontier.
+
+First run: paretodistill quickstart --smoke   (the whole main job on a tiny slice, a few minutes)
+Then:      paretodistill quickstart           (the main job, ~10-20 minutes on 2 CPU cores)
+Every command: paretodistill COMMAND --help (its options, defaults and an example)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The commands in the order a user meets them: run, inspect, ship, score, then the tools."""
     from paretodistill import __version__
-    from paretodistill.config import TEACHER_TRAINING
+    from paretodistill.distill import cli as distill_cli
+    from paretodistill.export import cli as export_cli
+    from paretodistill.recipes import cli as recipes_cli
+    from paretodistill.report import cli as report_cli
+    from paretodistill.search import cli as search_cli
 
-    parser = argparse.ArgumentParser(prog="paretodistill", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="paretodistill", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"paretodistill {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands (in the order a run needs them)")
+    # Each subsystem's register(commands) imports its heavy dependencies only inside the command
+    # function, so `paretodistill --help` stays fast.
+    for register in (_add_quickstart, _add_teacher, distill_cli.register, search_cli.register, report_cli.register,
+                     export_cli.register, _add_evaluate, _add_score, recipes_cli.register):
+        register(commands)
+    _document(commands)
+    return parser
 
+
+def _add_score(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser("score", help="official SQuAD 2.0 (and 1.1) scoring of a predictions file")
     score.add_argument("data", help="the SQuAD 1.1 or 2.0 file the predictions answer")
     score.add_argument("predictions", help="JSON {question id: answer text}; \"\" means no answer")
@@ -184,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--strict", action="store_true", help="exit 1 when a question has no prediction")
     score.set_defaults(run=cmd_score)
 
+
+def _add_teacher(commands: argparse._SubParsersAction) -> None:
+    from paretodistill.config import TEACHER_TRAINING
+
     teacher = commands.add_parser("teacher", help="fine-tune a QA teacher from a pretrained encoder")
     teacher.add_argument("--base", default="minilm", help="encoder folder or hub id (default: packaged MiniLM)")
     teacher.add_argument("--out", required=True, help="checkpoint folder (resumes if it holds an unfinished run)")
@@ -193,20 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--lr", type=float, default=TEACHER_TRAINING.learning_rate, help="AdamW peak learning rate (linear decay)")
     teacher.add_argument("--weight-decay", type=float, default=TEACHER_TRAINING.weight_decay, help="AdamW weight decay")
     teacher.add_argument("--warmup-steps", type=int, default=TEACHER_TRAINING.warmup_steps, help="linear warm-up steps")
-    teacher.add_argument("--batch-size", type=int, default=TEACHER_TRAINING.train_batch_size, help="training windows per step")
-    teacher.add_argument("--eval-batch-size", type=int, default=TEACHER_TRAINING.eval_batch_size, help="windows per evaluation batch")
+    add_train_batch_size(teacher, TEACHER_TRAINING.train_batch_size)
+    add_eval_batch_size(teacher, TEACHER_TRAINING.eval_batch_size)
     teacher.add_argument("--eval-every-steps", type=int, help="a validation curve point every N steps (default: once per epoch)")
     teacher.add_argument("--log-every-steps", type=int, default=TEACHER_TRAINING.log_every_steps,
                          help="a progress line (loss, speed, ETA) every N steps")
     teacher.add_argument("--seed", type=int, default=TEACHER_TRAINING.seed,
                          help="training seed (initialization of the QA head, batch order)")
     teacher.add_argument("--no-bf16", action="store_true", help="train in float32 even where bf16 is native")
-    teacher.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device(teacher)
     teacher.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's, all cores)")
     teacher.add_argument("--no-answer-weight", type=float,
                          help="weight of the windows whose target is \"no answer\", apart from the rest (default 1: none)")
     teacher.set_defaults(run=cmd_teacher)
 
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="score any Hugging Face QA checkpoint on a file or split part")
     evaluate.add_argument("--model", required=True, help="a QA checkpoint folder (or hub id in the local cache)")
     evaluate.add_argument("--data", required=True, help="SQuAD file")
@@ -217,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="no-answer threshold (default: the model's metrics.json threshold, else 0)")
     evaluate.add_argument("--out", help="folder for predictions, no-answer scores and metrics (a new folder or an "
                           "earlier evaluation's; never the model's or a study's)")
-    evaluate.add_argument("--eval-batch-size", type=int, default=64, help="windows per batch")
+    add_eval_batch_size(evaluate, 64)
+    add_device(evaluate)
     evaluate.add_argument("--cache-dir", help="feature cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     evaluate.add_argument("--max-seq-length", type=int, help="default: the lengths recorded with the checkpoint")
     evaluate.add_argument("--doc-stride", type=int, help="overlap of a long context's windows (default: as recorded)")
@@ -227,31 +260,26 @@ def build_parser() -> argparse.ArgumentParser:
                           "own students load with the installed code. Only for a folder whose code you have read")
     evaluate.set_defaults(run=cmd_evaluate)
 
+
+def _add_quickstart(commands: argparse._SubParsersAction) -> None:
     quickstart = commands.add_parser(
-        "quickstart", help="the main job at a quick scale: teacher, flash and regular search, report")
+        "quickstart", help="the main job at a quick scale: teacher, flash and regular search, report "
+                           "(--smoke: the same on a tiny slice, a few minutes)")
+    quickstart.add_argument("--smoke", action="store_true",
+                            help="the whole job on a tiny slice (the smoke preset: ~200 questions, 3 flash trials of 12 "
+                                 "steps, 2 regular), a check that everything works, not a model to keep")
     quickstart.add_argument("--data", default=str(DEFAULT_DEV_FILE), help=f"default: {DEFAULT_DEV_FILE}")
-    quickstart.add_argument("--out", default="runs/quickstart", help="folder for the study, the report and quickstart.json")
+    quickstart.add_argument("--out", help="folder for the study, the report and quickstart.json (default: runs/quickstart; "
+                            "with --smoke $PARETODISTILL_CACHE/quickstart-smoke)")
     quickstart.add_argument("--teacher", help="a QA checkpoint to distil (default: the shipped teacher, "
                             "teachers/minilm-l6-squad2)")
     quickstart.add_argument("--train-teacher", action="store_true",
                             help="fine-tune a quick teacher here instead (2,000 questions: it learns too little to answer)")
     quickstart.add_argument("--workers", type=int, default=2, help="trials at once, the cores shared between them (default: 2)")
+    add_device(quickstart, from_config=True)
     quickstart.add_argument("--cache-dir", help="feature and teacher-logit cache (default $PARETODISTILL_CACHE or ~/.cache/paretodistill)")
     quickstart.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     quickstart.set_defaults(run=cmd_quickstart)
-
-    # Subsystems that add their own subcommands: each has ``register(commands)`` and imports its
-    # heavy dependencies only inside the command function, so `paretodistill --help` stays fast.
-    from paretodistill.distill import cli as distill_cli
-    from paretodistill.export import cli as export_cli
-    from paretodistill.recipes import cli as recipes_cli
-    from paretodistill.report import cli as report_cli
-    from paretodistill.search import cli as search_cli
-
-    for subsystem in (distill_cli, search_cli, report_cli, export_cli, recipes_cli):
-        subsystem.register(commands)
-    _document(commands)
-    return parser
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -272,13 +300,14 @@ EXAMPLES = {
                "    --train ../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz --max-extra-articles 100 \\\n"
                "    --synthetic-unanswerable-fraction 0.5",
     "evaluate": "paretodistill evaluate --model teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json --part test",
-    "quickstart": "paretodistill quickstart --out runs/quickstart",
+    "quickstart": "paretodistill quickstart --smoke                # a few minutes: every stage on a tiny slice\n"
+                  "  paretodistill quickstart --out runs/quickstart  # the main job",
     "distill": "paretodistill distill --teacher teachers/minilm-l6-squad2 --data ../shared/data/squad2/dev-v2.0.json \\\n"
                "    --out runs/baseline --recipe sigopt-baseline --test",
     "search": "paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
-    "status": "paretodistill status runs/search-cpu",
-    "report": "paretodistill report runs/search-cpu --out runs/search-cpu/report.html",
-    "export": "paretodistill export runs/search-cpu --trial 0 --out runs/export/student --onnx --int8",
+    "status": "paretodistill status --study runs/search-cpu",
+    "report": "paretodistill report --study runs/search-cpu --out runs/search-cpu/report.html",
+    "export": "paretodistill export --study runs/search-cpu --trial 0 --out runs/export/student --onnx --int8",
     "pretrain-distill": "paretodistill pretrain-distill --teacher teachers/minilm-l6-squad2 \\\n"
                         "    --data ../shared/data/squad2/dev-v2.0.json --out $PARETODISTILL_CACHE/pretrained-l3 \\\n"
                         "    --set student.num_layers=3\n  then: paretodistill distill ... --set student.num_layers=3 \\\n"

@@ -54,9 +54,9 @@ def study(searched, tmp_path) -> Path:
 
 def commands(study: Path, config: Path, tmp_path: Path) -> dict[str, list[str]]:
     return {
-        "status": ["status", str(study)],
-        "report": ["report", str(study), "--out", str(tmp_path / "report.html")],
-        "export": ["export", str(study), "--trial", "0", "--out", str(tmp_path / "export")],
+        "status": ["status", "--study", str(study)],
+        "report": ["report", "--study", str(study), "--out", str(tmp_path / "report.html")],
+        "export": ["export", "--study", str(study), "--trial", "0", "--out", str(tmp_path / "export")],
         "search": ["search", "--config", str(config), "--study", str(study)],
     }
 

@@ -123,7 +123,61 @@ def test_what_cannot_be_exported(study, tmp_path):
 def test_export_command(study, tmp_path, capsys):
     from paretodistill.cli import main
 
-    assert main(["export", str(study), "--trial", "0", "--out", str(tmp_path / "cli")]) == 0
+    assert main(["export", "--study", str(study), "--trial", "0", "--out", str(tmp_path / "cli")]) == 0
     assert "exported regular trial 0" in capsys.readouterr().out
-    assert main(["export", str(study), "--trial", "2", "--out", str(tmp_path / "cli2")]) == 2
+    assert main(["export", "--study", str(study), "--trial", "2", "--out", str(tmp_path / "cli2")]) == 2
     assert "has no checkpoint" in capsys.readouterr().err
+
+
+def test_the_card_front_matter_is_what_the_hub_reads_with_the_trials_stored_figures(study, tmp_path):
+    """Parsed back by huggingface_hub: licence (not recorded with this teacher: other, said so), base model,
+    datasets, and a model-index whose every figure is the trial's stored validation or test metric."""
+    from huggingface_hub import ModelCard
+
+    from paretodistill.report.frontier import load_study_dir
+
+    out = Path(export_trial(study, 0, tmp_path / "out")["out"])
+    card = ModelCard.load(out / "README.md")
+    data = card.data
+    assert (data.license, data.license_name) == ("other", "not-recorded") and "Licence: not recorded" in card.text
+    assert data.base_model == "runs/teacher-minilm" and data.datasets == ["squad_v2"]
+    assert (data.library_name, data.pipeline_tag) == ("transformers", "question-answering")
+    assert "distillation" in data.tags and data.model_name == "study-regular-0"
+    record = next(r for r in load_study_dir(study).stages["regular"] if r.number == 0)
+    stored = {"validation": record.metrics, "test": record.test_metrics}
+    figures = {(r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
+    expected = {(part, key): float(metrics[key]) for part, metrics in stored.items()
+                for key in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1") if key in metrics}
+    assert figures == expected and ("test", "exact") in figures and figures["test", "exact"] == 68.0
+    assert {r.dataset_type for r in data.eval_results} == {"squad_v2"}
+    assert {r.task_type for r in data.eval_results} == {"question-answering"}
+
+
+def test_a_licence_recorded_with_the_teacher_is_the_exports(tmp_path):
+    from paretodistill.export.card_metadata import dataset_id, recorded_license
+    from paretodistill.recipes.shipped_teacher import shipped_teacher_dir
+
+    assert recorded_license(shipped_teacher_dir()) == {"license": "apache-2.0"}
+    assert recorded_license(tmp_path) == {} and recorded_license(None) == {}
+    assert dataset_id("../shared/data/squad2/dev-v2.0.json") == ("squad_v2", "SQuAD 2.0")
+    assert dataset_id("train-v1.1.explorer-rebuilt.json.gz")[0] == "squad"
+    assert dataset_id("squad_v2:validation")[0] == "squad_v2" and dataset_id("my-qa.json")[0] == "my-qa.json"
+
+
+def test_the_shipped_teachers_card_has_the_same_front_matter_with_its_own_figures():
+    """teachers/minilm-l6-squad2/README.md is what recipes.shipped_teacher writes from its metrics.json today, and
+    the hub reads its licence (from the packaged MiniLM's card), base model and figures from it."""
+    from huggingface_hub import ModelCard
+
+    from paretodistill.recipes.shipped_teacher import model_card, shipped_teacher_dir
+
+    folder = shipped_teacher_dir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    text = (folder / "README.md").read_text()
+    assert text == model_card(metrics)
+    data = ModelCard(text).data
+    assert (data.license, data.base_model, data.datasets) == ("apache-2.0", "sentence-transformers/all-MiniLM-L6-v2",
+                                                              ["squad_v2", "squad"])
+    figures = {(r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
+    assert figures["test", "f1"] == metrics["test"]["f1"] and figures["validation", "exact"] == metrics["validation"]["exact"]
+    assert len(figures) == 12 and "distillation" not in data.tags

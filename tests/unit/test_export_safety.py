@@ -89,7 +89,7 @@ def test_export_never_writes_over_the_study_or_the_checkpoint(study, capsys, whe
     out = {"study": study, "checkpoint": study / "trials" / "0" / "checkpoint",
            "inside the study": study / "trials", "above the study": study.parent}[where]
     before = fingerprint(study)
-    err = one_line_error(["export", str(study), "--trial", "0", "--force", "--out", str(out)], capsys)
+    err = one_line_error(["export", "--study", str(study), "--trial", "0", "--force", "--out", str(out)], capsys)
     assert f"--out {out} {says} (" in err and "it never writes over its inputs" in err
     assert fingerprint(study) == before
 
@@ -98,14 +98,14 @@ def test_export_out_through_a_link_to_the_study_is_refused(study, tmp_path, caps
     link = tmp_path / "looks-harmless"
     link.symlink_to(study, target_is_directory=True)
     before = fingerprint(study)
-    one_line_error(["export", str(study), "--trial", "0", "--force", "--out", str(link)], capsys)
+    one_line_error(["export", "--study", str(study), "--trial", "0", "--force", "--out", str(link)], capsys)
     assert fingerprint(study) == before
 
 
 def test_export_out_naming_a_file_is_one_line(study, tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    err = one_line_error(["export", str(study), "--trial", "0", "--force", "--out", str(notes)], capsys)
+    err = one_line_error(["export", "--study", str(study), "--trial", "0", "--force", "--out", str(notes)], capsys)
     assert "is a file; export writes a folder" in err and notes.read_text() == "mine"
 
 
@@ -217,7 +217,7 @@ def test_export_onnx_in_a_fresh_process_does_not_run_planted_code(tmp_path):
     source = str(Path(paretodistill.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
            "HF_MODULES_CACHE": str(tmp_path / "modules")}  # were it imported, its copy stays here
-    done = subprocess.run([sys.executable, "-m", "paretodistill.cli", "export", str(study), "--trial", "0",
+    done = subprocess.run([sys.executable, "-m", "paretodistill.cli", "export", "--study", str(study), "--trial", "0",
                            "--out", str(tmp_path / "out"), "--onnx"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ONNX logits match" in done.stdout and not marker.exists()
@@ -298,15 +298,15 @@ def report_study(tmp_path) -> Path:
 def test_report_out_study_db_is_refused_and_the_db_intact(report_study, capsys):
     before = fingerprint(report_study)
     for out in (report_study / "study.db", report_study / "pareto.json", report_study, report_study.parent):
-        err = one_line_error(["report", str(report_study), "--out", str(out)], capsys)
+        err = one_line_error(["report", "--study", str(report_study), "--out", str(out)], capsys)
         assert "--out" in err
     assert fingerprint(report_study) == before
 
 
 def test_report_in_the_study_folder_and_over_an_earlier_report(report_study, capsys):
     out = report_study / "report.html"
-    assert main(["report", str(report_study), "--out", str(out)]) == 0
-    assert main(["report", str(report_study), "--out", str(out)]) == 0  # replaces its own earlier report
+    assert main(["report", "--study", str(report_study), "--out", str(out)]) == 0
+    assert main(["report", "--study", str(report_study), "--out", str(out)]) == 0  # replaces its own earlier report
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert not list(report_study.glob(".*.tmp"))
 
@@ -338,5 +338,5 @@ def test_analysis_values_are_escaped_in_the_report(report_study, tmp_path):
 def test_a_malformed_analysis_is_one_line(report_study, tmp_path, capsys, content, message):
     (report_study / "analysis" / "bad").mkdir(parents=True)
     (report_study / "analysis" / "bad" / "analysis.json").write_text(content)
-    err = one_line_error(["report", str(report_study), "--out", str(tmp_path / "r.html")], capsys)
+    err = one_line_error(["report", "--study", str(report_study), "--out", str(tmp_path / "r.html")], capsys)
     assert message in err

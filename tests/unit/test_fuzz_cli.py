@@ -273,7 +273,7 @@ def test_damaged_study_files_given_to_status(small_study, file, mutation):
         target = study / file
         if target.exists():
             target.write_bytes(_mutate(target.read_bytes(), mutation))
-        run_cli(f"damaged {file} (status)", ["status", str(study)], [study])
+        run_cli(f"damaged {file} (status)", ["status", "--study", str(study)], [study])
 
 
 def test_the_fuzz_figures(capsys):

@@ -62,7 +62,7 @@ def test_int8_variant_is_written_and_measured(study, tmp_path, monkeypatch):
 
 def test_predict_runs_the_int8_file(study, tmp_path, capsys):
     directory, _ = study
-    assert main(["export", str(directory), "--trial", "0", "--out", str(tmp_path / "e"), "--int8"]) == 0
+    assert main(["export", "--study", str(directory), "--trial", "0", "--out", str(tmp_path / "e"), "--int8"]) == 0
     printed = capsys.readouterr().out
     assert "int8: model.int8.onnx" in printed and "float32: model.onnx" in printed
     assert main(["predict", "--model", str(tmp_path / "e"), "--int8", "--question", "which year ?",

@@ -155,13 +155,13 @@ def test_a_table_of_another_search_is_not_drawn(study, made, tmp_path, capsys):
     table, _ = made
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**table, "study": "elsewhere"}))
-    assert main(["report", str(study), "--out", str(tmp_path / "r.html"), "--int8-table", str(other)]) == 0
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "r.html"), "--int8-table", str(other)]) == 0
     page = (tmp_path / "r.html").read_text()
     assert TRACE not in page and "the int8 table is of the search &#x27;elsewhere&#x27;" in page
     changed = tmp_path / "changed.json"
     rows = [{**r, "params": {**r["params"], "num_layers": 99}} if r["trial"] == 0 else r for r in table["rows"]]
     changed.write_text(json.dumps({**table, "rows": rows}))
-    assert main(["report", str(study), "--out", str(tmp_path / "c.html"), "--int8-table", str(changed)]) == 0
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "c.html"), "--int8-table", str(changed)]) == 0
     page = (tmp_path / "c.html").read_text()
     assert TRACE in page and "regular #0 of the int8 table has other parameters" in page
 

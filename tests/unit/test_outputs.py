@@ -179,13 +179,13 @@ def test_evaluate_never_writes_into_a_study_or_over_a_users_predictions(tmp_path
 def test_report_never_replaces_a_page_it_did_not_write(tmp_path, capsys, study, model):
     page = tmp_path / "index.html"
     page.write_text("<!DOCTYPE html><html><body>my own page</body></html>")
-    refused(["report", study, "--out", page], capsys, "exists and is not a report")
+    refused(["report", "--study", study, "--out", page], capsys, "exists and is not a report")
     assert "my own page" in page.read_text()
     before = fingerprint(model)
-    refused(["report", study, "--out", model / "report.html"], capsys, "a model folder")
+    refused(["report", "--study", study, "--out", model / "report.html"], capsys, "a model folder")
     assert fingerprint(model) == before
     other = fx.write_study(tmp_path / "other", fx.HAND_FLASH[:3])
-    refused(["report", study, "--out", other / "report.html"], capsys, "a study folder")
+    refused(["report", "--study", study, "--out", other / "report.html"], capsys, "a study folder")
 
 
 # ---------------------------------------------------------------- export
@@ -200,7 +200,7 @@ def test_a_folder_made_at_out_while_exporting_is_left_as_it_is(study, tmp_path, 
         return card(info)
 
     monkeypatch.setattr(export_module, "model_card", someone_makes_out_meanwhile)
-    refused(["export", study, "--trial", "0", "--out", out], capsys, "--out")
+    refused(["export", "--study", study, "--trial", "0", "--out", out], capsys, "--out")
     assert fingerprint(out) == {"thesis.tex": hashlib.sha256(b"a year of work").hexdigest()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "study"]  # its staging folder removed
 
@@ -219,7 +219,7 @@ def test_an_earlier_export_swapped_for_a_users_folder_while_exporting_is_left_as
         return card(info)
 
     monkeypatch.setattr(export_module, "model_card", someone_swaps_out_meanwhile)
-    refused(["export", study, "--trial", "0", "--force", "--out", out], capsys, "is not an export")
+    refused(["export", "--study", study, "--trial", "0", "--force", "--out", out], capsys, "is not an export")
     assert fingerprint(out) == {"thesis.tex": hashlib.sha256(b"a year of work").hexdigest()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "study"]
 
@@ -242,7 +242,7 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(study, tm
     assert ready.exists(), "the export never reached its model card"
     left = [p for p in tmp_path.glob(".exported.*.staging") if p not in (mine, running)]
     assert len(left) == 1 and (left[0] / "model.safetensors").is_file()  # what kill -9 leaves
-    assert main(["export", str(study), "--trial", "0", "--out", str(out)]) == 0
+    assert main(["export", "--study", str(study), "--trial", "0", "--out", str(out)]) == 0
     assert not left[0].exists()
     assert (mine / "keep").exists() and (running / "keep").exists()
     assert (out / "export.json").is_file()

@@ -63,3 +63,39 @@ def test_configs_quickstart_toml_holds_the_quick_scale():
     assert search.space["learning_rate"] == {"type": "float", "low": 2e-5, "high": 3e-4, "log": True}
     assert search.space["temperature"] == {"type": "float", "low": 1.0, "high": 6.0}
     assert search.space["attention_dropout"] == {"type": "fixed", "value": 0.0}
+
+
+def _small_squad(path):
+    """Six articles of two questions (one answerable, one not): a split with a train, validation and test part."""
+    from conftest import article, qa, write_squad
+
+    context = "The Rhine rises in the Swiss canton of Graubunden and flows into the North Sea."
+    return write_squad(path, [article(f"Article {n}", context, [
+        qa(f"a{n}", "Where does the Rhine rise?", [("Graubunden", context.index("Graubunden"))]),
+        qa(f"u{n}", "Who painted the Rhine?")]) for n in range(6)])
+
+
+def test_the_smoke_quickstart_runs_every_stage_and_writes_a_report_with_a_frontier(tmp_path, quiet_transformers, capsys):
+    """``quickstart --smoke`` by the command line: the smoke preset's tiny teacher, a search, the report, in the
+    cache's quickstart-smoke folder (two flash steps instead of twelve, to stay a unit test)."""
+    data = _small_squad(tmp_path / "squad.json")
+    cache = tmp_path / "cache"
+    code = main(["quickstart", "--smoke", "--data", str(data), "--cache-dir", str(cache), "--workers", "1",
+                 "--set", 'search.flash.budget={"training.max_steps" = 2, "training.eval_every_steps" = 2}',
+                 "--set", "training.max_steps=4", "--set", "latency.repeats=1", "--set", "search.flash.n_trials=2",
+                 "--set", "search.regular.top_k=1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    folder = cache / "quickstart-smoke"
+    summary = json.loads((folder / "quickstart.json").read_text())
+    assert summary["report"] == str(folder / "report.html") and (folder / "report.html").stat().st_size > 10_000
+    assert f"report {folder / 'report.html'}" in out  # where the report is, said at the end
+    pareto = json.loads((folder / "study" / "pareto.json").read_text())
+    assert len(pareto["frontier"]) >= 1 and summary["frontier_size"] == len(pareto["frontier"])
+    assert all((folder / "study" / entry["checkpoint"]).is_dir() for entry in pareto["frontier"])
+    assert summary["teacher"].startswith(str(cache / "smoke_teacher"))
+
+
+def test_smoke_and_train_teacher_exclude_each_other(tmp_path, capsys):
+    assert main(["quickstart", "--smoke", "--train-teacher", "--out", str(tmp_path / "q")]) == 2
+    assert "exclude each other" in capsys.readouterr().err

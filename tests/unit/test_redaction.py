@@ -125,7 +125,7 @@ def test_no_secret_of_a_storage_url_is_written_or_shown(tmp_path, capsys, monkey
                *(p.read_text(errors="replace") for p in study.rglob("*") if p.is_file() and p.suffix != ".pt")]
     assert not [part for part in SECRET_PARTS for text in written if part in text]
 
-    code = main(["status", str(study), "--storage", LEAKY_URL])  # no database there: its error names the URL
+    code = main(["status", "--study", str(study), "--storage", LEAKY_URL])  # no database there: its error names the URL
     err = capsys.readouterr().err
     assert code == BAD_INPUT and one_line(err) and "postgresql://bob:***@db.example" in err
     assert not [part for part in SECRET_PARTS if part in err]

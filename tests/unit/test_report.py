@@ -312,9 +312,9 @@ def test_cli_report_command(hand_dir, tmp_path, capsys):
 
     choices = build_parser()._subparsers._group_actions[0].choices
     assert {"report", "analyze", "export"} <= set(choices)
-    assert main(["report", str(hand_dir), "--out", str(tmp_path / "report.html")]) == 0
+    assert main(["report", "--study", str(hand_dir), "--out", str(tmp_path / "report.html")]) == 0
     assert (tmp_path / "report.html").exists() and "self-contained" in capsys.readouterr().out
-    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "x.html")]) == 2
+    assert main(["report", "--study", str(tmp_path / "missing"), "--out", str(tmp_path / "x.html")]) == 2
 
 
 def test_report_of_a_study_written_by_the_real_search(tmp_path):

@@ -474,7 +474,7 @@ def test_flash_then_regular_writes_pareto_json(tmp_path):
 def test_status_cli_and_errors(tmp_path, capsys):
     from paretodistill.cli import main
 
-    assert main(["status", str(tmp_path)]) == 2
+    assert main(["status", "--study", str(tmp_path)]) == 2
     assert "no search.json" in capsys.readouterr().err
     assert main(["search", "--study", str(tmp_path / "s")]) == 2
     assert "--config" in capsys.readouterr().err

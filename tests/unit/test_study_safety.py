@@ -351,10 +351,10 @@ def test_no_password_is_written_anywhere(tmp_path, capsys, monkeypatch):
         recorded = json.dumps([study.user_attrs, [t.user_attrs for t in study.get_trials()]], default=str)
         assert "s3cret" not in recorded and str(os.getpid()) not in recorded and socket.gethostname() not in recorded
 
-    code = main(["status", str(tmp_path / "s")])
+    code = main(["status", "--study", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == BAD_INPUT and one_line(err) and "--storage URL" in err
-    assert main(["status", str(tmp_path / "s"), "--storage", f"sqlite:///{shared}"]) == OK
+    assert main(["status", "--study", str(tmp_path / "s"), "--storage", f"sqlite:///{shared}"]) == OK
 
 
 def test_a_moved_study_reports_and_resolves_from_its_own_copy(tmp_path, capsys):
@@ -363,7 +363,7 @@ def test_a_moved_study_reports_and_resolves_from_its_own_copy(tmp_path, capsys):
     assert meta == {"name": "t", "storage": None}  # the folder's own study.db; no absolute path
     assert str(tmp_path) not in (tmp_path / "a" / "pareto.json").read_text()
     shutil.move(tmp_path / "a", tmp_path / "b")
-    assert main(["status", str(tmp_path / "b")]) == OK
+    assert main(["status", "--study", str(tmp_path / "b")]) == OK
     assert "flash    3 trials: 3 complete" in capsys.readouterr().out
     pareto = json.loads((tmp_path / "b" / "pareto.json").read_text())
     for entry in pareto["frontier"]:
@@ -381,7 +381,7 @@ def test_status_reads_a_study_without_writing_to_it(tmp_path, capsys):
     database = tmp_path / "s" / "study.db"
     database.chmod(0o444)
     try:
-        assert main(["status", str(tmp_path / "s")]) == OK
+        assert main(["status", "--study", str(tmp_path / "s")]) == OK
         storage = open_checked_storage(f"sqlite:///{database}", read_only=True)
         with storage.engine.connect() as connection, pytest.raises(Exception, match="readonly"):
             connection.exec_driver_sql("CREATE TABLE x (y INTEGER)")
@@ -421,13 +421,13 @@ def test_inputs_that_used_to_end_in_a_traceback_are_one_line(tmp_path, capsys):
         assert code == BAD_INPUT and one_line(err) and message in err, (argv, err)
 
     (corrupt / "search.json").write_text('{"name": "t", "storage": null}')
-    assert main(["status", str(corrupt)]) == BAD_INPUT
+    assert main(["status", "--study", str(corrupt)]) == BAD_INPUT
     assert "cannot read the study database" in capsys.readouterr().err
     (corrupt / "search.json").write_text('{"name": "t", "storage": 5}')
-    assert main(["status", str(corrupt)]) == BAD_INPUT
+    assert main(["status", "--study", str(corrupt)]) == BAD_INPUT
     err = capsys.readouterr().err
     assert one_line(err) and "search.json: expected" in err
-    assert main(["status", str(a_file)]) == BAD_INPUT and "is a file" in capsys.readouterr().err
+    assert main(["status", "--study", str(a_file)]) == BAD_INPUT and "is a file" in capsys.readouterr().err
 
 
 def test_an_oserror_anywhere_is_one_line_and_exit_status_one(tmp_path, capsys, monkeypatch):

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from paretodistill.options import add_device
+
 PART_FLAGS_HELP = {  # the flags of the data parts, the same in distill, search and teacher
     "--data": "SQuAD file to split by article into the parts not given as files (e.g. dev-v2.0.json; "
               "sets data.split_file)",
@@ -20,6 +22,7 @@ PART_FLAGS_HELP = {  # the flags of the data parts, the same in distill, search 
     "--validation": "your own validation file: it IS the validation part (repeatable; sets data.validation_files)",
     "--test": "your own test file: it IS the test part (repeatable; sets data.test_files)",
 }
+
 
 
 def add_part_flags(parser: argparse.ArgumentParser, test: bool = True) -> None:
@@ -38,7 +41,8 @@ def part_overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
 
 
 def distill_config(config=None, *, preset: str | None = None, teacher: str | None = None, data: str | None = None,
-                   parts=(), cache_dir: str | None = None, recipe: str | None = None, overrides=()):
+                   parts=(), cache_dir: str | None = None, recipe: str | None = None, device: str | None = None,
+                   overrides=()):
     """One run's settings, in the command's layers (this module's docstring), its inputs checked:
     the teacher, the seed checkpoint and each data file, before any model is loaded. ``parts``:
     the ``(key, value)`` pairs of the other part flags (:func:`part_overrides`).
@@ -66,7 +70,7 @@ def distill_config(config=None, *, preset: str | None = None, teacher: str | Non
     # The flags go in as the first overrides (JSON strings are TOML strings): after the config
     # file, before --set.
     flags = [f"{key}={json.dumps(value)}" for key, value in (
-        ("teacher.path", teacher), ("data.split_file", data), *parts, ("cache_dir", cache_dir)
+        ("teacher.path", teacher), ("data.split_file", data), *parts, ("cache_dir", cache_dir), ("device", device),
     ) if value]
     settings = load_config(config, flags, base=base)
     if not settings.teacher.path:
@@ -90,7 +94,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     config = distill_config(args.config, preset=args.preset, teacher=args.teacher, data=args.data,
                             parts=part_overrides(args)[1:], cache_dir=args.cache_dir, recipe=args.recipe,
-                            overrides=args.set or ())
+                            device=args.device, overrides=args.set or ())
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -174,4 +178,5 @@ def register(commands) -> None:
     parser.add_argument("--mlflow-uri", help="also log the run to MLflow (experiment 'distill'): the curve as it trains, the "
                         "metrics, config.json and the outcome files; e.g. runs/mlflow (a folder: a sqlite database in "
                         "it), sqlite:///runs/mlflow.db or http://host:5000; needs paretodistill[mlflow]")
+    add_device(parser, from_config=True)
     parser.set_defaults(run=cmd_distill)

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from paretodistill.options import add_device, add_eval_batch_size, add_study, study_folder
+
 TRUST_REMOTE_CODE_HELP = ("run Python files shipped in the model folder (auto_map); off by default: paretodistill's "
                           "own students load with the installed code. Only for a folder whose code you have read")
 
@@ -108,7 +110,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         check_predictions_out(args)
     examples = _examples(args)
-    predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.batch_size,
+    predictor = Predictor(args.model, args.runtime, args.int8, args.threshold, args.device, args.eval_batch_size,
                           trust_remote_code=args.trust_remote_code)
     print(f"{predictor.runtime}: {predictor.file}, no-answer threshold {predictor.threshold:g} "
           f"({predictor.threshold_source}), {len(examples)} question(s)", file=sys.stderr)
@@ -127,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from paretodistill.export.students import export_trial
 
     store = _mlflow_store(args) if args.mlflow_uri else None
-    result = export_trial(args.directory, args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
+    result = export_trial(study_folder(args), args.trial, args.out, stage=args.stage, name=args.name, onnx=args.onnx,
                           overwrite=args.force, atol=args.atol, int8=args.int8, data_file=args.data,
                           trust_remote_code=args.trust_remote_code, threads=args.threads)
     print(f"exported {result['stage']} trial {result['trial']} to {result['out']}: {', '.join(result['files'])}")
@@ -150,13 +152,13 @@ def _mlflow_store(args: argparse.Namespace):
     from paretodistill.report.frontier import load_study_dir
     from paretodistill.search.tracking import open_export_store
 
-    return open_export_store(args.mlflow_uri, load_study_dir(args.directory, args.name).name)
+    return open_export_store(args.mlflow_uri, load_study_dir(study_folder(args), args.name).name)
 
 
 def register(commands) -> None:
     export = commands.add_parser("export", help="copy a trial's checkpoint with a model card (and optionally ONNX)",
-                                 epilog="example: paretodistill export runs/search-cpu --trial 3 --out exported/student-3")
-    export.add_argument("directory", help="the study directory")
+                                 epilog="example: paretodistill export --study runs/search-cpu --trial 3 --out exported/student-3")
+    add_study(export, "the study folder", positional_alias=True)
     export.add_argument("--trial", type=int, required=True, help="trial number within the stage")
     export.add_argument("--stage", default="regular", choices=("flash", "regular"), help="the stage --trial numbers")
     export.add_argument("--out", required=True, help="the export folder (never the study or the trial's checkpoint)")
@@ -193,8 +195,8 @@ def register(commands) -> None:
                          help="default: torch, or onnx when the folder has only model.onnx")
     predict.add_argument("--int8", action="store_true", help="run model.int8.onnx (ONNX Runtime)")
     predict.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's recorded one)")
-    predict.add_argument("--device", default="cpu", help="torch runtime: cpu, cuda or auto")
-    predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    add_device(predict)  # the torch runtime's; ONNX Runtime runs on the CPU
+    add_eval_batch_size(predict, 32, old_spelling="--batch-size")
     predict.add_argument("--out", help="write the JSON lines here instead of stdout (a new file or predict's earlier answers; "
                          "never an input or a file in a model or study folder)")
     predict.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)

@@ -13,6 +13,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from paretodistill.export.card_metadata import (
+    STUDENT_TAGS,
+    dataset_id,
+    eval_results,
+    front_matter,
+    license_note,
+    recorded_license,
+)
 from paretodistill.export.runtime import ANSWER_SCRIPT, INT8_ONNX_FILE
 from paretodistill.models.saving import model_code
 from paretodistill.report.frontier import ACCURACY, LATENCY, SIZE, StudyData, TrialRecord, describe_split
@@ -24,9 +32,13 @@ METRIC_ROWS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns
 def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict, saved: dict, onnx_check: dict | None) -> dict:
     """Everything the model card says, as data (export.json); the study by name, the checkpoint relative to it."""
     teacher = data.config.get("teacher") if isinstance(data.config.get("teacher"), dict) else {}
+    teacher_path = (teacher or {}).get("path") or saved.get("teacher")
+    student = data.config.get("student") if isinstance(data.config.get("student"), dict) else {}
     validation = {k: v for k, v in record.metrics.items()}
     threshold = validation.get("na_threshold", saved.get("na_threshold"))
     return {
+        "base_model": student.get("init_from") or teacher_path,  # the checkpoint the student's weights come from
+        "license": recorded_license(_local_folder(teacher_path)),
         "study": data.name,
         "study_directory": Path(data.directory).resolve().name,
         "stage": record.stage,
@@ -41,7 +53,7 @@ def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict
         "latency_ms": record.metric(LATENCY),
         "latency_settings": data.config.get("latency"),
         "split": data.split,
-        "teacher": (teacher or {}).get("path") or saved.get("teacher"),
+        "teacher": teacher_path,
         "baseline": None if data.baseline is None else {"validation": data.baseline.validation, "test": data.baseline.test},
         "objectives": [f"{o.metric}:{o.direction}" for o in data.objectives],
         "thresholds": data.thresholds,
@@ -50,6 +62,30 @@ def export_info(data: StudyData, record: TrialRecord, source: Path, config: dict
                                                     "intermediate_size", "heads_per_layer", "intermediate_sizes") if k in config},
         "onnx": onnx_check,
     }
+
+
+def _local_folder(checkpoint: str | None) -> str | None:
+    """The folder of a checkpoint path or cached hub id, or None where it cannot be found here."""
+    from paretodistill.errors import ParetodistillError
+    from paretodistill.models.loading import resolve_model_path
+
+    if not checkpoint:
+        return None
+    try:
+        return str(resolve_model_path(checkpoint))
+    except (ParetodistillError, OSError, ValueError):
+        return None
+
+
+def card_front_matter(info: dict) -> str:
+    """The hub's front matter of an export: licence and base model from the study, figures of the trial."""
+    split = info.get("split") if isinstance(info.get("split"), dict) else {}
+    split_file = split.get("split_file") or split.get("source") or "not recorded"
+    datasets = [dataset_id(f)[0] for f in (split_file, *(split.get("extra_train_files") or ()))]
+    results = eval_results(split_file, info.get("validation") or {}, info.get("test") or {},
+                           split.get("split_seed", split.get("seed")))
+    return front_matter(f"{info['study']}-{info['stage']}-{info['trial']}", info.get("base_model"),
+                        info.get("license") or {}, datasets, results, tags=STUDENT_TAGS)
 
 
 def _number(value: Any) -> str:
@@ -69,20 +105,16 @@ def model_card(info: dict) -> str:
         if key in validation or key in test:
             rows.append(f"| {key} | {_number(validation.get(key))} | {_number(test.get(key))} |")
     size = info.get("num_parameters")
+    note = license_note(info.get("license") or {})
     lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: question-answering",
-        "tags: [question-answering, squad_v2, distillation, paretodistill]",
-        "datasets: [squad_v2]",
-        "---",
-        "",
+        card_front_matter(info),
         f"# {info['study']} — {info['stage']} trial {info['trial']}",
         "",
         f"A distilled BERT-style extractive QA student (SQuAD 2.0), chosen from the `{info['study']}` search "
         f"(stage `{info['stage']}`, trial {info['trial']}, {str(info.get('category') or '').replace('_', ' ')}). "
         "Exported by `paretodistill export`.",
         "",
+        *([note, ""] if note else []),
         "## Measured results",
         "",
         "Official SQuAD 2.0 metrics on held-out articles (validation chose the no-answer threshold and the "

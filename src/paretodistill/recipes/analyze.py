@@ -31,6 +31,7 @@ def analyze(
     cache_dir: str | None = None,
     examples_per_category: int = 6,
     log=print,
+    device: str = "auto",
 ) -> dict:
     """Analyse a model (run through ``evaluate_checkpoint``) or a predictions file; write analysis.json/.html to ``out_dir``."""
     if (model_dir is None) == (predictions_file is None):
@@ -45,7 +46,7 @@ def analyze(
             prediction_dir = Path(tempfile.mkdtemp(prefix="paretodistill-analysis-"))
         metrics = evaluate_checkpoint(model_dir=model_dir, data_file=data_file, part=part, split_file=split_file,
                                       threshold=threshold, out_dir=str(prediction_dir), batch_size=batch_size,
-                                      cache_dir=cache_dir, log=log, guard_out=False)
+                                      cache_dir=cache_dir, log=log, guard_out=False, device=device)
         predictions_file = str(prediction_dir / "predictions.json")
     predictions = json.loads(Path(predictions_file).read_text())
     if not isinstance(predictions, dict):

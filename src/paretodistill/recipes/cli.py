@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from paretodistill.options import add_device, add_eval_batch_size
+
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from paretodistill.recipes.analyze import analyze
@@ -13,7 +15,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     analysis = analyze(
         args.data, model_dir=args.model, predictions_file=args.predictions, part=args.part, split_file=args.split,
         threshold=args.threshold, out_dir=args.out, batch_size=args.eval_batch_size, cache_dir=args.cache_dir,
-        examples_per_category=args.examples,
+        examples_per_category=args.examples, device=args.device,
     )
     counts = analysis["counts"]
     summary = {k: counts[k] for k in ("questions", "correct", "errors", *analysis["categories"])}
@@ -35,6 +37,7 @@ def cmd_pretrain_distill(args: argparse.Namespace) -> int:
     flags = [f"{key}={json.dumps(value)}" for key, value in (
         ("teacher.path", args.teacher), ("data.split_file", args.data), ("data.validation_files", args.validation),
         ("data.test_files", args.test), ("cache_dir", args.cache_dir), ("pretrain.text_files", args.text),
+        ("device", args.device),
     ) if value]
     config = load_config(args.config, flags + list(args.set or ()))
     if not config.pretrain.text_files:
@@ -58,6 +61,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="error analysis of a student's answers (four error categories)",
+        epilog="example: paretodistill analyze --model runs/search-cpu/trials/regular-0/checkpoint "
+               "--data ../shared/data/squad2/dev-v2.0.json --part test --out runs/search-cpu/analysis/regular-0",
+    )
+    source = analyze.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a QA checkpoint folder to run")
+    source.add_argument("--predictions", help="or an existing predictions.json (question id -> answer, \"\" = none)")
+    analyze.add_argument("--data", required=True, help="the SQuAD file the questions come from")
+    analyze.add_argument("--part", choices=("all", "train", "validation", "test"), default="all",
+                         help="which part of the article split to analyse (default: all, the whole file)")
+    analyze.add_argument("--split", help="split.json (default: the model folder's split.json)")
+    analyze.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's metrics.json na_threshold)")
+    analyze.add_argument("--out", help="folder for analysis.json, analysis.html and the predictions (default: print only)")
+    analyze.add_argument("--examples", type=int, default=6, help="examples shown per category (default: 6)")
+    add_eval_batch_size(analyze, 64)
+    add_device(analyze)
+    analyze.add_argument("--cache-dir", help="feature cache (default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
+    analyze.set_defaults(run=cmd_analyze)
+
     convert = commands.add_parser(
         "convert", help="rewrite a pretrained encoder as another family's (e.g. the packaged MiniLM as a DistilBERT)",
     )  # its example, with the distill run that starts from it, is in cli.EXAMPLES
@@ -84,23 +107,5 @@ def register(commands) -> None:
     pretrain.add_argument("--set", action="append", metavar="KEY=VALUE",
                           help="dotted override, e.g. student.num_layers=3 or pretrain.training.max_steps=500 (repeatable)")
     pretrain.add_argument("--cache-dir", help="default $PARETODISTILL_CACHE or ~/.cache/paretodistill")
+    add_device(pretrain, from_config=True)
     pretrain.set_defaults(run=cmd_pretrain_distill)
-
-    analyze = commands.add_parser(
-        "analyze", help="error analysis of a student's answers (four error categories)",
-        epilog="example: paretodistill analyze --model runs/search-cpu/trials/regular-0/checkpoint "
-               "--data ../shared/data/squad2/dev-v2.0.json --part test --out runs/search-cpu/analysis/regular-0",
-    )
-    source = analyze.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="a QA checkpoint folder to run")
-    source.add_argument("--predictions", help="or an existing predictions.json (question id -> answer, \"\" = none)")
-    analyze.add_argument("--data", required=True, help="the SQuAD file the questions come from")
-    analyze.add_argument("--part", choices=("all", "train", "validation", "test"), default="all",
-                         help="which part of the article split to analyse (default: all, the whole file)")
-    analyze.add_argument("--split", help="split.json (default: the model folder's split.json)")
-    analyze.add_argument("--threshold", type=float, help="no-answer threshold (default: the model's metrics.json na_threshold)")
-    analyze.add_argument("--out", help="folder for analysis.json, analysis.html and the predictions (default: print only)")
-    analyze.add_argument("--examples", type=int, default=6, help="examples shown per category (default: 6)")
-    analyze.add_argument("--eval-batch-size", type=int, default=64, help="questions per forward pass (default: 64)")
-    analyze.add_argument("--cache-dir", help="feature cache (default: $PARETODISTILL_CACHE, else ~/.cache/paretodistill)")
-    analyze.set_defaults(run=cmd_analyze)

@@ -29,6 +29,7 @@ def evaluate_checkpoint(
     log=print,
     trust_remote_code: bool = False,
     guard_out: bool = True,
+    device: str = "auto",
 ) -> dict:
     """Official metrics of the checkpoint's answers; the threshold defaults to the one it was tuned with.
 
@@ -57,9 +58,9 @@ def evaluate_checkpoint(
         features = FeatureSettings(**recorded.get("data", {}).get("feature_settings", {}))
 
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code, trained_head=True).to(pick_device())
+    model = load_qa_model(model_dir, trust_remote_code=trust_remote_code, trained_head=True).to(pick_device(device))
     check_tokenizer_fits(tokenizer, model)
-    bf16 = supports_fast_bf16(pick_device())
+    bf16 = supports_fast_bf16(pick_device(device))
     log(f"evaluating {model_dir} on {len(data.examples)} questions of {data.source} ({part})")
     feature_set = cached_features(data.examples, tokenizer, features, cache_dir)
     scored = evaluate_model(model, data, feature_set, batch_size, bf16, threshold=threshold)

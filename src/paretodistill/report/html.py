@@ -279,7 +279,7 @@ def comparison_section(data: StudyData, page: Page) -> list[ComparisonRow]:
              for r in rows if r.record],
         )
         best = chosen[0]
-        body += (f'<p class="note">Export one with <code>paretodistill export {esc(str(data.directory))} --trial {best.number} '
+        body += (f'<p class="note">Export one with <code>paretodistill export --study {esc(str(data.directory))} --trial {best.number} '
                  f"--stage {esc(best.stage)} --out OUT</code>.</p>")
     page.add("comparison", "Chosen students against the baseline", body)
     return rows

@@ -11,36 +11,21 @@ import json
 from pathlib import Path
 
 from paretodistill.errors import INTERRUPTED, OK, TERMINATED, ConfigError, RunFailed
+from paretodistill.options import add_device, add_study, study_folder
+from paretodistill.search.presets import preset_values
 
 
 def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def preset_values(name: str, data: str | None = None, teacher: str | None = None, cache_dir: str | None = None) -> dict:
-    """Config values of ``--preset NAME``: the distillation preset of that name (from
-    ``paretodistill.distill.presets``, which needs the data file) under the search preset."""
-    import dataclasses
-
-    from paretodistill.config import _merge
-    from paretodistill.distill.presets import PRESETS
-    from paretodistill.search.presets import SEARCH_PRESETS
-
-    if name not in SEARCH_PRESETS:
-        raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
-    distill = {}
-    if name in PRESETS:
-        distill = PRESETS[name](data, teacher, cache_dir)
-    return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
-
-
 def search_config(config=None, *, preset: str | None = None, data: str | None = None, parts=(), teacher: str | None = None,
                   cache_dir: str | None = None, mlflow_uri: str | None = None, warm_start: str | None = None,
-                  overrides=()):
+                  device: str | None = None, overrides=()):
     """The search's settings, in the command's layers: the preset, the config (a TOML file, or a
     settings object, which holds every setting and so takes no preset), the data (``parts``: the
     other part flags' ``(key, value)`` pairs) / teacher / cache /
-    MLflow / warm-start flags, then the overrides (``--set``). ``paretodistill search`` and ``paretodistill.search``
+    MLflow / warm-start / device flags, then the overrides (``--set``). ``paretodistill search`` and ``paretodistill.search``
     both build them here, so a search started from Python is the command's search."""
     from paretodistill.config import ExperimentConfig, load_config
 
@@ -56,7 +41,7 @@ def search_config(config=None, *, preset: str | None = None, data: str | None = 
     flags = [f"{key}={json.dumps(value)}" for key, value in (
         ("teacher.path", teacher), ("data.split_file", data), *parts, ("cache_dir", cache_dir),
         ("search.mlflow_uri", mlflow_uri),
-        ("search.warm_start", warm_start),
+        ("search.warm_start", warm_start), ("device", device),
     ) if value]  # after the config file, before --set (as paretodistill distill does)
     return load_config(config, [*flags, *overrides], base=base)
 
@@ -66,7 +51,7 @@ def check_students_found(pareto: dict, study: str | Path) -> None:
     flash = (pareto.get("counts") or {}).get("flash") or {}
     if flash.get("finished") and not flash.get("complete"):
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((flash.get("failed_kinds") or {}).items()))
-        raise RunFailed(f"every flash trial failed ({kinds}); no student was found. See paretodistill status {study}",
+        raise RunFailed(f"every flash trial failed ({kinds}); no student was found. See paretodistill status --study {study}",
                         "every_flash_trial")
 
 
@@ -75,25 +60,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
+    study = study_folder(args)
     config = search_config(args.config, preset=args.preset, data=args.data, parts=part_overrides(args)[1:],
                            teacher=args.teacher, cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
-                           warm_start=args.warm_start, overrides=args.set or ())
+                           warm_start=args.warm_start, device=args.device, overrides=args.set or ())
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
-            pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
+            pareto = run_search(config, study, workers=args.workers, backend=args.backend, address=args.address,
                                 n_trials=args.n_trials, log=_log)
         except KeyboardInterrupt:
             _log(f"stopped{' by SIGTERM' if termination.received else ''}; the running trials are marked "
                  "interrupted. Run the same command again to continue.")
             return TERMINATED if termination.received else INTERRUPTED
-    check_students_found(pareto, args.study)  # else: one line, exit 1
+    check_students_found(pareto, study)  # else: one line, exit 1
     return OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from paretodistill.search.status import study_status
 
-    print(study_status(args.study_dir, args.storage))
+    print(study_status(study_folder(args), args.storage))
     return OK
 
 
@@ -107,8 +93,8 @@ def register(commands) -> None:
         epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
-    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json. One search "
-                        "at a time; one started with other settings is refused (use a new folder for those)")
+    add_study(search, "the study folder: study.db, trials/, pareto.json (required). One search at a time; one "
+                      "started with other settings is refused (use a new folder for those)")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
@@ -124,12 +110,13 @@ def register(commands) -> None:
                         "needs paretodistill[mlflow]")
     search.add_argument("--warm-start", metavar="OLD_STUDY", help="an earlier study folder: its frontier and best trials "
                         "that fit this space are the first flash trials (sets search.warm_start; default: none)")
+    add_device(search, from_config=True)
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
     search.set_defaults(run=cmd_search)
 
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",
-                                 epilog="example: paretodistill status runs/search-cpu")
-    status.add_argument("study_dir", help="the --study directory of a search (it holds search.json)")
+                                 epilog="example: paretodistill status --study runs/search-cpu")
+    add_study(status, "the --study folder of a search (it holds search.json)", positional_alias=True)
     status.add_argument("--storage", help="the database URL of a search on a shared database, with its password "
                         "(search.json records it without; default: the folder's study.db, else search.json's URL)")
     status.set_defaults(run=cmd_status)

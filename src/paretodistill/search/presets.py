@@ -120,3 +120,20 @@ SEARCH_PRESETS: dict[str, SearchSettings] = {
         grace_period=20,
     ),
 }
+
+
+def preset_values(name: str, data: str | None = None, teacher: str | None = None, cache_dir: str | None = None) -> dict:
+    """Config values of ``--preset NAME``: the distillation preset of that name (from
+    ``paretodistill.distill.presets``, its data file may be None when the parts are given as files) under the search preset."""
+    import dataclasses
+
+    from paretodistill.config import _merge
+    from paretodistill.distill.presets import PRESETS
+    from paretodistill.errors import ConfigError
+
+    if name not in SEARCH_PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(SEARCH_PRESETS)}")
+    distill = {}
+    if name in PRESETS:
+        distill = PRESETS[name](data, teacher, cache_dir)
+    return _merge(distill, {"search": dataclasses.asdict(SEARCH_PRESETS[name])})
