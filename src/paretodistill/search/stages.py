@@ -361,7 +361,7 @@ def stop_if_every_trial_failed(study: optuna.Study, stage: str, objectives: Obje
     count, failure = common
     reason = " ".join(((failure.reason or "").splitlines() or [""])[0].split())[:240]
     raise StageFailure(f"every {stage} trial failed ({failure.kind} {count}), all for one reason: {reason}; the "
-                       f"search stopped before the {next_stage} stage (the trials are kept: paretodistill status {study_dir})")
+                       f"search stopped before the {next_stage} stage (the trials are kept: paretodistill status --study {study_dir})")
 
 
 def run_baseline_stage(stages: StageRunner, split: dict, identity: dict) -> None:
