@@ -102,6 +102,35 @@ def test_ray_backend_runs_the_same_search(tmp_path, local_ray):
     assert local_ray.is_initialized()  # a Ray started by the caller is left running for the caller
 
 
+def _seen(study_dir: Path, trial) -> dict:
+    """What the placed_trial fake saw in its own process (its seen.json)."""
+    return json.loads((study_dir / trial.user_attrs["trial_dir"] / "seen.json").read_text())
+
+
+def test_local_workers_each_get_one_declared_device_recorded_in_the_study(tmp_path, monkeypatch, capsys):
+    """search.devices, declared without a GPU: one device per worker, each trial's process sees only its
+    own (CUDA_VISIBLE_DEVICES), two trials never share one at once, and the study records it."""
+    monkeypatch.setenv("FAKE_TRIAL_SECONDS", "1.0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    config = _config(trial_function="search_fakes:placed_trial", devices=["cuda:0", "cuda:1"], flash={"n_trials": 4})
+    pareto = run_search(config, tmp_path / "s", workers=2, backend="local", log=lambda m: None)
+    trials = optuna.load_study(study_name="b-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+                               ).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for t in trials:  # recorded by the worker from its own environment, and the same as the trial saw
+        assert t.user_attrs["placement"] == {"node": None, "devices": _seen(tmp_path / "s", t)["devices"]}
+    by_device = {}
+    for t in trials:
+        seen = _seen(tmp_path / "s", t)
+        by_device.setdefault(seen["devices"], []).append((seen["started"], seen["ended"]))
+    assert set(by_device) == {"0", "1"} and all(_max_overlap(spans) == 1 for spans in by_device.values())
+    assert all(entry["placement"]["devices"] in ("0", "1") for entry in pareto["frontier"])
+    from paretodistill.cli import main
+
+    assert main(["status", str(tmp_path / "s")]) == 0
+    assert "GPU 0]" in capsys.readouterr().out
+
+
 def test_early_stopping_works_in_local_worker_processes(tmp_path):
     """The evidence travels in the spec, the decision comes back with the result: a flash trial in its
     own process is stopped (PRUNED, with its reason and the decision) and never becomes a candidate."""
