@@ -170,3 +170,13 @@ def placed_trial(config, params, *, trial_dir=None, evaluate_test=False, log=pri
     if trial_dir is not None:
         (Path(trial_dir) / "seen.json").write_text(json.dumps({**seen, "ended": time.time()}))
     return result
+
+
+def node_lost_once_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """The first regular trial comes back ``node_lost`` (as the Ray backend reports a trial whose node
+    died; the file ``FAKE_NODE_LOST_FLAG`` marks it done), every other trial is the fake student."""
+    flag = Path(os.environ["FAKE_NODE_LOST_FLAG"])
+    if Path(trial_dir or ".").name.startswith("regular-") and not flag.exists():
+        flag.write_text("lost")
+        return TrialResult.failed(params, "node_lost", "the Ray node running it (abc123) was lost (NodeDiedError)")
+    return fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
