@@ -8,8 +8,9 @@ StoredTrials and asks :func:`classify`, so they cannot disagree about what a tri
 
 **Interrupted trials are not finished.** A trial whose run was interrupted (Ctrl-C, a crash, a
 machine that failed: ``failure_kind = "interrupted"``, or a cluster node lost under it:
-``"node_lost"``) was never evaluated; the search runs its share of the budget again. So it counts neither toward the budget, nor as a failure of its
-configuration, nor as a finished trial when the stage whose frontier is the result is chosen.
+``"node_lost"``) was never evaluated; the search runs its share of the budget again. So it counts
+neither toward the budget, nor as a failure of its configuration, nor as a finished trial when the
+stage whose frontier is the result is chosen.
 """
 
 from __future__ import annotations

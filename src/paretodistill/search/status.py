@@ -70,7 +70,8 @@ def stage_lines(stage: str, study: optuna.Study) -> list[str]:
     if isinstance(warm, dict):
         lines.append(f"{'':9s}warm start from {warm.get('from')}: {len(warm.get('trials') or [])} trial(s) enqueued, "
                      f"{warm.get('skipped')} skipped")
-    lines += [f"{'':9s}  #{t.number} {_failure_text(t)}{placement_text(t.placement)}" for t in [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]]
+    failed = [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]
+    lines += [f"{'':9s}  #{t.number} {_failure_text(t)}{placement_text(t.placement)}" for t in failed]
     for t in [t for t in trials if t.stopped][-SHOWN_FAILURES:]:
         reason = " ".join((t.stop_reason or "").split())  # "stopped early at 40% of training: ..."
         shown = reason if reason.startswith("stopped") else f"stopped early: {reason}".rstrip(": ")
