@@ -490,6 +490,40 @@ def test_a_trial_whose_node_was_lost_is_not_counted_and_its_candidate_runs_again
     assert f"#{lost[0].number} node_lost: the Ray node running it (abc123) was lost" in study_status(tmp_path / "s")
 
 
+class _OwnDiskBackend(InlineBackend):
+    """Trials on a "node" with a disk of its own: each trial's folder is elsewhere than the study's, as on a
+    Ray node without a shared filesystem; only its spec goes out and its payload comes back."""
+
+    def __init__(self, disk: Path):
+        super().__init__()
+        self.disk = disk
+
+    def submit(self, key, spec):
+        import dataclasses
+
+        super().submit(key, dataclasses.replace(spec, trial_dir=str(self.disk / Path(spec.trial_dir).name)))
+
+
+def test_without_a_shared_filesystem_the_study_is_recorded_from_the_payload_alone(tmp_path, monkeypatch):
+    """What a trial writes stays on its node's disk (checkpoint, trial.log); the coordinator records its
+    metrics, curve and test metrics from the payload, and the checkpoint where the node wrote it."""
+    from paretodistill.search import stages
+
+    disk = tmp_path / "node-disk"
+    monkeypatch.setattr(stages, "make_backend", lambda *a, **k: _OwnDiskBackend(disk))
+    config = _search_config(tmp_path, trial_function="search_fakes:fake_trial", baseline=None, flash={"n_trials": 3},
+                            regular={"top_k": 1})
+    pareto = run_search(config, tmp_path / "s", log=lambda m: None)
+    assert pareto["counts"]["flash"]["complete"] == 3 and pareto["counts"]["regular"]["complete"] == 1
+    assert not list((tmp_path / "s" / "trials").iterdir())  # nothing written into the study's trial folders
+    flash = optuna.load_study(study_name="t-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}"))
+    for t in flash.get_trials():
+        on_disk = json.loads((disk / f"flash-{t.number}" / "checkpoint" / "metrics.json").read_text())
+        assert t.user_attrs["metrics"]["exact"] == on_disk["exact"] and len(t.user_attrs["curve"]) == 3
+        assert t.user_attrs["checkpoint"] == str(disk / f"flash-{t.number}" / "checkpoint")  # where the node wrote it
+    assert pareto["frontier"][0]["test"]["exact"] == pytest.approx(pareto["frontier"][0]["validation"]["exact"] - 1.0)
+
+
 def test_declared_devices_bypass_detection_and_name_gpus_as_cuda_does(monkeypatch):
     from paretodistill.search.runner import LocalProcessBackend, make_backend, visible_gpus
 
