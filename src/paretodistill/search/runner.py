@@ -361,7 +361,9 @@ def drive(
     (``worker.CURVE_POINT``): each is stored as the trial's intermediate value and told to the
     progress listeners (MLflow) at once. A trial that failed for its environment (``environment``:
     disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
-    interrupted so that it does not count toward the budget. Returns the final tally.
+    interrupted so that it does not count toward the budget. A trial whose cluster node was lost
+    (``node_lost``) does not count either, but the search goes on (a lost candidate is queued again).
+    Returns the final tally.
     """
     loop = _Loop(study, stage, n_target, distributions, make_spec, backend, objectives, token, progress,
                  only_enqueued, stored_path)
