@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -153,3 +154,29 @@ def full_disk_trial(config, params, *, trial_dir=None, evaluate_test=False, log=
 def interrupted_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
     """What run_trial returns when Ctrl-C reaches it mid-trial."""
     return TrialResult.failed(params, "interrupted", "KeyboardInterrupt while training")
+
+
+def placed_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """sleepy_trial that writes down where it runs, in ``seen.json`` of its trial folder: the GPUs its
+    process sees (CUDA_VISIBLE_DEVICES) and, as a Ray task, its node; first when it starts (so that a
+    test can kill its node while it sleeps), again with its end time when it ends."""
+    node = None
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        node = sys.modules["ray"].get_runtime_context().get_node_id()
+    seen = {"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "node": node, "started": time.time()}
+    if trial_dir is not None:
+        (Path(trial_dir) / "seen.json").write_text(json.dumps(seen))
+    result = sleepy_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)
+    if trial_dir is not None:
+        (Path(trial_dir) / "seen.json").write_text(json.dumps({**seen, "ended": time.time()}))
+    return result
+
+
+def node_lost_once_trial(config, params, *, trial_dir=None, evaluate_test=False, log=print) -> TrialResult:
+    """The first regular trial comes back ``node_lost`` (as the Ray backend reports a trial whose node
+    died; the file ``FAKE_NODE_LOST_FLAG`` marks it done), every other trial is the fake student."""
+    flag = Path(os.environ["FAKE_NODE_LOST_FLAG"])
+    if Path(trial_dir or ".").name.startswith("regular-") and not flag.exists():
+        flag.write_text("lost")
+        return TrialResult.failed(params, "node_lost", "the Ray node running it (abc123) was lost (NodeDiedError)")
+    return fake_trial(config, params, trial_dir=trial_dir, evaluate_test=evaluate_test, log=log)

@@ -339,6 +339,11 @@ class LatencySettings(Checked):
     }
 
 
+def cuda_device_id(name: str) -> str:
+    """A GPU as CUDA_VISIBLE_DEVICES names it: ``"cuda:1"`` is ``"1"``; ``"1"`` and ``"GPU-<uuid>"`` stay."""
+    return str(name).strip().removeprefix("cuda:")
+
+
 SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
@@ -421,6 +426,9 @@ class SearchSettings(Checked):
     backend: str = "local"
     address: str | None = None  # a Ray cluster
     ray: RaySettings = field(default_factory=RaySettings)
+    # the GPUs the local backend hands out, one per running trial, as CUDA_VISIBLE_DEVICES names them
+    # ("0", "cuda:1", "GPU-<uuid>"); None: those CUDA_VISIBLE_DEVICES lists, else every GPU torch sees
+    devices: tuple[str, ...] | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
     flash: FlashSettings = field(default_factory=FlashSettings)
@@ -446,12 +454,24 @@ class SearchSettings(Checked):
             problems.append(("sampler", f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}"))
         if self.backend not in BACKENDS:
             problems.append(("backend", f"unknown backend {self.backend!r}; expected local, ray or inline"))
+        problems += self._device_problems()
         if ":" not in self.trial_function:
             problems.append(("trial_function", f"expected 'module:function', got {self.trial_function!r}"))
         if self.grace_period <= self.heartbeat_interval:
             problems.append(("grace_period", f"must exceed search.heartbeat_interval ({self.heartbeat_interval}), "
                                              f"got {self.grace_period} (a live trial would look dead)"))
         return problems
+
+    def _device_problems(self) -> list[tuple[str, str]]:
+        if self.devices is None:
+            return []
+        if self.backend != "local":
+            return [("devices", f"only the local backend hands out devices; the {self.backend} backend does not "
+                                "(a Ray trial gets the GPUs Ray assigns it: search.ray.num_gpus)")]
+        names = [cuda_device_id(d) for d in self.devices]
+        if not names or "" in names or len(set(names)) != len(names):
+            return [("devices", f"expected distinct GPU ids such as [\"0\", \"1\"], got {list(self.devices)!r}")]
+        return []
 
 
 @dataclass(frozen=True)

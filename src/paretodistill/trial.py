@@ -18,7 +18,10 @@ from typing import Any, Callable
 # "environment": the machine failed the trial, not its settings (a full disk, an unreadable file:
 # an OSError); the search stops rather than spend its budget on trials that cannot succeed.
 ENVIRONMENT = "environment"
-FAILURE_KINDS = ("out_of_memory", "diverged", "impossible_architecture", "interrupted", ENVIRONMENT, "error")
+# "node_lost": the cluster node running the trial died under it (a Ray backend's); like an interrupted
+# trial it was never evaluated, so the search runs its share of the budget again and goes on.
+NODE_LOST = "node_lost"
+FAILURE_KINDS = ("out_of_memory", "diverged", "impossible_architecture", "interrupted", ENVIRONMENT, NODE_LOST, "error")
 STOPPED = "stopped"
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +101,115 @@ def test_ray_backend_runs_the_same_search(tmp_path, local_ray):
     _check_parallel_run(tmp_path / "s", 6, 2)
     assert pareto["counts"]["flash"]["complete"] == 6
     assert local_ray.is_initialized()  # a Ray started by the caller is left running for the caller
+
+
+def _seen(study_dir: Path, trial) -> dict:
+    """What the placed_trial fake saw in its own process (its seen.json)."""
+    return json.loads((study_dir / trial.user_attrs["trial_dir"] / "seen.json").read_text())
+
+
+def test_local_workers_each_get_one_declared_device_recorded_in_the_study(tmp_path, monkeypatch, capsys):
+    """search.devices, declared without a GPU: one device per worker, each trial's process sees only its
+    own (CUDA_VISIBLE_DEVICES), two trials never share one at once, and the study records it."""
+    monkeypatch.setenv("FAKE_TRIAL_SECONDS", "1.0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    config = _config(trial_function="search_fakes:placed_trial", devices=["cuda:0", "cuda:1"], flash={"n_trials": 4})
+    pareto = run_search(config, tmp_path / "s", workers=2, backend="local", log=lambda m: None)
+    trials = optuna.load_study(study_name="b-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}")
+                               ).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for t in trials:  # recorded by the worker from its own environment, and the same as the trial saw
+        assert t.user_attrs["placement"] == {"node": None, "devices": _seen(tmp_path / "s", t)["devices"]}
+    by_device = {}
+    for t in trials:
+        seen = _seen(tmp_path / "s", t)
+        by_device.setdefault(seen["devices"], []).append((seen["started"], seen["ended"]))
+    assert set(by_device) == {"0", "1"} and all(_max_overlap(spans) == 1 for spans in by_device.values())
+    assert all(entry["placement"]["devices"] in ("0", "1") for entry in pareto["frontier"])
+    from paretodistill.cli import main
+
+    assert main(["status", str(tmp_path / "s")]) == 0
+    assert "GPU 0]" in capsys.readouterr().out
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    """A Ray cluster on this machine: a head that runs nothing and two worker nodes, each declaring 1 CPU
+    and 2 GPUs (Ray schedules on declared GPUs and sets CUDA_VISIBLE_DEVICES; none need exist). The
+    nodes inherit this environment (FAKE_TRIAL_SECONDS); health checks are quick, so a killed node is
+    found dead in about a second."""
+    pytest.importorskip("ray", reason="the Ray backend needs ray: pip install 'paretodistill[ray]'")
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("FAKE_TRIAL_SECONDS", "2.5")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    light = {"object_store_memory": 80 * 1024 * 1024}
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "num_gpus": 0, "include_dashboard": False, **light,
+        "_system_config": {"health_check_period_ms": 300, "health_check_failure_threshold": 3}})
+    workers = [cluster.add_node(num_cpus=1, num_gpus=2, **light) for _ in range(2)]
+    yield cluster, workers
+    cluster.shutdown()
+
+
+def _kill_node_when_its_trial_runs(cluster, node, study_dir: Path, found: list) -> threading.Thread:
+    """In a thread: once a trial has started on ``node`` (its seen.json says so), kill the node (as a
+    crash: no graceful shutdown) while that trial still sleeps."""
+    def watch() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for seen in study_dir.glob("trials/*/seen.json"):
+                try:
+                    record = json.loads(seen.read_text())
+                except ValueError:
+                    continue  # being written
+                if record["node"] == node.node_id and "ended" not in record:
+                    time.sleep(0.5)
+                    cluster.remove_node(node, allow_graceful=False)
+                    found.append(seen.parent.name)
+                    return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.integration
+def test_ray_cluster_one_gpu_per_trial_across_nodes_and_a_node_lost_mid_trial(tmp_path, ray_cluster):
+    """Head + 2 worker nodes of 2 declared GPUs each, num_gpus = 1 per trial: trials spread over both
+    nodes, one per GPU at a time, each seeing its own GPU only; the study records each trial's node
+    and GPU. One node is killed while its trial runs: that trial is ``node_lost`` (naming the node),
+    not counted, and the search still finishes its whole budget on the node left."""
+    cluster, (kept, killed) = ray_cluster
+    study_dir, lost = tmp_path / "s", []
+    config = _config(trial_function="search_fakes:placed_trial", address=cluster.address, flash={"n_trials": 6},
+                     ray={"num_cpus": 0.5, "num_gpus": 1})
+    watcher = _kill_node_when_its_trial_runs(cluster, killed, study_dir, lost)
+    pareto = run_search(config, study_dir, workers=4, backend="ray", log=lambda m: None)
+    watcher.join(timeout=5)
+    trials = optuna.load_study(study_name="b-flash", storage=open_storage(f"sqlite:///{study_dir / 'study.db'}")
+                               ).get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert lost and len(complete) == 6 and pareto["counts"]["flash"]["complete"] == 6  # the whole budget
+    assert pareto["counts"]["flash"]["interrupted"] == len(failed) >= 1  # node_lost: not counted
+    for t in failed:
+        assert t.user_attrs["failure_kind"] == "node_lost" and t.user_attrs["placement"] == {"node": killed.node_id}
+        assert t.user_attrs["failure_reason"] == f"the Ray node running it ({killed.node_id}) was lost (NodeDiedError)"
+    assert any(lost[0] == f"flash-{t.number}" for t in failed)  # the trial the node was killed under
+    for t in complete:  # recorded by the backend, and the same as the trial saw in its own process
+        seen = _seen(study_dir, t)
+        assert t.user_attrs["placement"] == {"node": seen["node"], "devices": seen["devices"]}
+        assert seen["devices"] in ("0", "1")  # one GPU each
+    assert {t.user_attrs["placement"]["node"] for t in complete} <= {kept.node_id, killed.node_id}
+    spans = {}
+    for t in complete + [t for t in failed if (study_dir / t.user_attrs["trial_dir"] / "seen.json").is_file()]:
+        seen = _seen(study_dir, t)  # a lost trial may not have started yet
+        spans.setdefault((seen["node"], seen["devices"]), []).append((seen["started"], seen.get("ended", seen["started"])))
+    assert {node for node, _ in spans} == {kept.node_id, killed.node_id}  # spread over both nodes
+    assert all(_max_overlap(intervals) <= 1 for intervals in spans.values())  # one trial per GPU at a time
+    assert _max_overlap(spans[kept.node_id, "0"] + spans[kept.node_id, "1"]) == 2  # both of a node's GPUs busy at once
 
 
 def test_early_stopping_works_in_local_worker_processes(tmp_path):

@@ -471,6 +471,87 @@ def test_flash_then_regular_writes_pareto_json(tmp_path):
     assert f"pareto.json: {len(pareto['frontier'])} frontier trial(s) from the regular stage" in text
 
 
+def test_a_trial_whose_node_was_lost_is_not_counted_and_its_candidate_runs_again(tmp_path, monkeypatch):
+    """``node_lost`` (the machine failed, not the settings): not finished, the candidate is queued again,
+    the search goes on and the regular stage still trains every candidate."""
+    monkeypatch.setenv("FAKE_NODE_LOST_FLAG", str(tmp_path / "lost"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    config = _search_config(tmp_path, trial_function="search_fakes:node_lost_once_trial", baseline=None,
+                            flash={"n_trials": 6})
+    pareto = run_search(config, tmp_path / "s", log=lambda m: None)
+    regular = optuna.load_study(study_name="t-regular", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}"))
+    lost = [t for t in regular.get_trials() if t.state == TrialState.FAIL]
+    assert [t.user_attrs["failure_kind"] for t in lost] == ["node_lost"]
+    assert pareto["counts"]["regular"] == {**pareto["counts"]["regular"], "complete": 3, "interrupted": 1, "finished": 3}
+    ran = sorted(t.user_attrs["flash_trial"] for t in regular.get_trials() if t.state == TrialState.COMPLETE)
+    assert ran == sorted(pareto["candidates"]) and lost[0].user_attrs["flash_trial"] in ran  # run again
+    assert all(t.user_attrs["placement"] == {"node": None, "devices": None} for t in regular.get_trials()
+               if t.state == TrialState.COMPLETE)  # inline, with no GPU declared
+    assert f"#{lost[0].number} node_lost: the Ray node running it (abc123) was lost" in study_status(tmp_path / "s")
+
+
+class _OwnDiskBackend(InlineBackend):
+    """Trials on a "node" with a disk of its own: each trial's folder is elsewhere than the study's, as on a
+    Ray node without a shared filesystem; only its spec goes out and its payload comes back."""
+
+    def __init__(self, disk: Path):
+        super().__init__()
+        self.disk = disk
+
+    def submit(self, key, spec):
+        import dataclasses
+
+        super().submit(key, dataclasses.replace(spec, trial_dir=str(self.disk / Path(spec.trial_dir).name)))
+
+
+def test_without_a_shared_filesystem_the_study_is_recorded_from_the_payload_alone(tmp_path, monkeypatch):
+    """What a trial writes stays on its node's disk (checkpoint, trial.log); the coordinator records its
+    metrics, curve and test metrics from the payload, and the checkpoint where the node wrote it."""
+    from paretodistill.search import stages
+
+    disk = tmp_path / "node-disk"
+    monkeypatch.setattr(stages, "make_backend", lambda *a, **k: _OwnDiskBackend(disk))
+    config = _search_config(tmp_path, trial_function="search_fakes:fake_trial", baseline=None, flash={"n_trials": 3},
+                            regular={"top_k": 1})
+    pareto = run_search(config, tmp_path / "s", log=lambda m: None)
+    assert pareto["counts"]["flash"]["complete"] == 3 and pareto["counts"]["regular"]["complete"] == 1
+    assert not list((tmp_path / "s" / "trials").iterdir())  # nothing written into the study's trial folders
+    flash = optuna.load_study(study_name="t-flash", storage=open_storage(f"sqlite:///{tmp_path / 's' / 'study.db'}"))
+    for t in flash.get_trials():
+        on_disk = json.loads((disk / f"flash-{t.number}" / "checkpoint" / "metrics.json").read_text())
+        assert t.user_attrs["metrics"]["exact"] == on_disk["exact"] and len(t.user_attrs["curve"]) == 3
+        assert t.user_attrs["checkpoint"] == str(disk / f"flash-{t.number}" / "checkpoint")  # where the node wrote it
+    assert pareto["frontier"][0]["test"]["exact"] == pytest.approx(pareto["frontier"][0]["validation"]["exact"] - 1.0)
+
+
+def test_declared_devices_bypass_detection_and_name_gpus_as_cuda_does(monkeypatch):
+    from paretodistill.search.runner import LocalProcessBackend, make_backend, visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert visible_gpus("auto", ("cuda:0", "1", "GPU-5e2f")) == ["0", "1", "GPU-5e2f"]
+    assert visible_gpus("auto") == ["3"] and visible_gpus("cpu", ("0",)) == []
+    backend = make_backend("local", 3, devices=("cuda:0", "cuda:1"))
+    assert isinstance(backend, LocalProcessBackend) and backend._gpus == ["0", "1"]
+    with pytest.raises(ConfigError, match="search.devices: only the local backend hands out devices"):
+        load_config(base={"search": {"backend": "ray", "devices": ["0"]}})
+    with pytest.raises(ConfigError, match="search.devices: expected distinct GPU ids"):
+        load_config(base={"search": {"devices": ["0", "cuda:0"]}})
+
+
+def test_ray_failures_are_read_as_kinds_the_search_knows():
+    ray = pytest.importorskip("ray")
+    from paretodistill.search.ray_backend import task_failure
+
+    message = ("Task failed because the node it was running on is dead or unavailable. Node IP: 10.0.0.7, "
+               "node ID: 37d81981e97b. This can happen if the node was preempted")
+    kind, reason, where = task_failure(ray, ray.exceptions.NodeDiedError(message))
+    assert (kind, where) == ("node_lost", {"node": "37d81981e97b"}) and "10.0.0.7" not in reason  # no host in a study
+    assert reason == "the Ray node running it (37d81981e97b) was lost (NodeDiedError)"
+    assert task_failure(ray, ray.exceptions.OutOfMemoryError("memory monitor"))[0] == "out_of_memory"
+    kind, reason, where = task_failure(ray, ray.exceptions.WorkerCrashedError())
+    assert kind == "error" and reason.startswith("the Ray task failed: WorkerCrashedError") and where is None
+
+
 def test_status_cli_and_errors(tmp_path, capsys):
     from paretodistill.cli import main
 

@@ -46,6 +46,7 @@ def _entry(t: StoredTrial, stage: str, objectives: ObjectiveSet) -> dict:
         "test": t.test_metrics,
         "checkpoint": t.checkpoint,
         "trial_dir": t.trial_dir,
+        "placement": t.placement,  # where it trained: Attr.PLACEMENT
     }
     if t.flash_trial is not None:
         entry["flash_trial"] = t.flash_trial

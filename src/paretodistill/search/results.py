@@ -7,9 +7,10 @@ when a :class:`StoredTrial` is built from Optuna's ``FrozenTrial``. Everything t
 StoredTrials and asks :func:`classify`, so they cannot disagree about what a trial is.
 
 **Interrupted trials are not finished.** A trial whose run was interrupted (Ctrl-C, a crash, a
-machine that failed: ``failure_kind = "interrupted"``) was never evaluated; the search runs its
-share of the budget again. So it counts neither toward the budget, nor as a failure of its
-configuration, nor as a finished trial when the stage whose frontier is the result is chosen.
+machine that failed: ``failure_kind = "interrupted"``, or a cluster node lost under it:
+``"node_lost"``) was never evaluated; the search runs its share of the budget again. So it counts
+neither toward the budget, nor as a failure of its configuration, nor as a finished trial when the
+stage whose frontier is the result is chosen.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.search.objectives import MetricError, ObjectiveSet, Threshold, dominates_in, nondominated_ranks
+from paretodistill.trial import NODE_LOST
 
 
 class Attr:
@@ -41,6 +43,9 @@ class Attr:
     CONSTRAINT_VIOLATION = "constraint_violation"
     COORDINATOR = "coordinator"  # which run owns the trial (:func:`search.study.owner_record`)
     WORKER = "worker"
+    # where the trial ran: {"node": the Ray node id (None: the coordinator's machine), "devices": the
+    # CUDA_VISIBLE_DEVICES its process saw (None: not set)}; no host name, as no pid (they stay in the lock)
+    PLACEMENT = "placement"
     DURATION_S = "duration_s"
     FLASH_TRIAL = "flash_trial"  # a regular trial's flash trial
     FLASH_METRICS = "flash_metrics"
@@ -51,6 +56,7 @@ class Attr:
 
 
 INTERRUPTED = "interrupted"  # the failure kind of a trial whose run ended before it did
+NOT_EVALUATED_KINDS = (INTERRUPTED, NODE_LOST)  # failures of the run, not of the settings: not finished
 
 # the classes of :func:`classify`
 FRONTIER = "frontier"
@@ -97,6 +103,7 @@ class StoredTrial:
     flash_metrics: dict[str, Any] | None = None
     baseline: str | None = None
     duration_s: float | None = None
+    placement: dict[str, Any] | None = None  # Attr.PLACEMENT
 
     @classmethod
     def of(cls, trial: FrozenTrial, objectives: ObjectiveSet | None = None, stage: str | None = None) -> "StoredTrial":
@@ -130,12 +137,14 @@ class StoredTrial:
             flash_metrics=attrs.get(Attr.FLASH_METRICS),
             baseline=attrs.get(Attr.BASELINE),
             duration_s=attrs.get(Attr.DURATION_S),
+            placement=attrs.get(Attr.PLACEMENT),
         )
 
     @property
     def interrupted(self) -> bool:
-        """FAIL because its run ended first: never evaluated, run again (see the module docstring)."""
-        return self.state == TrialState.FAIL and self.failure is not None and self.failure.kind == INTERRUPTED
+        """FAIL because its run ended first or its node was lost: never evaluated, run again (see the
+        module docstring)."""
+        return self.state == TrialState.FAIL and self.failure is not None and self.failure.kind in NOT_EVALUATED_KINDS
 
     @property
     def finished(self) -> bool:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator
 
 from optuna.trial import TrialState
 
+from paretodistill.config import cuda_device_id
 from paretodistill.errors import ConfigError, EnvironmentFailure
 from paretodistill.progress import format_duration, stage_eta
 from paretodistill.search.optuna_adapter import storage_of, trial_id
@@ -43,8 +44,16 @@ from paretodistill.search.study import (
     recover_interrupted,
     requeue,
 )
-from paretodistill.search.worker import CURVE_POINT, WorkerSpec, cpu_count, execute_spec, failure_payload, process_main
-from paretodistill.trial import ENVIRONMENT, TrialResult
+from paretodistill.search.worker import (
+    CURVE_POINT,
+    PLACEMENT,
+    WorkerSpec,
+    cpu_count,
+    execute_spec,
+    failure_payload,
+    process_main,
+)
+from paretodistill.trial import ENVIRONMENT, NODE_LOST, TrialResult
 
 _logger = logging.getLogger("paretodistill.search")
 
@@ -140,7 +149,7 @@ class LocalProcessBackend:
 
     def _read(self, key: Any) -> list[tuple[Any, dict]]:
         """What trial ``key`` sent; when it ended, its payload last and the trial no longer running."""
-        process, receiver, spec, _ = self._running[key]
+        process, receiver, spec, gpu = self._running[key]
         messages, payload, closed = [], None, False
         try:
             while payload is None and receiver.poll():
@@ -160,7 +169,8 @@ class LocalProcessBackend:
             code = process.exitcode
             how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
             hint = " (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else ""
-            payload = failure_payload(spec, "error", f"the worker process {how}{hint} before returning a result")
+            payload = failure_payload(spec, "error", f"the worker process {how}{hint} before returning a result",
+                                      where={"node": None, "devices": gpu})
         return [*messages, (key, payload)]
 
     def stop(self) -> None:
@@ -178,10 +188,15 @@ class LocalProcessBackend:
         self.stop()
 
 
-def visible_gpus(device: str = "auto") -> list[str]:
-    """GPU ids to hand out one per worker; none on CPU-only machines (checked without CUDA init)."""
+def visible_gpus(device: str = "auto", declared: tuple[str, ...] | list[str] | None = None) -> list[str]:
+    """GPU ids to hand out one per worker; none on CPU-only machines (checked without CUDA init).
+
+    ``declared`` (``search.devices``): exactly these, as CUDA_VISIBLE_DEVICES names them (``"cuda:1"``
+    is ``"1"``), with no detection: a subset of the machine's GPUs, or GPUs this process cannot see."""
     if device == "cpu":
         return []
+    if declared:
+        return [cuda_device_id(d) for d in declared]
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
@@ -193,10 +208,10 @@ def visible_gpus(device: str = "auto") -> list[str]:
 
 
 def make_backend(kind: str, workers: int, *, address: str | None = None, device: str = "auto",
-                 ray_options: dict | None = None):
+                 ray_options: dict | None = None, devices: tuple[str, ...] | None = None):
     kind = (kind or "local").lower()
     if kind == "local":
-        return LocalProcessBackend(workers, gpus=visible_gpus(device))
+        return LocalProcessBackend(workers, gpus=visible_gpus(device, devices))
     if kind == "inline":
         return InlineBackend(workers)
     if kind == "ray":
@@ -346,7 +361,9 @@ def drive(
     (``worker.CURVE_POINT``): each is stored as the trial's intermediate value and told to the
     progress listeners (MLflow) at once. A trial that failed for its environment (``environment``:
     disk full, files unreadable) stops the search with ``EnvironmentFailure``, recorded as
-    interrupted so that it does not count toward the budget. Returns the final tally.
+    interrupted so that it does not count toward the budget. A trial whose cluster node was lost
+    (``node_lost``) does not count either, but the search goes on (a lost candidate is queued again).
+    Returns the final tally.
     """
     loop = _Loop(study, stage, n_target, distributions, make_spec, backend, objectives, token, progress,
                  only_enqueued, stored_path)
@@ -431,11 +448,15 @@ class _Loop:
             result = TrialResult.failed(result.params, INTERRUPTED, f"interrupted: {result.failure_reason}",
                                         step=result.failure_step, curve=result.curve)
         extra = {Attr.WORKER: payload.get("worker") or {}, Attr.DURATION_S: round(time.time() - started, 3)}
+        if payload.get(PLACEMENT):
+            extra[Attr.PLACEMENT] = payload[PLACEMENT]
         if payload.get("early_stop"):  # the decision that stopped it (search.early_stop.StopCheck.record)
             extra[Attr.EARLY_STOP] = payload["early_stop"]
         frozen = record_result(self.study, trial, result, self.objectives, extra_attrs=extra)
         del self.running[key]
         self.heartbeats.remove(trial)
+        if result.failure_kind == NODE_LOST and self.only_enqueued:  # a candidate is run again, not dropped
+            requeue(self.study, [frozen.number])
         all_trials = stored_trials(self.study.get_trials(deepcopy=False), self.objectives)
         self.progress.finished(self.stage, frozen, time.time() - started, counts(all_trials),
                                len(frontier(all_trials, self.objectives)), self.n_target, self.objectives)

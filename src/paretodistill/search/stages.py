@@ -181,7 +181,7 @@ class StageRunner:
             (study_dir / "trials").mkdir(parents=True, exist_ok=True)
             (study_dir / SEARCH_META).write_text(json.dumps(search_meta(settings.name, settings.storage), indent=1) + "\n")
             backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
-                                   ray_options=settings.ray.options())
+                                   ray_options=settings.ray.options(), devices=settings.devices)
             threads = config.threads or backend.threads_per_trial()
             trial_config = redact_config({**config.to_dict(), "threads": threads})
             progress = Progress(log, trackers(settings.mlflow_uri, settings.name, log))

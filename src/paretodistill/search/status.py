@@ -70,7 +70,8 @@ def stage_lines(stage: str, study: optuna.Study) -> list[str]:
     if isinstance(warm, dict):
         lines.append(f"{'':9s}warm start from {warm.get('from')}: {len(warm.get('trials') or [])} trial(s) enqueued, "
                      f"{warm.get('skipped')} skipped")
-    lines += [f"{'':9s}  #{t.number} {_failure_text(t)}" for t in [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]]
+    failed = [t for t in trials if t.state == TrialState.FAIL][-SHOWN_FAILURES:]
+    lines += [f"{'':9s}  #{t.number} {_failure_text(t)}{placement_text(t.placement)}" for t in failed]
     for t in [t for t in trials if t.stopped][-SHOWN_FAILURES:]:
         reason = " ".join((t.stop_reason or "").split())  # "stopped early at 40% of training: ..."
         shown = reason if reason.startswith("stopped") else f"stopped early: {reason}".rstrip(": ")
@@ -82,16 +83,25 @@ def stage_lines(stage: str, study: optuna.Study) -> list[str]:
         test = t.test_metrics or {}
         extra = f" | test exact {test['exact']:.4g}" if isinstance(test.get("exact"), (int, float)) else ""
         origin = f" (flash #{t.flash_trial})" if t.flash_trial is not None else ""
-        lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}")
+        lines.append(f"{'':9s}  #{t.number}{origin}: {shown}{extra}{placement_text(t.placement)}")
     return lines
 
 
 def _failure_text(t: StoredTrial) -> str:
     failure = t.failure
-    tag = "interrupted" if t.interrupted else (failure.kind if failure else "error")
+    tag = failure.kind if failure else "error"  # "interrupted", "node_lost" (not counted), or the failure's
     step = failure.step if failure else None
     reason = ((failure.reason if failure else None) or "").splitlines()[:1]
     return f"{tag}{f' at step {step}' if step is not None else ''}: {reason[0][:140] if reason else ''}"
+
+
+def placement_text(placement: dict | None) -> str:
+    """Where a trial ran, as `` [node 37d81981, GPU 1]`` (``Attr.PLACEMENT``); empty when nothing is known."""
+    placement = placement or {}
+    parts = [f"node {placement['node'][:8]}" if placement.get("node") else "",
+             f"GPU {placement['devices']}" if placement.get("devices") else ""]
+    shown = ", ".join(part for part in parts if part)
+    return f" [{shown}]" if shown else ""
 
 
 def pareto_line(path: Path) -> str:

@@ -31,6 +31,7 @@ from paretodistill.search.early_stop import StopCheck, StopEvidence
 from paretodistill.trial import ENVIRONMENT, EvaluationPoint, TrialResult
 
 CURVE_POINT = "curve_point"  # a message from a running trial: one evaluation point of its curve
+PLACEMENT = "placement"  # a payload's key: where the trial ran (:func:`placement`)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def execute_spec(spec: WorkerSpec, *, in_worker: bool = False, on_point: Callabl
     payload = {
         "result": result.to_dict(),
         "worker": {"seconds": round(time.time() - started, 3)},  # no pid or host: a study keeps them only in its lock
+        PLACEMENT: placement(),
     }
     if check is not None and result.stopped and check.record() is not None:
         payload["early_stop"] = check.record()
@@ -202,6 +204,17 @@ def process_main(spec: WorkerSpec, conn, parent_pid: int) -> None:
         conn.close()
 
 
-def failure_payload(spec: WorkerSpec, kind: str, reason: str) -> dict:
-    """What a backend returns for a trial whose worker died before answering."""
-    return {"result": TrialResult.failed(spec.params, kind, reason).to_dict(), "worker": {}}
+def failure_payload(spec: WorkerSpec, kind: str, reason: str, where: dict | None = None) -> dict:
+    """What a backend returns for a trial whose worker died before answering (``where``: its
+    :func:`placement`, as far as the backend knows it)."""
+    payload = {"result": TrialResult.failed(spec.params, kind, reason).to_dict(), "worker": {}}
+    if where is not None:
+        payload[PLACEMENT] = where
+    return payload
+
+
+def placement(node: str | None = None) -> dict:
+    """Where this process runs a trial (``results.Attr.PLACEMENT``): the cluster ``node`` a backend
+    names (None: the coordinator's machine) and the GPUs it may see, as CUDA_VISIBLE_DEVICES says
+    (set by the local backend from its devices, or by Ray from the GPUs it assigned)."""
+    return {"node": node, "devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
