@@ -88,6 +88,12 @@ def compute_setup(requested: str = "auto", threads: int | None = None, reduced: 
     return device, training_precision(device, reduced)
 
 
+def visible_devices() -> list[torch.device]:
+    """Every device a trial could run on here: each CUDA device, then the CPU."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [*(torch.device("cuda", i) for i in range(gpus)), torch.device("cpu")]
+
+
 def device_name(device: torch.device) -> str:
     """A human-readable name recorded with every measured number."""
     if device.type == "cuda":

@@ -78,6 +78,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = search_config(args.config, preset=args.preset, data=args.data, parts=part_overrides(args)[1:],
                            teacher=args.teacher, cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
                            warm_start=args.warm_start, overrides=args.set or ())
+    if args.plan:
+        from paretodistill.search.projection import plan_projection
+
+        plan_projection(config, args.study, workers=args.workers, backend=args.backend, n_trials=args.n_trials,
+                        steps=args.plan_steps, log=_log)
+        return OK
+    if args.study is None:
+        raise ConfigError("search: give --study DIR (the folder of the search's database, trials and results)")
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
             pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
@@ -107,8 +115,8 @@ def register(commands) -> None:
         epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
-    search.add_argument("--study", required=True, help="study directory: study.db, trials/, pareto.json. One search "
-                        "at a time; one started with other settings is refused (use a new folder for those)")
+    search.add_argument("--study", help="study directory: study.db, trials/, pareto.json (required, but with --plan). "
+                        "One search at a time; one started with other settings is refused (use a new folder for those)")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
     search.add_argument("--address", help="Ray cluster address (with --backend ray; default: a local Ray)")
@@ -125,6 +133,11 @@ def register(commands) -> None:
     search.add_argument("--warm-start", metavar="OLD_STUDY", help="an earlier study folder: its frontier and best trials "
                         "that fit this space are the first flash trials (sets search.warm_start; default: none)")
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
+    search.add_argument("--plan", action="store_true", help="run no trial: time a few training steps of the baseline "
+                        "student on each device here, print the projected trial times, wall clock and device-hours, "
+                        "and write them to STUDY/projection.json when --study is given")
+    search.add_argument("--plan-steps", type=int, default=5, metavar="N",
+                        help="training steps --plan times, after 2 warm-up steps (default: 5)")
     search.set_defaults(run=cmd_search)
 
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",
