@@ -106,8 +106,10 @@ def test_plan_prints_the_table_and_writes_projection_json_without_a_trial(tmp_pa
     assert code == OK
     assert "s/step" in out and "total, 1 worker" in out and "device-hours" in out  # the smoke preset runs inline
     doc = json.loads((study / "projection.json").read_text())
+    per_epoch = math.ceil(doc["windows"]["train"] / 16)  # 64 questions: fewer windows than 12 steps of 16
     assert [(s["name"], s["trials"], s["steps"], s["evaluations"]) for s in doc["stages"]] == [
-        ("flash", 3, 12, 1), ("regular", 2, 24, 2)]
+        ("flash", 3, 12, evaluation_count(12, per_epoch, 12)), ("regular", 2, 24, evaluation_count(24, per_epoch, 12))]
+    assert doc["stages"][0]["evaluations"] == 2 and doc["stages"][1]["evaluations"] >= 3  # the epoch's ends count
     cpu_row = next(d for d in doc["devices"] if d["device"] == "cpu")
     assert cpu_row["step_s"] > 0 and cpu_row["total_s"] > cpu_row["stage_wall_s"]["flash"] > 0
     assert math.isclose(cpu_row["stage_wall_s"]["flash"], 3 * cpu_row["trial_s"]["flash"])

@@ -33,7 +33,7 @@ from paretodistill.distill.pretrained_student import start_from_pretrained
 from paretodistill.distill.teacher_cache import STORED_DTYPE, TeacherLogits, cache_key, weights_fingerprint
 from paretodistill.evaluation.inference import predict_logits, score_answers
 from paretodistill.evaluation.postprocess import extract_answers
-from paretodistill.hardware.device import device_name, training_precision, visible_devices
+from paretodistill.hardware.device import device_model, device_name, training_precision, visible_devices
 from paretodistill.models.student import resolve_teacher
 from paretodistill.training.loop import evaluation_count, total_steps, train
 
@@ -58,9 +58,9 @@ def time_trial(config: ExperimentConfig, params: dict, *, threads: Sequence[int 
     start_up = import_seconds() if spawn else 0.0
     timings, data, kinds = [], None, set()
     for device in visible_devices():
-        if device_name(device) in kinds:  # one of each kind of GPU
+        if device_model(device) in kinds:  # one of each kind of GPU
             continue
-        kinds.add(device_name(device))
+        kinds.add(device_model(device))
         for count in (threads if device.type == "cpu" else (None,)):
             timing, data = _time_on(config, device, count, steps, warmup, log)
             timings.append(dataclasses.replace(timing, setup_s=timing.setup_s + start_up))
@@ -99,9 +99,9 @@ def _time_on(config: ExperimentConfig, device: torch.device, threads: int | None
         eval_window = _eval_window_seconds(config, student, data, precision == "bf16")
         latency = _timed(lambda: run.configured_latency(student, config))[0] if config.latency.enabled else 0.0
         cpu_threads = torch.get_num_threads() if device.type == "cpu" else None
-        timing = DeviceTiming(str(device), device_name(device), cpu_threads, precision, step, eval_window,
+        timing = DeviceTiming(str(device), device_model(device), cpu_threads, precision, step, eval_window,
                               teacher_s / len(windows), latency, setup)
-        log(f"timed on {timing.name}: {step:.3f} s/step, {eval_window * 1000:.1f} ms per evaluated window")
+        log(f"timed on {device_name(device)}: {step:.3f} s/step, {eval_window * 1000:.1f} ms per evaluated window")
         return timing, data
     finally:
         torch.set_num_threads(previous)
