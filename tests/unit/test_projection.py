@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime
 import json
 import math
+from pathlib import Path
 
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.cli import main
 from paretodistill.distill.engine import DeviceTiming, TrialTimings
-from paretodistill.errors import OK
+from paretodistill.errors import BAD_INPUT, OK
 from paretodistill.search.projection import (
     StageShape,
     actual_seconds,
@@ -115,3 +116,12 @@ def test_plan_prints_the_table_and_writes_projection_json_without_a_trial(tmp_pa
     assert math.isclose(cpu_row["stage_wall_s"]["flash"], 3 * cpu_row["trial_s"]["flash"])
     assert doc["windows"]["validation"] > 0 and doc["student"] == "config" and doc["measured"]["steps"] == 2
     assert sorted(p.name for p in study.iterdir()) == ["projection.json"]  # no study.db, no trial folder
+
+
+def test_a_search_without_study_or_a_plan_of_no_steps_is_one_line(capsys):
+    assert main(["search", "--preset", "smoke"]) == BAD_INPUT
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "paretodistill search: error: give --study DIR (the folder of the search's database, trials and results)"]
+    quickstart = str(Path(__file__).resolve().parents[2] / "configs" / "quickstart.toml")
+    assert main(["search", "--plan", "--plan-steps", "0", "--config", quickstart]) == BAD_INPUT
+    assert "--plan-steps: expected an integer >= 1, got 0" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """The trial engine: everything the search knows of a distillation trial.
 
 The search proposes parameters and ranks results; how a student is built, trained and scored is
-this engine's business. It asks three things, and nothing else (an import contract in
+this engine's business. It asks these things, and nothing else (an import contract in
 ``pyproject.toml`` keeps the search out of ``data``, ``models``, ``training``, ``evaluation`` and
 ``hardware``):
 
@@ -18,7 +18,8 @@ this engine's business. It asks three things, and nothing else (an import contra
   student's latency reads as a fraction of its teacher's.
 * :func:`run_trial`: one trial (``distill.run``).
 * :func:`time_trial`: a few steps of one trial's training, evaluation, latency and teacher passes,
-  timed on each device here (``distill.step_timing``), for ``paretodistill search --plan``.
+  timed on each device here, and :func:`training_schedule`: a trial's steps and evaluation passes
+  (``distill.step_timing``), for ``paretodistill search --plan``.
 
 Heavy imports (torch, transformers) happen inside the functions: the search's checks stay instant.
 """

@@ -75,6 +75,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
+    if args.study is None and not args.plan:
+        raise ConfigError("give --study DIR (the folder of the search's database, trials and results)")
     config = search_config(args.config, preset=args.preset, data=args.data, parts=part_overrides(args)[1:],
                            teacher=args.teacher, cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
                            warm_start=args.warm_start, overrides=args.set or ())
@@ -84,8 +86,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         plan_projection(config, args.study, workers=args.workers, backend=args.backend, n_trials=args.n_trials,
                         steps=args.plan_steps, log=_log)
         return OK
-    if args.study is None:
-        raise ConfigError("search: give --study DIR (the folder of the search's database, trials and results)")
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
             pareto = run_search(config, args.study, workers=args.workers, backend=args.backend, address=args.address,
