@@ -1,7 +1,7 @@
 """The trial engine: everything the search knows of a distillation trial.
 
 The search proposes parameters and ranks results; how a student is built, trained and scored is
-this engine's business. It asks three things, and nothing else (an import contract in
+this engine's business. It asks these things, and nothing else (an import contract in
 ``pyproject.toml`` keeps the search out of ``data``, ``models``, ``training``, ``evaluation`` and
 ``hardware``):
 
@@ -17,6 +17,9 @@ this engine's business. It asks three things, and nothing else (an import contra
 * :func:`teacher_latency`: the teacher timed once per study exactly as the students are, so each
   student's latency reads as a fraction of its teacher's.
 * :func:`run_trial`: one trial (``distill.run``).
+* :func:`time_trial`: a few steps of one trial's training, evaluation, latency and teacher passes,
+  timed on each device here, and :func:`training_schedule`: a trial's steps and evaluation passes
+  (``distill.step_timing``), for ``paretodistill search --plan``.
 
 Heavy imports (torch, transformers) happen inside the functions: the search's checks stay instant.
 """
@@ -34,6 +37,7 @@ from paretodistill.errors import ConfigError, ModelMismatchError
 
 if TYPE_CHECKING:
     from paretodistill.distill.run import run_trial
+    from paretodistill.distill.step_timing import time_trial, training_schedule
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,32 @@ class Prepared:
 
     shape: TeacherShape | None
     teacher_logits_cached: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceTiming:
+    """What one trial's pieces cost on one device (and, on a CPU, one thread count), in seconds."""
+
+    device: str  # "cpu", "cuda:0"
+    name: str  # hardware.device.device_name
+    threads: int | None  # the CPU threads it ran on (None: a GPU)
+    precision: str  # bf16, fp16 or fp32, as a trial chooses
+    step_s: float  # one training step at the student's batch size (the distillation objective, optimizer included)
+    eval_window_s: float  # one window of an evaluation pass: the forward pass and its share of scoring
+    teacher_window_s: float  # one window of the teacher's logits (the one-off pass before the first trial)
+    latency_s: float  # the trial's latency measurement ([latency]; 0 when off)
+    setup_s: float  # a trial's start: its process (local workers), the teacher, the cached data, the student
+
+
+@dataclass(frozen=True)
+class TrialTimings:
+    """:func:`time_trial`'s answer: the timings, and the window counts of the configured data."""
+
+    timings: tuple[DeviceTiming, ...]
+    train_windows: int
+    validation_windows: int
+    test_windows: int
+    teacher_logits_cached: bool  # the teacher's logits of these windows are in the cache already
 
 
 def data_fingerprints(settings: DataSettings) -> dict[str, str | list[str]]:
@@ -240,8 +270,12 @@ def __getattr__(name: str):
         from paretodistill.distill.run import run_trial
 
         return run_trial
+    if name in ("time_trial", "training_schedule"):
+        from paretodistill.distill import step_timing
+
+        return getattr(step_timing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DataInputs", "Inputs", "Prepared", "TeacherShape", "check_data", "check_inputs", "check_searchable", "prepare",
-           "run_trial", "teacher_latency"]
+__all__ = ["DataInputs", "DeviceTiming", "Inputs", "Prepared", "TeacherShape", "TrialTimings", "check_data", "check_inputs",
+           "check_searchable", "prepare", "run_trial", "teacher_latency", "time_trial", "training_schedule"]

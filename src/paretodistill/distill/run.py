@@ -151,7 +151,7 @@ class _Built:
 
 
 @dataclass
-class _Teachers:
+class Teachers:
     """The teacher (its folder, tokenizer and model) and the student's seed: the teacher itself or
     ``student.init_from``'s checkpoint."""
 
@@ -320,15 +320,15 @@ def _build(trial: _Trial) -> _Built:
     """The teacher, the checked architecture, the data and the teacher's logits, then the student."""
     config, log, progress = trial.config, trial.log, trial.progress
     progress.stage = Stage.LOADING_TEACHER
-    teachers = _load_teachers(config, trial.device, log)
+    teachers = load_teachers(config, trial.device, log)
     progress.stage = Stage.BUILDING_STUDENT
-    architecture, pretrained = _check_architecture(config, teachers)  # before any data work: fails fast
+    architecture, pretrained = check_architecture(config, teachers)  # before any data work: fails fast
     progress.stage = Stage.PREPARING_DATA
     data = training_data(config, teachers.tokenizer, teachers.path, log)
     progress.stage = Stage.TEACHER_LOGITS
     logits, validation_logits = teacher_logits(config, teachers.teacher, teachers.path, data, trial.use_bf16, log)
     progress.stage = Stage.BUILDING_STUDENT
-    student = _build_student(config, teachers, architecture, data, log)
+    student = build_seeded_student(config, teachers, architecture, data, log)
     if pretrained is not None:
         start_from_pretrained(student, config.student.init_from)
         log(f"the student starts from the pretrain-distilled {config.student.init_from}")
@@ -348,14 +348,14 @@ def load_teacher(config: ExperimentConfig, device: torch.device, log: Callable[[
     return teacher_path, tokenizer, teacher
 
 
-def _load_teachers(config: ExperimentConfig, device: torch.device, log: Callable[[str], None]) -> _Teachers:
+def load_teachers(config: ExperimentConfig, device: torch.device, log: Callable[[str], None]) -> Teachers:
     teacher_path, tokenizer, teacher = load_teacher(config, device, log)
     seed_path = check_seed_checkpoint(config, teacher_path, tokenizer)
     seed = teacher if seed_path is None else load_seed(seed_path, device)[1]
-    return _Teachers(teacher_path, tokenizer, teacher, seed_path, seed)
+    return Teachers(teacher_path, tokenizer, teacher, seed_path, seed)
 
 
-def _check_architecture(config: ExperimentConfig, teachers: _Teachers) -> tuple[StudentArchitecture, dict | None]:
+def check_architecture(config: ExperimentConfig, teachers: Teachers) -> tuple[StudentArchitecture, dict | None]:
     """The student's architecture, checked against its seed; and the pretrain-distill record when
     ``student.init_from`` is such a folder (its architecture must be this one)."""
     architecture = StudentArchitecture.from_settings(config.student, teachers.seed.config)
@@ -385,7 +385,7 @@ def teacher_logits(config: ExperimentConfig, teacher, teacher_path: str, data, u
     ) for features in (data.train_features, data.validation_features))
 
 
-def _build_student(config: ExperimentConfig, teachers: _Teachers, architecture: StudentArchitecture, data,
+def build_seeded_student(config: ExperimentConfig, teachers: Teachers, architecture: StudentArchitecture, data,
                    log: Callable[[str], None]) -> torch.nn.Module:
     """The student, seeded from its seed: with the corpus vocabulary and the teacher's unit
     importance when the architecture asks for them."""

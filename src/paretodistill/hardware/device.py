@@ -88,11 +88,23 @@ def compute_setup(requested: str = "auto", threads: int | None = None, reduced: 
     return device, training_precision(device, reduced)
 
 
+def visible_devices() -> list[torch.device]:
+    """Every device a trial could run on here: each CUDA device, then the CPU."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [*(torch.device("cuda", i) for i in range(gpus)), torch.device("cpu")]
+
+
 def device_name(device: torch.device) -> str:
-    """A human-readable name recorded with every measured number."""
+    """A human-readable name recorded with every measured number (a CPU's with the threads in use)."""
+    model = device_model(device)
+    return model if device.type == "cuda" or model == "cpu" else f"{model} ({torch.get_num_threads()} threads)"
+
+
+def device_model(device: torch.device) -> str:
+    """The device's model name, without the threads in use: one name for every timing of a device."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+            return line.split(':', 1)[1].strip()
     return platform.processor() or "cpu"

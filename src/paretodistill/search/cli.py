@@ -60,10 +60,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     from paretodistill.search.runner import sigterm_as_interrupt
     from paretodistill.search.stages import run_search
 
-    study = study_folder(args)
+    study = None if args.plan and args.study is None else study_folder(args)  # --plan: the study is optional
     config = search_config(args.config, preset=args.preset, data=args.data, parts=part_overrides(args)[1:],
                            teacher=args.teacher, cache_dir=args.cache_dir, mlflow_uri=args.mlflow_uri,
                            warm_start=args.warm_start, device=args.device, overrides=args.set or ())
+    if args.plan:
+        from paretodistill.search.projection import plan_projection
+
+        plan_projection(config, study, workers=args.workers, backend=args.backend, n_trials=args.n_trials,
+                        steps=args.plan_steps, log=_log)
+        return OK
     with sigterm_as_interrupt() as termination:
         try:  # data, teacher, storage and the study folder are checked inside, before the first trial
             pareto = run_search(config, study, workers=args.workers, backend=args.backend, address=args.address,
@@ -93,7 +99,7 @@ def register(commands) -> None:
         epilog="example: paretodistill search --config configs/search-cpu.toml --study runs/search-cpu --workers 2",
     )
     search.add_argument("--config", help="experiment config (TOML) with a [search] section")
-    add_study(search, "the study folder: study.db, trials/, pareto.json (required). One search at a time; one "
+    add_study(search, "the study folder: study.db, trials/, pareto.json (required, but with --plan). One search at a time; one "
                       "started with other settings is refused (use a new folder for those)")
     search.add_argument("--workers", type=int, help="trials running at once (default: search.workers or 1)")
     search.add_argument("--backend", choices=("local", "ray", "inline"), help="where trials run (default: local processes)")
@@ -112,6 +118,11 @@ def register(commands) -> None:
                         "that fit this space are the first flash trials (sets search.warm_start; default: none)")
     add_device(search, from_config=True)
     search.add_argument("--n-trials", type=int, help="flash trials to finish in total (default: search.flash.n_trials)")
+    search.add_argument("--plan", action="store_true", help="run no trial: time a few training steps of the baseline "
+                        "student on each device here, print the projected trial times, wall clock and device-hours, "
+                        "and write them to STUDY/projection.json when --study is given")
+    search.add_argument("--plan-steps", type=int, default=5, metavar="N",
+                        help="training steps --plan times, after 2 warm-up steps (default: 5)")
     search.set_defaults(run=cmd_search)
 
     status = commands.add_parser("status", help="where a search stands: trials per stage, failures, frontier",

@@ -13,6 +13,7 @@ from paretodistill.redaction import redact_url
 from paretodistill.search.database_lock import current_holder, supports_database_lock
 from paretodistill.search.domain import STAGES, read_search_meta, recorded_storage_url
 from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.projection import projection_line, read_projection
 from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
 from paretodistill.search.storage import open_checked_storage, reading_study
 from paretodistill.search.study import load_stage
@@ -45,10 +46,16 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
         if supports_database_lock(url):
             holder = current_holder(url, meta["name"])
             lines.append(f"running: {holder}" if holder else "running: no search holds its lock on the server")
+        stage_trials = {}
         for stage in STAGES:
             study = load_stage(storage, meta["name"], stage)
             lines += [f"{stage:9s}not started"] if study is None else stage_lines(stage, study)
+            if study is not None:
+                stage_trials[stage] = study.get_trials(deepcopy=False)
     lines.append(pareto_line(study_dir / "pareto.json"))
+    projection = read_projection(study_dir)
+    if projection is not None:
+        lines.append(projection_line(projection, stage_trials))
     return "\n".join(lines)
 
 

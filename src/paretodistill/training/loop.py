@@ -93,6 +93,15 @@ def total_steps(num_features: int, settings: TrainSettings) -> int:
     return max(1, math.ceil(settings.epochs * per_epoch))
 
 
+def evaluation_count(steps: int, per_epoch: int, every: int | None) -> int:
+    """How many curve points (validation passes) a run of ``steps`` makes: one at each epoch end,
+    every ``every`` steps, and at the last step, each step counted once (as :func:`train` evaluates)."""
+    points = set(range(per_epoch, steps + 1, per_epoch)) | {steps}
+    if every:
+        points |= set(range(every, steps + 1, every))
+    return len(points)
+
+
 def warmup_steps(total: int, settings: TrainSettings) -> int:
     """``settings.warmup_steps`` when set, else ``warmup_ratio`` of the run's ``total`` steps."""
     if settings.warmup_steps is not None:
