@@ -121,7 +121,7 @@ def test_plan_prints_the_table_and_writes_projection_json_without_a_trial(tmp_pa
 def test_a_search_without_study_or_a_plan_of_no_steps_is_one_line(capsys):
     assert main(["search", "--preset", "smoke"]) == BAD_INPUT
     assert capsys.readouterr().err.strip().splitlines() == [
-        "paretodistill search: error: give --study DIR (the folder of the search's database, trials and results)"]
+        "paretodistill search: error: give the study folder: --study DIR"]
     quickstart = str(Path(__file__).resolve().parents[2] / "configs" / "quickstart.toml")
     assert main(["search", "--plan", "--plan-steps", "0", "--config", quickstart]) == BAD_INPUT
     assert "--plan-steps: expected an integer >= 1, got 0" in capsys.readouterr().err
