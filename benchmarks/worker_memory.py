@@ -16,6 +16,10 @@ NOT computed (a full teacher pass over 130k questions takes hours on a CPU): the
 real key is filled with placeholder float16 values of the real shape. Memory does not depend on the
 values; the trial reads the entry exactly as it reads a real one.
 
+``--cold`` removes the feature cache before each round: the N trials then tokenize at the same
+time, as the first trials of a search on a new data set do; each builds the arrays in its own
+memory, writes them, and (since the shared cache) reads back the one copy that won the rename.
+
 Usage (from the repository root; ``--work`` is kept, so a second run skips the tokenizing)::
 
     python benchmarks/worker_memory.py --workers 1 2 4 --size 130000 --work ../worker-memory \\
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -114,7 +119,6 @@ def experiment_config(work: Path, split_file: str):
 def prepare(work: Path, args: argparse.Namespace):
     """The training file, its features in the cache and placeholder teacher logits under the real keys."""
     from data_scale import UNANSWERABLE_FRACTION, read_articles, training_articles
-    from paretodistill.data.array_cache import write_arrays
     from paretodistill.data.prepare import prepare_data
     from paretodistill.distill.teacher_cache import STORED_DTYPE, cache_key, weights_fingerprint
     from paretodistill.models.loading import load_tokenizer
@@ -129,6 +133,8 @@ def prepare(work: Path, args: argparse.Namespace):
     for features in (data.train_features, data.validation_features):
         directory = Path(config.cache_dir) / "teacher_logits" / cache_key(weights, features, "fp32")
         if not directory.exists():
+            from paretodistill.data.array_cache import write_arrays  # only here: older code can run the trials
+
             placeholder = np.full(features.num_tokens(), 0.5, dtype=STORED_DTYPE)
             write_arrays(directory, {"start_logits": placeholder, "end_logits": placeholder}, "placeholder values")
     return config, {"questions": len(data.train.examples), "windows": len(data.train_features),
@@ -182,12 +188,17 @@ def main() -> None:
     parser.add_argument("--squad1", default="../shared/data/squad1/train-v1.1.explorer-rebuilt.json.gz")
     parser.add_argument("--split-file", default="../shared/data/squad2/dev-v2.0.json")
     parser.add_argument("--label", default="this checkout", help="the code measured, for the table's title")
+    parser.add_argument("--cold", action="store_true",
+                        help="remove the feature cache before each round: the trials tokenize at once, as a "
+                             "search's first trials do with a new data set")
     parser.add_argument("--out", default=None, help="also write the markdown table here")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     config, shape = prepare(work, args)
     rows = []
     for count in args.workers:
+        if args.cold:  # every trial finds no features and tokenizes; the teacher's placeholders stay
+            shutil.rmtree(Path(config.cache_dir) / "features", ignore_errors=True)
         measured = run_workers(count, config, work)
         mean = {name: float(np.mean([m[name] for m in measured])) for name in measured[0]}
         rows.append({"workers": count, **mean, "total_pss_mb": sum(m["pss_mb"] for m in measured),
