@@ -163,6 +163,17 @@ def test_a_damaged_feature_cache_is_rebuilt_not_trusted(data, minilm_tokenizer, 
     assert np.array_equal(np.load(entry / f"{name}.npy"), getattr(built, name))
 
 
+def test_a_folder_without_the_done_mark_is_replaced(data, minilm_tokenizer, tmp_path):
+    settings = FeatureSettings(128, 32, 16)
+    expected = np.array(cached_features(data.examples, minilm_tokenizer, settings, tmp_path).input_ids)
+    [entry] = (tmp_path / "features").iterdir()
+    (entry / "done").unlink()
+    (entry / "input_ids.npy").write_bytes(b"half written")
+    again = cached_features(data.examples, minilm_tokenizer, settings, tmp_path, log=pytest.fail)
+    assert (entry / "done").exists() and np.array_equal(again.input_ids, expected)
+    assert isinstance(again.input_ids, np.memmap)
+
+
 def test_a_cache_entry_written_before_the_manifest_is_read(data, minilm_tokenizer, tmp_path, monkeypatch):
     settings = FeatureSettings(128, 32, 16)
     first = cached_features(data.examples, minilm_tokenizer, settings, tmp_path)

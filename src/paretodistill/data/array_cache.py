@@ -47,13 +47,27 @@ def write_arrays(directory: Path, arrays: dict[str, np.ndarray], description: st
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
         (staging / DESCRIPTION).write_text(description)
         (staging / DONE).write_text("")
-        try:
-            os.rename(staging, directory)
-        except OSError:  # another process wrote the same key first: theirs stands
-            shutil.rmtree(staging, ignore_errors=True)
+        _move_into_place(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    """Rename ``staging`` to ``directory``; a done folder already there (another process wrote the same
+    key first) stands, a folder without the done mark (not a cache entry) is set aside first."""
+    try:
+        os.rename(staging, directory)
+        return
+    except OSError:
+        if (directory / DONE).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+    set_aside(directory)
+    try:
+        os.rename(staging, directory)
+    except OSError:  # written meanwhile by another process
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_arrays(directory: Path, names: tuple[str, ...]) -> dict[str, np.memmap] | None:
