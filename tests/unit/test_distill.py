@@ -159,6 +159,27 @@ def test_teacher_cache_key_changes_with_the_teacher(prepared, teacher_dir, tmp_p
     np.testing.assert_allclose(np.asarray(two.start) - np.asarray(one.start), 1.0, atol=1e-2)
 
 
+@pytest.mark.parametrize("damage", ["cut short", "other length", "other dtype"])
+def test_a_damaged_teacher_cache_is_recomputed_not_trusted(prepared, teacher_dir, tmp_path, damage):
+    teacher = load_qa_model(teacher_dir).eval()
+    features = prepared.train_features.take(np.arange(6))
+    first = cached_teacher_logits(teacher, features, tmp_path, teacher_dir=teacher_dir, bf16=False, log=quiet)
+    expected = np.array(first.start)
+    path = first.directory / "start_logits.npy"
+    if damage == "cut short":
+        path.write_bytes(path.read_bytes()[:-10])
+    else:  # a readable file of another array, as left by an older or foreign writer without the manifest
+        (first.directory / "arrays.json").unlink()
+        np.save(path, expected[:-1] if damage == "other length" else expected.astype(np.float32))
+    calls, told = [], []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    again = cached_teacher_logits(teacher, features, tmp_path, teacher_dir=teacher_dir, bf16=False, log=told.append)
+    assert calls, "a damaged cache must run the teacher again"
+    assert any("teacher logit cache damaged" in line for line in told), told
+    assert again.directory == first.directory and isinstance(again.start, np.memmap)
+    np.testing.assert_array_equal(np.asarray(again.start), expected)
+
+
 def test_teacher_logits_refuse_misaligned_features():
     with pytest.raises(ValueError, match="not aligned"):
         TeacherLogits(np.zeros(5, np.float16), np.zeros(5, np.float16), np.array([0, 3, 6]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,81 @@ def test_cache_loads_instead_of_rebuilding(data, minilm_tokenizer, tmp_path, mon
     other = cached_features(data.examples, minilm_tokenizer, FeatureSettings(128, 48, 16), tmp_path / "cache")
     assert len(calls) == 1 and len(other) != len(first)  # other lengths are another key
     assert len(list((tmp_path / "cache" / "features").iterdir())) == 2  # no staging folders left behind
+
+
+def _mapped_files() -> set[str]:
+    """The files this process maps (``/proc/self/maps``, Linux)."""
+    return {line.split(None, 5)[5].strip() for line in open("/proc/self/maps") if len(line.split(None, 5)) == 6}
+
+
+def test_cached_features_are_the_built_arrays_memory_mapped(data, minilm_tokenizer, tmp_path):
+    """Built, then read back: exactly the tensors ``build_features`` makes, as read-only maps of the cache files
+    (every process reading the key shares them), on the first call as on a hit."""
+    settings = FeatureSettings(128, 32, 16)
+    built = build_features(data.examples, minilm_tokenizer, settings)
+    first = cached_features(data.examples, minilm_tokenizer, settings, tmp_path / "cache")
+    second = cached_features(data.examples, minilm_tokenizer, settings, tmp_path / "cache")
+    for name in features_module.ARRAY_NAMES:
+        for loaded in (first, second):
+            array = getattr(loaded, name)
+            assert array.dtype == getattr(built, name).dtype and np.array_equal(array, getattr(built, name)), name
+            assert isinstance(array, np.memmap) and not array.flags.writeable, name
+            assert str(Path(array.filename).resolve()) in _mapped_files(), name
+    assert len(second) == len(built) == 20 and second.num_tokens() == built.num_tokens()
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+def _rewritten_shorter(path: Path) -> None:  # a valid .npy, but not the array the manifest recorded
+    np.save(path, np.load(path)[:-1])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"not a numpy file at all")
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("input_ids", _cut_short), ("offsets", _garbage), ("row_starts", _rewritten_shorter),
+    ("end_positions", Path.unlink), ("example_index", _rewritten_shorter)])
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "written-before-the-manifest"])
+def test_a_damaged_feature_cache_is_rebuilt_not_trusted(data, minilm_tokenizer, tmp_path, name, damage, manifest):
+    settings = FeatureSettings(128, 32, 16)
+    built = build_features(data.examples, minilm_tokenizer, settings)
+    cached_features(data.examples, minilm_tokenizer, settings, tmp_path)
+    [entry] = (tmp_path / "features").iterdir()
+    if not manifest:
+        (entry / "arrays.json").unlink()
+    damage(entry / f"{name}.npy")
+    told = []
+    again = cached_features(data.examples, minilm_tokenizer, settings, tmp_path, log=told.append)
+    assert len(told) == 1 and "feature cache damaged, rebuilding it" in told[0] and entry.name in told[0], told
+    for array_name in features_module.ARRAY_NAMES:
+        assert np.array_equal(getattr(again, array_name), getattr(built, array_name)), array_name
+    assert [p.name for p in (tmp_path / "features").iterdir()] == [entry.name]  # rebuilt in place, nothing left over
+    assert np.array_equal(np.load(entry / f"{name}.npy"), getattr(built, name))
+
+
+def test_a_folder_without_the_done_mark_is_replaced(data, minilm_tokenizer, tmp_path):
+    settings = FeatureSettings(128, 32, 16)
+    expected = np.array(cached_features(data.examples, minilm_tokenizer, settings, tmp_path).input_ids)
+    [entry] = (tmp_path / "features").iterdir()
+    (entry / "done").unlink()
+    (entry / "input_ids.npy").write_bytes(b"half written")
+    again = cached_features(data.examples, minilm_tokenizer, settings, tmp_path, log=pytest.fail)
+    assert (entry / "done").exists() and np.array_equal(again.input_ids, expected)
+    assert isinstance(again.input_ids, np.memmap)
+
+
+def test_a_cache_entry_written_before_the_manifest_is_read(data, minilm_tokenizer, tmp_path, monkeypatch):
+    settings = FeatureSettings(128, 32, 16)
+    first = cached_features(data.examples, minilm_tokenizer, settings, tmp_path)
+    [entry] = (tmp_path / "features").iterdir()
+    (entry / "arrays.json").unlink()
+    monkeypatch.setattr(features_module, "build_features", lambda *args: pytest.fail("rebuilt a sound entry"))
+    again = cached_features(data.examples, minilm_tokenizer, settings, tmp_path, log=pytest.fail)
+    assert np.array_equal(again.offsets, first.offsets) and np.array_equal(again.row_starts, first.row_starts)
 
 
 def test_take_repeats_and_subsets(data, minilm_tokenizer):

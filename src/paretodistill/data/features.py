@@ -12,7 +12,8 @@ offsets, which would put a space in front of every answer; a token of whitespace
 a digit, a run of spaces) is marked like the question, so it cannot start or end an answer.
 
 The cache key is the examples' content, the tokenizer's full definition and the three lengths, so
-a second run with the same inputs loads the arrays instead of re-tokenizing.
+a second run with the same inputs loads the arrays instead of re-tokenizing; they are read as
+memory maps, shared by every process that reads the same key (``array_cache``).
 """
 
 from __future__ import annotations
@@ -20,26 +21,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from paretodistill.config import FeatureSettings
+from paretodistill.data.array_cache import DamagedCache, read_arrays, set_aside, write_arrays
 from paretodistill.data.squad import Example
 from paretodistill.errors import ModelMismatchError
 
-ARRAY_NAMES = (
-    "input_ids",
-    "token_type_ids",
-    "offsets",
-    "row_starts",
-    "start_positions",
-    "end_positions",
-    "example_index",
-)
+FEATURE_DTYPES = {
+    "input_ids": np.int32,
+    "token_type_ids": np.int8,
+    "offsets": np.int32,
+    "row_starts": np.int64,
+    "start_positions": np.int32,
+    "end_positions": np.int32,
+    "example_index": np.int32,
+}
+ARRAY_NAMES = tuple(FEATURE_DTYPES)
 
 
 @dataclass
@@ -214,8 +216,11 @@ def cached_features(
     tokenizer,
     settings: FeatureSettings,
     cache_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Features:
-    """``build_features`` with an on-disk cache: loads memory-mapped arrays when the key matches."""
+    """``build_features`` with an on-disk cache; the arrays come back as read-only memory maps of the
+    cache files, also right after building, so every process reading the same key shares one copy
+    (``array_cache``). A damaged cache entry is rebuilt (and ``log`` told), never trusted."""
     settings.validate()
     key_material = json.dumps(
         {
@@ -228,30 +233,48 @@ def cached_features(
     key = hashlib.sha256(key_material.encode()).hexdigest()[:24]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     directory = root / "features" / key
-    if (directory / "done").exists():
-        return load_features(directory)
-    features = build_features(examples, tokenizer, settings)
-    save_features(features, directory, key_material)
-    return features
+    try:
+        cached = load_features(directory)
+        if cached is not None:
+            return cached
+    except DamagedCache as damage:
+        (log or print)(f"feature cache damaged, rebuilding it: {damage}")
+        set_aside(directory)
+    save_features(build_features(examples, tokenizer, settings), directory, key_material)
+    return load_features(directory)
 
 
 def save_features(features: Features, directory: Path, description: str = "") -> None:
     """Write the arrays to a temporary folder and rename it into place, so a kill leaves no half cache."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
-    try:
-        for name in ARRAY_NAMES:
-            np.save(staging / f"{name}.npy", getattr(features, name))
-        (staging / "key.json").write_text(description)
-        (staging / "done").write_text("")
-        try:
-            os.rename(staging, directory)
-        except OSError:  # another process wrote the same key first
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    write_arrays(directory, {name: getattr(features, name) for name in ARRAY_NAMES}, description)
 
 
-def load_features(directory: Path) -> Features:
-    return Features(**{name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in ARRAY_NAMES})
+def load_features(directory: Path) -> Features | None:
+    """The cached features as memory maps; None when not cached; :class:`DamagedCache` when the
+    files cannot be read or do not fit together."""
+    arrays = read_arrays(directory, ARRAY_NAMES)
+    if arrays is None:
+        return None
+    features = Features(**arrays)
+    problem = _inconsistency(features)
+    if problem:
+        raise DamagedCache(f"{directory}: {problem}")
+    return features
+
+
+def _inconsistency(features: Features) -> str | None:
+    """What makes the arrays disagree with one another (lengths, dtypes, row starts), or None."""
+    tokens, windows = len(features.input_ids), len(features.start_positions)
+    for name, dtype in FEATURE_DTYPES.items():
+        if getattr(features, name).dtype != dtype:
+            return f"{name} is {getattr(features, name).dtype}, expected {np.dtype(dtype)}"
+    if len(features.token_type_ids) != tokens or features.offsets.shape != (tokens, 2):
+        return "token arrays of different lengths"
+    if len(features.end_positions) != windows or len(features.example_index) != windows:
+        return "window arrays of different lengths"
+    row_starts = np.asarray(features.row_starts)
+    if len(row_starts) != windows + 1 or row_starts[0] != 0 or row_starts[-1] != tokens:
+        return f"row starts do not span the {tokens} tokens in {windows} windows"
+    if windows and np.any(np.diff(row_starts) <= 0):
+        return "row starts are not increasing"
+    return None

@@ -98,11 +98,11 @@ def prepare_data(settings: DataSettings, tokenizer, cache_dir=None, log=print,
     parts = select_parts(settings, exclude_titles, log)
     split, train, validation, test = parts.split, parts.train, parts.validation, parts.test
     log(f"tokenizing {len(train.examples)} training questions (cached after the first run)")
-    train_features = cached_features(train.examples, tokenizer, settings.features, cache_dir)
+    train_features = cached_features(train.examples, tokenizer, settings.features, cache_dir, log)
     if settings.use_split_train and settings.split_train_repeats > 1:
         train_features = _repeat_titles(train, train_features, set(split.train), settings.split_train_repeats)
-    validation_features = cached_features(validation.examples, tokenizer, settings.features, cache_dir)
-    test_features = cached_features(test.examples, tokenizer, settings.features, cache_dir)
+    validation_features = cached_features(validation.examples, tokenizer, settings.features, cache_dir, log)
+    test_features = cached_features(test.examples, tokenizer, settings.features, cache_dir, log)
     counts = {"train": {**question_counts(train), "features": len(train_features)},
               "validation": {**question_counts(validation), "features": len(validation_features)},
               "test": {**question_counts(test), "features": len(test_features)}}

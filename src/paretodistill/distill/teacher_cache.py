@@ -9,7 +9,9 @@ are stored as flat float16 arrays aligned with the features' flat token arrays (
 The cache key is a hash of the teacher's weights (its weight files, or its tensors when it has no
 folder), of the features' identity (token ids, token types and row starts) and of the precision
 the teacher ran in, so a retrained teacher or other features never reuse stale logits. Writes go
-to a temporary folder that is renamed into place: a killed run leaves no half-written cache.
+to a temporary folder that is renamed into place: a killed run leaves no half-written cache; a
+damaged cache (files cut short, not aligned with the features) is recomputed, never trusted
+(``data/array_cache.py``, which also says why the memory maps are shared by the trials' processes).
 
 float16 keeps three significant digits, far finer than what a softened (T >= 1) distribution
 resolves, and halves the file; a bf16 teacher forward has coarser logits than that anyway.
@@ -19,9 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from paretodistill.data.array_cache import DamagedCache, read_arrays, set_aside, write_arrays
 from paretodistill.data.features import Features, default_cache_dir
 from paretodistill.evaluation.inference import predict_logits
 
@@ -71,7 +71,7 @@ def features_fingerprint(features: Features) -> str:
         (features.token_type_ids, np.int8),
         (features.row_starts, np.int64),
     ):
-        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        digest.update(np.ascontiguousarray(array, dtype=dtype))  # hashed in place: no copy of a mapped array
     return digest.hexdigest()
 
 
@@ -121,13 +121,22 @@ def cache_key(weights: str, features: Features, precision: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def load_teacher_logits(directory: Path, features: Features) -> TeacherLogits:
-    return TeacherLogits(
-        start=np.load(directory / "start_logits.npy", mmap_mode="r"),
-        end=np.load(directory / "end_logits.npy", mmap_mode="r"),
-        row_starts=np.asarray(features.row_starts),
-        directory=directory,
-    )
+LOGIT_NAMES = ("start_logits", "end_logits")
+
+
+def load_teacher_logits(directory: Path, features: Features) -> TeacherLogits | None:
+    """The cached logits as memory maps; None when not cached; :class:`DamagedCache` when the files
+    cannot be read or are not float16 logits aligned with ``features``."""
+    arrays = read_arrays(directory, LOGIT_NAMES)
+    if arrays is None:
+        return None
+    if any(array.dtype != STORED_DTYPE or array.ndim != 1 for array in arrays.values()):
+        raise DamagedCache(f"{directory}: the logits are not flat {np.dtype(STORED_DTYPE)} arrays")
+    try:
+        return TeacherLogits(start=arrays["start_logits"], end=arrays["end_logits"],
+                             row_starts=np.asarray(features.row_starts), directory=directory)
+    except ValueError as error:  # not aligned with the features
+        raise DamagedCache(f"{directory}: {error}") from error
 
 
 def cached_teacher_logits(
@@ -150,29 +159,21 @@ def cached_teacher_logits(
     key = cache_key(weights, features, "bf16" if bf16 else "fp32")
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     directory = root / "teacher_logits" / key
-    if (directory / "done").exists():
-        log(f"teacher logits from the cache: {directory}")
-        return load_teacher_logits(directory, features)
+    try:
+        cached = load_teacher_logits(directory, features)
+        if cached is not None:
+            log(f"teacher logits from the cache: {directory}")
+            return cached
+    except DamagedCache as damage:
+        log(f"teacher logit cache damaged, recomputing it: {damage}")
+        set_aside(directory)
 
     log(f"running the teacher once over {len(features)} windows ({features.num_tokens()} tokens)")
     start, end = predict_logits(teacher, features, batch_size, bf16)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
-    try:
-        np.save(staging / "start_logits.npy", start.astype(STORED_DTYPE))
-        np.save(staging / "end_logits.npy", end.astype(STORED_DTYPE))
-        (staging / "key.json").write_text(
-            json.dumps({"teacher": weights, "teacher_dir": str(teacher_dir) if teacher_dir else None,
-                        "features": len(features), "tokens": features.num_tokens(), "bf16": bf16,
-                        "format": CACHE_FORMAT}, indent=1)
-        )
-        (staging / "done").write_text("")
-        try:
-            os.rename(staging, directory)
-        except OSError:  # another process cached the same key first: use theirs
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    description = json.dumps({"teacher": weights, "teacher_dir": str(teacher_dir) if teacher_dir else None,
+                              "features": len(features), "tokens": features.num_tokens(), "bf16": bf16,
+                              "format": CACHE_FORMAT}, indent=1)
+    write_arrays(directory, {"start_logits": start.astype(STORED_DTYPE), "end_logits": end.astype(STORED_DTYPE)},
+                 description)
     log(f"teacher logits cached in {directory}")
     return load_teacher_logits(directory, features)
