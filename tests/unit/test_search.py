@@ -237,6 +237,55 @@ def test_tpe_gp_proposes_with_tpe_until_gp_after_trials_have_finished(storage, m
     assert asked == [(1, "tpe"), (2, "tpe"), (3, "tpe"), (4, "gp"), (5, "gp"), (6, "gp")]
 
 
+def test_gp_window_fits_gp_on_the_front_and_the_latest_trials_once_there_are_more_than_the_window(storage):
+    objectives = _objectives()
+    config = load_config(base={"search": {"space": SPACE, "sampler": "gp-window", "gp_window": 4}})
+    space = build_space(config)
+    study = open_study(storage, "t", "flash", objectives, space=space.to_dict())
+    study.sampler = make_sampler(config.search.sampler, 0, 2, gp_window=config.search.gp_window)
+    study.sampler.configure(space.distributions(), objectives)
+    windowed = study.sampler.inner
+    for _ in range(9):
+        trial = study.ask(space.distributions())
+        assert all(name in space.distributions() for name in trial.params)
+        if trial.number == 5:  # a failure is a finished (penalty) trial to the sampler, so it is windowed too
+            record_result(study, trial, TrialResult.failed(trial.params, "out_of_memory", "x"), objectives)
+        else:
+            exact = 40.0 + 3 * trial.params["num_layers"]
+            record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 1e6}),
+                          objectives)
+    # one proposal per trial after the first: the GP is shown every finished trial up to 4, then 4
+    assert windowed.shown == [1, 2, 3, 4, 4, 4, 4, 4]
+
+
+def _told(number: int, exact: float, size: float, feasible: bool = True) -> optuna.trial.FrozenTrial:
+    """A finished trial as the sampler's view holds it: values and the threshold's constraint."""
+    return optuna.trial.FrozenTrial(
+        number=number, state=TrialState.COMPLETE, value=None, values=[exact, size], datetime_start=None,
+        datetime_complete=None, params={}, distributions={}, user_attrs={}, intermediate_values={}, trial_id=number,
+        system_attrs={"constraints:exact": -1.0 if feasible else 1.0})
+
+
+def test_the_window_keeps_the_feasible_front_then_the_latest_trials():
+    from paretodistill.search.samplers import window_of
+
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    trials = [_told(0, 60, 5), _told(1, 50, 1), _told(2, 40, 4), _told(3, 70, 9), _told(4, 90, 1, feasible=False),
+              _told(5, 55, 6), _told(6, 45, 2), _told(7, 30, 8)]
+    running = optuna.trial.create_trial(state=TrialState.RUNNING)
+    kept = window_of([*trials, running], directions, 6)
+    # front (feasible, non-dominated): 1 (50, 1), 0 (60, 5), 3 (70, 9): 3 of 6 slots; then 7, 6, 5; the running one stays
+    assert [t.number for t in kept if t.state == TrialState.COMPLETE] == [0, 1, 3, 5, 6, 7]
+    assert kept[-1].state == TrialState.RUNNING
+    assert [t.number for t in window_of(trials, directions, 4)] == [1, 3, 6, 7]  # the front spread over 2 slots
+    assert window_of(trials, directions, 8) == trials
+
+
+def test_gp_window_must_be_positive():
+    with pytest.raises(ConfigError, match="search.gp_window"):
+        load_config(base={"search": {"space": SPACE, "gp_window": 0}})
+
+
 def test_the_wrapper_asks_a_joint_proposal_only_of_a_sampler_that_models_the_space_jointly(storage, monkeypatch):
     """Optuna's univariate TPE has an empty relative search space; the wrapper used to hand it the whole
     space anyway, which made every "univariate" proposal a multivariate one."""
