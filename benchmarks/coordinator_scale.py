@@ -9,7 +9,8 @@ tally and frontier of the progress line, the interrupted-trial check). Torch and
 thread, as in a search whose cores go to the trials.
 
     python benchmarks/coordinator_scale.py --sampler gp --trials 500 --windows 1-50,181-200,481-500 --fill random
-    python benchmarks/coordinator_scale.py --sampler gp-window --trials 500 --windows 1-50,181-200,481-500 --fill random --keep runs/coordinator-500
+    python benchmarks/coordinator_scale.py --sampler gp-window --trials 500 --windows 1-50,181-200,481-500 \
+        --fill random --keep runs/coordinator-500
 
 ``--fill random``: trials outside the windows are proposed by Optuna's random sampler, unwrapped
 (recorded through the same path), so that the GP's cost at 500 trials is measured without spending

@@ -435,7 +435,8 @@ class SearchSettings(Checked):
     warm_start: str | None = None  # an earlier study folder: its frontier and best trials are the first flash trials (search/warm_start.py)
 
     RULES: ClassVar[dict[str, Range]] = {
-        "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "gp_window": AT_LEAST_ONE, "workers": AT_LEAST_ONE,
+        "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "gp_window": AT_LEAST_ONE,
+        "workers": AT_LEAST_ONE,
         "heartbeat_interval": AT_LEAST_ONE, "grace_period": AT_LEAST_ONE,
     }
 
