@@ -43,7 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.config import SAMPLERS, SearchSettings
 from paretodistill.errors import ConfigError
-from paretodistill.search.objectives import ObjectiveSet, dominates
+from paretodistill.search.objectives import ObjectiveSet, nondominated
 from paretodistill.search.optuna_adapter import (
     SamplerStudyProxy,
     grid_random_index,
@@ -213,9 +213,9 @@ def window_of(trials: list[FrozenTrial], directions, window: int) -> list[Frozen
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
     if len(complete) <= window:
         return trials
-    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
+    names = ["minimize" if d == optuna.study.StudyDirection.MINIMIZE else "maximize" for d in directions]
     feasible = [t for t in complete if all(v <= 0 for v in t.constraints.values())]
-    front = _non_dominated(feasible, signs)  # sorted along the first objective
+    front = [feasible[i] for i in nondominated([t.values for t in feasible], names)]  # along the first objective
     room = max(1, window // 2)
     if len(front) > room:
         front = [front[round(i * (len(front) - 1) / max(1, room - 1))] for i in range(room)]
@@ -225,17 +225,6 @@ def window_of(trials: list[FrozenTrial], directions, window: int) -> list[Frozen
             break
         kept.add(t.number)
     return [t for t in trials if t.state != TrialState.COMPLETE or t.number in kept]
-
-
-def _non_dominated(trials: list[FrozenTrial], signs: list[float]) -> list[FrozenTrial]:
-    """The non-dominated trials, in lexicographic order of their minimized values: a trial's
-    dominators come before it, and one on the front dominates it whenever any does (O(n * front))."""
-    ordered = sorted(((tuple(s * v for s, v in zip(signs, t.values)), t) for t in trials), key=lambda pair: pair[0])
-    front: list[tuple[tuple, FrozenTrial]] = []
-    for point, t in ordered:
-        if not any(dominates(kept, point) or kept == point for kept, _ in front):
-            front.append((point, t))
-    return [t for _, t in front]
 
 
 class FailureAwareSampler(BaseSampler):
