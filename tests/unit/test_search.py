@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_f
 import search_fakes  # noqa: E402,F401  (importable here, so the trial_function paths below resolve)
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
-from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
+from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated, nondominated_ranks  # noqa: E402
 from paretodistill.search.results import INTERRUPTED  # noqa: E402
 from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
 from paretodistill.search.samplers import FailureAwareSampler, make_sampler, sampler_view_of  # noqa: E402
@@ -94,6 +94,11 @@ def test_malformed_objectives(search, message):
 def test_pareto_helpers():
     points = [(60, 10), (50, 5), (40, 8), (70, 20), (55, 5)]
     assert nondominated_ranks(points, ["maximize", "minimize"]) == [0, 1, 2, 0, 0]
+    # the front alone, in lexicographic order of the minimized points: (-70, 20), (-60, 10), (-55, 5)
+    assert nondominated(points, ["maximize", "minimize"]) == [3, 0, 4]
+    ties = [(1, 1), (1, 1), (2, 0), (0, 2), (2, 2)]  # equal points do not dominate each other
+    assert nondominated(ties, ["minimize", "minimize"]) == [3, 0, 1, 2]
+    assert nondominated_ranks(ties, ["minimize", "minimize"]) == [0, 0, 0, 0, 1]
     # minimization of (x, y) with reference (4, 4): boxes of (1, 3) and (2, 1) cover 3 + 2x3 = 9... exactly:
     assert hypervolume_2d([(1, 3), (2, 1)], (4, 4), ["minimize", "minimize"]) == pytest.approx(3 * 1 + 2 * 2)
     assert hypervolume_2d([(60, 10)], (0, 20), ["maximize", "minimize"]) == pytest.approx(60 * 10)
