@@ -34,7 +34,8 @@ no weights), and ``--table FILE.json`` replays one. ``tpe-multivariate`` names t
 which is multivariate already (``study.make_sampler``); ``tpe-univariate`` is Optuna's TPE with one
 model per parameter (replay only); ``tpe-gp`` is TPE until ``--gp-after`` trials have finished, then GP;
 ``nsga2-N`` is NSGA-II with a population of N (replay only: the search's keeps Optuna's 50, which is one
-random generation within these budgets).
+random generation within these budgets); ``gp-window-N`` is the search's ``gp-window`` with ``search.gp_window = N``
+(GP fitted on at most N finished trials: the feasible front and the latest).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def replay_sampler(kind: str, seed: int, startup: int, gp_after: int) -> Failure
     parameter, the comparison for the search's multivariate one), wrapped as the search wraps them."""
     if kind == "tpe-univariate":
         return FailureAwareSampler(tpe_sampler(seed, startup, multivariate=False), seed=seed)
+    if kind.startswith("gp-window-"):  # gp-window-24: GP fitted on at most 24 finished trials (search.gp_window)
+        return make_sampler("gp-window", seed, startup, gp_window=_suffix_number(kind, 1))
     if kind.startswith("nsga2-"):  # nsga2-8: NSGA-II with a population of 8 (the search's has Optuna's 50)
         return FailureAwareSampler(optuna.samplers.NSGAIISampler(seed=seed, population_size=_population(kind)),
                                    seed=seed)
@@ -97,6 +100,16 @@ def _population(kind: str) -> int:
     if size < 2:
         raise ConfigError(f"sampler {kind!r}: nsga2-N needs a population N of at least 2, e.g. nsga2-8")
     return size
+
+
+def _suffix_number(kind: str, least: int) -> int:
+    try:
+        number = int(kind.rsplit("-", 1)[1])
+    except ValueError:
+        number = 0
+    if number < least:
+        raise ConfigError(f"sampler {kind!r}: expected a number of at least {least} at its end, e.g. gp-window-24")
+    return number
 
 
 # ---------------------------------------------------------------- the table

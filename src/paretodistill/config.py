@@ -344,7 +344,7 @@ def cuda_device_id(name: str) -> str:
     return str(name).strip().removeprefix("cuda:")
 
 
-SAMPLERS = ("gp", "tpe", "tpe-gp", "nsga2", "random", "grid")
+SAMPLERS = ("gp", "gp-window", "tpe", "tpe-gp", "nsga2", "random", "grid")
 BACKENDS = ("local", "ray", "inline")
 DEFAULT_TRIAL_FUNCTION = "paretodistill.distill.run:run_trial"
 # What a search optimizes and requires unless its config says otherwise: validation exact against
@@ -420,6 +420,7 @@ class SearchSettings(Checked):
     seed: int = 0
     n_startup_trials: int = 5  # random trials before the model: 5 beat 10 on both replay tables (docs/results.md#sampler-evidence)
     gp_after: int = 20  # sampler "tpe-gp": finished trials after which GP takes over from TPE
+    gp_window: int = 50  # sampler "gp-window": the most finished trials GP fits (front + latest); docs/benchmarks.md
     dedupe: bool = True
     trial_function: str = DEFAULT_TRIAL_FUNCTION
     workers: int = 1
@@ -442,7 +443,8 @@ class SearchSettings(Checked):
     warm_start: str | None = None  # an earlier study folder: its frontier and best trials are the first flash trials (search/warm_start.py)
 
     RULES: ClassVar[dict[str, Range]] = {
-        "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "workers": AT_LEAST_ONE,
+        "seed": NON_NEGATIVE, "n_startup_trials": AT_LEAST_ONE, "gp_after": NON_NEGATIVE, "gp_window": AT_LEAST_ONE,
+        "workers": AT_LEAST_ONE,
         "heartbeat_interval": AT_LEAST_ONE, "grace_period": AT_LEAST_ONE,
     }
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: search_f
 import search_fakes  # noqa: E402,F401  (importable here, so the trial_function paths below resolve)
 from paretodistill.config import load_config  # noqa: E402
 from paretodistill.errors import ConfigError  # noqa: E402
-from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated_ranks  # noqa: E402
+from paretodistill.search.objectives import ObjectiveSet, hypervolume_2d, nondominated, nondominated_ranks  # noqa: E402
 from paretodistill.search.results import INTERRUPTED  # noqa: E402
 from paretodistill.search.runner import InlineBackend, Progress, drive  # noqa: E402
 from paretodistill.search.samplers import FailureAwareSampler, make_sampler, sampler_view_of  # noqa: E402
@@ -94,6 +94,11 @@ def test_malformed_objectives(search, message):
 def test_pareto_helpers():
     points = [(60, 10), (50, 5), (40, 8), (70, 20), (55, 5)]
     assert nondominated_ranks(points, ["maximize", "minimize"]) == [0, 1, 2, 0, 0]
+    # the front alone, in lexicographic order of the minimized points: (-70, 20), (-60, 10), (-55, 5)
+    assert nondominated(points, ["maximize", "minimize"]) == [3, 0, 4]
+    ties = [(1, 1), (1, 1), (2, 0), (0, 2), (2, 2)]  # equal points do not dominate each other
+    assert nondominated(ties, ["minimize", "minimize"]) == [3, 0, 1, 2]
+    assert nondominated_ranks(ties, ["minimize", "minimize"]) == [0, 0, 0, 0, 1]
     # minimization of (x, y) with reference (4, 4): boxes of (1, 3) and (2, 1) cover 3 + 2x3 = 9... exactly:
     assert hypervolume_2d([(1, 3), (2, 1)], (4, 4), ["minimize", "minimize"]) == pytest.approx(3 * 1 + 2 * 2)
     assert hypervolume_2d([(60, 10)], (0, 20), ["maximize", "minimize"]) == pytest.approx(60 * 10)
@@ -235,6 +240,55 @@ def test_tpe_gp_proposes_with_tpe_until_gp_after_trials_have_finished(storage, m
             record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 1e6}), objectives)
     # trial 0 has nothing to model, so no joint proposal is asked for it
     assert asked == [(1, "tpe"), (2, "tpe"), (3, "tpe"), (4, "gp"), (5, "gp"), (6, "gp")]
+
+
+def test_gp_window_fits_gp_on_the_front_and_the_latest_trials_once_there_are_more_than_the_window(storage):
+    objectives = _objectives()
+    config = load_config(base={"search": {"space": SPACE, "sampler": "gp-window", "gp_window": 4}})
+    space = build_space(config)
+    study = open_study(storage, "t", "flash", objectives, space=space.to_dict())
+    study.sampler = make_sampler(config.search.sampler, 0, 2, gp_window=config.search.gp_window)
+    study.sampler.configure(space.distributions(), objectives)
+    windowed = study.sampler.inner
+    for _ in range(9):
+        trial = study.ask(space.distributions())
+        assert all(name in space.distributions() for name in trial.params)
+        if trial.number == 5:  # a failure is a finished (penalty) trial to the sampler, so it is windowed too
+            record_result(study, trial, TrialResult.failed(trial.params, "out_of_memory", "x"), objectives)
+        else:
+            exact = 40.0 + 3 * trial.params["num_layers"]
+            record_result(study, trial, TrialResult("ok", trial.params, metrics={"exact": exact, "num_parameters": 1e6}),
+                          objectives)
+    # one proposal per trial after the first: the GP is shown every finished trial up to 4, then 4
+    assert windowed.shown == [1, 2, 3, 4, 4, 4, 4, 4]
+
+
+def _told(number: int, exact: float, size: float, feasible: bool = True) -> optuna.trial.FrozenTrial:
+    """A finished trial as the sampler's view holds it: values and the threshold's constraint."""
+    return optuna.trial.FrozenTrial(
+        number=number, state=TrialState.COMPLETE, value=None, values=[exact, size], datetime_start=None,
+        datetime_complete=None, params={}, distributions={}, user_attrs={}, intermediate_values={}, trial_id=number,
+        system_attrs={"constraints:exact": -1.0 if feasible else 1.0})
+
+
+def test_the_window_keeps_the_feasible_front_then_the_latest_trials():
+    from paretodistill.search.samplers import window_of
+
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    trials = [_told(0, 60, 5), _told(1, 50, 1), _told(2, 40, 4), _told(3, 70, 9), _told(4, 90, 1, feasible=False),
+              _told(5, 55, 6), _told(6, 45, 2), _told(7, 30, 8)]
+    running = optuna.trial.create_trial(state=TrialState.RUNNING)
+    kept = window_of([*trials, running], directions, 6)
+    # front (feasible, non-dominated): 1 (50, 1), 0 (60, 5), 3 (70, 9): 3 of 6 slots; then 7, 6, 5; the running one stays
+    assert [t.number for t in kept if t.state == TrialState.COMPLETE] == [0, 1, 3, 5, 6, 7]
+    assert kept[-1].state == TrialState.RUNNING
+    assert [t.number for t in window_of(trials, directions, 4)] == [1, 3, 6, 7]  # the front spread over 2 slots
+    assert window_of(trials, directions, 8) == trials
+
+
+def test_gp_window_must_be_positive():
+    with pytest.raises(ConfigError, match="search.gp_window"):
+        load_config(base={"search": {"space": SPACE, "gp_window": 0}})
 
 
 def test_the_wrapper_asks_a_joint_proposal_only_of_a_sampler_that_models_the_space_jointly(storage, monkeypatch):

@@ -279,10 +279,11 @@ def learning_curves_figure(records: Sequence[TrialRecord]) -> go.Figure | None:
         return None
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "validation metrics"), horizontal_spacing=0.08)
     groups: list[tuple[str, list[int]]] = []
+    traces: list[tuple[go.Scatter, int]] = []  # added at once: one add_trace each re-validates all before (quadratic)
 
     def add(trace, col) -> int:
-        fig.add_trace(trace, row=1, col=col)
-        return len(fig.data) - 1
+        traces.append((trace, col))
+        return len(traces) - 1
 
     frontier = [r for r in with_curves if r.category == FRONTIER]
     if len(frontier) > 1:
@@ -307,7 +308,8 @@ def learning_curves_figure(records: Sequence[TrialRecord]) -> go.Figure | None:
         groups.append((f"{r.label} ({r.category.replace('_', ' ')}{suffix})", indices))
     first = 1 if len(frontier) > 1 else 0  # open on the single best trial, not the busy overview
     for index in groups[first][1]:
-        fig.data[index].visible = True
+        traces[index][0].visible = True
+    fig.add_traces([trace for trace, _ in traces], rows=[1] * len(traces), cols=[col for _, col in traces])
     buttons = []
     for label, indices in groups:
         mask = [False] * len(fig.data)

@@ -38,7 +38,7 @@ from paretodistill.search.domain import (
     spearman,
     stage_study_name,
 )
-from paretodistill.search.objectives import Objective, ObjectiveSet, Threshold, dominates_in
+from paretodistill.search.objectives import Objective, ObjectiveSet, Threshold, dominates_in, nondominated
 from paretodistill.search.objectives import hypervolume_2d as _hypervolume_2d
 from paretodistill.search.plan import Baseline
 from paretodistill.search.results import (
@@ -218,7 +218,7 @@ def two_d_frontier(records: Iterable[TrialRecord], x: str) -> list[TrialRecord]:
         for r in records
         if r.is_feasible and r.metric(x) is not None and r.metric(ACCURACY) is not None
     ]
-    front = [r for r, v in points if not any(dominates_in(w, v, directions) for _, w in points)]
+    front = [points[i][0] for i in nondominated([v for _, v in points], directions)]
     return sorted(front, key=lambda r: (r.metric(x), -r.metric(ACCURACY)))
 
 
@@ -648,8 +648,9 @@ def hypervolume_history(records: Sequence[TrialRecord], reference: Reference) ->
     history, points = [], []
     finished = sorted((r for r in records if r.category in CATEGORIES), key=lambda r: r.number)
     for count, record in enumerate(finished, start=1):
-        if record.is_feasible:
+        if record.is_feasible:  # only the front counts: keeping just it keeps each step short
             points.append((record.metric(ACCURACY), record.metric(SIZE)))
+            points = [points[i] for i in nondominated(points, ("maximize", "minimize"))]
         history.append((count, exact_size_hypervolume(points, reference)))
     return history
 

@@ -281,17 +281,33 @@ def better_in_every(a: Sequence[float], b: Sequence[float], directions: Sequence
     return all(p < q for p, q in zip(x, y))
 
 
+def nondominated(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Indices of the Pareto front (rank 0), in lexicographic order of the points as minimization."""
+    values = _as_minimization(points, directions)
+    return _first_front(values, sorted(range(len(values)), key=values.__getitem__))
+
+
+def _first_front(values: Sequence[tuple[float, ...]], order: Sequence[int]) -> list[int]:
+    """The non-dominated of ``order`` (indices in lexicographic order of ``values``): whatever dominates a
+    point comes before it, and when anything does, a point already on the front does (O(n * front))."""
+    front: list[int] = []
+    for i in order:
+        if not any(dominates(values[j], values[i]) for j in front):
+            front.append(i)
+    return front
+
+
 def nondominated_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """Non-domination rank of each point (0: the Pareto front, 1: the front once rank 0 is removed...)."""
     values = _as_minimization(points, directions)
     ranks = [-1] * len(values)
-    remaining = set(range(len(values)))
+    remaining = sorted(range(len(values)), key=values.__getitem__)
     rank = 0
     while remaining:
-        front = {i for i in remaining if not any(dominates(values[j], values[i]) for j in remaining if j != i)}
+        front = set(_first_front(values, remaining))
         for i in front:
             ranks[i] = rank
-        remaining -= front
+        remaining = [i for i in remaining if i not in front]
         rank += 1
     return ranks
 

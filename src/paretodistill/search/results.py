@@ -22,7 +22,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from paretodistill.search.objectives import MetricError, ObjectiveSet, Threshold, dominates_in, nondominated_ranks
+from paretodistill.search.objectives import (
+    MetricError,
+    ObjectiveSet,
+    Threshold,
+    nondominated,
+    nondominated_ranks,
+)
 from paretodistill.trial import NODE_LOST
 
 
@@ -296,10 +302,9 @@ def classify(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> dict[in
 def verdicts_of(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list[Verdict]:
     """:func:`classify`'s verdicts in the trials' order (for trials not numbered by one study)."""
     verdicts = [_verdict_before_dominance(t, objectives) for t in trials]
-    feasible = [t.objective_values for t, v in zip(trials, verdicts) if v is None]
-    return [v if v is not None else Verdict(
-        DOMINATED if any(dominates_in(other, t.objective_values, objectives.directions) for other in feasible) else FRONTIER)
-        for t, v in zip(trials, verdicts)]
+    feasible = [i for i, v in enumerate(verdicts) if v is None]
+    front = {feasible[k] for k in nondominated([trials[i].objective_values for i in feasible], objectives.directions)}
+    return [v if v is not None else Verdict(FRONTIER if i in front else DOMINATED) for i, v in enumerate(verdicts)]
 
 
 def common_failure(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> tuple[int, Failure] | None:
@@ -348,5 +353,9 @@ def ranked(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list[tupl
 
 
 def frontier(trials: Iterable[StoredTrial], objectives: ObjectiveSet) -> list[StoredTrial]:
-    """The feasible Pareto front (:func:`classify`'s ``frontier``), best first objective first."""
-    return [t for rank, t in ranked(feasible_trials(trials, objectives), objectives) if rank == 0]
+    """The feasible Pareto front (:func:`classify`'s ``frontier``), best first objective first (the
+    order of :func:`ranked`'s rank 0, without ranking the rest: the coordinator asks after every trial)."""
+    trials = list(trials)
+    front = [t for t, v in zip(trials, verdicts_of(trials, objectives)) if v.category == FRONTIER]
+    first = objectives.objectives[0]
+    return sorted(front, key=lambda t: (-first.sign * t.objective_values[0], t.number))

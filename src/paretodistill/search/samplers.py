@@ -43,7 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from paretodistill.config import SAMPLERS, SearchSettings
 from paretodistill.errors import ConfigError
-from paretodistill.search.objectives import ObjectiveSet
+from paretodistill.search.objectives import ObjectiveSet, nondominated
 from paretodistill.search.optuna_adapter import (
     SamplerStudyProxy,
     grid_random_index,
@@ -61,40 +61,48 @@ _logger = logging.getLogger("paretodistill.search")
 _CONSTRAINT_PREFIX = "constraints"
 
 
-def _gp(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
+def _gp(seed: int | None, n_startup_trials: int, gp_after: int, gp_window: int) -> BaseSampler:
     return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
 
 
-def _tpe(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
+def _tpe(seed: int | None, n_startup_trials: int, gp_after: int, gp_window: int) -> BaseSampler:
     return tpe_sampler(seed, n_startup_trials)
 
 
-def _tpe_then_gp(seed: int | None, n_startup_trials: int, gp_after: int) -> BaseSampler:
-    return StagedSampler(_tpe(seed, n_startup_trials, gp_after), _gp(seed, n_startup_trials, gp_after), gp_after)
+def _tpe_then_gp(seed: int | None, n_startup_trials: int, gp_after: int, gp_window: int) -> BaseSampler:
+    return StagedSampler(_tpe(seed, n_startup_trials, gp_after, gp_window),
+                         _gp(seed, n_startup_trials, gp_after, gp_window), gp_after)
 
 
-# ``search.sampler`` -> the wrapped sampler, from (seed, n_startup_trials, gp_after)
-SAMPLER_FACTORIES: dict[str, Callable[[int | None, int, int], BaseSampler]] = {
+def _gp_window(seed: int | None, n_startup_trials: int, gp_after: int, gp_window: int) -> BaseSampler:
+    return WindowedSampler(_gp(seed, n_startup_trials, gp_after, gp_window), gp_window)
+
+
+# ``search.sampler`` -> the wrapped sampler, from (seed, n_startup_trials, gp_after, gp_window)
+SAMPLER_FACTORIES: dict[str, Callable[[int | None, int, int, int], BaseSampler]] = {
     "gp": _gp,
+    "gp-window": _gp_window,
     "tpe": _tpe,
     "tpe-gp": _tpe_then_gp,
-    "nsga2": lambda seed, n_startup_trials, gp_after: optuna.samplers.NSGAIISampler(seed=seed),
-    "random": lambda seed, n_startup_trials, gp_after: optuna.samplers.RandomSampler(seed=seed),
-    "grid": lambda seed, n_startup_trials, gp_after: GridSearchSampler(seed=seed),
+    "nsga2": lambda seed, n_startup_trials, gp_after, gp_window: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed, n_startup_trials, gp_after, gp_window: optuna.samplers.RandomSampler(seed=seed),
+    "grid": lambda seed, n_startup_trials, gp_after, gp_window: GridSearchSampler(seed=seed),
 }
 
 
 def make_sampler(kind: str, seed: int | None, n_startup_trials: int = SearchSettings.n_startup_trials, *,
-                 dedupe: bool = True, gp_after: int = SearchSettings.gp_after) -> "FailureAwareSampler":
+                 dedupe: bool = True, gp_after: int = SearchSettings.gp_after,
+                 gp_window: int = SearchSettings.gp_window) -> "FailureAwareSampler":
     """The configured sampler, wrapped so that failures teach it and repeats are avoided.
 
-    ``gp_after``: for ``tpe-gp``, the finished trials after which GP takes over from TPE."""
+    ``gp_after``: for ``tpe-gp``, the finished trials after which GP takes over from TPE.
+    ``gp_window``: for ``gp-window``, the most finished trials GP fits (:class:`WindowedSampler`)."""
     kind = (kind or "gp").lower()
     if kind not in SAMPLER_FACTORIES:
         raise ConfigError(f"search.sampler: unknown sampler {kind!r}; expected one of {list(SAMPLERS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        inner = SAMPLER_FACTORIES[kind](seed, n_startup_trials, gp_after)
+        inner = SAMPLER_FACTORIES[kind](seed, n_startup_trials, gp_after, gp_window)
     return FailureAwareSampler(inner, seed=seed, dedupe=dedupe)
 
 
@@ -143,6 +151,80 @@ class StagedSampler(BaseSampler):
     def reseed_rng(self) -> None:
         for sampler in (self.first, self.then):
             sampler.reseed_rng()
+
+
+class WindowedSampler(BaseSampler):
+    """Another sampler fitted on a bounded window of the study: its feasible front and its latest trials.
+
+    GPSampler refits its models on every finished trial for every suggestion, and its cost grows
+    with them (seconds per suggestion at a few hundred trials on one core): past ``window``
+    finished trials the coordinator would spend more time choosing trials than short flash trials
+    take. Shown at most ``window`` of them, the model costs what it cost at ``window`` trials, for
+    ever. Kept: the feasible non-dominated trials (at most half the window, spread along the first
+    objective), which the acquisition measures improvement against, and then the latest trials,
+    which hold the failures and the region the search is refining. Up to ``window`` finished trials
+    it is the wrapped sampler itself. Running trials are always shown (pending points).
+    """
+
+    def __init__(self, inner: BaseSampler, window: int):
+        if int(window) < 1:
+            raise ConfigError(f"search.gp_window: expected an integer >= 1, got {window!r}")
+        self.inner, self.window = inner, int(window)
+        self.shown: list[int] = []  # per relative proposal: the finished trials the wrapped sampler was shown
+
+    def view(self, study) -> "WindowStudyView":
+        return WindowStudyView(study, self.window)
+
+    def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(self.view(study), trial)
+
+    def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        view = self.view(study)
+        self.shown.append(len(view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
+        return self.inner.sample_relative(view, trial, search_space)
+
+    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(self.view(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(self.view(study), trial)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        self.inner.after_trial(self.view(study), trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+class WindowStudyView(SamplerStudyProxy):
+    """A study as :class:`WindowedSampler`'s wrapped sampler sees it (see :func:`window_of`)."""
+
+    def __init__(self, study, window: int):
+        super().__init__(study)
+        self._window = window
+
+    def sampler_trials(self, trials: list[FrozenTrial], use_cache: bool) -> list[FrozenTrial]:
+        return window_of(trials, self.directions, self._window)
+
+
+def window_of(trials: list[FrozenTrial], directions, window: int) -> list[FrozenTrial]:
+    """``trials`` with at most ``window`` COMPLETE ones: the feasible front (at most half the window,
+    evenly spread along the first objective), then the latest; every other trial kept as it is."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+    if len(complete) <= window:
+        return trials
+    names = ["minimize" if d == optuna.study.StudyDirection.MINIMIZE else "maximize" for d in directions]
+    feasible = [t for t in complete if all(v <= 0 for v in t.constraints.values())]
+    front = [feasible[i] for i in nondominated([t.values for t in feasible], names)]  # along the first objective
+    room = max(1, window // 2)
+    if len(front) > room:
+        front = [front[round(i * (len(front) - 1) / max(1, room - 1))] for i in range(room)]
+    kept = {t.number for t in front}
+    for t in sorted(complete, key=lambda t: t.number, reverse=True):
+        if len(kept) >= window:
+            break
+        kept.add(t.number)
+    return [t for t in trials if t.state != TrialState.COMPLETE or t.number in kept]
 
 
 class FailureAwareSampler(BaseSampler):

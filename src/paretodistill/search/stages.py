@@ -245,7 +245,7 @@ def run_flash_stage(stages: StageRunner, identity: dict, warm: WarmStart | None 
     earlier = load_stage(stages.storage, settings.name, FLASH)
     already = 0 if earlier is None else len(earlier.get_trials(deepcopy=False))
     sampler = make_sampler(settings.sampler, settings.seed + already, settings.n_startup_trials, dedupe=settings.dedupe,
-                           gp_after=settings.gp_after)
+                           gp_after=settings.gp_after, gp_window=settings.gp_window)
     flash = open_study(stages.storage, settings.name, FLASH, plan.flash_objectives, sampler=sampler,
                        space=plan.space.to_dict(), distributions=plan.space.distributions(),
                        attrs={"config": values, "split": plan.split, "budget": plan.flash_budget,
