@@ -19,7 +19,7 @@ Resumable: a run whose folder holds ``metrics.json`` is not run again; ``--table
 
     python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/decision-levers --workers 2 --seeds 1,2
     python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/decision-levers --max-seq-length 256,192 --threads 1
-    python benchmarks/decision_levers.py --out /tmp/levers-smoke --preset smoke --seeds 1 --set training.max_steps=4 \\
+    python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/levers-smoke --preset smoke --seeds 1 --set training.max_steps=4 \\
         --max-seq-length 96                      # the whole thing in a minute, on a tiny random teacher
 """
 
