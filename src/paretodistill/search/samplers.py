@@ -153,7 +153,28 @@ class StagedSampler(BaseSampler):
             sampler.reseed_rng()
 
 
-class WindowedSampler(BaseSampler):
+class ViewingSampler(BaseSampler):
+    """A sampler that hands the sampler it wraps (``inner``) its own view of the study in every call."""
+
+    inner: BaseSampler
+
+    def view(self, study):
+        raise NotImplementedError
+
+    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(self.view(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(self.view(study), trial)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        self.inner.after_trial(self.view(study), trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+class WindowedSampler(ViewingSampler):
     """Another sampler fitted on a bounded window of the study: its feasible front and its latest trials.
 
     GPSampler refits its models on every finished trial for every suggestion, and its cost grows
@@ -182,18 +203,6 @@ class WindowedSampler(BaseSampler):
         view = self.view(study)
         self.shown.append(len(view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
         return self.inner.sample_relative(view, trial, search_space)
-
-    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
-        return self.inner.sample_independent(self.view(study), trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial: FrozenTrial) -> None:
-        self.inner.before_trial(self.view(study), trial)
-
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
-        self.inner.after_trial(self.view(study), trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.inner.reseed_rng()
 
 
 class WindowStudyView(SamplerStudyProxy):
@@ -227,7 +236,7 @@ def window_of(trials: list[FrozenTrial], directions, window: int) -> list[Frozen
     return [t for t in trials if t.state != TrialState.COMPLETE or t.number in kept]
 
 
-class FailureAwareSampler(BaseSampler):
+class FailureAwareSampler(ViewingSampler):
     """Wraps a sampler: failed trials become infeasible worst-case observations; no repeats.
 
     The search space is fixed per study (``study.ask(fixed_distributions=...)``), so this sampler
@@ -278,18 +287,6 @@ class FailureAwareSampler(BaseSampler):
         if self._dedupe:
             params = self._avoid_repeats(study, trial, params, search_space)
         return params
-
-    def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
-        return self.inner.sample_independent(self.view(study), trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial: FrozenTrial) -> None:
-        self.inner.before_trial(self.view(study), trial)
-
-    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
-        self.inner.after_trial(self.view(study), trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.inner.reseed_rng()
 
     # -- dedupe
     def _avoid_repeats(self, study, trial: FrozenTrial, params: dict, space: dict[str, BaseDistribution]) -> dict:
