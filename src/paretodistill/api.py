@@ -136,7 +136,7 @@ def search(config: str | Path | ExperimentConfig | None = None, *, study: str | 
     ``warm_start``: an earlier study folder whose frontier and best trials are the first flash trials.
     ``report``: also write the HTML report (True: ``study/report.html``; or a path).
     """
-    from paretodistill.cli import quiet_libraries
+    from paretodistill.progress import quiet_libraries
     from paretodistill.search.cli import check_students_found, search_config
     from paretodistill.search.stages import run_search
 
@@ -168,9 +168,9 @@ def distill(teacher: str | None = None, *, data: str | None = None, out: str | P
     ``data``, ``train``, ``validation``, ``test_files``: as in :func:`search`. ``test``: also score
     the test part. A failed run raises ``RunFailed`` (its ``kind``: diverged, ...).
     """
-    from paretodistill.cli import quiet_libraries
     from paretodistill.distill.cli import distill_config
     from paretodistill.distill.run import run_trial
+    from paretodistill.progress import quiet_libraries
 
     quiet_libraries()
     settings = distill_config(config, preset=preset, teacher=teacher, data=data,

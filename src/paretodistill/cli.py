@@ -18,6 +18,7 @@ from pathlib import Path
 
 from paretodistill.errors import BAD_INPUT, FAILED, EnvironmentFailure, ParetodistillError, RunFailed
 from paretodistill.options import add_device, add_eval_batch_size, add_train_batch_size
+from paretodistill.progress import quiet_libraries
 
 DEFAULT_DEV_FILE = Path("..") / "shared" / "data" / "squad2" / "dev-v2.0.json"  # beside a clone of this repo
 
@@ -328,16 +329,6 @@ def _document(commands: argparse._SubParsersAction) -> None:
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"
 
-
-# transformers' per-load reports ("LOAD REPORT", missing/unexpected keys) and weight-loading
-# progress bars would drown the main job's own progress lines; a user can still ask for them by
-# setting these variables. Set before transformers is imported; worker processes inherit them.
-QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-
-
-def quiet_libraries() -> None:
-    for name, value in QUIET_LIBRARIES.items():
-        os.environ.setdefault(name, value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,9 @@
-"""Time left, said the way a person reads it: the ETAs that every stage of a long run prints."""
+"""What a long run prints: the ETAs every stage gives, said the way a person reads them, and no
+library reports among them."""
 
 from __future__ import annotations
+
+import os
 
 
 def remaining_seconds(elapsed: float, steps_done: int, steps_left: int) -> float:
@@ -26,3 +29,13 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+# transformers' per-load reports ("LOAD REPORT", missing/unexpected keys) and weight-loading
+# progress bars would drown the main job's own progress lines; a user can still ask for them by
+# setting these variables. Set before transformers is imported; worker processes inherit them.
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def quiet_libraries() -> None:
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)

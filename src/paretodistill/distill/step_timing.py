@@ -27,10 +27,10 @@ import torch
 from paretodistill.config import ExperimentConfig, with_parameters
 from paretodistill.data.features import default_cache_dir
 from paretodistill.distill import run
-from paretodistill.distill.engine import DeviceTiming, TrialTimings
 from paretodistill.distill.objective import DistillationObjective, check_distill_settings, needs_teacher_forward
 from paretodistill.distill.pretrained_student import start_from_pretrained
 from paretodistill.distill.teacher_cache import STORED_DTYPE, TeacherLogits, cache_key, weights_fingerprint
+from paretodistill.distill.timings import DeviceTiming, TrialTimings
 from paretodistill.evaluation.inference import predict_logits, score_answers
 from paretodistill.evaluation.postprocess import extract_answers
 from paretodistill.hardware.device import device_model, device_name, training_precision, visible_devices
