@@ -51,7 +51,8 @@ def test_cached_id_resolves_to_its_snapshot(hub_cache):
 
 
 def test_missing_id_is_one_line_exit_2(hub_cache, tmp_path, capsys):
-    data = write_squad(tmp_path / "d.json", [article("A", "the river", [qa("q", "what ?", [("river", 4)])])])
+    data = write_squad(tmp_path / "d.json", [article(title, "the river", [qa(f"q{title}", "what ?", [("river", 4)])])
+                                             for title in "ABCDE"])  # enough articles for every part: the data passes
     assert main(["distill", "--teacher", "org/missing", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("paretodistill distill: error: org/missing: no such folder") and "\n" not in err

@@ -301,6 +301,8 @@ def classify(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> dict[in
 
 def verdicts_of(trials: Sequence[StoredTrial], objectives: ObjectiveSet) -> list[Verdict]:
     """:func:`classify`'s verdicts in the trials' order (for trials not numbered by one study)."""
+    if not trials:  # a stage that never ran has no trials and no objectives
+        return []
     verdicts = [_verdict_before_dominance(t, objectives) for t in trials]
     feasible = [i for i, v in enumerate(verdicts) if v is None]
     front = {feasible[k] for k in nondominated([trials[i].objective_values for i in feasible], objectives.directions)}
