@@ -31,7 +31,7 @@ from test_study_safety import config_file, finished, one_line, search, wait_for 
 from paretodistill.cli import main  # noqa: E402
 from paretodistill.errors import BAD_INPUT, OK, StudyError  # noqa: E402
 from paretodistill.search.database_lock import DatabaseLock, holder_name, lock_key  # noqa: E402
-from paretodistill.search.storage import open_storage  # noqa: E402
+from paretodistill.search.storage import close_storage, open_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -41,13 +41,29 @@ REPO = Path(__file__).resolve().parents[2]
 
 def server_trials(url: str, stage: str = "flash") -> list:
     """The trials of one stage, read as status reads them (read-only); none before the search made them."""
+    storage = None
     try:
         storage = open_storage(url, read_only=True)
         if f"t-{stage}" not in {s.study_name for s in storage.get_all_studies()}:
             return []
+        return optuna.load_study(study_name=f"t-{stage}", storage=storage).get_trials()
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):  # no tables yet
         return []
-    return optuna.load_study(study_name=f"t-{stage}", storage=storage).get_trials()
+    finally:  # polled many times a second: each poll gives its connections back
+        if storage is not None:
+            close_storage(storage)
+
+
+def client_sessions(url: str) -> int:
+    """How many sessions the server has open on the study's database, besides the one asking."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sqlalchemy.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalar()
+    finally:
+        engine.dispose()
 
 
 def coordinator(config: Path, study: Path, seconds: float) -> subprocess.Popen:
@@ -93,21 +109,26 @@ def test_search_status_report_and_dashboard_on_a_database_server(tmp_path, capsy
     pareto = json.loads((study / "pareto.json").read_text())
     assert pareto["storage"] == postgres_url and pareto["frontier"]
 
+    assert client_sessions(postgres_url) == 0  # the search closed its connections when it ended
+
     code, out, _ = main(["status", str(study)]), *capsys.readouterr()
     assert code == OK and "flash    3 trials: 3 complete, 0 running" in out and "regular  1 trials: 1 complete" in out
     assert "running: no search holds its lock on the server" in out
     code = main(["report", str(study), "--out", str(tmp_path / "report.html")])
     out, _ = capsys.readouterr()
     assert code == OK and (tmp_path / "report.html").stat().st_size > 10_000, out
+    assert client_sessions(postgres_url) == 0  # and so did status and report: a monitor polling them leaks none
 
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
-    app = optuna_dashboard.wsgi(open_storage(postgres_url, read_only=True))
+    dashboard_storage = open_storage(postgres_url, read_only=True)
+    app = optuna_dashboard.wsgi(dashboard_storage)
     status, body = wsgi_get(app, "/api/studies")
     assert status.startswith("200")
     studies = {s["study_name"]: s for s in body["study_summaries"]}
     assert set(studies) == {"t-flash", "t-regular"}
     status, detail = wsgi_get(app, f"/api/studies/{studies['t-flash']['study_id']}")
     assert status.startswith("200") and len(detail["trials"]) == 3
+    close_storage(dashboard_storage)
 
 
 def test_readers_of_a_study_on_a_server_cannot_write_to_it(tmp_path, capsys, postgres_url):
@@ -118,6 +139,7 @@ def test_readers_of_a_study_on_a_server_cannot_write_to_it(tmp_path, capsys, pos
     with pytest.raises(optuna.exceptions.StorageInternalError) as refused:
         reader.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "written-by-a-reader")
     assert "cannot execute INSERT in a read-only transaction" in str(refused.value.__cause__)
+    close_storage(reader)
     assert main(["status", str(study)]) == OK and "flash    1 trials: 1 complete" in capsys.readouterr()[0]
 
 

@@ -56,7 +56,7 @@ from paretodistill.search.results import (
     verdicts_of,
 )
 from paretodistill.search.results import FINISHED_CLASSES as CATEGORIES
-from paretodistill.search.storage import open_checked_storage, reading_study
+from paretodistill.search.storage import opened_storage, reading_study
 
 __all__ = ["BELOW_THRESHOLD", "CATEGORIES", "DOMINATED", "FAILED", "FRONTIER", "INTERRUPTED_CLASS", "UNFINISHED",
            "threshold_miss"]  # the search's classes and reasons, which the report's pages show
@@ -387,8 +387,7 @@ def load_study_dir(directory: str | Path, name: str | None = None) -> StudyData:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directory = Path(directory)
     url = storage_url(directory)
-    storage = open_checked_storage(url, read_only=True)
-    with reading_study(redact_url(url)):
+    with opened_storage(url, read_only=True) as storage, reading_study(redact_url(url)):
         return _read_study(directory, storage, name)
 
 

@@ -79,7 +79,7 @@ from paretodistill.search.results import (
 )
 from paretodistill.search.runner import Progress, drive, make_backend
 from paretodistill.search.samplers import make_sampler
-from paretodistill.search.storage import open_checked_storage, refuse_live_coordinators
+from paretodistill.search.storage import close_storage, open_checked_storage, refuse_live_coordinators
 from paretodistill.search.study import load_stage, open_study
 from paretodistill.search.tracking import trackers
 from paretodistill.search.warm_start import WarmStart, enqueue_warm_start, read_warm_start
@@ -176,8 +176,9 @@ class StageRunner:
         settings = plan.settings
         url = storage_url(study_dir, settings.storage)
         storage = open_checked_storage(url, settings.heartbeat_interval, settings.grace_period)
-        database_lock = DatabaseLock.acquire(url, settings.name, token, os.getpid())
+        database_lock = None
         try:
+            database_lock = DatabaseLock.acquire(url, settings.name, token, os.getpid())
             (study_dir / "trials").mkdir(parents=True, exist_ok=True)
             (study_dir / SEARCH_META).write_text(json.dumps(search_meta(settings.name, settings.storage), indent=1) + "\n")
             backend = make_backend(settings.backend, settings.workers, address=settings.address, device=config.device,
@@ -188,18 +189,22 @@ class StageRunner:
         except BaseException:
             if database_lock is not None:
                 database_lock.release()
+            close_storage(storage)
             raise
         exclusive = settings.storage is None or database_lock is not None
         return cls(plan, study_dir, url, storage, backend, trial_config, threads, bool(config.threads), token,
                    exclusive, database_lock, progress, log)
 
     def close(self) -> None:
-        """Stop the backend, then give the search's lock on its server back."""
+        """Stop the backend, then give the search's lock on its server back and close the database."""
         try:
             self.backend.close()
         finally:
-            if self.database_lock is not None:
-                self.database_lock.release()
+            try:
+                if self.database_lock is not None:
+                    self.database_lock.release()
+            finally:
+                close_storage(self.storage)
 
     def stage_config(self, budget: dict, where: str) -> dict:
         return apply_budget(self.trial_config, budget, where)

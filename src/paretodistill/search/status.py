@@ -15,7 +15,7 @@ from paretodistill.search.domain import STAGES, read_search_meta, recorded_stora
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.projection import projection_line, read_projection
 from paretodistill.search.results import StoredTrial, counts, frontier, stored_trials
-from paretodistill.search.storage import open_checked_storage, reading_study
+from paretodistill.search.storage import opened_storage, reading_study
 from paretodistill.search.study import load_stage
 
 SHOWN_FAILURES = 5  # the latest failed and stopped trials listed per stage
@@ -40,9 +40,8 @@ def study_status(study_dir: str | Path, storage_url: str | None = None) -> str:
         raise StudyError(f"{study_dir}: no study.db here, and search.json records the shared database without its "
                          f"password ({meta['storage']}); give it with --storage URL")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_checked_storage(url, read_only=True)
     lines = [f"search {meta['name']!r} in {study_dir} ({redact_url(url) if meta['storage'] else 'study.db'})"]
-    with reading_study(redact_url(url)):
+    with opened_storage(url, read_only=True) as storage, reading_study(redact_url(url)):
         if supports_database_lock(url):
             holder = current_holder(url, meta["name"])
             lines.append(f"running: {holder}" if holder else "running: no search holds its lock on the server")

@@ -128,6 +128,23 @@ def open_checked_storage(url: str, heartbeat_interval: int = 30, grace_period: i
     return storage
 
 
+def close_storage(storage: optuna.storages.RDBStorage) -> None:
+    """Give the storage's database connections back now, not when the garbage collector finds them:
+    a server counts its clients, and a process that opens studies again and again (a notebook, a
+    monitor polling ``status``) would otherwise run out of them."""
+    storage.engine.dispose()
+
+
+@contextmanager
+def opened_storage(url: str, *, read_only: bool = False) -> Iterator[optuna.storages.RDBStorage]:
+    """``open_checked_storage`` for one reading or writing, closed when it is done."""
+    storage = open_checked_storage(url, read_only=read_only)
+    try:
+        yield storage
+    finally:
+        close_storage(storage)
+
+
 def check_sqlite_file(path: Path) -> None:
     """SQLite's own ``quick_check`` of a study file (a second or so for a large study): random bytes
     in it or a truncated file are named before a command reads half a study and fails midway."""

@@ -45,7 +45,7 @@ from paretodistill.search.domain import (
 from paretodistill.search.objectives import ObjectiveSet
 from paretodistill.search.optuna_adapter import contains
 from paretodistill.search.results import StoredTrial, feasible_trials, finished_count, frontier, stored_trials
-from paretodistill.search.storage import open_checked_storage, reading_study
+from paretodistill.search.storage import opened_storage, reading_study
 from paretodistill.search.study import load_stage
 
 WARM_START_ATTR = "warm_start"  # on the flash study: where from and what was enqueued; on each enqueued trial: its origin
@@ -77,8 +77,7 @@ def read_warm_start(old_dir: str | Path, study_dir: str | Path, distributions: d
     if meta is None or url is None:
         raise StudyError(f"--warm-start {old_dir}: not a study folder written by paretodistill search "
                          "(no search.json and study.db)")
-    storage = open_checked_storage(url, read_only=True)
-    with reading_study(f"--warm-start {redact_url(url)}"):
+    with opened_storage(url, read_only=True) as storage, reading_study(f"--warm-start {redact_url(url)}"):
         ordered = ranked_students(storage, meta["name"], old_dir)
     fitting = [(t, on_front) for t, on_front in ordered if fits(t.params, distributions)]
     frontier_size = sum(1 for _, on_front in fitting if on_front)
