@@ -99,15 +99,18 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
-def run_one(config_path: str, overrides: list[str], seed: int, trial_dir: str, threads: int) -> str:
-    """One ablation run in its own process; returns its folder."""
+def run_one(config: str | dict, overrides: list[str], seed: int, trial_dir: str, threads: int) -> str:
+    """One run in its own process, scored on validation and test; returns its folder and status.
+
+    ``config``: a TOML file, or config values (the other benchmarks build theirs).
+    """
     from paretodistill.config import load_config
     from paretodistill.distill.run import run_trial
 
-    config = load_config(config_path, [f"threads={threads}", *overrides, f"training.seed={seed}"])  # --set threads= wins
-    log_file = Path(trial_dir) / "log.txt"
+    path, base = (None, config) if isinstance(config, dict) else (config, None)
+    config = load_config(path, [f"threads={threads}", *overrides, f"training.seed={seed}"], base=base)  # --set threads= wins
     Path(trial_dir).mkdir(parents=True, exist_ok=True)
-    with log_file.open("a") as log:
+    with (Path(trial_dir) / "log.txt").open("a") as log:
         result = run_trial(config, {}, trial_dir=trial_dir, evaluate_test=True,
                            log=lambda message: print(message, file=log, flush=True))
     return f"{trial_dir}: {'ok' if result.ok else result.failure_reason}"

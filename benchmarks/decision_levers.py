@@ -40,7 +40,7 @@ try:
 except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(REPO / "src"))
 
-from ablation import slug  # noqa: E402  (benchmarks/ is the script's folder: on sys.path)
+from ablation import run_one, slug  # noqa: E402  (benchmarks/ is the script's folder: on sys.path)
 
 ABLATION_CONFIG = REPO / "benchmarks" / "configs" / "ablation.toml"
 SMOKE_DATA = REPO.parent / "shared" / "data" / "squad2" / "dev-v2.0.json"
@@ -67,19 +67,6 @@ def base_values(preset: str | None, config: str, cache_dir: str | None) -> tuple
     if preset == "smoke":
         return smoke_values(str(SMOKE_DATA), cache_dir=cache_dir), []
     return load_config(config).to_dict(), BUDGET
-
-
-def run_one(base: dict, overrides: list[str], seed: int, trial_dir: str, threads: int) -> str:
-    """One run in its own process, scored on validation and test; returns its folder and status."""
-    from paretodistill.config import load_config
-    from paretodistill.distill.run import run_trial
-
-    config = load_config(None, [f"threads={threads}", *overrides, f"training.seed={seed}"], base=base)
-    Path(trial_dir).mkdir(parents=True, exist_ok=True)
-    with (Path(trial_dir) / "log.txt").open("a") as log:
-        result = run_trial(config, {}, trial_dir=trial_dir, evaluate_test=True,
-                           log=lambda message: print(message, file=log, flush=True))
-    return f"{trial_dir}: {'ok' if result.ok else result.failure_reason}"
 
 
 def levers_table(out: Path, names: list[str], seeds: list[int]) -> str:
