@@ -13,12 +13,15 @@ at 38,400 training windows (2,400 steps of 16, 10 % warm-up) on the default spli
 * **windows** (``--max-seq-length 256,192``): the default variant's trained student (``--windows-seed``)
   deployed with shorter windows and a stride scaled alike (128 of 384: a third), its threshold chosen
   again on validation at that length: test F1 against batch-1 latency at that length (the config's
-  ``[latency]`` settings, ``--threads``), beside the trained length.
+  ``[latency]`` settings, ``--threads``), beside the trained length. ``--student FOLDER`` does the same
+  for any trained trial folder (a search's frontier trial), and runs no lever.
 
 Resumable: a run whose folder holds ``metrics.json`` is not run again; ``--table`` prints what has finished.
 
     python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/decision-levers --workers 2 --seeds 1,2
     python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/decision-levers --max-seq-length 256,192 --threads 1
+    python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/windows-best --student STUDY/trials/regular-N \\
+        --max-seq-length 192,128 --threads 1   # the windows lever on any trained student, e.g. a search's
     python benchmarks/decision_levers.py --out $PARETODISTILL_CACHE/levers-smoke --preset smoke --seeds 1 --set training.max_steps=4 \\
         --max-seq-length 96                      # the whole thing in a minute, on a tiny random teacher
 """
@@ -158,16 +161,17 @@ def windows_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def windows_mode(out: Path, names: list[str], seed: int, lengths: list[int], threads: int | None) -> str:
-    folder = out / slug(names[0]) / f"seed-{seed}"
+def windows_mode(folder: Path, rows_file: Path, lengths: list[int], threads: int | None) -> str:
+    """The student trained in ``folder`` at its own length and at each shorter one; rows kept in ``rows_file``."""
     if not (folder / "metrics.json").exists():
-        raise SystemExit(f"{folder}: no finished run of the {names[0]!r} variant, seed {seed}: run the levers first")
+        raise SystemExit(f"{folder}: no metrics.json: not a finished run (run the levers first, or name a trial folder)")
     trained = json.loads((folder / "metrics.json").read_text())["config"]["data"]["features"]["max_seq_length"]
     longer = [length for length in lengths if length >= trained]
     if longer:
         raise SystemExit(f"--max-seq-length {longer}: not shorter than the {trained} tokens the student was trained on")
     rows = [window_row(folder, length, threads) for length in [trained, *lengths]]
-    (out / f"windows-seed-{seed}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    rows_file.parent.mkdir(parents=True, exist_ok=True)
+    rows_file.write_text(json.dumps(rows, indent=1) + "\n")
     return windows_table(rows)
 
 
@@ -183,12 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every variant")
     parser.add_argument("--max-seq-length", help="windows mode: comma-separated shorter window lengths, e.g. 256,192")
     parser.add_argument("--windows-seed", type=int, help="windows mode: the default variant's seed (default: the first)")
+    parser.add_argument("--student", help="windows mode on this trained trial folder (its metrics.json and checkpoint), "
+                                          "e.g. a search's frontier trial, instead of the default variant; no lever runs")
     parser.add_argument("--threads", type=int, help="threads per run (default: the cores / workers); windows mode: latency threads")
     parser.add_argument("--table", action="store_true", help="only print the table of what has finished")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = variants(args.no_answer_weight, args.margin_weight)
     names, out = list(arms), Path(args.out)
+    out = Path(args.out)
+    if args.student:
+        if not args.max_seq_length:
+            raise SystemExit("--student: give the shorter lengths with --max-seq-length, e.g. 192,128")
+        lengths = [int(x) for x in args.max_seq_length.split(",")]
+        windows = windows_mode(Path(args.student), out / "windows-student.json", lengths, args.threads)
+        (out / "windows-student.md").write_text(windows + "\n")
+        print(windows)
+        return 0
     if not args.table:
         base, budget = base_values(args.preset, args.config, os.environ.get("PARETODISTILL_CACHE"))
         runs = [(name, seed) for seed in seeds for name in names
@@ -206,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.max_seq_length and not args.table:
         lengths = [int(x) for x in args.max_seq_length.split(",")]
-        windows = windows_mode(out, names, args.windows_seed or seeds[0], lengths, args.threads)
+        seed = args.windows_seed or seeds[0]
+        windows = windows_mode(out / slug(names[0]) / f"seed-{seed}", out / f"windows-seed-{seed}.json", lengths, args.threads)
         (out / "windows.md").write_text(windows + "\n")
         print(windows)
     return 0
