@@ -203,6 +203,9 @@ class TrainSettings(Checked):
     eval_batch_size: int = 64
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs when set
+    # the budget in training windows, over max_steps and epochs: ceil(max_windows / train_batch_size) steps, so
+    # that trials of different batch sizes (a searched train_batch_size) see as many windows
+    max_windows: int | None = None
     max_grad_norm: float = 1.0
     seed: int = 42
     bf16: bool = True  # used only where the hardware computes bf16 natively
@@ -214,7 +217,7 @@ class TrainSettings(Checked):
         "learning_rate": POSITIVE, "beta1": PROBABILITY, "beta2": PROBABILITY, "epsilon": POSITIVE,
         "weight_decay": NON_NEGATIVE, "warmup_steps": NON_NEGATIVE, "warmup_ratio": PROBABILITY,
         "train_batch_size": AT_LEAST_ONE, "eval_batch_size": AT_LEAST_ONE, "epochs": POSITIVE,
-        "max_steps": AT_LEAST_ONE, "max_grad_norm": NON_NEGATIVE,  # 0: no clipping
+        "max_steps": AT_LEAST_ONE, "max_windows": AT_LEAST_ONE, "max_grad_norm": NON_NEGATIVE,  # 0: no clipping
         "seed": NON_NEGATIVE, "eval_every_steps": AT_LEAST_ONE, "log_every_steps": AT_LEAST_ONE,
         "state_every_seconds": NON_NEGATIVE,
     }
@@ -504,7 +507,7 @@ PARAMETER_TARGETS: dict[str, str] = {
         name: f"training.{name}"
         for name in (
             "learning_rate", "beta1", "beta2", "epsilon", "weight_decay", "warmup_steps",
-            "train_batch_size", "eval_batch_size", "epochs", "max_steps",
+            "train_batch_size", "eval_batch_size", "epochs", "max_steps", "max_windows",
         )
     },
     **{name: f"distillation.{name}" for name in (f.name for f in dataclasses.fields(DistillSettings))},

@@ -798,6 +798,9 @@ def test_the_plan_says_when_no_flash_trial_could_be_stopped(tmp_path):
                for line in lines)
     _, lines = plan({"training.max_steps": 10, "training.eval_every_steps": 5})
     assert not any("early_stop" in line for line in lines)
+    # a budget in windows is that many steps at the config's batch size (16): 160 windows, 10 steps
+    _, lines = plan({"training.max_windows": 160})
+    assert any("flash trials of 10 steps are evaluated every epoch" in line for line in lines)
 
 
 def test_a_trial_function_that_cannot_be_stopped_is_refused_before_any_trial(tmp_path):

@@ -58,6 +58,7 @@ def test_names_and_storage(tmp_path):
 
 def test_student_key_ignores_budget_parameters():
     assert student_key({"a": 1, "epochs": 3, "max_steps": 10}) == student_key({"eval_every_steps": 5, "a": 1})
+    assert student_key({"a": 1, "max_windows": 160}) == student_key({"a": 1, "max_windows": 640})
     assert student_key({"a": 1}) != student_key({"a": 2})
 
 

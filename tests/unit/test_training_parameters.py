@@ -45,8 +45,9 @@ COVERED = {
     "warmup_steps": "test_warmup_steps_shape_the_learning_rate",
     "train_batch_size": "test_train_batch_size_sets_the_batches",
     "max_grad_norm": "test_max_grad_norm_clips",
-    "epochs": "test_epochs_and_max_steps_set_the_number_of_steps",
-    "max_steps": "test_epochs_and_max_steps_set_the_number_of_steps",
+    "epochs": "test_epochs_max_steps_and_max_windows_set_the_number_of_steps",
+    "max_steps": "test_epochs_max_steps_and_max_windows_set_the_number_of_steps",
+    "max_windows": "test_epochs_max_steps_and_max_windows_set_the_number_of_steps",
     "eval_batch_size": "test_run_trial_hands_every_parameter_on",
     "soft_weight": "test_distillation_parameter_changes_the_loss",
     "hard_weight": "test_distillation_parameter_changes_the_loss",
@@ -197,11 +198,16 @@ def test_max_grad_norm_clips(monkeypatch):
     assert not torch.equal(clipped["weights"], free["weights"])
 
 
-def test_epochs_and_max_steps_set_the_number_of_steps(monkeypatch):
+def test_epochs_max_steps_and_max_windows_set_the_number_of_steps(monkeypatch):
     # 24 windows in batches of 4: 6 steps per epoch
     assert len(train_tiny(monkeypatch, max_steps=None, epochs=1.0)["lrs"]) == 6
     assert len(train_tiny(monkeypatch, max_steps=None, epochs=2.0)["lrs"]) == 12
     assert len(train_tiny(monkeypatch, max_steps=3, epochs=2.0)["lrs"]) == 3
+    # a budget in windows: the same windows seen at any batch size, the last step rounded up; over max_steps
+    by_four = train_tiny(monkeypatch, max_windows=30, max_steps=3)
+    by_eight = train_tiny(monkeypatch, max_windows=30, max_steps=3, train_batch_size=8)
+    assert len(by_four["lrs"]) == 8 and sum(by_four["batch_sizes"]) == 32
+    assert len(by_eight["lrs"]) == 4 and sum(by_eight["batch_sizes"]) == 32
 
 
 # --- distillation parameters ------------------------------------------------------------------
@@ -306,6 +312,7 @@ EVERY_PARAMETER = {
     "hidden_dropout": 0.2, "attention_dropout": 0.15, "qa_dropout": 0.05, "initializer_range": 0.03,
     "learning_rate": 3e-4, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7, "weight_decay": 0.01, "warmup_steps": 3,
     "train_batch_size": 4, "eval_batch_size": 16, "epochs": 2.0, "max_steps": 5,
+    "max_windows": 36,
     "soft_weight": 0.3, "hard_weight": 0.7, "temperature": 3.0, "hidden_weight": 0.4, "attention_weight": 0.6,
     "progressive": True, "margin_weight": 0.2, "no_answer_weight": 1.5, "layer_selection": "ends",
     "bottleneck_size": 16, "stacked_ffn": 2, "embedding_size": 16, "vocabulary": "corpus", "pruning": "importance",
@@ -345,7 +352,7 @@ def test_run_trial_hands_every_parameter_on(tmp_path, monkeypatch):
 
     settings = captured["settings"]
     for name in ("learning_rate", "beta1", "beta2", "epsilon", "weight_decay", "warmup_steps",
-                 "train_batch_size", "eval_batch_size", "epochs", "max_steps"):
+                 "train_batch_size", "eval_batch_size", "epochs", "max_steps", "max_windows"):
         assert getattr(settings, name) == EVERY_PARAMETER[name], name
     objective = captured["objective"]
     for name in ("soft_weight", "hard_weight", "temperature", "hidden_weight", "attention_weight", "progressive",

@@ -149,6 +149,7 @@ def sigopt_baseline(teacher_config) -> dict[str, Any]:
         "warmup_steps": 0,
         "epochs": 3.0,
         "max_steps": None,  # so that the 3 epochs apply even if the config caps steps
+        "max_windows": None,
     }
 
 

@@ -131,9 +131,9 @@ def _step_seconds(config: ExperimentConfig, student, teacher, windows, logits, p
     quiet = dataclasses.replace(config.training, eval_every_steps=None, log_every_steps=10**9)
     try:
         if warmup:
-            train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=warmup), precision=precision,
+            train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=warmup, max_windows=None), precision=precision,
                   log=lambda _: None)
-        timed = train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=steps), precision=precision,
+        timed = train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=steps, max_windows=None), precision=precision,
                       log=lambda _: None)
     finally:
         objective.finish()

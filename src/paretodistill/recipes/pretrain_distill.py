@@ -143,7 +143,7 @@ def _teacher_head(teacher, features, masker, config: ExperimentConfig, out_dir: 
     on the text with the encoder frozen, and saved with its record (time, held-out accuracy before and after)."""
     settings = config.pretrain
     fit_settings = dataclasses.replace(settings.training, learning_rate=settings.head_learning_rate,
-                                       max_steps=max(settings.head_steps, 1), warmup_steps=0, weight_decay=0.0,
+                                       max_steps=max(settings.head_steps, 1), max_windows=None, warmup_steps=0, weight_decay=0.0,
                                        eval_every_steps=None)
     wanted = {"teacher": str(config.teacher.path), "base_encoder": settings.base_encoder,
               "head_steps": settings.head_steps, "training": dataclasses.asdict(fit_settings),

@@ -36,7 +36,7 @@ SEARCH_STAGES = (FLASH, REGULAR)
 
 # Parameters that set a stage's budget, not the student: a flash trial and its regular re-run
 # differ in them by design, so they are no part of a trial's student key.
-BUDGET_PARAMS = frozenset({"epochs", "max_steps", "eval_every_steps"})
+BUDGET_PARAMS = frozenset({"epochs", "max_steps", "max_windows", "eval_every_steps"})
 
 # The metric whose flash and regular values are rank-correlated, when it is an objective.
 CORRELATION_METRIC = "exact"
