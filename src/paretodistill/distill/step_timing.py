@@ -128,12 +128,12 @@ def _step_seconds(config: ExperimentConfig, student, teacher, windows, logits, p
     objective = DistillationObjective(student, config.distillation, cached,
                                       teacher=teacher if needs_teacher_forward(config.distillation) else None,
                                       steps_per_epoch=warmup + steps)
-    quiet = dataclasses.replace(config.training, eval_every_steps=None, log_every_steps=10**9)
+    quiet = dataclasses.replace(config.training, eval_every_steps=None, log_every_steps=10**9, max_windows=None)
     try:
         if warmup:
-            train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=warmup, max_windows=None), precision=precision,
+            train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=warmup), precision=precision,
                   log=lambda _: None)
-        timed = train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=steps, max_windows=None), precision=precision,
+        timed = train(objective.model, windows, objective, dataclasses.replace(quiet, max_steps=steps), precision=precision,
                       log=lambda _: None)
     finally:
         objective.finish()
