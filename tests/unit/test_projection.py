@@ -118,6 +118,30 @@ def test_plan_prints_the_table_and_writes_projection_json_without_a_trial(tmp_pa
     assert sorted(p.name for p in study.iterdir()) == ["projection.json"]  # no study.db, no trial folder
 
 
+def test_a_flash_budget_in_windows_is_planned_in_steps_and_timed_on_the_steps_asked(tmp_path, capsys, dev_v2, teacher_dir,
+                                                                                    cache_dir, monkeypatch):
+    import paretodistill.distill.step_timing as step_timing
+
+    timed_steps = []
+
+    def recording_train(model, features, loss, settings, **kwargs):
+        timed_steps.append(step_timing.total_steps(len(features), settings))
+        return real_train(model, features, loss, settings, **kwargs)
+
+    real_train = step_timing.train
+    monkeypatch.setattr(step_timing, "train", recording_train)
+    study = tmp_path / "study"
+    code = main(["search", "--plan", "--plan-steps", "2", "--preset", "smoke", "--data", str(dev_v2),
+                 "--teacher", str(teacher_dir), "--cache-dir", str(cache_dir), "--study", str(study),
+                 "--set", "data.max_train_questions=64", "--set", "student.importance_windows=16",
+                 "--set", 'search.flash.budget={"training.max_windows" = 100, "training.eval_every_steps" = 12}'])
+    capsys.readouterr()
+    assert code == OK
+    doc = json.loads((study / "projection.json").read_text())
+    assert doc["stages"][0]["name"] == "flash" and doc["stages"][0]["steps"] == 7  # ceil(100 / 16)
+    assert timed_steps and set(timed_steps) <= {2}  # warm-up and timed runs: the steps asked, not the budget
+
+
 def test_a_search_without_study_or_a_plan_of_no_steps_is_one_line(capsys):
     assert main(["search", "--preset", "smoke"]) == BAD_INPUT
     assert capsys.readouterr().err.strip().splitlines() == [
