@@ -222,6 +222,12 @@ class TrainSettings(Checked):
         "state_every_seconds": NON_NEGATIVE,
     }
 
+    def budget_steps(self) -> int | None:
+        """The steps the budget fixes: from ``max_windows``, else ``max_steps``; None when ``epochs`` decide."""
+        if self.max_windows is not None:
+            return math.ceil(self.max_windows / self.train_batch_size)
+        return self.max_steps
+
 
 # ``paretodistill teacher`` (recipes/teacher.py): fine-tuning a QA head on a pretrained encoder takes
 # weight decay, a 200-step warm-up and batch 32; the rest is the defaults above.

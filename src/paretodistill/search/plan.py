@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import math
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from paretodistill.config import (
     PARAMETER_TARGETS,
     ExperimentConfig,
     SearchSettings,
+    TrainSettings,
     build_section,
 )
 from paretodistill.distill.engine import TeacherShape, check_searchable, prepare
@@ -160,9 +160,8 @@ def plan_early_stop(settings: SearchSettings, flash_objectives: ObjectiveSet, lo
 
 def warn_if_never_judged(training: dict, log: Callable[[str], None]) -> None:
     """A flash trial evaluated only at its end has no point to be stopped at: say so before it runs."""
-    every, steps = training.get("eval_every_steps"), training.get("max_steps")
-    if training.get("max_windows") is not None:  # the steps at the config's batch size (a searched one varies them)
-        steps = math.ceil(training["max_windows"] / training["train_batch_size"])
+    # the steps at the config's batch size (a searched batch size varies those of a budget in windows)
+    every, steps = training.get("eval_every_steps"), build_section(TrainSettings, training).budget_steps()
     if steps is not None and (every is None or every >= steps):
         log(f"warning: search.flash.early_stop: flash trials of {steps} steps are evaluated every "
             f"{every or 'epoch'}{' steps' if every else ''}, so none has an evaluation point to be stopped at "

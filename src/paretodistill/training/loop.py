@@ -88,12 +88,9 @@ def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.op
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
     """The run's optimizer steps: from ``max_windows`` when set, else ``max_steps``, else ``epochs``."""
-    per_epoch = math.ceil(num_features / settings.train_batch_size)
-    if settings.max_windows is not None:
-        return math.ceil(settings.max_windows / settings.train_batch_size)
-    if settings.max_steps is not None:
-        return settings.max_steps
-    return max(1, math.ceil(settings.epochs * per_epoch))
+    if (steps := settings.budget_steps()) is not None:
+        return steps
+    return max(1, math.ceil(settings.epochs * math.ceil(num_features / settings.train_batch_size)))
 
 
 def evaluation_count(steps: int, per_epoch: int, every: int | None) -> int:
